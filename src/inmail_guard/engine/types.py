@@ -1,0 +1,257 @@
+"""The data that flows through the engine: plain, frozen, slotted dataclasses.
+
+They are validated once, at the edge (YAML, JSON, HTTP), with pydantic ``TypeAdapter`` s built
+from these very classes (see :mod:`inmail_guard.engine.io`), so there is one definition of each
+field. Inside the engine they are trusted and cheap to pass around.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, ConfigDict
+
+_STRICT = ConfigDict(extra="forbid")
+
+
+Outcome = Literal["accepted", "rejected"]
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    __pydantic_config__ = _STRICT
+    filename: str
+    content_type: str = "application/octet-stream"
+    size_bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """What the sending client says about itself."""
+
+    __pydantic_config__ = _STRICT
+    automated: bool = False
+    user_agent: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One InMail as composed: there are no drafts, so this is also the send request."""
+
+    __pydantic_config__ = _STRICT
+    sender_id: str
+    recipient_id: str
+    subject: str = ""
+    body: str = ""
+    attachments: tuple[Attachment, ...] = ()
+    tags: tuple[str, ...] = ()
+    crm: Mapping[str, str] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    client: Client | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    __pydantic_config__ = _STRICT
+    id: str
+    plan: str = "basic"
+    profile_public: bool = True
+    accepts_inmail: bool = True
+    is_employee: bool = False
+    name: str | None = None
+    photo_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BodyFingerprint:
+    """A recent send's body, reduced to a MinHash signature (see plugins/bulk.py)."""
+
+    __pydantic_config__ = _STRICT
+    recipient_id: str
+    sent_at: AwareDatetime
+    minhash: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """Everything the engine may know beyond the message. ``now`` is the engine's only clock.
+
+    Fields beyond DESIGN §3 (all optional, defaults keep old callers working):
+    ``credits_extra`` credits added to this window's plan allowance (roll-over, refunds);
+    ``prior_restrictions`` how many times the sender was restricted before (escalation);
+    ``pending_to_recipient`` the sender already has an unanswered InMail pending to this
+    recipient; ``recent_bodies`` fingerprints of the sender's recent bodies (bulk detector).
+    """
+
+    __pydantic_config__ = _STRICT
+    sender: Member
+    recipient: Member
+    now: AwareDatetime
+    connection_degree: int | None = None
+    blocked_by_recipient: bool = False
+    credits_used: int = 0
+    recent_sends: tuple[AwareDatetime, ...] = ()
+    abuse_reports: int = 0
+    restricted_until: AwareDatetime | None = None
+    credits_extra: int = 0
+    prior_restrictions: int = 0
+    pending_to_recipient: bool = False
+    recent_bodies: tuple[BodyFingerprint, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    code: str
+    rule: str
+    detail: str
+    sender_message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "code": self.code,
+            "rule": self.rule,
+            "detail": self.detail,
+            "sender_message": self.sender_message,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One detector's finding. ``score`` 0 means it looked and found nothing worth scoring."""
+
+    detector: str
+    score: float
+    detail: str = ""
+    data: Mapping[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    shadow: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "detector": self.detector,
+            "score": self.score,
+            "detail": self.detail,
+            "data": dict(self.data),
+        }
+        if self.error is not None:
+            out["error"] = self.error
+        if self.shadow:
+            out["shadow"] = True
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Advice:
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class Credits:
+    plan: str
+    limit: int
+    used: int
+    remaining: int
+    window_end: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan,
+            "limit": self.limit,
+            "used": self.used,
+            "remaining": self.remaining,
+            "window_end": _iso(self.window_end),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SpamResult:
+    score: float
+    reject_at: float
+    restrict_at: float
+    signals: tuple[Signal, ...] = ()
+    skipped: tuple[str, ...] = ()
+    skipped_reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "score": self.score,
+            "reject_at": self.reject_at,
+            "restrict_at": self.restrict_at,
+            "signals": [s.to_dict() for s in self.signals],
+        }
+        if self.skipped:
+            out["skipped"] = list(self.skipped)
+            out["skipped_reason"] = self.skipped_reason
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowHit:
+    """A rule or detector in shadow mode that would have rejected."""
+
+    code: str
+    rule: str
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "rule": self.rule, "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRef:
+    name: str
+    version: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "version": self.version}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    decision_id: str
+    outcome: Outcome
+    reasons: tuple[Reason, ...]
+    spam: SpamResult
+    credits: Credits | None
+    policy: PolicyRef
+    evaluated_at: datetime
+    duration_ms: float
+    shadow: tuple[ShadowHit, ...] = ()
+    restrict_sender_until: datetime | None = None
+    restricted_until: datetime | None = None
+    advice: tuple[Advice, ...] = ()
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome == "accepted"
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(r.code for r in self.reasons)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "decision_id": self.decision_id,
+            "outcome": self.outcome,
+            "reasons": [r.to_dict() for r in self.reasons],
+            "spam": self.spam.to_dict(),
+            "credits": self.credits.to_dict() if self.credits else None,
+            "shadow": [s.to_dict() for s in self.shadow],
+            "restrict_sender_until": _iso(self.restrict_sender_until),
+            "restricted_until": _iso(self.restricted_until),
+            "advice": [a.to_dict() for a in self.advice],
+            "policy": self.policy.to_dict(),
+            "evaluated_at": _iso(self.evaluated_at),
+            "duration_ms": round(self.duration_ms, 4),
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")

@@ -1,0 +1,1 @@
+"""Everything pluggable: the hook specifications, the manager, and the built-in plugins."""

@@ -1,0 +1,179 @@
+"""Builds the PluginManager and is the engine's one typed façade over pluggy.
+
+Built-in plugins (``DEFAULT_PLUGINS``) register through the same hooks as third-party ones.
+Third-party plugins come from the entry-point group ``inmail_guard`` and are loaded explicitly
+(never at import time), filtered by two environment variables:
+
+``INMAIL_GUARD_PLUGINS``
+    Comma-separated entry-point names to load; unset loads all, empty loads none.
+``INMAIL_GUARD_DISABLE_PLUGINS``
+    Comma-separated entry-point or built-in module names not to load.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from inmail_guard.engine.types import Advice, Decision, Facts, Message, Signal
+from inmail_guard.plugins import hookspecs
+from inmail_guard.plugins.base import Detector
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "inmail_guard"
+ALLOW_ENV = "INMAIL_GUARD_PLUGINS"
+DENY_ENV = "INMAIL_GUARD_DISABLE_PLUGINS"
+
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "inmail_guard.plugins.teststring",
+)
+
+
+class PluginError(RuntimeError):
+    """A plugin could not be loaded or broke the contract."""
+
+
+def _names(env: str) -> set[str] | None:
+    raw = os.environ.get(env)
+    if raw is None:
+        return None
+    return {n.strip() for n in raw.split(",") if n.strip()}
+
+
+def load_external_plugins() -> list[tuple[str, ModuleType | Any]]:
+    """Entry points of group ``inmail_guard``, filtered by the allow/deny variables."""
+    allow, deny = _names(ALLOW_ENV), _names(DENY_ENV) or set()
+    loaded: list[tuple[str, Any]] = []
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        if (allow is not None and ep.name not in allow) or ep.name in deny:
+            continue
+        try:
+            loaded.append((ep.name, ep.load()))
+        except Exception as exc:  # a broken plugin must say which one it is
+            raise PluginError(
+                f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}; uninstall it or add"
+                f" it to {DENY_ENV}"
+            ) from exc
+    return loaded
+
+
+def build_plugin_manager(extra: Iterable[Any] = ()) -> pluggy.PluginManager:
+    """A new PluginManager: built-ins, installed entry points, then ``extra`` objects."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    deny = _names(DENY_ENV) or set()
+    for module_name in DEFAULT_PLUGINS:
+        if module_name in deny:
+            continue
+        pm.register(importlib.import_module(module_name), name=module_name)
+    for name, plugin in load_external_plugins():
+        if pm.is_registered(plugin):
+            continue
+        pm.register(plugin, name=name)
+    for plugin in extra:
+        pm.register(plugin)
+    pm.check_pending()
+    return pm
+
+
+@dataclass(slots=True)
+class HookStats:
+    calls: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class Plugins:
+    """The one place the engine calls pluggy: it times calls, isolates errors and counts them."""
+
+    pm: pluggy.PluginManager = field(default_factory=build_plugin_manager)
+    stats: dict[str, HookStats] = field(default_factory=dict)
+
+    def detector_classes(self) -> dict[str, type[Detector]]:
+        found: dict[str, type[Detector]] = {}
+        origin: dict[str, str] = {}
+        for impl in self.pm.hook.inmail_guard_detectors.get_hookimpls():
+            plugin_name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
+            for cls in impl.function() or ():
+                if not (isinstance(cls, type) and issubclass(cls, Detector)) or not cls.name:
+                    raise PluginError(
+                        f"plugin {plugin_name!r} returned {cls!r} from inmail_guard_detectors;"
+                        " expected a Detector subclass with a name"
+                    )
+                if cls.name in found and found[cls.name] is not cls:
+                    raise PluginError(
+                        f"detector {cls.name!r} is registered by both {origin[cls.name]!r} and"
+                        f" {plugin_name!r}; disable one of them with {DENY_ENV}"
+                    )
+                found[cls.name], origin[cls.name] = cls, plugin_name
+        return dict(sorted(found.items()))
+
+    def register_detector(self, detector: Detector) -> None:
+        self.pm.register(detector, name=f"detector:{detector.name}")
+        # Module-level inmail_guard_check implementations would bypass config, shadow mode and
+        # on_error: reject them instead of guessing.
+        for impl in self.pm.hook.inmail_guard_check.get_hookimpls():
+            if not isinstance(impl.plugin, Detector):
+                raise PluginError(
+                    f"plugin {self.pm.get_name(impl.plugin)!r} implements inmail_guard_check"
+                    " directly; return a Detector subclass from inmail_guard_detectors instead"
+                )
+
+    def check(
+        self, detector: Detector, message: Message, facts: Facts, content: Any
+    ) -> tuple[Signal | None, BaseException | None, float]:
+        """Run one detector's hook implementation, isolated: (signal, error, seconds)."""
+        start = time.perf_counter()
+        try:
+            signal = detector.inmail_guard_check(message=message, facts=facts, content=content)
+            error = None
+        except Exception as exc:
+            signal, error = None, exc
+        return signal, error, time.perf_counter() - start
+
+    def advise(self, message: Message, facts: Facts, content: Any) -> tuple[Advice, ...]:
+        advice: list[Advice] = []
+        for impl in self._impls("inmail_guard_advise"):
+            try:
+                advice.extend(_call(impl, message=message, facts=facts, content=content) or ())
+            except Exception:
+                self._error("inmail_guard_advise", impl)
+        return tuple(sorted(advice, key=lambda a: a.code))
+
+    def has_decision_observers(self) -> bool:
+        return bool(self.pm.hook.inmail_guard_decision.get_hookimpls())
+
+    def decision(self, message: Message, facts: Facts, decision: Decision) -> None:
+        for impl in self._impls("inmail_guard_decision"):
+            try:
+                _call(impl, message=message, facts=facts, decision=decision)
+            except Exception:
+                self._error("inmail_guard_decision", impl)
+
+    def event(self, event: dict[str, Any]) -> None:
+        """Deliver one event to every sink. Raises the first failure so the outbox retries."""
+        for impl in self._impls("inmail_guard_event"):
+            _call(impl, event=event)
+
+    def _impls(self, hook: str) -> list[Any]:
+        impls = getattr(self.pm.hook, hook).get_hookimpls()
+        return sorted(impls, key=lambda i: self.pm.get_name(i.plugin) or "")
+
+    def _error(self, hook: str, impl: Any) -> None:
+        self.stats.setdefault(hook, HookStats()).errors += 1
+        log.exception("%s raised in plugin %s", hook, self.pm.get_name(impl.plugin))
+
+
+def _call(impl: Any, **kwargs: Any) -> Any:
+    return impl.function(**{name: kwargs[name] for name in impl.argnames})
