@@ -1,0 +1,334 @@
+"""What :class:`~inmail_guard.service.InMailService` returns and raises (a public contract).
+
+Plain frozen dataclasses, each with ``to_dict()`` giving the JSON the HTTP API returns. Message
+bodies appear only where a member is entitled to read them (:class:`InMail` after ``open``,
+:class:`ConversationMessage`); never in events, logs or analytics.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from inmail_guard.engine.types import Credits, Decision
+
+InMailStatus = Literal["delivered", "opened", "replied", "expired", "retracted", "reported"]
+
+#: Every error code the service raises, with the HTTP status the API maps it to.
+ERROR_CODES: dict[str, int] = {
+    "invalid_request": 422,  # a field is missing or malformed (``field`` says which)
+    "unknown_plan": 422,  # a member's plan is not declared in the policy
+    "member_not_found": 404,
+    "inmail_not_found": 404,  # also: the acting recipient can no longer see it (retracted)
+    "conversation_not_found": 404,
+    "not_allowed": 403,  # the acting member may not do this to this InMail/conversation
+    "idempotency_conflict": 409,  # same idempotency key, different message
+    "retract_window_passed": 409,  # retract after lifecycle.retract_within
+    "already_retracted": 409,
+    "already_replied": 409,  # retract after the recipient replied
+    "inmail_expired": 410,  # open/reply/report an unopened InMail after it expired
+}
+
+
+class ServiceError(Exception):
+    """A request the service refuses. ``code`` is one of :data:`ERROR_CODES`; nothing changed."""
+
+    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
+        if code not in ERROR_CODES:
+            raise ValueError(f"unknown service error code {code!r}")
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+    @property
+    def status(self) -> int:
+        return ERROR_CODES[self.code]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.field is not None:
+            out["field"] = self.field
+        return out
+
+
+class ManualClock:
+    """A clock tests and the demo can move: ``clock()`` returns the current (aware, UTC) time."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = (start or datetime.now(UTC)).astimezone(UTC)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, delta: timedelta) -> datetime:
+        with self._lock:
+            self._now += delta
+            return self._now
+
+    def set(self, when: datetime) -> None:
+        with self._lock:
+            self._now = when.astimezone(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class InMail:
+    """One InMail as its sender or recipient sees it. ``body`` is the Markdown source."""
+
+    id: str
+    sender_id: str
+    recipient_id: str
+    subject: str
+    body: str
+    status: InMailStatus
+    sent_at: datetime
+    expires_at: datetime
+    retract_until: datetime
+    tags: tuple[str, ...] = ()
+    crm: dict[str, str] = field(default_factory=dict)
+    decision_id: str | None = None
+    opened_at: datetime | None = None
+    replied_at: datetime | None = None
+    retracted_at: datetime | None = None
+    reported_at: datetime | None = None
+    conversation_id: str | None = None
+
+    def to_dict(self, *, include_body: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "sender_id": self.sender_id,
+            "recipient_id": self.recipient_id,
+            "subject": self.subject,
+            "status": self.status,
+            "tags": list(self.tags),
+            "crm": dict(self.crm),
+            "decision_id": self.decision_id,
+            "sent_at": iso(self.sent_at),
+            "expires_at": iso(self.expires_at),
+            "retract_until": iso(self.retract_until),
+            "opened_at": iso(self.opened_at),
+            "replied_at": iso(self.replied_at),
+            "retracted_at": iso(self.retracted_at),
+            "reported_at": iso(self.reported_at),
+            "conversation_id": self.conversation_id,
+        }
+        if include_body:
+            out["body"] = self.body
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """``decision`` always; ``inmail`` when accepted; ``replayed`` when the idempotency key had
+    already been used with this same message (the first decision and InMail, nothing spent)."""
+
+    decision: Decision
+    inmail: InMail | None
+    replayed: bool = False
+
+    @property
+    def accepted(self) -> bool:
+        return self.decision.accepted
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "decision": self.decision.to_dict(),
+            "inmail": self.inmail.to_dict(include_body=False) if self.inmail else None,
+            "replayed": self.replayed,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SenderCard:
+    id: str
+    name: str | None
+    photo_url: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "photo_url": self.photo_url}
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    """One line of a recipient's inbox: no body, a preview of ``lifecycle.preview_chars``."""
+
+    inmail_id: str
+    sender: SenderCard
+    subject: str
+    preview: str
+    status: InMailStatus
+    sent_at: datetime
+    expires_at: datetime
+    opened_at: datetime | None = None
+    conversation_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "inmail_id": self.inmail_id,
+            "sender": self.sender.to_dict(),
+            "subject": self.subject,
+            "preview": self.preview,
+            "status": self.status,
+            "sent_at": iso(self.sent_at),
+            "expires_at": iso(self.expires_at),
+            "opened_at": iso(self.opened_at),
+            "conversation_id": self.conversation_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationMessage:
+    id: str
+    conversation_id: str
+    author_id: str
+    body: str
+    sent_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "conversation_id": self.conversation_id,
+            "author_id": self.author_id,
+            "body": self.body,
+            "sent_at": iso(self.sent_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """The thread that a reply opens: the InMail's sender and recipient, regular messages."""
+
+    id: str
+    inmail_id: str
+    participants: tuple[str, str]
+    created_at: datetime
+    messages: tuple[ConversationMessage, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "inmail_id": self.inmail_id,
+            "participants": list(self.participants),
+            "created_at": iso(self.created_at),
+            "messages": [m.to_dict() for m in self.messages],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RetractResult:
+    inmail_id: str
+    retracted_at: datetime
+    was_opened: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"inmail_id": self.inmail_id, "retracted_at": iso(self.retracted_at),
+                "was_opened": self.was_opened}
+
+
+@dataclass(frozen=True, slots=True)
+class Restriction:
+    id: str
+    member_id: str
+    starts_at: datetime
+    until: datetime
+    cause: Literal["spam", "abuse_reports"]
+    lifted_at: datetime | None = None
+    lifted_by: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "member_id": self.member_id, "starts_at": iso(self.starts_at),
+                "until": iso(self.until), "cause": self.cause, "lifted_at": iso(self.lifted_at),
+                "lifted_by": self.lifted_by}
+
+
+@dataclass(frozen=True, slots=True)
+class ReportResult:
+    report_id: str
+    inmail_id: str
+    sender_reports_in_window: int
+    restriction: Restriction | None = None  # set when this report restricted the sender
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"report_id": self.report_id, "inmail_id": self.inmail_id,
+                "sender_reports_in_window": self.sender_reports_in_window,
+                "restriction": self.restriction.to_dict() if self.restriction else None}
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Delivery is synchronous, so ``delivered == sent``; rates are over delivered InMail."""
+
+    sent: int = 0
+    delivered: int = 0
+    opened: int = 0
+    replied: int = 0
+    expired: int = 0
+    retracted: int = 0
+
+    @property
+    def open_rate(self) -> float:
+        return self.opened / self.delivered if self.delivered else 0.0
+
+    @property
+    def response_rate(self) -> float:
+        return self.replied / self.delivered if self.delivered else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sent": self.sent, "delivered": self.delivered, "opened": self.opened,
+                "replied": self.replied, "expired": self.expired, "retracted": self.retracted,
+                "open_rate": round(self.open_rate, 4),
+                "response_rate": round(self.response_rate, 4)}
+
+
+GroupBy = Literal["sender", "tag", "day", "week", "month"]
+
+
+@dataclass(frozen=True, slots=True)
+class Analytics:
+    """Counts for the InMail sent in [since, until) matching the filters, and per group."""
+
+    total: Counts
+    groups: tuple[tuple[str, Counts], ...] = ()
+    group_by: GroupBy | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    sender_id: str | None = None
+    tag: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "filters": {"sender_id": self.sender_id, "tag": self.tag,
+                        "since": iso(self.since), "until": iso(self.until)},
+            "total": self.total.to_dict(),
+            "group_by": self.group_by,
+            "groups": [{"key": key, **counts.to_dict()} for key, counts in self.groups],
+        }
+
+
+__all__ = [
+    "ERROR_CODES",
+    "Analytics",
+    "Conversation",
+    "ConversationMessage",
+    "Counts",
+    "Credits",
+    "GroupBy",
+    "InMail",
+    "InMailStatus",
+    "InboxItem",
+    "ManualClock",
+    "ReportResult",
+    "Restriction",
+    "RetractResult",
+    "SendResult",
+    "SenderCard",
+    "ServiceError",
+]
