@@ -7,8 +7,8 @@ only clock it reads is ``facts.now`` (``duration_ms`` and ``decision_id`` aside)
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -34,6 +34,7 @@ from inmail_guard.plugins.base import Detector
 from inmail_guard.plugins.manager import Plugins
 from inmail_guard.policies.schema import Policy
 
+_ZERO = timedelta(0)
 SKIPPED_STATIC = "a static rule rejected the send"
 SKIPPED_DECIDED = "the spam score had already reached restrict_at"
 
@@ -81,6 +82,7 @@ class Engine:
         self.ref = PolicyRef(policy.name, policy.version)
         self._limits = {name: plan.monthly_credits for name, plan in policy.plans.items()}
         self._tz = ZoneInfo(policy.credits.timezone)
+        self._utc = policy.credits.timezone in ("UTC", "Etc/UTC")
         self._window_ends: dict[tuple[int, int], datetime] = {}
         self._max_source = policy.content.body.max_chars * SOURCE_LIMIT_FACTOR
         self._reject_at = policy.spam.reject_at
@@ -256,7 +258,7 @@ class Engine:
         advice = () if rejected else self.plugins.advise(state.message, facts, state.content)
         restricted = facts.restricted_until
         decision = Decision(
-            decision_id=uuid.uuid4().hex,
+            decision_id=os.urandom(16).hex(),
             outcome="rejected" if rejected else "accepted",
             reasons=tuple(state.reasons),
             spam=SpamResult(score, self._reject_at, self._restrict_at, tuple(state.signals),
@@ -284,7 +286,7 @@ class Engine:
 
     def window_end(self, now: datetime) -> datetime:
         """End of the calendar month containing ``now`` in the policy's time zone, in UTC."""
-        local = now.astimezone(self._tz)
+        local = now if self._utc and now.utcoffset() == _ZERO else now.astimezone(self._tz)
         key = (local.year, local.month)
         end = self._window_ends.get(key)
         if end is None:

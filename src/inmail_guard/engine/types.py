@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, ConfigDict
+from pydantic import AwareDatetime, ConfigDict, Field
 
 _STRICT = ConfigDict(extra="forbid")
 
 
 Outcome = Literal["accepted", "rejected"]
+Count = Annotated[int, Field(ge=0)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +26,7 @@ class Attachment:
     __pydantic_config__ = _STRICT
     filename: str
     content_type: str = "application/octet-stream"
-    size_bytes: int = 0
+    size_bytes: Count = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,14 +91,14 @@ class Facts:
     sender: Member
     recipient: Member
     now: AwareDatetime
-    connection_degree: int | None = None
+    connection_degree: Literal[1, 2, 3] | None = None
     blocked_by_recipient: bool = False
-    credits_used: int = 0
+    credits_used: Count = 0
     recent_sends: tuple[AwareDatetime, ...] = ()
-    abuse_reports: int = 0
+    abuse_reports: Count = 0
     restricted_until: AwareDatetime | None = None
-    credits_extra: int = 0
-    prior_restrictions: int = 0
+    credits_extra: Count = 0
+    prior_restrictions: Count = 0
     pending_to_recipient: bool = False
     recent_bodies: tuple[BodyFingerprint, ...] = ()
 

@@ -99,6 +99,7 @@ class Plugins:
 
     pm: pluggy.PluginManager = field(default_factory=build_plugin_manager)
     stats: dict[str, HookStats] = field(default_factory=dict)
+    _impl_cache: dict[str, list[Any]] = field(default_factory=dict, repr=False)
 
     def detector_classes(self) -> dict[str, type[Detector]]:
         found: dict[str, type[Detector]] = {}
@@ -120,7 +121,15 @@ class Plugins:
         return dict(sorted(found.items()))
 
     def register_detector(self, detector: Detector) -> None:
-        self.pm.register(detector, name=f"detector:{detector.name}")
+        """Register a detector instance, replacing an earlier engine's instance of the same
+        name (a policy reload builds a new Engine over the same Plugins; the old engine keeps
+        calling its own instances until it is dropped)."""
+        name = f"detector:{detector.name}"
+        old = self.pm.get_plugin(name)
+        if old is not None:
+            self.pm.unregister(old, name=name)
+        self.pm.register(detector, name=name)
+        self._impl_cache.clear()
         # Module-level inmail_guard_check implementations would bypass config, shadow mode and
         # on_error: reject them instead of guessing.
         for impl in self.pm.hook.inmail_guard_check.get_hookimpls():
@@ -143,8 +152,11 @@ class Plugins:
         return signal, error, time.perf_counter() - start
 
     def advise(self, message: Message, facts: Facts, content: Any) -> tuple[Advice, ...]:
+        impls = self._impls("inmail_guard_advise")
+        if not impls:
+            return ()
         advice: list[Advice] = []
-        for impl in self._impls("inmail_guard_advise"):
+        for impl in impls:
             try:
                 advice.extend(_call(impl, message=message, facts=facts, content=content) or ())
             except Exception:
@@ -167,8 +179,14 @@ class Plugins:
             _call(impl, event=event)
 
     def _impls(self, hook: str) -> list[Any]:
-        impls = getattr(self.pm.hook, hook).get_hookimpls()
-        return sorted(impls, key=lambda i: self.pm.get_name(i.plugin) or "")
+        """A hook's implementations sorted by plugin name (never pluggy's LIFO order), cached
+        until the set of registered plugins changes."""
+        impls = self._impl_cache.get(hook)
+        if impls is None or len(impls) != len(getattr(self.pm.hook, hook).get_hookimpls()):
+            impls = sorted(getattr(self.pm.hook, hook).get_hookimpls(),
+                           key=lambda i: self.pm.get_name(i.plugin) or "")
+            self._impl_cache[hook] = impls
+        return impls
 
     def _error(self, hook: str, impl: Any) -> None:
         self.stats.setdefault(hook, HookStats()).errors += 1

@@ -1,0 +1,78 @@
+"""Engine benchmark: static evaluation latency and throughput, flat in blocklist size.
+
+    .venv/bin/python benchmarks/bench_engine.py
+
+Compares, in the same run: the default policy's static rules (no detectors) with an empty
+banned-senders list vs a 1,000,000-id list; single ``evaluate`` vs ``evaluate_many``; and the
+shipped default policy with every detector enabled.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from _harness import machine, table, time_calls
+
+from inmail_guard import Engine, Facts, Member, Message, default_policy, load_policy
+
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+BODY = ("Hi Dana, I lead platform hiring at Acme. Your work on distributed queues caught my eye "
+        "and I think our staff engineer opening could be a great fit. Would you be open to a "
+        "short call next week? Happy to share details on the team, the scope and the package.")
+
+
+def static_policy(tmp: Path, ids: int) -> Engine:
+    ids_file = tmp / f"banned-{ids}.txt"
+    with ids_file.open("w") as f:
+        for i in range(ids):
+            f.write(f"member-{i:08d}\n")
+    policy = tmp / f"static-{ids}.yaml"
+    policy.write_text(
+        "name: bench-static\nextends: builtin:default\n"
+        "blocklists:\n"
+        "  - {name: platform_employees, applies_to: recipient, match: {is_employee: true},"
+        " code: recipient_protected}\n"
+        f"  - {{name: banned_senders, applies_to: sender, file: {ids_file.name},"
+        " code: sender_banned}\n"
+        "spam: {detectors: {}}\n")
+    return Engine(load_policy(policy))
+
+
+def main() -> None:
+    message = Message("s-1", "r-1", "Staff engineer role at Acme", BODY)
+    facts = Facts(sender=Member("s-1", "recruiter_lite"), recipient=Member("r-1"), now=NOW,
+                  connection_degree=2, credits_used=3)
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    with tempfile.TemporaryDirectory() as tmp:
+        empty = static_policy(Path(tmp), 0)
+        big = static_policy(Path(tmp), 1_000_000)
+    assert empty.evaluate(message, facts).outcome == "accepted"
+    banned = Facts(sender=Member("member-00999999", "recruiter_lite"), recipient=Member("r-1"),
+                   now=NOW, connection_degree=2)
+    assert big.evaluate(message, banned).codes == ("sender_banned",)
+    full = Engine(default_policy())
+    batch = [(message, facts)] * 1000
+    timings = [
+        time_calls("static, empty blocklist, evaluate", lambda: empty.evaluate(message, facts), n),
+        time_calls("static, 1,000,000-id blocklist, evaluate",
+                   lambda: big.evaluate(message, facts), n),
+        time_calls("static, 1,000,000-id blocklist, sender on it",
+                   lambda: big.evaluate(message, banned), n),
+        time_calls("static, empty blocklist, evaluate_many(1000)",
+                   lambda: empty.evaluate_many(batch), max(n // 1000, 20), 5, 1000),
+        time_calls("default policy (all detectors), evaluate",
+                   lambda: full.evaluate(message, facts), n // 4),
+        time_calls("default policy (all detectors), evaluate_many(1000)",
+                   lambda: full.evaluate_many(batch), max(n // 4000, 10), 3, 1000),
+    ]
+    ratio = timings[1].p50_us / timings[0].p50_us
+    print(table("Engine: 100-word message", timings))
+    print(f"\n1,000,000-id / empty blocklist p50 ratio: {ratio:.2f}")
+    print(f"\nMachine: {machine()}")
+
+
+if __name__ == "__main__":
+    main()
