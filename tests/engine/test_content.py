@@ -114,7 +114,8 @@ def test_product_formatting_names_are_reportable() -> None:
     product = {"bold", "italic", "strikethrough", "bullet_list", "numbered_list", "link"}
     assert product == PRODUCT_FORMATTING
     assert PRODUCT_FORMATTING < FORMATTING_NAMES
-    others = {"heading", "blockquote", "code", "horizontal_rule", "table", "deep_nesting"}
+    others = {"heading", "blockquote", "code", "horizontal_rule", "table", "deep_nesting",
+              "excessive_markup"}
     assert others == FORMATTING_NAMES - PRODUCT_FORMATTING
 
 
@@ -412,3 +413,17 @@ def test_rendering_never_lengthens(source: str) -> None:
     body = _parse_full(source)
     assert body.length == len(body.text)
     assert body.length <= len(source)
+
+
+@pytest.mark.parametrize("unit", ["[", "![", "*a", "_a"])
+def test_pathological_markup_is_not_parsed(unit: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """markdown-it is super-linear in unmatched delimiters: such bodies are flagged unparsed."""
+    source = (unit * 3000)[:3000]
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise AssertionError("parser must not run")
+
+    monkeypatch.setattr(content._MD, "parse", boom)
+    result = parse_body(source, max_source_chars=12_000)
+    assert result.formatting == frozenset({"excessive_markup"})
+    assert (result.length, result.text) == (3000, source)
