@@ -329,11 +329,27 @@ def _formatting(policy: Policy) -> Checker:
         if not used and not content.raw_html:
             return NOTHING
         found = sorted(used) + [f"HTML {tag}" for tag in content.raw_html]
+        shown = sorted({_FORMAT_LABELS.get(f, f.replace("_", " ")) for f in used})
+        if content.raw_html:
+            shown.append("HTML")
         return (reason("formatting_not_allowed", name,
                        f"formatting not allowed: {', '.join(found)}",
-                       f"InMail doesn't support {', '.join(found)}. Remove it and try again."),)
+                       f"InMail doesn't support {_join(shown)}. Remove it and try again."),)
 
     return check
+
+
+_FORMAT_LABELS = {
+    "bold": "bold text", "italic": "italics", "strikethrough": "strikethrough",
+    "bullet_list": "bullet lists", "numbered_list": "numbered lists", "link": "links",
+    "heading": "headings", "code": "code", "blockquote": "quotes",
+    "horizontal_rule": "horizontal rules", "table": "tables",
+    "deep_nesting": "deeply nested lists", "excessive_markup": "this much markup",
+}
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
 
 
 @rule("content.images", "image_not_allowed", needs_body=True)
