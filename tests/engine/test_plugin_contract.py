@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ import pytest
 from inmail_guard import Detector, DetectorConfig, Engine, Facts, Member, Message, Signal, hookimpl
 from inmail_guard.engine.evaluator import PolicyCompileError
 from inmail_guard.plugins.manager import PluginError, Plugins, build_plugin_manager
-from inmail_guard.policies.loader import _stamp
+from inmail_guard.policies.loader import load_policy_text
 from inmail_guard.policies.schema import Policy
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -21,12 +22,12 @@ NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 def policy(detectors: dict[str, Any], rules_mode: dict[str, str] | None = None,
            **spam: Any) -> Policy:
-    return _stamp(Policy.model_validate({
+    return load_policy_text(json.dumps({
         "name": "contract",
         "plans": {"pro": {"monthly_credits": 10}},
         "spam": {"reject_at": 10, "restrict_at": 15, "detectors": detectors, **spam},
         "rules_mode": rules_mode or {},
-    }), None)
+    }))
 
 
 def send(body: str = "Hello there, a role for you.") -> tuple[Message, Facts]:
