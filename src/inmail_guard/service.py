@@ -1,17 +1,33 @@
 """InMailService: facts from the store -> Engine -> one atomic commit -> outbox events.
 
-(Interface first: the HTTP API is written against these signatures; bodies are being filled in.)
+Every state change runs in one write transaction that also queues its events in the outbox, so
+a change and its events commit or vanish together. ``send`` takes the sender's per-window credit
+account first (``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on PostgreSQL), then
+reads the facts, evaluates and spends, all inside that transaction: sends of one sender are
+serialised and can never overspend. The lifecycle (open, retract, reply, report, expiry) lives
+in :mod:`inmail_guard.service_lifecycle`; see docs/service.md for the contract.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
 
 from inmail_guard.engine.evaluator import Engine
-from inmail_guard.engine.types import Credits, Member, Message
+from inmail_guard.engine.types import Credits, Decision, Member, Message
 from inmail_guard.plugins.manager import Plugins
-from inmail_guard.policies.schema import Policy
+from inmail_guard.policies.schema import Policy, parse_duration
+from inmail_guard.service_lifecycle import Lifecycle, inmail_event_fields, new_id
 from inmail_guard.service_types import (
     ERROR_CODES,
     Analytics,
@@ -27,7 +43,33 @@ from inmail_guard.service_types import (
     RetractResult,
     SendResult,
     ServiceError,
+    decision_from_dict,
+    iso,
 )
+from inmail_guard.store import Store, outbox
+from inmail_guard.store import analytics as analytics_queries
+from inmail_guard.store import tables as t
+from inmail_guard.store.facts import (
+    insert_ignore,
+    load_members,
+    lock_account,
+    member_from_row,
+    peek_account,
+    read_facts,
+    restriction_state,
+    spend_credit,
+)
+
+log = logging.getLogger(__name__)
+
+# The send path's statements, built once (building costs more than running them on SQLite).
+_INSERT_INMAIL = t.inmails.insert()
+_INSERT_TAG = t.inmail_tags.insert()
+_INSERT_DECISION = t.decision_log.insert()
+_FIND_KEY = select(t.decision_log.c.request_hash, t.decision_log.c.decision,
+                   t.decision_log.c.inmail_id).where(
+    t.decision_log.c.sender_id == bindparam("s"),
+    t.decision_log.c.idempotency_key == bindparam("k"))
 
 __all__ = [
     "ERROR_CODES",
@@ -51,7 +93,26 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class InMailService:
+def request_hash(message: Message) -> str:
+    """What makes two sends "the same message" for idempotency (the client block aside)."""
+    data = {
+        "sender_id": message.sender_id, "recipient_id": message.recipient_id,
+        "subject": message.subject, "body": message.body,
+        "attachments": [asdict(a) for a in message.attachments],
+        "tags": list(message.tags), "crm": dict(message.crm),
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _load_fingerprint() -> Callable[[str], tuple[int, ...]] | None:
+    try:
+        from inmail_guard.plugins.bulk import fingerprint  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    return fingerprint  # type: ignore[no-any-return]
+
+
+class InMailService(Lifecycle):
     """The InMail system around the engine's decision. Thread-safe; one per process is enough.
 
     ``store`` is a :class:`~inmail_guard.store.Store`, a SQLAlchemy URL or a SQLite file path
@@ -62,79 +123,293 @@ class InMailService:
     def __init__(
         self,
         policy: Policy,
-        store: object | str | None = None,
+        store: Store | str | None = None,
         *,
         engine: Engine | None = None,
         plugins: Plugins | None = None,
         clock: Callable[[], datetime] = utc_now,
         dispatch_in_background: bool = False,
     ) -> None:
-        raise NotImplementedError
+        self._owns_store = not isinstance(store, Store)
+        self.store = store if isinstance(store, Store) else Store(store)
+        self.clock = clock
+        self.swap_engine(engine if engine is not None else Engine(policy, plugins))
+        self._dispatcher: threading.Thread | None = None
+        self._stop = threading.Event()
+        if dispatch_in_background:
+            self.start_dispatcher()
+
+    def swap_engine(self, engine: Engine) -> None:
+        """Use ``engine`` (and its policy) from the next request on: a policy reload. Requests
+        in flight finish with the engine they started with."""
+        from inmail_guard.plugins.sinks import register_builtin_sinks
+
+        policy = engine.policy
+        register_builtin_sinks(engine.plugins)
+        life = policy.lifecycle
+        self.expire_after: timedelta = life.expire_unopened_after
+        self.retract_within: timedelta = life.retract_within
+        self.preview_chars = life.preview_chars
+        self._limits = {name: plan.monthly_credits for name, plan in policy.plans.items()}
+        self._rollover_cap = policy.credits.rollover_cap
+        self._refund_within = policy.credits.refund_on_response_within
+        abuse = policy.spam.detectors.get("abuse_reports") or {}
+        self.abuse_window = parse_duration(abuse.get("window", "30d"))
+        self.abuse_threshold = int(abuse.get("threshold", 3))
+        self._restrict_on_abuse = policy.spam.restriction.on_abuse_report
+        bulk = policy.spam.detectors.get("bulk")
+        self._fingerprint = _load_fingerprint() if bulk is not None else None
+        self._bodies_window = (parse_duration(bulk.get("window", "24h"))
+                               if bulk is not None and bulk.get("enabled", True)
+                               and self._fingerprint is not None else None)
+        self.policy, self.engine, self.plugins = policy, engine, engine.plugins
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        now = self.clock()
+        if now.tzinfo is None:
+            raise ValueError("the service clock must return aware datetimes")
+        return now.astimezone(UTC)
+
+    def _windows(self, now: datetime) -> tuple[datetime, datetime]:
+        start = self.engine.window_start(now)
+        return start, self.engine.window_start(start - timedelta(seconds=1))
+
+    def _plan_limit(self, plan: str) -> int:
+        try:
+            return self._limits[plan]
+        except KeyError:
+            raise ServiceError(
+                "unknown_plan",
+                f"plan {plan!r} is not declared in policy {self.policy.name!r}"
+                f" (plans: {', '.join(sorted(self._limits))})", field="plan") from None
+
+    def _member_row(self, conn: Connection, member_id: str, field: str = "member_id") -> Row[Any]:
+        row = conn.execute(select(t.members).where(t.members.c.id == member_id)).first()
+        if row is None:
+            raise ServiceError("member_not_found", f"no member {member_id!r}", field=field)
+        return row
+
+    def _lock_sender(self, conn: Connection, member: Row[Any], now: datetime) -> Any:
+        start, prev = self._windows(now)
+        return lock_account(conn, member, start, prev, plan_limit=self._plan_limit(member.plan),
+                            rollover_cap=self._rollover_cap, now=now)
+
+    def _before_commit(self) -> None:
+        """Called after a send's writes, before its commit. Tests inject faults here."""
 
     # --- members (admin) -------------------------------------------------------------------
+
     def put_member(self, member: Member) -> Member:
-        raise NotImplementedError
+        if not member.id or not isinstance(member.id, str):
+            raise ServiceError("invalid_request", "member id must be a non-empty string",
+                               field="id")
+        self._plan_limit(member.plan)
+        now = self._now()
+        values = {"plan": member.plan, "profile_public": member.profile_public,
+                  "accepts_inmail": member.accepts_inmail, "is_employee": member.is_employee,
+                  "name": member.name, "photo_url": member.photo_url, "updated_at": now}
+        with self.store.write() as conn:
+            if not insert_ignore(conn, t.members, {"id": member.id, "created_at": now, **values}):
+                conn.execute(t.members.update().where(t.members.c.id == member.id)
+                             .values(**values))
+        return member
 
     def get_member(self, member_id: str) -> Member:
-        raise NotImplementedError
+        with self.store.read() as conn:
+            return member_from_row(self._member_row(conn, member_id))
+
+    def _pair(self, conn: Connection, a: str, b: str) -> None:
+        if a == b:
+            raise ServiceError("invalid_request", "a member cannot do this with themselves",
+                               field="other_id")
+        self._member_row(conn, a)
+        self._member_row(conn, b, "other_id")
 
     def connect(self, member_id: str, other_id: str) -> None:
-        raise NotImplementedError
+        now = self._now()
+        with self.store.write() as conn:
+            self._pair(conn, member_id, other_id)
+            for x, y in ((member_id, other_id), (other_id, member_id)):
+                insert_ignore(conn, t.connections,
+                              {"member_id": x, "other_id": y, "created_at": now})
 
     def disconnect(self, member_id: str, other_id: str) -> None:
-        raise NotImplementedError
+        c = t.connections.c
+        with self.store.write() as conn:
+            for x, y in ((member_id, other_id), (other_id, member_id)):
+                conn.execute(t.connections.delete().where(c.member_id == x, c.other_id == y))
 
     def block(self, blocker_id: str, blocked_id: str) -> None:
-        raise NotImplementedError
+        now = self._now()
+        with self.store.write() as conn:
+            self._pair(conn, blocker_id, blocked_id)
+            insert_ignore(conn, t.blocks,
+                          {"blocker_id": blocker_id, "blocked_id": blocked_id, "created_at": now})
 
     def unblock(self, blocker_id: str, blocked_id: str) -> None:
-        raise NotImplementedError
+        b = t.blocks.c
+        with self.store.write() as conn:
+            conn.execute(t.blocks.delete().where(b.blocker_id == blocker_id,
+                                                 b.blocked_id == blocked_id))
 
-    # --- InMail lifecycle ------------------------------------------------------------------
+    # --- send ------------------------------------------------------------------------------
+
     def send(self, message: Message) -> SendResult:
-        raise NotImplementedError
+        """Evaluate and, when accepted, spend one credit, store the InMail and queue
+        ``inmail.sent``, all in one transaction. A rejection only writes the decision log (and,
+        if the decision restricts the sender, the restriction and ``sender.restricted``)."""
+        for name in ("sender_id", "recipient_id"):
+            if not isinstance(getattr(message, name), str) or not getattr(message, name):
+                raise ServiceError("invalid_request", f"{name} must be a non-empty string",
+                                   field=name)
+        digest = request_hash(message)
+        try:
+            return self._send(message, digest)
+        except IntegrityError:
+            # Only the idempotency key's unique index can clash (two sends with one key racing
+            # across a window boundary, where they lock different accounts): the retry replays.
+            if message.idempotency_key is None:
+                raise
+            return self._send(message, digest)
 
-    def get_inmail(self, inmail_id: str, member_id: str) -> InMail:
-        raise NotImplementedError
+    def _send(self, message: Message, digest: str) -> SendResult:
+        now = self._now()
+        window_start, _ = self._windows(now)
+        with self.store.write() as conn:
+            rows = load_members(conn, message.sender_id, message.recipient_id)
+            srow, rrow = rows.get(message.sender_id), rows.get(message.recipient_id)
+            if srow is None:
+                raise ServiceError("member_not_found", f"no member {message.sender_id!r}",
+                                   field="sender_id")
+            if rrow is None:
+                raise ServiceError("member_not_found", f"no member {message.recipient_id!r}",
+                                   field="recipient_id")
+            account = self._lock_sender(conn, srow, now)
+            if message.idempotency_key is not None:
+                replay = self._replay(conn, message, digest, now)
+                if replay is not None:
+                    return replay
+            facts = read_facts(conn, member_from_row(srow), member_from_row(rrow), account, now,
+                               expire_after=self.expire_after, abuse_window=self.abuse_window,
+                               bodies_window=self._bodies_window)
+            decision = self.engine.evaluate(message, facts)
+            inmail = None
+            if decision.accepted:
+                inmail_id = new_id("im")
+                limit = self._plan_limit(srow.plan) + account.extra
+                if not spend_credit(conn, account, limit, inmail_id, now):
+                    raise RuntimeError(f"credit spend refused for {message.sender_id} after an"
+                                       " accepting decision; rolled back (no overspend)")
+                inmail = self._insert_inmail(conn, message, decision, inmail_id, window_start,
+                                             now)
+                outbox.add_event(conn, "inmail.sent", now, delivered_at=iso(now),
+                                 **inmail_event_fields(inmail))
+            elif decision.restrict_sender_until is not None:
+                self._restrict(conn, message.sender_id, now, decision.restrict_sender_until,
+                               "spam", decision.decision_id, facts.prior_restrictions)
+            conn.execute(_INSERT_DECISION, {
+                "decision_id": decision.decision_id, "sender_id": message.sender_id,
+                "recipient_id": message.recipient_id,
+                "idempotency_key": message.idempotency_key, "request_hash": digest,
+                "outcome": decision.outcome, "codes": ",".join(decision.codes),
+                "decision": json.dumps(decision.to_dict()),
+                "inmail_id": inmail.id if inmail else None,
+                "policy_version": decision.policy.version, "created_at": now})
+            self._before_commit()
+        return SendResult(decision, inmail)
 
-    def open(self, inmail_id: str, member_id: str) -> InMail:
-        raise NotImplementedError
+    def _replay(self, conn: Connection, message: Message, digest: str,
+                now: datetime) -> SendResult | None:
+        row = conn.execute(_FIND_KEY, {"s": message.sender_id,
+                                       "k": message.idempotency_key}).first()
+        if row is None:
+            return None
+        if row.request_hash != digest:
+            raise ServiceError(
+                "idempotency_conflict",
+                f"idempotency key {message.idempotency_key!r} was already used with a different"
+                " message; use a new key for a new message", field="idempotency_key")
+        inmail = self._inmail(conn, row.inmail_id, now) if row.inmail_id else None
+        return SendResult(decision_from_dict(json.loads(row.decision)), inmail, replayed=True)
 
-    def retract(self, inmail_id: str, member_id: str) -> RetractResult:
-        raise NotImplementedError
+    def _insert_inmail(self, conn: Connection, message: Message, decision: Decision,
+                       inmail_id: str, window_start: datetime, now: datetime) -> InMail:
+        crm = {str(k): str(v) for k, v in message.crm.items()}
+        tags = tuple(dict.fromkeys(message.tags))
+        fingerprint = (json.dumps(list(self._fingerprint(message.body)))
+                       if self._fingerprint is not None else None)
+        conn.execute(_INSERT_INMAIL, {
+            "id": inmail_id, "sender_id": message.sender_id,
+            "recipient_id": message.recipient_id, "subject": message.subject,
+            "body": message.body, "tags": json.dumps(list(tags)),
+            "crm": json.dumps(crm, sort_keys=True), "lead_id": crm.get("lead_id"),
+            "account_id": crm.get("account_id"), "decision_id": decision.decision_id,
+            "window_start": window_start, "fingerprint": fingerprint, "sent_at": now})
+        if tags:
+            conn.execute(_INSERT_TAG,
+                         [{"inmail_id": inmail_id, "tag": tag} for tag in tags])
+        return InMail(id=inmail_id, sender_id=message.sender_id,
+                      recipient_id=message.recipient_id, subject=message.subject,
+                      body=message.body, status="delivered", sent_at=now,
+                      expires_at=now + self.expire_after,
+                      retract_until=now + self.retract_within, tags=tags, crm=crm,
+                      decision_id=decision.decision_id)
 
-    def reply(self, inmail_id: str, member_id: str, body: str) -> Conversation:
-        raise NotImplementedError
-
-    def post(self, conversation_id: str, member_id: str, body: str) -> ConversationMessage:
-        raise NotImplementedError
-
-    def conversation(self, conversation_id: str, member_id: str) -> Conversation:
-        raise NotImplementedError
-
-    def report(self, inmail_id: str, member_id: str, reason: str = "") -> ReportResult:
-        raise NotImplementedError
-
-    def inbox(self, member_id: str, *, limit: int = 50) -> list[InboxItem]:
-        raise NotImplementedError
-
-    def sent(self, member_id: str, *, limit: int = 50) -> list[InMail]:
-        raise NotImplementedError
-
-    def expire_due(self) -> int:
-        raise NotImplementedError
+    def _restrict(self, conn: Connection, member_id: str, now: datetime, until: datetime,
+                  cause: str, decision_id: str | None, prior: int) -> Restriction:
+        rid = new_id("rs")
+        conn.execute(t.restrictions.insert().values(
+            id=rid, member_id=member_id, starts_at=now, until=until, cause=cause,
+            decision_id=decision_id))
+        outbox.add_event(conn, "sender.restricted", now, sender_id=member_id,
+                         restriction_id=rid, until=iso(until), cause=cause,
+                         prior_restrictions=prior, decision_id=decision_id)
+        return Restriction(rid, member_id, now, until, cause)  # type: ignore[arg-type]
 
     # --- credits, restrictions -------------------------------------------------------------
+
     def credits(self, member_id: str) -> Credits:
-        raise NotImplementedError
+        now = self._now()
+        start, prev = self._windows(now)
+        with self.store.read() as conn:
+            member = self._member_row(conn, member_id)
+            plan_limit = self._plan_limit(member.plan)
+            account = peek_account(conn, member, start, prev, plan_limit=plan_limit,
+                                   rollover_cap=self._rollover_cap)
+        limit = plan_limit + account.extra
+        return Credits(member.plan, limit, account.used, max(limit - account.used, 0),
+                       self.engine.window_end(now))
 
     def restriction(self, member_id: str) -> Restriction | None:
-        raise NotImplementedError
+        now = self._now()
+        r = t.restrictions.c
+        with self.store.read() as conn:
+            row = conn.execute(select(t.restrictions).where(
+                r.member_id == member_id, r.lifted_at.is_(None), r.until > now)
+                .order_by(r.until.desc()).limit(1)).first()
+        if row is None:
+            return None
+        return Restriction(row.id, row.member_id, row.starts_at, row.until, row.cause)
+
+    def restricted_until(self, member_id: str) -> tuple[datetime | None, int]:
+        """(until when the member is restricted, or None; restrictions they ever had)."""
+        with self.store.read() as conn:
+            return restriction_state(conn, member_id, self._now())
 
     def lift_restriction(self, member_id: str, *, by: str = "operator", note: str = "") -> int:
-        raise NotImplementedError
+        """End the member's restrictions in force now; returns how many were lifted. History is
+        kept: a later restriction still escalates."""
+        now = self._now()
+        r = t.restrictions.c
+        with self.store.write() as conn:
+            return conn.execute(t.restrictions.update().where(
+                r.member_id == member_id, r.lifted_at.is_(None), r.until > now)
+                .values(lifted_at=now, lifted_by=by, note=note[:500])).rowcount
 
     # --- analytics -------------------------------------------------------------------------
+
     def analytics(
         self,
         *,
@@ -144,17 +419,72 @@ class InMailService:
         until: datetime | None = None,
         group_by: GroupBy | None = None,
     ) -> Analytics:
-        raise NotImplementedError
+        if group_by not in (None, "sender", "tag", "day", "week", "month"):
+            raise ServiceError("invalid_request", "group_by must be one of sender, tag, day,"
+                               f" week, month; found {group_by!r}", field="group_by")
+        for name, value in (("since", since), ("until", until)):
+            if value is not None and value.tzinfo is None:
+                raise ServiceError("invalid_request", f"{name} must carry a time zone",
+                                   field=name)
+        with self.store.read() as conn:
+            return analytics_queries.analytics(
+                conn, self._now(), self.expire_after, sender_id=sender_id, tag=tag,
+                since=since, until=until, group_by=group_by,
+                timezone=self.policy.credits.timezone)
 
     # --- events ----------------------------------------------------------------------------
+
     def dispatch_events(self, batch: int = 100) -> int:
-        raise NotImplementedError
+        """Deliver due outbox events to the ``inmail_guard_event`` hook; returns how many were
+        delivered. A sink that raises leaves its event queued with exponential backoff."""
+        claimed = outbox.claim_due(self.store, self._now(), batch)
+        done: list[int] = []
+        for item in claimed:
+            try:
+                self.plugins.event(dict(item.event))
+            except Exception as exc:
+                log.warning("event %s (%s) not delivered, attempt %d: %s", item.event_id,
+                            item.event.get("type"), item.attempts + 1, exc)
+                outbox.mark_failed(self.store, item.seq, item.attempts + 1,
+                                   f"{type(exc).__name__}: {exc}", self._now())
+            else:
+                done.append(item.seq)
+        outbox.mark_delivered(self.store, done, self._now())
+        return len(done)
 
     def start_dispatcher(self, interval: float = 1.0) -> None:
-        raise NotImplementedError
+        """Deliver events from a daemon thread every ``interval`` seconds until stopped."""
+        if self._dispatcher is not None and self._dispatcher.is_alive():
+            return
+        self._stop.clear()
 
-    def stop_dispatcher(self) -> None:
-        raise NotImplementedError
+        def run() -> None:
+            while not self._stop.is_set():
+                try:
+                    delivered = self.dispatch_events()
+                except Exception:
+                    log.exception("event dispatcher failed; retrying in %ss", interval)
+                    delivered = 0
+                if delivered < 100:
+                    self._stop.wait(interval)
+
+        self._dispatcher = threading.Thread(target=run, name="inmail-guard-events",
+                                            daemon=True)
+        self._dispatcher.start()
+
+    def stop_dispatcher(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._dispatcher is not None:
+            self._dispatcher.join(timeout)
+            self._dispatcher = None
 
     def close(self) -> None:
-        raise NotImplementedError
+        self.stop_dispatcher()
+        if self._owns_store:
+            self.store.close()
+
+    def __enter__(self) -> InMailService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -332,3 +332,46 @@ __all__ = [
     "SenderCard",
     "ServiceError",
 ]
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def decision_from_dict(data: dict[str, Any]) -> Decision:
+    """Rebuild a :class:`Decision` from ``Decision.to_dict()`` (the stored decision log)."""
+    from inmail_guard.engine.types import (
+        Advice,
+        PolicyRef,
+        Reason,
+        ShadowHit,
+        Signal,
+        SpamResult,
+    )
+
+    spam = data["spam"]
+    credits = data.get("credits")
+    evaluated_at = _dt(data["evaluated_at"])
+    assert evaluated_at is not None
+    return Decision(
+        decision_id=data["decision_id"],
+        outcome=data["outcome"],
+        reasons=tuple(Reason(**r) for r in data["reasons"]),
+        spam=SpamResult(
+            score=spam["score"], reject_at=spam["reject_at"], restrict_at=spam["restrict_at"],
+            signals=tuple(Signal(detector=s["detector"], score=s["score"],
+                                 detail=s.get("detail", ""), data=s.get("data", {}),
+                                 error=s.get("error"), shadow=s.get("shadow", False))
+                          for s in spam["signals"]),
+            skipped=tuple(spam.get("skipped", ())), skipped_reason=spam.get("skipped_reason")),
+        credits=None if credits is None else Credits(
+            plan=credits["plan"], limit=credits["limit"], used=credits["used"],
+            remaining=credits["remaining"], window_end=_dt(credits["window_end"])),  # type: ignore[arg-type]
+        policy=PolicyRef(**data["policy"]),
+        evaluated_at=evaluated_at,
+        duration_ms=data["duration_ms"],
+        shadow=tuple(ShadowHit(**s) for s in data.get("shadow", ())),
+        restrict_sender_until=_dt(data.get("restrict_sender_until")),
+        restricted_until=_dt(data.get("restricted_until")),
+        advice=tuple(Advice(**a) for a in data.get("advice", ())),
+    )

@@ -1,0 +1,145 @@
+"""Built-in event sinks: a JSON Lines file and a signed HTTP webhook.
+
+They are ordinary plugins: each sink is an object with an ``inmail_guard_event`` hook
+implementation, registered with the PluginManager like third-party sinks. This module's own
+module-level implementation delivers to the sinks configured by environment variables, read
+when the first event is delivered (never at import time):
+
+``INMAIL_GUARD_EVENTS_JSONL``
+    Append every event, one JSON object per line, to this file.
+``INMAIL_GUARD_WEBHOOK_URL`` and ``INMAIL_GUARD_WEBHOOK_SECRET``
+    POST every event as JSON to this URL, signed with HMAC-SHA256 of the raw body under the
+    secret: header ``X-InMail-Guard-Signature: sha256=<hex>`` (see docs/events.md for how to
+    verify it). A non-2xx answer or a network error raises, so the outbox retries the event with
+    exponential backoff; nothing is lost while the receiver is down.
+``INMAIL_GUARD_WEBHOOK_TIMEOUT``
+    Seconds per request (default 5).
+
+Programmatic use: ``plugins.pm.register(WebhookSink(url, secret))``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from inmail_guard.plugins.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from inmail_guard.plugins.manager import Plugins
+
+JSONL_ENV = "INMAIL_GUARD_EVENTS_JSONL"
+WEBHOOK_URL_ENV = "INMAIL_GUARD_WEBHOOK_URL"
+WEBHOOK_SECRET_ENV = "INMAIL_GUARD_WEBHOOK_SECRET"
+WEBHOOK_TIMEOUT_ENV = "INMAIL_GUARD_WEBHOOK_TIMEOUT"
+SIGNATURE_HEADER = "X-InMail-Guard-Signature"
+EVENT_ID_HEADER = "X-InMail-Guard-Event-Id"
+EVENT_TYPE_HEADER = "X-InMail-Guard-Event-Type"
+PLUGIN_NAME = "inmail_guard.plugins.sinks"
+
+
+def encode(event: dict[str, Any]) -> bytes:
+    """The exact bytes sinks write and sign: compact, sorted-key JSON."""
+    return json.dumps(event, sort_keys=True, separators=(",", ":")).encode()
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The signature header value for ``body``: ``sha256=<hex HMAC-SHA256>``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify(body: bytes, header: str, secret: str) -> bool:
+    """What a receiver does: recompute over the raw body and compare in constant time."""
+    return hmac.compare_digest(sign(body, secret), header or "")
+
+
+class JsonlSink:
+    """Appends each event as one line of JSON to ``path`` (flushed before returning)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    @hookimpl
+    def inmail_guard_event(self, event: dict[str, Any]) -> None:
+        line = encode(event) + b"\n"
+        with self._lock, self.path.open("ab") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+class WebhookSink:
+    """POSTs each event to ``url``, signed; raises on failure so the outbox retries."""
+
+    def __init__(self, url: str, secret: str, *, timeout: float = 5.0,
+                 client: httpx.Client | None = None) -> None:
+        if not secret:
+            raise ValueError(f"a webhook needs a signing secret ({WEBHOOK_SECRET_ENV})")
+        self.url = url
+        self.secret = secret
+        self.client = client or httpx.Client(timeout=timeout)
+
+    @hookimpl
+    def inmail_guard_event(self, event: dict[str, Any]) -> None:
+        body = encode(event)
+        response = self.client.post(self.url, content=body, headers={
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(body, self.secret),
+            EVENT_ID_HEADER: str(event.get("event_id", "")),
+            EVENT_TYPE_HEADER: str(event.get("type", "")),
+        })
+        response.raise_for_status()
+
+
+_configured: tuple[tuple[str | None, ...], list[Any]] | None = None
+_configured_lock = threading.Lock()
+
+
+def configured_sinks(env: dict[str, str] | None = None) -> list[Any]:
+    """The sinks the environment asks for (rebuilt when the variables change)."""
+    global _configured
+    env = dict(os.environ) if env is None else env
+    key = (env.get(JSONL_ENV), env.get(WEBHOOK_URL_ENV), env.get(WEBHOOK_SECRET_ENV),
+           env.get(WEBHOOK_TIMEOUT_ENV))
+    with _configured_lock:
+        if _configured is not None and _configured[0] == key:
+            return _configured[1]
+        sinks: list[Any] = []
+        if key[0]:
+            sinks.append(JsonlSink(key[0]))
+        if key[1]:
+            if not key[2]:
+                raise ValueError(f"{WEBHOOK_URL_ENV} is set but {WEBHOOK_SECRET_ENV} is not:"
+                                 " webhooks are always signed")
+            sinks.append(WebhookSink(key[1], key[2], timeout=float(key[3] or 5)))
+        _configured = (key, sinks)
+        return sinks
+
+
+@hookimpl
+def inmail_guard_event(event: dict[str, Any]) -> None:
+    """Deliver to the sinks configured by environment variables (none by default)."""
+    for sink in configured_sinks():
+        sink.inmail_guard_event(event=event)
+
+
+def register_builtin_sinks(plugins: Plugins) -> None:
+    """Register this module with ``plugins`` unless it is already (e.g. via DEFAULT_PLUGINS)
+    or disabled with ``INMAIL_GUARD_DISABLE_PLUGINS``."""
+    from inmail_guard.plugins.manager import DENY_ENV
+
+    deny = {n.strip() for n in os.environ.get(DENY_ENV, "").split(",") if n.strip()}
+    if PLUGIN_NAME in deny or plugins.pm.has_plugin(PLUGIN_NAME):
+        return
+    import inmail_guard.plugins.sinks as module
+
+    if not plugins.pm.is_registered(module):
+        plugins.pm.register(module, name=PLUGIN_NAME)

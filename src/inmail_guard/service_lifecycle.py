@@ -1,0 +1,394 @@
+"""What happens to an InMail after it is sent (DESIGN §1): inbox, open, expiry, retraction,
+reply and conversation, abuse report. Mixed into :class:`~inmail_guard.service.InMailService`.
+
+Expiry is never stored as a state change: an unopened InMail older than
+``lifecycle.expire_unopened_after`` *is* expired at read time, whatever ran or didn't.
+``expire_due()`` only emits the ``inmail.expired`` events, each exactly once (a conditional
+UPDATE on ``expired_event_at`` decides which caller emits it).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+
+from inmail_guard.engine.content import parse_body
+from inmail_guard.service_types import (
+    Conversation,
+    ConversationMessage,
+    InboxItem,
+    InMail,
+    InMailStatus,
+    ReportResult,
+    RetractResult,
+    SenderCard,
+    ServiceError,
+    iso,
+)
+from inmail_guard.store import outbox
+from inmail_guard.store import tables as t
+from inmail_guard.store.facts import count_reports, refund_credit, restriction_state
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from inmail_guard.engine.evaluator import Engine
+    from inmail_guard.policies.schema import Policy
+    from inmail_guard.service_types import Restriction
+    from inmail_guard.store import Store
+
+EXPIRE_BATCH = 500
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def inmail_event_fields(inmail: InMail) -> dict[str, Any]:
+    """What every ``inmail.*`` event carries: ids, tags, CRM references, times. No body."""
+    return {"inmail_id": inmail.id, "sender_id": inmail.sender_id,
+            "recipient_id": inmail.recipient_id, "tags": list(inmail.tags),
+            "crm": dict(inmail.crm), "decision_id": inmail.decision_id,
+            "sent_at": iso(inmail.sent_at)}
+
+
+class Lifecycle:
+    # Provided by InMailService.
+    policy: Policy
+    engine: Engine
+    store: Store
+    clock: Callable[[], datetime]
+    expire_after: timedelta
+    retract_within: timedelta
+    preview_chars: int
+    abuse_window: timedelta
+    abuse_threshold: int
+    _restrict_on_abuse: bool
+    _refund_within: timedelta | None
+    _rollover_cap: int
+
+    if TYPE_CHECKING:
+        def _now(self) -> datetime: ...
+        def _member_row(self, conn: Connection, member_id: str,
+                        field: str = "member_id") -> Row[Any]: ...
+        def _lock_sender(self, conn: Connection, member: Row[Any], now: datetime) -> Any: ...
+        def _windows(self, now: datetime) -> tuple[datetime, datetime]: ...
+        def _plan_limit(self, plan: str) -> int: ...
+        def _restrict(self, conn: Connection, member_id: str, now: datetime, until: datetime,
+                      cause: str, decision_id: str | None, prior: int) -> Restriction: ...
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def _status(self, row: Any, now: datetime) -> InMailStatus:
+        if row.retracted_at is not None:
+            return "retracted"
+        if row.reported_at is not None:
+            return "reported"
+        if row.replied_at is not None:
+            return "replied"
+        if row.opened_at is not None:
+            return "opened"
+        if row.sent_at + self.expire_after <= now:
+            return "expired"
+        return "delivered"
+
+    def _to_inmail(self, row: Any, now: datetime) -> InMail:
+        return InMail(
+            id=row.id, sender_id=row.sender_id, recipient_id=row.recipient_id,
+            subject=row.subject, body=row.body, status=self._status(row, now),
+            sent_at=row.sent_at, expires_at=row.sent_at + self.expire_after,
+            retract_until=row.sent_at + self.retract_within,
+            tags=tuple(json.loads(row.tags)), crm=json.loads(row.crm),
+            decision_id=row.decision_id, opened_at=row.opened_at, replied_at=row.replied_at,
+            retracted_at=row.retracted_at, reported_at=row.reported_at,
+            conversation_id=row.conversation_id)
+
+    def _row(self, conn: Connection, inmail_id: str) -> Row[Any]:
+        row = conn.execute(select(t.inmails).where(t.inmails.c.id == inmail_id)).first()
+        if row is None:
+            raise ServiceError("inmail_not_found", f"no InMail {inmail_id!r}",
+                               field="inmail_id")
+        return row
+
+    def _inmail(self, conn: Connection, inmail_id: str, now: datetime) -> InMail:
+        return self._to_inmail(self._row(conn, inmail_id), now)
+
+    def _as_recipient(self, conn: Connection, inmail_id: str, member_id: str,
+                      action: str) -> Row[Any]:
+        """The InMail, if ``member_id`` is its recipient and can still see it."""
+        row = self._row(conn, inmail_id)
+        if row.recipient_id != member_id:
+            raise ServiceError("not_allowed", f"only the recipient can {action} this InMail",
+                               field="member_id")
+        if row.retracted_at is not None:
+            raise ServiceError("inmail_not_found", "this InMail was retracted by its sender",
+                               field="inmail_id")
+        return row
+
+    def _check_unexpired(self, row: Any, now: datetime) -> None:
+        if row.opened_at is None and row.sent_at + self.expire_after <= now:
+            raise ServiceError("inmail_expired", "this InMail expired unopened on"
+                               f" {iso(row.sent_at + self.expire_after)}", field="inmail_id")
+
+    def get_inmail(self, inmail_id: str, member_id: str) -> InMail:
+        """Read one InMail as its sender or recipient, without opening it."""
+        now = self._now()
+        with self.store.read() as conn:
+            row = self._row(conn, inmail_id)
+            if member_id == row.recipient_id and row.retracted_at is not None:
+                raise ServiceError("inmail_not_found", "this InMail was retracted by its sender",
+                                   field="inmail_id")
+            if member_id not in (row.sender_id, row.recipient_id):
+                raise ServiceError("not_allowed", "only the sender and the recipient can read"
+                                   " this InMail", field="member_id")
+            return self._to_inmail(row, now)
+
+    def inbox(self, member_id: str, *, limit: int = 50) -> list[InboxItem]:
+        """The recipient's InMail inbox, newest first: not retracted, not reported, and opened
+        or not yet expired. Each item: sender card, subject, preview (rendered text)."""
+        now = self._now()
+        im, m = t.inmails.c, t.members.c
+        with self.store.read() as conn:
+            self._member_row(conn, member_id)
+            rows = conn.execute(
+                select(im.id, im.subject, im.body, im.sent_at, im.opened_at, im.replied_at,
+                       im.retracted_at, im.reported_at, im.conversation_id, im.sender_id,
+                       m.name, m.photo_url)
+                .select_from(t.inmails.join(t.members, m.id == im.sender_id))
+                .where(im.recipient_id == member_id, im.retracted_at.is_(None),
+                       im.reported_at.is_(None),
+                       (im.opened_at.is_not(None)) | (im.sent_at > now - self.expire_after))
+                .order_by(im.sent_at.desc(), im.id.desc()).limit(limit)).all()
+        max_source = self.policy.content.body.max_chars * 4
+        return [InboxItem(
+            inmail_id=r.id, sender=SenderCard(r.sender_id, r.name, r.photo_url),
+            subject=r.subject,
+            preview=parse_body(r.body, max_source_chars=max_source).text[:self.preview_chars],
+            status=self._status(r, now), sent_at=r.sent_at,
+            expires_at=r.sent_at + self.expire_after, opened_at=r.opened_at,
+            conversation_id=r.conversation_id) for r in rows]
+
+    def sent(self, member_id: str, *, limit: int = 50) -> list[InMail]:
+        """The sender's InMail, newest first, each with its current status."""
+        now = self._now()
+        im = t.inmails.c
+        with self.store.read() as conn:
+            self._member_row(conn, member_id)
+            rows = conn.execute(select(t.inmails).where(im.sender_id == member_id)
+                                .order_by(im.sent_at.desc(), im.id.desc()).limit(limit)).all()
+        return [self._to_inmail(r, now) for r in rows]
+
+    # --- open, retract ---------------------------------------------------------------------
+
+    def open(self, inmail_id: str, member_id: str) -> InMail:
+        """The recipient opens an InMail: the full text. The first open emits inmail.opened."""
+        now = self._now()
+        im = t.inmails.c
+        with self.store.write() as conn:
+            row = self._as_recipient(conn, inmail_id, member_id, "open")
+            if row.opened_at is None:
+                self._check_unexpired(row, now)
+                conn.execute(t.inmails.update().where(im.id == inmail_id,
+                                                      im.opened_at.is_(None))
+                             .values(opened_at=now))
+                row = self._row(conn, inmail_id)
+                outbox.add_event(conn, "inmail.opened", now, opened_at=iso(now),
+                                 **inmail_event_fields(self._to_inmail(row, now)))
+            return self._to_inmail(row, now)
+
+    def retract(self, inmail_id: str, member_id: str) -> RetractResult:
+        """The sender retracts within ``lifecycle.retract_within``: the InMail leaves the
+        recipient's inbox (unopened) or their list (opened) alike."""
+        now = self._now()
+        im = t.inmails.c
+        with self.store.write() as conn:
+            row = self._row(conn, inmail_id)
+            if row.sender_id != member_id:
+                raise ServiceError("not_allowed", "only the sender can retract this InMail",
+                                   field="member_id")
+            if row.retracted_at is not None:
+                raise ServiceError("already_retracted", "this InMail was already retracted",
+                                   field="inmail_id")
+            if row.replied_at is not None:
+                raise ServiceError("already_replied", "the recipient replied; the conversation"
+                                   " can't be retracted", field="inmail_id")
+            deadline = row.sent_at + self.retract_within
+            if now > deadline:
+                raise ServiceError("retract_window_passed",
+                                   f"InMail can be retracted until {iso(deadline)}",
+                                   field="inmail_id")
+            done = conn.execute(t.inmails.update().where(
+                im.id == inmail_id, im.retracted_at.is_(None), im.replied_at.is_(None))
+                .values(retracted_at=now)).rowcount
+            if not done:  # a concurrent reply or retraction won (PostgreSQL)
+                raise ServiceError("already_retracted", "this InMail changed meanwhile",
+                                   field="inmail_id")
+            was_opened = row.opened_at is not None
+            outbox.add_event(conn, "inmail.retracted", now, retracted_at=iso(now),
+                             was_opened=was_opened,
+                             **inmail_event_fields(self._to_inmail(row, now)))
+        return RetractResult(inmail_id, now, was_opened)
+
+    # --- reply, conversation ---------------------------------------------------------------
+
+    def _check_body(self, body: str) -> None:
+        if not isinstance(body, str) or not body.strip():
+            raise ServiceError("invalid_request", "write a message", field="body")
+        limit = self.policy.content.body.max_chars
+        length = parse_body(body, max_source_chars=limit * 4).length
+        if length > limit:
+            raise ServiceError("invalid_request", f"message is {length} characters; at most"
+                               f" {limit}", field="body")
+
+    def _post(self, conn: Connection, conversation_id: str, author_id: str, body: str,
+              now: datetime) -> ConversationMessage:
+        mid = new_id("msg")
+        conn.execute(t.conversation_messages.insert().values(
+            id=mid, conversation_id=conversation_id, author_id=author_id, body=body,
+            created_at=now))
+        conn.execute(t.conversations.update().where(t.conversations.c.id == conversation_id)
+                     .values(last_message_at=now))
+        return ConversationMessage(mid, conversation_id, author_id, body, now)
+
+    def reply(self, inmail_id: str, member_id: str, body: str) -> Conversation:
+        """The recipient replies: a conversation opens (no credit spent), ``inmail.replied`` is
+        emitted, and under ``credits.refund_on_response_within`` the sender gets the credit
+        back. Replying again continues the same conversation."""
+        self._check_body(body)
+        try:
+            return self._reply(inmail_id, member_id, body)
+        except IntegrityError:  # a concurrent first reply created the conversation: continue
+            return self._reply(inmail_id, member_id, body)
+
+    def _reply(self, inmail_id: str, member_id: str, body: str) -> Conversation:
+        now = self._now()
+        im = t.inmails.c
+        with self.store.write() as conn:
+            row = self._as_recipient(conn, inmail_id, member_id, "reply to")
+            if row.conversation_id is not None:
+                self._post(conn, row.conversation_id, member_id, body, now)
+                return self._conversation(conn, row.conversation_id)
+            self._check_unexpired(row, now)
+            cid = new_id("cv")
+            conn.execute(t.conversations.insert().values(
+                id=cid, inmail_id=inmail_id, sender_id=row.sender_id,
+                recipient_id=row.recipient_id, created_at=now, last_message_at=now))
+            self._post(conn, cid, member_id, body, now)
+            refund = (self._refund_within is not None and row.refunded_at is None
+                      and now - row.sent_at <= self._refund_within)
+            conn.execute(t.inmails.update().where(im.id == inmail_id).values(
+                replied_at=now, opened_at=row.opened_at or now, conversation_id=cid,
+                refunded_at=now if refund else row.refunded_at))
+            fields = inmail_event_fields(self._to_inmail(row, now))
+            if row.opened_at is None:
+                outbox.add_event(conn, "inmail.opened", now, opened_at=iso(now), **fields)
+            if refund:
+                sender = self._member_row(conn, row.sender_id)
+                start, prev = self._windows(now)
+                refund_credit(conn, sender, start, prev, inmail_id, now,
+                              plan_limit=self._plan_limit(sender.plan),
+                              rollover_cap=self._rollover_cap)
+            outbox.add_event(conn, "inmail.replied", now, replied_at=iso(now),
+                             conversation_id=cid, credit_refunded=refund, **fields)
+            return self._conversation(conn, cid)
+
+    def _conversation(self, conn: Connection, conversation_id: str,
+                      member_id: str | None = None) -> Conversation:
+        c, cm = t.conversations.c, t.conversation_messages.c
+        row = conn.execute(select(t.conversations).where(c.id == conversation_id)).first()
+        if row is None:
+            raise ServiceError("conversation_not_found", f"no conversation {conversation_id!r}",
+                               field="conversation_id")
+        if member_id is not None and member_id not in (row.sender_id, row.recipient_id):
+            raise ServiceError("not_allowed", "only its two participants can use this"
+                               " conversation", field="member_id")
+        messages = conn.execute(select(t.conversation_messages)
+                                .where(cm.conversation_id == conversation_id)
+                                .order_by(cm.seq)).all()
+        return Conversation(row.id, row.inmail_id, (row.sender_id, row.recipient_id),
+                            row.created_at,
+                            tuple(ConversationMessage(m.id, m.conversation_id, m.author_id,
+                                                      m.body, m.created_at) for m in messages))
+
+    def conversation(self, conversation_id: str, member_id: str) -> Conversation:
+        with self.store.read() as conn:
+            return self._conversation(conn, conversation_id, member_id)
+
+    def post(self, conversation_id: str, member_id: str, body: str) -> ConversationMessage:
+        """Either participant continues the conversation with a regular message (no credit)."""
+        self._check_body(body)
+        now = self._now()
+        with self.store.write() as conn:
+            self._conversation(conn, conversation_id, member_id)
+            return self._post(conn, conversation_id, member_id, body, now)
+
+    # --- report ----------------------------------------------------------------------------
+
+    def report(self, inmail_id: str, member_id: str, reason: str = "") -> ReportResult:
+        """The recipient reports an InMail as abuse: it leaves their inbox, ``inmail.reported``
+        is emitted, and when the sender's reports within the abuse window reach the threshold
+        (and ``spam.restriction.on_abuse_report``) the sender is restricted. Reporting the same
+        InMail twice changes nothing."""
+        now = self._now()
+        a, im = t.abuse_reports.c, t.inmails.c
+        with self.store.write() as conn:
+            row = self._as_recipient(conn, inmail_id, member_id, "report")
+            self._check_unexpired(row, now)
+            since = now - self.abuse_window
+            existing = conn.execute(select(a.id).where(
+                a.inmail_id == inmail_id, a.reporter_id == member_id)).first()
+            if existing is not None:
+                return ReportResult(existing.id, inmail_id,
+                                    count_reports(conn, row.sender_id, since))
+            # The sender's lock: restriction decisions for one sender are taken one at a time.
+            self._lock_sender(conn, self._member_row(conn, row.sender_id), now)
+            rid = new_id("rp")
+            conn.execute(t.abuse_reports.insert().values(
+                id=rid, inmail_id=inmail_id, reporter_id=member_id, sender_id=row.sender_id,
+                reason=reason[:500], created_at=now))
+            conn.execute(t.inmails.update().where(im.id == inmail_id).values(reported_at=now))
+            outbox.add_event(conn, "inmail.reported", now, reported_at=iso(now),
+                             report_id=rid, **inmail_event_fields(self._to_inmail(row, now)))
+            count = count_reports(conn, row.sender_id, since)
+            restriction = None
+            if self._restrict_on_abuse and count >= self.abuse_threshold:
+                until, prior = restriction_state(conn, row.sender_id, now)
+                if until is None:
+                    restriction = self._restrict(
+                        conn, row.sender_id, now,
+                        now + self.engine.restriction_duration(prior), "abuse_reports", None,
+                        prior)
+            return ReportResult(rid, inmail_id, count, restriction)
+
+    # --- expiry ----------------------------------------------------------------------------
+
+    def expire_due(self) -> int:
+        """Emit ``inmail.expired`` for every InMail that expired unopened and has not had its
+        event yet; returns how many. Safe to run from several processes: each event once."""
+        now = self._now()
+        im = t.inmails.c
+        total = 0
+        while True:
+            with self.store.write() as conn:
+                rows = conn.execute(select(t.inmails).where(
+                    im.opened_at.is_(None), im.retracted_at.is_(None),
+                    im.expired_event_at.is_(None), im.sent_at <= now - self.expire_after)
+                    .order_by(im.sent_at).limit(EXPIRE_BATCH)).all()
+                for row in rows:
+                    done = conn.execute(t.inmails.update().where(
+                        im.id == row.id, im.expired_event_at.is_(None),
+                        im.opened_at.is_(None), im.retracted_at.is_(None))
+                        .values(expired_event_at=now)).rowcount
+                    if done:
+                        total += 1
+                        outbox.add_event(conn, "inmail.expired", now,
+                                         expired_at=iso(row.sent_at + self.expire_after),
+                                         **inmail_event_fields(self._to_inmail(row, now)))
+            if len(rows) < EXPIRE_BATCH:
+                return total

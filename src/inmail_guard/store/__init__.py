@@ -1,0 +1,130 @@
+"""State: SQLAlchemy Core over SQLite (default) or PostgreSQL.
+
+``Store(url)`` opens (and migrates) a database. ``url`` is a SQLAlchemy URL
+(``sqlite:///inmail-guard.db``, ``postgresql+psycopg://user@host/db``) or a plain file path,
+which means SQLite. Writers use :meth:`Store.write`, readers :meth:`Store.read`.
+
+How writes are serialised (what makes credit spending race-free):
+
+* SQLite: every write transaction starts with ``BEGIN IMMEDIATE``, which takes the database's
+  single write lock up front, so read-facts -> evaluate -> spend runs alone; WAL lets readers go
+  on meanwhile. ``busy_timeout`` makes other writers wait instead of failing.
+* PostgreSQL: ``READ COMMITTED`` transactions; a send first locks its sender's row in
+  ``credit_accounts`` with ``SELECT ... FOR UPDATE`` and only then reads the facts, so sends of
+  one sender run one at a time while different senders run in parallel.
+* Both: the spend itself is ``UPDATE credit_accounts SET used = used + 1 WHERE ... AND used <
+  :limit``; a send whose update matches no row is rolled back, so even a bug in the locking
+  could not overspend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, create_engine, event
+from sqlalchemy.engine import Engine as SAEngine
+from sqlalchemy.engine import make_url
+
+DEFAULT_URL = "sqlite:///./inmail-guard.db"
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used as is (schema too new, unsupported dialect...)."""
+
+
+def to_url(target: str | Path | None) -> str:
+    """A SQLAlchemy URL from a URL, a file path (SQLite) or None (the default file)."""
+    if target is None:
+        return DEFAULT_URL
+    text = str(target)
+    if "://" in text:
+        return text
+    return f"sqlite:///{text}"
+
+
+class Store:
+    """A database holding inmail-guard's state, migrated to the current schema on open."""
+
+    def __init__(
+        self,
+        url: str | Path | None = None,
+        *,
+        migrate: bool = True,
+        pool_size: int = 5,
+        echo: bool = False,
+    ) -> None:
+        self.url = to_url(url)
+        parsed = make_url(self.url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise StoreError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.dialect == "sqlite":
+            if parsed.database in (None, "", ":memory:"):
+                raise StoreError("use a SQLite file, not an in-memory database: the service, its"
+                                 " dispatcher and other processes share the file")
+            kwargs["connect_args"] = {"check_same_thread": False,
+                                      "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            kwargs["pool_size"] = pool_size
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        self.db: SAEngine = create_engine(self.url, **kwargs)
+        if self.dialect == "sqlite":
+            _sqlite_setup(self.db)
+        if migrate:
+            from inmail_guard.store.migrations import upgrade
+
+            upgrade(self)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: committed on exit, rolled back whole on any exception.
+
+        On SQLite it starts with ``BEGIN IMMEDIATE`` (the write lock is taken first)."""
+        with self.db.connect() as conn:
+            if self.is_sqlite:
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (a consistent snapshot on SQLite WAL)."""
+        with self.db.connect() as conn, conn.begin():
+            yield conn
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def __repr__(self) -> str:
+        return f"Store({make_url(self.url).render_as_string(hide_password=True)!r})"
+
+
+def _sqlite_setup(db: SAEngine) -> None:
+    # pysqlite's own transaction handling would defer BEGIN; take control of it so write
+    # transactions can start with BEGIN IMMEDIATE (SQLAlchemy's documented recipe).
+    @event.listens_for(db, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe with WAL
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(db, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+__all__ = ["DEFAULT_URL", "Store", "StoreError", "to_url"]

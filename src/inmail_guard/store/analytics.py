@@ -1,0 +1,115 @@
+"""Analytics over stored InMail: sent, delivered, opened, replied, expired, retracted.
+
+Counted in SQL with portable aggregates (``COUNT(column)``, ``SUM(CASE ...)``); grouping by
+period is done in Python on (sent_at, flags) rows so no dialect's date functions are needed.
+Expiry is computed from the clock like everywhere else: unopened, unretracted and older than
+``expire_after``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, and_, case, func, select
+
+from inmail_guard.service_types import Analytics, Counts, GroupBy
+from inmail_guard.store import tables as t
+
+PERIODS = ("day", "week", "month")
+
+
+def _filters(sender_id: str | None, tag: str | None, since: datetime | None,
+             until: datetime | None) -> list[Any]:
+    im = t.inmails.c
+    where: list[Any] = []
+    if sender_id is not None:
+        where.append(im.sender_id == sender_id)
+    if tag is not None:
+        where.append(im.id.in_(select(t.inmail_tags.c.inmail_id)
+                               .where(t.inmail_tags.c.tag == tag)))
+    if since is not None:
+        where.append(im.sent_at >= since)
+    if until is not None:
+        where.append(im.sent_at < until)
+    return where
+
+
+def _aggregates(cutoff: datetime) -> list[Any]:
+    im = t.inmails.c
+    expired = and_(im.opened_at.is_(None), im.retracted_at.is_(None), im.sent_at <= cutoff)
+    return [
+        func.count().label("sent"),
+        func.count(im.opened_at).label("opened"),
+        func.count(im.replied_at).label("replied"),
+        func.coalesce(func.sum(case((expired, 1), else_=0)), 0).label("expired"),
+        func.count(im.retracted_at).label("retracted"),
+    ]
+
+
+def _counts(row: Any) -> Counts:
+    sent = int(row.sent or 0)
+    return Counts(sent=sent, delivered=sent, opened=int(row.opened or 0),
+                  replied=int(row.replied or 0), expired=int(row.expired or 0),
+                  retracted=int(row.retracted or 0))
+
+
+def _period_key(when: datetime, period: str, tz: ZoneInfo) -> str:
+    local = when.astimezone(tz)
+    if period == "day":
+        return local.date().isoformat()
+    if period == "week":
+        year, week, _ = local.isocalendar()
+        return f"{year}-W{week:02d}"
+    return f"{local.year}-{local.month:02d}"
+
+
+def analytics(
+    conn: Connection,
+    now: datetime,
+    expire_after: timedelta,
+    *,
+    sender_id: str | None = None,
+    tag: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    group_by: GroupBy | None = None,
+    timezone: str = "UTC",
+) -> Analytics:
+    im = t.inmails.c
+    cutoff = now - expire_after
+    where = _filters(sender_id, tag, since, until)
+    total = _counts(conn.execute(select(*_aggregates(cutoff)).where(*where)).one())
+    groups: list[tuple[str, Counts]] = []
+    if group_by == "sender":
+        rows = conn.execute(select(im.sender_id.label("key"), *_aggregates(cutoff))
+                            .where(*where).group_by(im.sender_id).order_by(im.sender_id)).all()
+        groups = [(r.key, _counts(r)) for r in rows]
+    elif group_by == "tag":
+        tg = t.inmail_tags.c
+        rows = conn.execute(
+            select(tg.tag.label("key"), *_aggregates(cutoff))
+            .select_from(t.inmails.join(t.inmail_tags, tg.inmail_id == im.id))
+            .where(*where).group_by(tg.tag).order_by(tg.tag)).all()
+        groups = [(r.key, _counts(r)) for r in rows]
+    elif group_by in PERIODS:
+        tz = ZoneInfo(timezone)
+        acc: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+        rows = conn.execute(select(im.sent_at, im.opened_at, im.replied_at, im.retracted_at)
+                            .where(*where)).all()
+        for r in rows:
+            a = acc[_period_key(r.sent_at, group_by, tz)]
+            a[0] += 1
+            a[1] += r.opened_at is not None
+            a[2] += r.replied_at is not None
+            a[3] += r.opened_at is None and r.retracted_at is None and r.sent_at <= cutoff
+            a[4] += r.retracted_at is not None
+        groups = [(key, Counts(v[0], v[0], v[1], v[2], v[3], v[4]))
+                  for key, v in sorted(acc.items())]
+    elif group_by is not None:
+        raise ValueError(f"expected group_by among sender, tag, day, week, month,"
+                         f" found {group_by!r}")
+    return Analytics(total=total, groups=tuple(groups), group_by=group_by, since=since,
+                     until=until, sender_id=sender_id, tag=tag)

@@ -1,0 +1,103 @@
+"""A small versioned migration runner: ``schema_version`` holds one row per applied version.
+
+* An empty database gets ``metadata.create_all`` and is stamped with every version (as
+  Alembic recommends for fresh databases: create, then stamp head).
+* An existing database at version *n* gets migrations *n+1..latest*, in order, in one
+  transaction (DDL is transactional on both SQLite and PostgreSQL), under a lock so two
+  processes opening the same database do not both migrate.
+* A database newer than this code is refused rather than guessed at.
+
+Rules for authors: never edit a released migration; a change to ``tables.py`` comes with a new
+migration that upgrades the previous version's schema in place (ALTER, CREATE INDEX...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, func, insert, inspect, select, text
+
+from inmail_guard.store import tables as t
+
+if TYPE_CHECKING:
+    from inmail_guard.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _baseline(conn: Connection) -> None:
+    # Version 1 as released: every table except the outbox index that version 2 adds.
+    due = next(i for i in t.outbox.indexes if i.name == "ix_outbox_due")
+    t.outbox.indexes.discard(due)
+    try:
+        t.metadata.create_all(conn)
+    finally:
+        t.outbox.indexes.add(due)
+
+
+def _outbox_due_index(conn: Connection) -> None:
+    next(i for i in t.outbox.indexes if i.name == "ix_outbox_due").create(conn, checkfirst=True)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "baseline: members, connections, blocks, inmails, conversations, credits,"
+                 " abuse reports, restrictions, decision log, outbox", _baseline),
+    Migration(2, "index the outbox by due time", _outbox_due_index),
+)
+LATEST = MIGRATIONS[-1].version
+
+# Any 64-bit constant: the PostgreSQL advisory lock migrations take.
+_PG_LOCK_KEY = 0x1A11_6A7D
+
+
+def current_version(conn: Connection) -> int:
+    if not inspect(conn).has_table("schema_version"):
+        return 0
+    return conn.execute(select(func.max(t.schema_version.c.version))).scalar() or 0
+
+
+def upgrade(store: Store, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
+    """Bring the store's schema to the latest version; returns the version reached."""
+    latest = migrations[-1].version
+    with store.write() as conn:
+        if store.dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        version = current_version(conn)
+        if version > latest:
+            from inmail_guard.store import StoreError
+
+            raise StoreError(
+                f"database schema version {version} is newer than this inmail-guard supports"
+                f" ({latest}); upgrade inmail-guard"
+            )
+        now = datetime.now(UTC)
+        if version == 0:
+            existing = set(inspect(conn).get_table_names()) & set(t.metadata.tables)
+            if existing:
+                from inmail_guard.store import StoreError
+
+                raise StoreError(
+                    f"database has inmail-guard tables ({', '.join(sorted(existing))}) but no"
+                    " schema_version; refusing to guess its version"
+                )
+            t.metadata.create_all(conn)
+            pending: list[Migration] = []
+            conn.execute(insert(t.schema_version), [
+                {"version": m.version, "description": m.description, "applied_at": now}
+                for m in migrations
+            ])
+        else:
+            pending = [m for m in migrations if m.version > version]
+        for m in pending:
+            m.apply(conn)
+            conn.execute(insert(t.schema_version).values(
+                version=m.version, description=m.description, applied_at=now))
+        return latest

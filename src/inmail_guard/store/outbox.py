@@ -1,0 +1,90 @@
+"""The event outbox: events are written in the transaction that makes the change, then
+delivered (at least once) by :func:`claim_due` / :func:`mark_delivered` / :func:`mark_failed`.
+
+Delivery never holds a database transaction open while a sink runs: due events are *claimed*
+(their ``next_attempt_at`` pushed forward by a lease) in a short transaction, delivered, then
+marked. A dispatcher that dies mid-batch leaves its events to be claimed again when the lease
+runs out. On PostgreSQL the claim uses ``FOR UPDATE SKIP LOCKED`` so dispatchers in several
+processes share the work; on SQLite the claim runs under ``BEGIN IMMEDIATE``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from inmail_guard.service_types import iso
+from inmail_guard.store import Store
+from inmail_guard.store import tables as t
+
+LEASE = timedelta(seconds=60)
+BACKOFF_BASE = timedelta(seconds=1)
+BACKOFF_MAX = timedelta(hours=1)
+
+
+_INSERT = t.outbox.insert()
+
+
+def add_event(conn: Connection, type_: str, now: datetime, **fields: Any) -> str:
+    """Queue one event in the caller's transaction; returns its ``event_id``."""
+    event_id = uuid.uuid4().hex
+    payload = {"event_id": event_id, "type": type_, "occurred_at": iso(now), **fields}
+    conn.execute(_INSERT, {"event_id": event_id, "type": type_,
+                           "payload": json.dumps(payload, sort_keys=True), "created_at": now,
+                           "attempts": 0, "next_attempt_at": now})
+    return event_id
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    seq: int
+    event_id: str
+    attempts: int
+    event: dict[str, Any]
+
+
+def claim_due(store: Store, now: datetime, batch: int, lease: timedelta = LEASE) -> list[Claimed]:
+    o = t.outbox.c
+    with store.write() as conn:
+        query = (select(o.seq, o.event_id, o.attempts, o.payload)
+                 .where(o.delivered_at.is_(None), o.next_attempt_at <= now)
+                 .order_by(o.seq).limit(batch))
+        if store.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = conn.execute(query).all()
+        if rows:
+            conn.execute(t.outbox.update().where(o.seq.in_([r.seq for r in rows]))
+                         .values(next_attempt_at=now + lease))
+    return [Claimed(r.seq, r.event_id, r.attempts, json.loads(r.payload)) for r in rows]
+
+
+def mark_delivered(store: Store, seqs: list[int], now: datetime) -> None:
+    if not seqs:
+        return
+    o = t.outbox.c
+    with store.write() as conn:
+        conn.execute(t.outbox.update().where(o.seq.in_(seqs))
+                     .values(delivered_at=now, attempts=o.attempts + 1, last_error=None))
+
+
+def backoff(attempts: int) -> timedelta:
+    """Delay before attempt ``attempts + 1``: 1s, 2s, 4s... capped at one hour."""
+    return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
+
+
+def mark_failed(store: Store, seq: int, attempts: int, error: str, now: datetime) -> None:
+    o = t.outbox.c
+    with store.write() as conn:
+        conn.execute(t.outbox.update().where(o.seq == seq).values(
+            attempts=attempts, next_attempt_at=now + backoff(attempts), last_error=error[:1000]))
+
+
+def pending_count(store: Store) -> int:
+    o = t.outbox.c
+    with store.read() as conn:
+        return len(conn.execute(select(o.seq).where(o.delivered_at.is_(None))).all())
