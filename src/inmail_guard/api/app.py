@@ -1,0 +1,222 @@
+"""The FastAPI application: ``create_app(settings)``; ``app_from_env()`` for uvicorn workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+
+from inmail_guard.api import errors
+from inmail_guard.api.auth import KeyStore
+from inmail_guard.api.logs import configure as configure_logging
+from inmail_guard.api.metrics import MeteredPlugins, Metrics
+from inmail_guard.api.middleware import EdgeMiddleware
+from inmail_guard.api.policy_state import ActivePolicy, PolicyHolder, PolicyReloadError
+from inmail_guard.api.responses import JSONBytesResponse
+from inmail_guard.api.settings import Settings
+from inmail_guard.engine.evaluator import Engine
+from inmail_guard.policies.schema import Policy
+
+log = logging.getLogger("inmail_guard.api")
+
+DESCRIPTION = """\
+Decides whether each paid direct message (InMail) may be sent, and runs the InMail system
+around that decision.
+
+**Auth**: `Authorization: Bearer <key>`; roles `service` (everything but policy reload and
+lifting restrictions) and `admin` (everything). **Errors**:
+`{"error": {"code", "message", "field"?}}` with a stable `code`.
+"""
+
+
+class ServiceSlot:
+    """The InMailService, built on first use (so the app starts even if the database is down,
+    and /readyz says so) and kept on the active engine across policy reloads."""
+
+    def __init__(self, settings: Settings, holder: PolicyHolder) -> None:
+        self.settings = settings
+        self.holder = holder
+        self._service: Any = settings.service
+        self._lock = threading.Lock()
+        self.error: str | None = None
+
+    def get(self) -> Any:
+        service = self._service
+        if service is not None:
+            return service
+        with self._lock:
+            if self._service is None:
+                self._service = self._build()
+            return self._service
+
+    def _build(self) -> Any:
+        from inmail_guard.service import InMailService
+
+        active = self.holder.active
+        try:
+            service = InMailService(active.policy, self.settings.db_url, engine=active.engine)
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            raise
+        self.error = None
+        return service
+
+    def peek(self) -> Any:
+        return self._service
+
+    def swap(self, active: ActivePolicy) -> None:
+        service = self._service
+        if service is None:
+            return
+        swap = getattr(service, "swap_engine", None)
+        if callable(swap):
+            swap(active.engine)
+            return
+        # Until the service grows a swap method: the same single-reference assignments.
+        service.policy = active.policy
+        service.engine = active.engine
+
+    def close(self) -> None:
+        service = self._service
+        if service is not None and self.settings.service is None:
+            with contextlib.suppress(Exception):
+                service.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    if settings.configure_logging:
+        configure_logging()
+    if not settings.access_log:
+        logging.getLogger("inmail_guard.api.access").setLevel(logging.WARNING)
+    keys = KeyStore.from_sources(settings.keys_file, settings.keys_env)
+    metrics = Metrics()
+
+    def make_engine(policy: Policy) -> Engine:
+        return Engine(policy, MeteredPlugins(metrics))
+
+    holder = PolicyHolder(settings.policy, make_engine)
+    holder.marker = settings.reload_marker
+    holder._stat = holder._file_stat()
+    holder.subscribe(lambda a: metrics.set_policy(a.policy.name, a.policy.version,
+                                                  a.loaded_at.timestamp()))
+    slot = ServiceSlot(settings, holder)
+    holder.subscribe(slot.swap)
+    if not len(keys):
+        log.warning("no API keys configured: every /v1 request will get 401")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop_watch = None
+        if settings.watch_policy > 0 or settings.reload_marker:
+            stop_watch = holder.watch(settings.watch_policy or 1.0, _watch_result(metrics))
+        hup_installed = False
+        if settings.sighup and threading.current_thread() is threading.main_thread():
+            loop = asyncio.get_running_loop()
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signal.SIGHUP, _on_sighup, holder, metrics)
+                hup_installed = True
+        try:
+            yield
+        finally:
+            if stop_watch is not None:
+                stop_watch.set()
+            if hup_installed:
+                with contextlib.suppress(Exception):
+                    asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            slot.close()
+
+    app = FastAPI(
+        title="inmail-guard",
+        version=_version(),
+        description=DESCRIPTION,
+        default_response_class=JSONBytesResponse,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.keys = keys
+    app.state.metrics = metrics
+    app.state.holder = holder
+    app.state.services = slot
+    app.state.readiness = lambda: readiness(holder, slot)
+    errors.install(app)
+
+    from inmail_guard.api.routes import evaluate, inmails, members, ops
+
+    app.include_router(evaluate.router)
+    app.include_router(inmails.router)
+    app.include_router(members.router)
+    app.include_router(ops.router)
+    app.add_middleware(EdgeMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+def readiness(holder: PolicyHolder, slot: ServiceSlot) -> dict[str, str]:
+    checks: dict[str, str] = {}
+    active = holder.active
+    checks["policy"] = "ok" if active is not None else "no policy loaded"
+    not_ready = [s.detector.name for s in active.engine.detectors
+                 if getattr(s.detector, "ready", True) is False]
+    checks["model"] = "ok" if not not_ready else f"not loaded: {', '.join(not_ready)}"
+    try:
+        service = slot.get()
+        ping = getattr(service, "ping", None)
+        if callable(ping):
+            ping()
+        else:
+            with service.store.read() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"unavailable ({type(exc).__name__})"
+    return checks
+
+
+def _on_sighup(holder: PolicyHolder, metrics: Metrics) -> None:
+    # Runs on the event loop; compile in a thread so requests keep flowing.
+    threading.Thread(target=_reload_logged, args=(holder, metrics, "SIGHUP"),
+                     name="policy-reload", daemon=True).start()
+
+
+def _reload_logged(holder: PolicyHolder, metrics: Metrics, why: str) -> None:
+    try:
+        active = holder.reload()
+    except PolicyReloadError as exc:
+        _watch_result(metrics)(None, exc)
+        return
+    _watch_result(metrics)(active, None)
+
+
+def _watch_result(metrics: Metrics):
+    def report(active: ActivePolicy | None, error: PolicyReloadError | None) -> None:
+        if error is not None:
+            metrics.reloads.labels("failed").inc()
+            log.error("policy reload failed; the old policy stays active",
+                      extra={"issues": error.issues})
+        elif active is not None:
+            metrics.reloads.labels("ok").inc()
+            log.info("policy reloaded", extra={"policy_name": active.policy.name,
+                                                 "policy_version": active.policy.version})
+
+    return report
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("inmail-guard")
+    except Exception:
+        return "0"
+
+
+def app_from_env() -> FastAPI:
+    """The factory ``uvicorn --factory inmail_guard.api.app:app_from_env`` calls in each
+    worker: settings come from INMAIL_GUARD_* variables (see :class:`Settings`)."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,179 @@
+"""The active policy and its compiled Engine, swapped whole on reload.
+
+A reload loads and validates the policy file, compiles a new :class:`~inmail_guard.Engine`
+(detectors instantiated, models loaded) and only then assigns one reference
+(``self.active = new``): a request reads ``holder.active`` once and uses that engine for its
+whole evaluation, so it sees either the old policy or the new one, never a mix. A policy that
+fails anywhere before the assignment leaves the old one active and the error's issues are
+returned to the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from inmail_guard.engine.evaluator import Engine, PolicyCompileError
+from inmail_guard.policies.loader import PolicyError, default_policy, load_policy
+from inmail_guard.policies.schema import Policy
+
+log = logging.getLogger("inmail_guard.api.policy")
+
+BUILTIN = "builtin:default"
+
+
+@dataclass(frozen=True, slots=True)
+class ActivePolicy:
+    policy: Policy
+    engine: Engine
+    source: str
+    loaded_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.policy.name,
+            "version": self.policy.version,
+            "source": self.source,
+            "loaded_at": self.loaded_at.isoformat().replace("+00:00", "Z"),
+            "detectors": [slot.detector.name for slot in self.engine.detectors],
+            "shadow": sorted(k for k, v in self.policy.rules_mode.items() if v == "shadow"),
+        }
+
+
+class PolicyReloadError(Exception):
+    """The new policy is broken; ``issues`` say where (file:line:col where the loader knows)."""
+
+    def __init__(self, message: str, issues: list[dict[str, str]]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.issues = issues
+
+
+def _issues(exc: BaseException, source: str) -> list[dict[str, str]]:
+    raw = getattr(exc, "issues", None)
+    if raw:
+        out = []
+        for item in raw:
+            if isinstance(item, dict):
+                out.append({k: str(v) for k, v in item.items()})
+            elif hasattr(item, "to_dict"):
+                out.append({k: str(v) for k, v in item.to_dict().items()})
+            else:
+                out.append({"message": str(item)})
+        return out
+    if isinstance(exc, PolicyCompileError):
+        return [{"path": path, "message": msg} for path, msg in exc.problems]
+    if isinstance(exc, ValidationError):
+        return [{"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                for e in exc.errors(include_input=False)]
+    return [{"message": f"{source}: {exc}"}]
+
+
+class PolicyHolder:
+    """Holds the active policy; ``reload`` swaps it atomically or raises PolicyReloadError."""
+
+    def __init__(
+        self,
+        source: str | None,
+        make_engine: Callable[[Policy], Engine],
+        on_swap: Callable[[ActivePolicy], None] | None = None,
+    ) -> None:
+        self.source = source or BUILTIN
+        self._make_engine = make_engine
+        self._on_swap: list[Callable[[ActivePolicy], None]] = [on_swap] if on_swap else []
+        self._lock = threading.Lock()
+        self.marker: str | None = None
+        self.active: ActivePolicy = self._build(self.source)
+        self._stat = self._file_stat()
+
+    def subscribe(self, callback: Callable[[ActivePolicy], None]) -> None:
+        """Call ``callback(active)`` now and after every successful swap."""
+        self._on_swap.append(callback)
+        callback(self.active)
+
+    def _load(self, source: str) -> Policy:
+        if source == BUILTIN:
+            return default_policy()
+        return load_policy(source)
+
+    def _build(self, source: str) -> ActivePolicy:
+        try:
+            policy = self._load(source)
+            engine = self._make_engine(policy)
+        except (PolicyError, PolicyCompileError, ValidationError) as exc:
+            raise PolicyReloadError(f"policy {source} is invalid: {exc}",
+                                    _issues(exc, source)) from exc
+        except (OSError, ValueError) as exc:
+            raise PolicyReloadError(f"policy {source} could not be loaded: {exc}",
+                                    _issues(exc, source)) from exc
+        return ActivePolicy(policy, engine, source, datetime.now(UTC))
+
+    def reload(self, source: str | None = None) -> ActivePolicy:
+        """Load ``source`` (default: the current one), compile it, then swap. Thread-safe."""
+        with self._lock:
+            new = self._build(source or self.source)
+            self.source = new.source
+            self.active = new  # the swap: one reference assignment
+            self._stat = self._file_stat()
+            for callback in self._on_swap:
+                try:
+                    callback(new)
+                except Exception:
+                    log.exception("policy swap callback failed")
+            return new
+
+    # --- file watching --------------------------------------------------------------------
+
+    def _file_stat(self) -> tuple[Any, ...] | None:
+        paths = [] if self.source == BUILTIN else [self.source]
+        if self.marker:
+            paths.append(self.marker)
+        out: list[Any] = []
+        for path in paths:
+            try:
+                st = os.stat(path)
+                out.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                out.append(None)
+        return tuple(out) if paths else None
+
+    def touch_marker(self) -> None:
+        """Tell the other workers (watching the marker) to reload."""
+        if not self.marker:
+            return
+        with open(self.marker, "a", encoding="utf-8") as fh:
+            fh.write(f"{self.active.policy.version}\n")
+        self._stat = self._file_stat()
+
+    def changed_on_disk(self) -> bool:
+        stat = self._file_stat()
+        return stat is not None and stat != self._stat
+
+    def watch(self, interval: float, on_result: Callable[[ActivePolicy | None,
+                                                           PolicyReloadError | None], None]
+              ) -> threading.Event:
+        """Poll the policy file every ``interval`` s in a daemon thread; set the event to stop."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(interval):
+                if not self.changed_on_disk():
+                    continue
+                seen = self._file_stat()
+                try:
+                    on_result(self.reload(), None)
+                except PolicyReloadError as exc:
+                    self._stat = seen  # don't retry a broken file until it changes again
+                    on_result(None, exc)
+
+        threading.Thread(target=loop, name="policy-watch", daemon=True).start()
+        return stop
+
+

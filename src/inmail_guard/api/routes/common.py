@@ -1,0 +1,45 @@
+"""Shared bits of route declarations: the documented error responses of every operation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import Request
+
+from inmail_guard.api.errors import ApiError
+from inmail_guard.api.models import ErrorOut
+
+
+def _err(description: str) -> dict[str, Any]:
+    return {"model": ErrorOut, "description": description}
+
+
+E400 = {400: _err("Malformed JSON.")}
+E401 = {401: _err("Missing or invalid API key (see WWW-Authenticate).")}
+E403 = {403: _err("The key's role, or the acting member, may not do this.")}
+E404 = {404: _err("No such InMail or member.")}
+E409 = {409: _err("Conflicts with the current state (retract window passed, idempotency key"
+                  " reused with a different message, ...).")}
+E413 = {413: _err("Request body larger than the limit (64 KiB by default).")}
+E422 = {422: _err("A field is missing, of the wrong type or unknown; `field` names it.")}
+E503 = {503: _err("The database is unavailable.")}
+
+#: What any authenticated operation can answer besides its own statuses.
+AUTHED: dict[int | str, dict[str, Any]] = {**E401, **E403, **E413}
+#: ... and with a JSON body.
+WITH_BODY: dict[int | str, dict[str, Any]] = {**AUTHED, **E400, **E422}
+
+
+def request_id(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id", ""))
+
+
+#: Dates the engine's calendar arithmetic (credit windows, restrictions) can handle.
+MIN_YEAR, MAX_YEAR = 1900, 9998
+
+
+def check_date_range(value: datetime | None, field: str) -> None:
+    if value is not None and not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ApiError(422, "validation_error",
+                       f"{field}: expected a year between {MIN_YEAR} and {MAX_YEAR}", field)

@@ -1,0 +1,204 @@
+"""Members: attributes, connections and blocks (admin data the engine's facts come from),
+inbox, sent, credits, restrictions; and sender analytics."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from pydantic import AwareDatetime
+from starlette.responses import Response
+
+from inmail_guard.api.auth import Principal, require_admin, require_service
+from inmail_guard.api.errors import ApiError
+from inmail_guard.api.logs import access_log
+from inmail_guard.api.models import (
+    AnalyticsOut,
+    CreditsOut,
+    InboxOut,
+    LiftOut,
+    LiftRequest,
+    MemberIn,
+    MemberOut,
+    RestrictionStateOut,
+    SentOut,
+)
+from inmail_guard.api.responses import JSONBytesResponse
+from inmail_guard.api.routes.common import AUTHED, E404, E503, WITH_BODY, check_date_range
+from inmail_guard.engine.types import Member
+
+router = APIRouter()
+
+MemberId = Annotated[str, Path(min_length=1, max_length=200, description="A member id.")]
+OtherId = Annotated[str, Path(min_length=1, max_length=200, description="The other member.")]
+Limit = Annotated[int, Query(ge=1, le=500, description="At most this many, newest first.")]
+
+
+def service(request: Request):
+    return request.app.state.services.get()
+
+
+def member_dict(member: Member) -> dict[str, object]:
+    return asdict(member)
+
+
+# --- member admin ----------------------------------------------------------------------------
+
+
+@router.put(
+    "/v1/members/{member_id}", tags=["members"], summary="Create or update a member",
+    response_model=MemberOut, responses={**WITH_BODY, **E503},
+)
+def put_member(
+    member_id: MemberId, body: MemberIn, request: Request,
+    _: Principal = Depends(require_service),
+) -> Response:
+    stored = service(request).put_member(Member(id=member_id, **body.model_dump()))
+    return JSONBytesResponse(member_dict(stored))
+
+
+@router.get(
+    "/v1/members/{member_id}", tags=["members"], summary="A member's attributes",
+    response_model=MemberOut, responses={**AUTHED, **E404, **E503},
+)
+def get_member(
+    member_id: MemberId, request: Request, _: Principal = Depends(require_service),
+) -> Response:
+    return JSONBytesResponse(member_dict(service(request).get_member(member_id)))
+
+
+def _pair_route(kind: str, add: str, remove: str, what: str) -> None:
+    path = f"/v1/members/{{member_id}}/{kind}/{{other_id}}"
+
+    @router.put(path, tags=["members"], status_code=204, summary=f"Add a {what}",
+                responses={**AUTHED, **E404, **E503}, response_class=Response,
+                name=f"add_{kind}")
+    def put_pair(member_id: MemberId, other_id: OtherId, request: Request,
+                 _: Principal = Depends(require_service)) -> Response:
+        _check_pair(member_id, other_id)
+        getattr(service(request), add)(member_id, other_id)
+        return Response(status_code=204)
+
+    @router.delete(path, tags=["members"], status_code=204, summary=f"Remove a {what}",
+                   responses={**AUTHED, **E404, **E503}, response_class=Response,
+                   name=f"remove_{kind}")
+    def delete_pair(member_id: MemberId, other_id: OtherId, request: Request,
+                    _: Principal = Depends(require_service)) -> Response:
+        _check_pair(member_id, other_id)
+        getattr(service(request), remove)(member_id, other_id)
+        return Response(status_code=204)
+
+
+def _check_pair(member_id: str, other_id: str) -> None:
+    if member_id == other_id:
+        raise ApiError(422, "validation_error", "a member cannot be paired with itself",
+                       "other_id")
+
+
+_pair_route("connections", "connect", "disconnect",
+            "1st-degree connection (both directions)")
+_pair_route("blocks", "block", "unblock", "block: member_id blocks other_id")
+
+
+# --- inbox, sent, credits, restrictions ------------------------------------------------------
+
+
+@router.get(
+    "/v1/members/{member_id}/inbox", tags=["members"],
+    summary="Delivered InMail: sender, subject, preview (no body); newest first",
+    response_model=InboxOut, responses={**AUTHED, **E404, **E503},
+)
+def inbox(
+    member_id: MemberId, request: Request, limit: Limit = 50,
+    _: Principal = Depends(require_service),
+) -> Response:
+    items = service(request).inbox(member_id, limit=limit)
+    return JSONBytesResponse({"member_id": member_id, "items": [i.to_dict() for i in items]})
+
+
+@router.get(
+    "/v1/members/{member_id}/sent", tags=["members"],
+    summary="InMail this member sent, with status; newest first",
+    response_model=SentOut, responses={**AUTHED, **E404, **E503},
+)
+def sent(
+    member_id: MemberId, request: Request, limit: Limit = 50,
+    _: Principal = Depends(require_service),
+) -> Response:
+    items = service(request).sent(member_id, limit=limit)
+    return JSONBytesResponse({"member_id": member_id,
+                              "items": [i.to_dict(include_body=False) for i in items]})
+
+
+@router.get(
+    "/v1/members/{member_id}/credits", tags=["members"],
+    summary="Credits this window: plan, limit, used, remaining, window_end",
+    response_model=CreditsOut, responses={**AUTHED, **E404, **E503},
+)
+def credits(
+    member_id: MemberId, request: Request, _: Principal = Depends(require_service),
+) -> Response:
+    return JSONBytesResponse(service(request).credits(member_id).to_dict())
+
+
+@router.get(
+    "/v1/members/{member_id}/restriction", tags=["restrictions"],
+    summary="The sending restriction in force now, if any",
+    response_model=RestrictionStateOut, responses={**AUTHED, **E503},
+)
+def restriction(
+    member_id: MemberId, request: Request, _: Principal = Depends(require_service),
+) -> Response:
+    found = service(request).restriction(member_id)
+    return JSONBytesResponse({"member_id": member_id,
+                              "restriction": found.to_dict() if found else None})
+
+
+@router.post(
+    "/v1/members/{member_id}/restriction/lift", tags=["restrictions"],
+    summary="Lift the member's sending restrictions now (admin)",
+    response_model=LiftOut, responses={**WITH_BODY, **E503},
+)
+def lift_restriction(
+    member_id: MemberId, request: Request,
+    body: Annotated[LiftRequest | None, Body()] = None,
+    principal: Principal = Depends(require_admin),
+) -> Response:
+    note = body.note if body else ""
+    lifted = service(request).lift_restriction(member_id, by=f"api:{principal.name}", note=note)
+    access_log.info("restriction lifted", extra={"member_id": member_id, "lifted": lifted,
+                                                 "key_name": principal.name})
+    return JSONBytesResponse({"member_id": member_id, "lifted": lifted})
+
+
+# --- analytics -------------------------------------------------------------------------------
+
+
+@router.get(
+    "/v1/analytics/senders/{member_id}", tags=["analytics"],
+    summary="A sender's counts and open/response rates, by campaign tag and time range",
+    response_model=AnalyticsOut, responses={**AUTHED, **E404, **{422: WITH_BODY[422]}, **E503},
+)
+def sender_analytics(
+    member_id: MemberId,
+    request: Request,
+    tag: Annotated[str | None, Query(max_length=200, description="Campaign tag.")] = None,
+    since: Annotated[AwareDatetime | None, Query(description="Sent at or after (ISO 8601).")]
+    = None,
+    until: Annotated[AwareDatetime | None, Query(description="Sent before (ISO 8601).")] = None,
+    group_by: Annotated[Literal["tag", "day", "week", "month"] | None, Query()] = None,
+    _: Principal = Depends(require_service),
+) -> Response:
+    _check_range(since, until)
+    result = service(request).analytics(sender_id=member_id, tag=tag, since=since,
+                                        until=until, group_by=group_by)
+    return JSONBytesResponse(result.to_dict())
+
+
+def _check_range(since: datetime | None, until: datetime | None) -> None:
+    check_date_range(since, "since")
+    check_date_range(until, "until")
+    if since is not None and until is not None and until < since:
+        raise ApiError(422, "validation_error", "until is before since", "until")

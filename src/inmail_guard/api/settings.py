@@ -1,0 +1,100 @@
+"""How one HTTP app is configured: from ``inmail-guard serve`` flags or the environment.
+
+``uvicorn`` with ``--workers N`` imports the app in each worker process, so everything a
+worker needs must be readable from the environment: :func:`Settings.from_env` is what the
+import-string factory :func:`inmail_guard.api.app.app_from_env` uses.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "INMAIL_GUARD_"
+DEFAULT_DB = "./inmail-guard.db"
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+
+
+def db_url(value: str) -> str:
+    """A path (``./inmail-guard.db``) or an SQLAlchemy URL -> an SQLAlchemy URL."""
+    if "://" in value:
+        return value
+    return f"sqlite:///{Path(value).expanduser()}"
+
+
+@dataclass
+class Settings:
+    """Everything ``create_app`` needs. All optional: the defaults are a working local setup."""
+
+    #: Policy file, ``builtin:default`` or None (the shipped policy).
+    policy: str | None = None
+    #: SQLAlchemy URL or a SQLite file path.
+    db: str = DEFAULT_DB
+    #: File of hashed API keys (JSON or YAML list of {name, role, sha256}).
+    keys_file: str | None = None
+    #: ``name:role:key,...`` (plain keys, hashed at load), as in INMAIL_GUARD_API_KEYS.
+    keys_env: str | None = None
+    #: Request bodies larger than this get 413.
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: Poll the policy file and reload it when it changes (seconds between polls; 0 = off).
+    watch_policy: float = 0.0
+    #: A file every worker watches: a successful ``POST /v1/policy/reload`` touches it so the
+    #: other workers reload too (``serve --workers N`` makes one).
+    reload_marker: str | None = None
+    #: Install a SIGHUP handler that reloads the policy (only in a server process).
+    sighup: bool = False
+    #: Log JSON lines to stderr (the server); tests leave logging alone.
+    configure_logging: bool = False
+    #: One JSON line per request (``inmail_guard.api.access``).
+    access_log: bool = True
+    #: A ready-made service object (tests); None builds one from ``db`` when the service exists.
+    service: Any = None
+    #: Anything else a test or embedding wants to pass through.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def db_url(self) -> str:
+        return db_url(self.db)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(ENV_PREFIX + name)
+            return value if value not in (None, "") else None
+
+        return cls(
+            policy=get("POLICY"),
+            db=get("DB") or DEFAULT_DB,
+            keys_file=get("API_KEYS_FILE"),
+            keys_env=get("API_KEYS"),
+            max_body_bytes=int(get("MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES),
+            watch_policy=float(get("WATCH_POLICY") or 0),
+            reload_marker=get("RELOAD_MARKER"),
+            sighup=(get("SIGHUP") or "1") == "1",
+            configure_logging=(get("LOG_JSON") or "1") == "1",
+            access_log=(get("ACCESS_LOG") or "1") == "1",
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes :meth:`from_env` return these settings (for workers)."""
+        out = {
+            "DB": self.db,
+            "MAX_BODY_BYTES": str(self.max_body_bytes),
+            "WATCH_POLICY": str(self.watch_policy),
+            "SIGHUP": "1" if self.sighup else "0",
+            "LOG_JSON": "1" if self.configure_logging else "0",
+            "ACCESS_LOG": "1" if self.access_log else "0",
+        }
+        if self.policy:
+            out["POLICY"] = self.policy
+        if self.keys_file:
+            out["API_KEYS_FILE"] = self.keys_file
+        if self.keys_env:
+            out["API_KEYS"] = self.keys_env
+        if self.reload_marker:
+            out["RELOAD_MARKER"] = self.reload_marker
+        return {ENV_PREFIX + k: v for k, v in out.items()}

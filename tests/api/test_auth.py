@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from inmail_guard.api.auth import KeyConfigError, KeyStore, hash_key, parse_key_env
+
+from .conftest import ADMIN, SVC, evaluate_body, key_file
+
+
+def test_missing_key_is_401_with_www_authenticate(client):
+    r = client.post("/v1/evaluate", json=evaluate_body())
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"].startswith("Bearer")
+    assert r.json()["error"]["code"] == "unauthorized"
+
+
+def test_wrong_key_is_401_invalid_token(client):
+    r = client.get("/v1/policy", headers={"Authorization": "Bearer nope"})
+    assert r.status_code == 401
+    assert 'error="invalid_token"' in r.headers["www-authenticate"]
+
+
+def test_wrong_scheme_is_401(client):
+    r = client.get("/v1/policy", headers={"Authorization": "Basic YTpi"})
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "unauthorized"
+
+
+def test_service_key_cannot_reload_policy(client):
+    r = client.post("/v1/policy/reload", headers=SVC)
+    assert r.status_code == 403
+    assert r.json()["error"]["code"] == "forbidden"
+
+
+def test_service_key_cannot_lift_restrictions(client):
+    r = client.post("/v1/members/alice/restriction/lift", headers=SVC)
+    assert r.status_code == 403
+
+
+def test_admin_key_does_what_service_does(client):
+    assert client.post("/v1/evaluate", json=evaluate_body(), headers=ADMIN).status_code == 200
+    assert client.get("/v1/policy", headers=ADMIN).status_code == 200
+
+
+def test_open_endpoints_need_no_key(client):
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/metrics").status_code == 200
+    assert client.get("/openapi.json").status_code == 200
+
+
+def test_keys_from_file_json_and_yaml(tmp_path: Path, make_client):
+    path = key_file(tmp_path / "keys.json", [("ci", "service", "k-ci"), ("root", "admin", "k-r")])
+    client = make_client(keys_env=None, keys_file=str(path))
+    assert client.get("/v1/policy", headers={"Authorization": "Bearer k-ci"}).status_code == 200
+    assert client.post("/v1/policy/reload",
+                       headers={"Authorization": "Bearer k-ci"}).status_code == 403
+    assert client.post("/v1/policy/reload",
+                       headers={"Authorization": "Bearer k-r"}).status_code == 200
+    yml = tmp_path / "keys.yaml"
+    yml.write_text(f"keys:\n  - name: y\n    role: service\n    sha256: {hash_key('k-y')}\n")
+    store = KeyStore.from_sources(str(yml))
+    assert store.verify("k-y").name == "y"
+    assert store.verify("k-ci") is None
+
+
+def test_no_keys_configured_refuses_everything(make_client):
+    client = make_client(keys_env=None)
+    assert client.get("/v1/policy", headers=SVC).status_code == 401
+
+
+def test_keys_are_stored_hashed():
+    store = KeyStore(parse_key_env("a:service:plain-secret"))
+    assert "plain-secret" not in repr(store.__dict__)
+    assert store.verify("plain-secret").role == "service"
+
+
+@pytest.mark.parametrize("value, message", [
+    ("justaname", "expected name:role:key"),
+    ("a:root:k", "expected role service or admin"),
+])
+def test_bad_key_env_says_why(value, message):
+    with pytest.raises(KeyConfigError, match=message):
+        parse_key_env(value)
+
+
+def test_bad_key_file_says_why(tmp_path: Path):
+    path = tmp_path / "keys.json"
+    path.write_text('[{"name": "x", "role": "service", "sha256": "abc"}]')
+    with pytest.raises(KeyConfigError, match="sha256"):
+        KeyStore.from_sources(str(path))

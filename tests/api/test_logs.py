@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+from inmail_guard.api.logs import JSONFormatter
+
+from .conftest import SVC, evaluate_body
+
+SECRET = "TOP-SECRET-BODY-7c1e please do not log me"
+
+
+def formatted(caplog) -> list[str]:
+    fmt = JSONFormatter()
+    return [fmt.format(r) for r in caplog.records]
+
+
+def test_decision_logs_have_id_length_and_hash_never_the_body(client, caplog):
+    caplog.set_level(logging.DEBUG)
+    r = client.post("/v1/evaluate", json=evaluate_body(body=SECRET), headers=SVC)
+    decision_id = r.json()["decision_id"]
+    lines = formatted(caplog)
+    assert lines and not any("TOP-SECRET" in line for line in lines)
+    decision = [json.loads(x) for x in lines if '"logger": "inmail_guard.api.decision"' in x]
+    assert decision[0]["decision_id"] == decision_id
+    assert decision[0]["body_len"] == len(SECRET)
+    assert decision[0]["body_sha256"] == hashlib.sha256(SECRET.encode()).hexdigest()
+    access = [json.loads(x) for x in lines if '"logger": "inmail_guard.api.access"' in x]
+    assert access[0]["decision_id"] == decision_id
+    assert access[0]["status"] == 200 and access[0]["route"] == "/v1/evaluate"
+
+
+def test_rejected_and_invalid_requests_do_not_log_the_body(client, caplog):
+    caplog.set_level(logging.DEBUG)
+    client.post("/v1/evaluate", json=evaluate_body(body=SECRET + " INMAIL-GUARD-TEST-SPAM-9F3A7C"),
+                headers=SVC)
+    bad = evaluate_body(body=SECRET)
+    bad["facts"]["credits_used"] = SECRET          # wrong type: the value must not be echoed
+    r = client.post("/v1/evaluate", json=bad, headers=SVC)
+    assert r.status_code == 422 and "TOP-SECRET" not in r.text
+    client.post("/v1/evaluate", json={**evaluate_body(body=SECRET), "x": SECRET}, headers=SVC)
+    assert not any("TOP-SECRET" in line for line in formatted(caplog))
+
+
+def test_json_formatter_one_line_with_extras():
+    record = logging.LogRecord("inmail_guard.api.access", logging.INFO, __file__, 1, "request",
+                               (), None)
+    record.status = 200
+    line = JSONFormatter().format(record)
+    assert "\n" not in line
+    assert json.loads(line)["status"] == 200

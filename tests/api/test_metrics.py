@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from .conftest import SVC, evaluate_body
+
+DEFAULT = resources.files("inmail_guard.policies").joinpath("default.yaml").read_text("utf-8")
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_decisions_detectors_http_and_policy(client):
+    client.post("/v1/evaluate", json=evaluate_body(), headers=SVC)
+    rejected = evaluate_body(body="INMAIL-GUARD-TEST-SPAM-9F3A7C")
+    client.post("/v1/evaluate", json=rejected, headers=SVC)
+    r = client.get("/metrics")
+    assert r.headers["content-type"].startswith("text/plain")
+    got = samples(r.text)
+    assert got[("inmail_guard_decisions_total", (("outcome", "accepted"),))] == 1
+    assert got[("inmail_guard_decisions_total", (("outcome", "rejected"),))] == 1
+    assert got[("inmail_guard_decision_reasons_total", (("code", "spam_detected"),))] == 1
+    assert got[("inmail_guard_evaluation_seconds_count", ())] == 2
+    assert got[("inmail_guard_detector_seconds_count", (("detector", "test_string"),))] == 2
+    assert got[("inmail_guard_detector_signals_total", (("detector", "test_string"),))] == 1
+    assert got[("inmail_guard_sender_restrictions_total", ())] == 1
+    key = ("inmail_guard_http_requests_total",
+           (("method", "POST"), ("route", "/v1/evaluate"), ("status", "200")))
+    assert got[key] == 2
+    assert got[("inmail_guard_http_request_seconds_count",
+                (("method", "POST"), ("route", "/v1/evaluate")))] == 2
+    policy = client.get("/v1/policy", headers=SVC).json()
+    assert got[("inmail_guard_policy_info",
+                (("name", policy["name"]), ("version", policy["version"])))] == 1
+
+
+def test_unmatched_routes_do_not_explode_label_cardinality(client):
+    for i in range(3):
+        client.get(f"/nope/{i}")
+    got = samples(client.get("/metrics").text)
+    key = ("inmail_guard_http_requests_total",
+           (("method", "GET"), ("route", "unmatched"), ("status", "404")))
+    assert got[key] == 3
+
+
+def test_shadow_would_reject_is_counted(make_client, tmp_path: Path):
+    path = tmp_path / "shadow.yaml"
+    path.write_text(DEFAULT.replace("rules_mode: {}", "rules_mode: {eligibility.honor_opt_out:"
+                                                      " shadow}"))
+    client = make_client(policy=str(path))
+    body = evaluate_body()
+    body["facts"]["recipient"]["accepts_inmail"] = False
+    decision = client.post("/v1/evaluate", json=body, headers=SVC).json()
+    assert decision["outcome"] == "accepted"
+    assert decision["shadow"][0]["code"] == "recipient_opted_out"
+    got = samples(client.get("/metrics").text)
+    assert got[("inmail_guard_shadow_would_reject_total",
+                (("code", "recipient_opted_out"), ("rule", "eligibility.honor_opt_out")))] == 1
+
+
+def test_each_app_has_its_own_registry(make_client):
+    one, two = make_client(), make_client()
+    one.post("/v1/evaluate", json=evaluate_body(), headers=SVC)
+    got = samples(two.get("/metrics").text)
+    assert ("inmail_guard_decisions_total", (("outcome", "accepted"),)) not in got
+
+
+def test_detector_errors_are_counted(make_client):
+    from inmail_guard.plugins.teststring import MarkerDetector
+
+    client = make_client()
+    original = MarkerDetector.check
+
+    def boom(self, message, facts, content):
+        raise RuntimeError("detector down")
+
+    MarkerDetector.check = boom
+    try:
+        decision = client.post("/v1/evaluate", json=evaluate_body(), headers=SVC).json()
+    finally:
+        MarkerDetector.check = original
+    assert decision["spam"]["signals"][0]["error"].startswith("RuntimeError")
+    got = samples(client.get("/metrics").text)
+    assert got[("inmail_guard_detector_errors_total", (("detector", "test_string"),))] == 1

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import time
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from .conftest import ADMIN, SVC, evaluate_body
+
+DEFAULT = resources.files("inmail_guard.policies").joinpath("default.yaml").read_text("utf-8")
+
+
+def write_policy(path: Path, name: str, premium_credits: int = 10, extra: str = "") -> Path:
+    text = DEFAULT.replace("name: inmail-default", f"name: {name}")
+    text = text.replace("premium_business:              {monthly_credits: 10}",
+                        f"premium_business:              {{monthly_credits: {premium_credits}}}")
+    path.write_text(text + extra, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def policy_file(tmp_path: Path) -> Path:
+    return write_policy(tmp_path / "policy.yaml", "test-a")
+
+
+def test_get_policy_shows_the_active_one(make_client, policy_file):
+    client = make_client(policy=str(policy_file))
+    info = client.get("/v1/policy", headers=SVC).json()
+    assert info["name"] == "test-a"
+    assert info["source"] == str(policy_file)
+    assert info["version"].startswith("sha256:")
+    assert info["loaded_at"].endswith("Z")
+
+
+def test_default_policy_without_flags(client):
+    assert client.get("/v1/policy", headers=SVC).json()["source"] == "builtin:default"
+
+
+def test_good_reload_swaps_and_decisions_carry_the_new_version(make_client, policy_file):
+    client = make_client(policy=str(policy_file))
+    before = client.post("/v1/evaluate", json=evaluate_body(), headers=SVC).json()
+    assert before["credits"]["limit"] == 10
+    write_policy(policy_file, "test-b", premium_credits=3)
+    r = client.post("/v1/policy/reload", headers=ADMIN)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["changed"] is True
+    assert body["previous"]["name"] == "test-a" and body["active"]["name"] == "test-b"
+    after = client.post("/v1/evaluate", json=evaluate_body(), headers=SVC).json()
+    assert after["policy"]["name"] == "test-b"
+    assert after["policy"]["version"] == body["active"]["version"] != before["policy"]["version"]
+    assert after["credits"]["limit"] == 3
+    assert client.get("/v1/policy", headers=SVC).json()["name"] == "test-b"
+
+
+def test_reload_of_unchanged_policy_says_so(make_client, policy_file):
+    client = make_client(policy=str(policy_file))
+    assert client.post("/v1/policy/reload", headers=ADMIN).json()["changed"] is False
+
+
+@pytest.mark.parametrize("breakage", [
+    "\nbogus_key: 1\n",                              # unknown key
+    "\nspam:\n  reject_at: [oops\n",                 # not YAML
+    "\nrules_mode: {no_such_rule: shadow}\n",        # validates, does not compile
+])
+def test_broken_reload_keeps_the_old_policy_and_returns_issues(make_client, policy_file,
+                                                               breakage):
+    client = make_client(policy=str(policy_file))
+    old = client.get("/v1/policy", headers=SVC).json()
+    write_policy(policy_file, "test-broken", extra=breakage)
+    r = client.post("/v1/policy/reload", headers=ADMIN)
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert error["code"] == "policy_invalid"
+    assert error["issues"], error
+    assert error["active_version"] == old["version"]
+    assert client.get("/v1/policy", headers=SVC).json() == old
+    decision = client.post("/v1/evaluate", json=evaluate_body(), headers=SVC).json()
+    assert decision["policy"]["version"] == old["version"]
+
+
+def test_missing_file_on_reload_keeps_old(make_client, policy_file):
+    client = make_client(policy=str(policy_file))
+    policy_file.unlink()
+    r = client.post("/v1/policy/reload", headers=ADMIN)
+    assert r.status_code == 422
+    assert client.get("/v1/policy", headers=SVC).json()["name"] == "test-a"
+
+
+def test_watcher_reloads_a_changed_file(make_client, policy_file):
+    client = make_client(policy=str(policy_file), watch_policy=0.05)
+    write_policy(policy_file, "test-watched")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if client.get("/v1/policy", headers=SVC).json()["name"] == "test-watched":
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the watcher did not reload the policy")
+
+
+def test_watcher_ignores_a_broken_file(make_client, policy_file):
+    client = make_client(policy=str(policy_file), watch_policy=0.05)
+    write_policy(policy_file, "x", extra="\nbogus: 1\n")
+    time.sleep(0.4)
+    assert client.get("/v1/policy", headers=SVC).json()["name"] == "test-a"
+    metrics = client.get("/metrics").text
+    assert 'inmail_guard_policy_reloads_total{result="failed"}' in metrics
+
+
+def test_reload_marker_tells_other_workers(policy_file, tmp_path):
+    from inmail_guard.api.policy_state import PolicyHolder
+    from inmail_guard.engine.evaluator import Engine
+
+    marker = tmp_path / "marker"
+    marker.touch()
+    one, two = PolicyHolder(str(policy_file), Engine), PolicyHolder(str(policy_file), Engine)
+    for holder in (one, two):
+        holder.marker = str(marker)
+        holder._stat = holder._file_stat()
+    assert not two.changed_on_disk()
+    one.reload()
+    one.touch_marker()
+    assert two.changed_on_disk() and not one.changed_on_disk()
