@@ -36,6 +36,10 @@ DENY_ENV = "INMAIL_GUARD_DISABLE_PLUGINS"
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "inmail_guard.plugins.teststring",
+    "inmail_guard.plugins.volume",
+    "inmail_guard.plugins.keywords",
+    "inmail_guard.plugins.abuse_reports",
+    "inmail_guard.plugins.automation",
 )
 
 

@@ -1,0 +1,121 @@
+"""The automation detector: bots and scripts sending InMail.
+
+Four sub-signals, each reported in the signal's data under its own key when it fires; any one
+of them scores ``score`` (they are evidence of the same thing, so they do not add up):
+
+``declared_automated``
+    the client says so (``message.client.automated``).
+``headless_user_agent``
+    ``message.client.user_agent`` names a headless browser, automation framework, HTTP library
+    or bot (HeadlessChrome, PhantomJS, Selenium, Puppeteer, Playwright, python-requests, curl,
+    ``*bot``...), or one of the policy's ``user_agents`` substrings. Data: the matched text.
+``too_fast``
+    less than ``min_interval`` since the sender's latest send (``Facts.recent_sends`` before
+    ``facts.now``). Data: ``seconds_since_last``, ``min_interval``.
+``regular_intervals``
+    the gaps between the last ``regular_window`` recent sends are machine-regular: at least
+    ``regular_min_intervals`` gaps whose coefficient of variation (population standard deviation
+    / mean) is below ``regular_max_cv``. People do not send every 60.0 seconds. Data:
+    ``intervals``, ``mean_seconds``, ``cv``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from itertools import pairwise
+from statistics import fmean, pstdev
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from inmail_guard.engine.types import Facts, Message, Signal
+from inmail_guard.plugins.base import Detector, DetectorConfig
+from inmail_guard.plugins.hookspecs import hookimpl
+from inmail_guard.policies.schema import Duration, format_duration
+
+if TYPE_CHECKING:
+    from inmail_guard.engine.content import Content
+
+#: User-agent fragments of headless browsers, automation frameworks, HTTP libraries and bots.
+HEADLESS_AGENTS = (
+    "headlesschrome", "headless", "phantomjs", "selenium", "webdriver", "puppeteer",
+    "playwright", "python-requests", "python-urllib", "python-httpx", "aiohttp", "httpx",
+    "curl/", "wget/", "scrapy", "go-http-client", "okhttp", "libwww-perl", "node-fetch",
+    "axios/", "java/", "apache-httpclient", "postmanruntime", "crawler", "spider",
+)
+# "...bot" as a word (Googlebot, MyBot/1.0, bot) but not the Cubot phone brand.
+_BOT = r"\b(?!cubot\b)\w*bot\b"
+
+
+class AutomationDetector(Detector):
+    name = "automation"
+
+    class Config(DetectorConfig):
+        score: float = Field(6.0, ge=0)
+        min_interval: Duration = Field(
+            timedelta(seconds=5), description="A send sooner than this after the last is too fast."
+        )
+        regular_min_intervals: int = Field(
+            5, ge=2, description="Gaps needed before their regularity is judged."
+        )
+        regular_max_cv: float = Field(
+            0.1, ge=0, description="Gaps whose coefficient of variation is below this are regular."
+        )
+        regular_window: int = Field(
+            20, ge=3, description="How many of the latest recent sends the regularity test reads."
+        )
+        user_agents: list[str] = Field(
+            default_factory=list,
+            description="More user-agent substrings (case-insensitive) that mean automation.",
+        )
+
+    config: Config
+
+    def __init__(self, config: DetectorConfig, policy: Any = None) -> None:
+        super().__init__(config, policy)
+        fragments = [*HEADLESS_AGENTS, *(ua.lower() for ua in self.config.user_agents)]
+        alternatives = "|".join(re.escape(f) for f in sorted(set(fragments), key=len, reverse=True))
+        self._agents = re.compile(f"{alternatives}|{_BOT}", re.IGNORECASE)
+
+    def check(self, message: Message, facts: Facts, content: Content) -> Signal | None:
+        cfg = self.config
+        data: dict[str, Any] = {}
+        details: list[str] = []
+        client = message.client
+        if client is not None:
+            if client.automated:
+                data["declared_automated"] = True
+                details.append("the client says it is automated")
+            found = self._agents.search(client.user_agent) if client.user_agent else None
+            if found:
+                data["headless_user_agent"] = found.group()
+                details.append(f"user agent {found.group()!r}")
+
+        now = facts.now
+        sends = sorted(t for t in facts.recent_sends if t <= now)
+        if sends:
+            since = (now - sends[-1]).total_seconds()
+            if since < cfg.min_interval.total_seconds():
+                minimum = format_duration(cfg.min_interval)
+                data["too_fast"] = {"seconds_since_last": since, "min_interval": minimum}
+                details.append(f"{since:g}s since the last send (minimum {minimum})")
+
+        window = sends[-cfg.regular_window:]
+        if len(window) > cfg.regular_min_intervals:
+            gaps = [(b - a).total_seconds() for a, b in pairwise(window)]
+            mean = fmean(gaps)
+            cv = pstdev(gaps, mean) / mean if mean > 0 else 0.0
+            if cv < cfg.regular_max_cv:
+                data["regular_intervals"] = {
+                    "intervals": len(gaps), "mean_seconds": round(mean, 3), "cv": round(cv, 4)}
+                details.append(f"{len(gaps)} gaps of ~{mean:g}s between sends (CV {cv:.3f})")
+
+        if not data:
+            return None
+        return self.signal(cfg.score, "automation: " + "; ".join(details), **data)
+
+
+@hookimpl
+def inmail_guard_detectors() -> list[type[Detector]]:
+    return [AutomationDetector]

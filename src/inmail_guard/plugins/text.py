@@ -1,0 +1,183 @@
+"""Text normalisation shared by the built-in detectors: undo the usual spam obfuscations.
+
+:func:`normalise` turns a message into a *skeleton* in which look-alike spellings of a phrase
+become the same string, so one regex compiled over skeletonised phrases finds them all:
+
+``unicode``
+    NFKD (full-width ``Ｆｒｅｅ``, mathematical ``𝐟𝐫𝐞𝐞``, ligatures, circled letters), then
+    Cyrillic and Greek homoglyphs mapped to Latin (``frее`` with Cyrillic ``е``) and combining
+    accents dropped (``frée``).
+``zero_width``
+    zero-width spaces, joiners, word joiners, BOMs and soft hyphens deleted (``fr\\u200bee``).
+``leetspeak``
+    ``0 1 3 4 5 7 @ $`` read as ``o i e a s t a s`` (``fr33``, ``c1ick``).
+``spaced_letters`` / ``punctuated_letters``
+    runs of three or more single characters separated by whitespace (``f r e e``) or by
+    punctuation (``f.r.e.e``, ``c-l-i-c-k``) joined into one word.
+
+The skeleton is lower case and always folds ``l`` into ``i`` (so ``c1ick``, ``cIick`` and
+``click`` agree); phrases go through the same function, so this never needs to be undone.
+Everything is ``str.translate`` tables and precompiled regexes; ASCII text (the common case)
+skips the Unicode step entirely.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+__all__ = ["KINDS", "Normalised", "domain_words", "normalise", "skeleton", "words"]
+
+#: The obfuscation kinds, in the order they are undone. Also the names reported in data.
+KINDS: tuple[str, ...] = (
+    "unicode", "zero_width", "leetspeak", "spaced_letters", "punctuated_letters",
+)
+
+_ZERO_WIDTH = "\u00ad\u034f\u061c\u115f\u1160\u180e\u200b\u200c\u200d\u200e\u200f" \
+    "\u2060\u2061\u2062\u2063\u2064\ufeff"
+_ZERO_WIDTH_TABLE: dict[int, None] = dict.fromkeys(map(ord, _ZERO_WIDTH))
+
+# Cyrillic and Greek letters that render like Latin ones (a practical subset of Unicode's
+# confusables.txt: the ones that show up in spam). Mapped before lower-casing, hence both cases.
+_HOMOGLYPHS = {
+    # Cyrillic capitals and small letters
+    "А": "A", "В": "B", "С": "C", "Е": "E", "Н": "H", "І": "I", "Ј": "J", "К": "K", "М": "M",
+    "О": "O", "Р": "P", "Ѕ": "S", "Т": "T", "Х": "X", "У": "Y", "Ү": "Y", "Ԛ": "Q", "Ԝ": "W",
+    "Ӏ": "I", "а": "a", "в": "b", "с": "c", "е": "e", "һ": "h", "і": "i", "ј": "j", "к": "k",
+    "м": "m", "о": "o", "р": "p", "ѕ": "s", "т": "t", "х": "x", "у": "y", "ү": "y", "ԁ": "d",
+    "ԛ": "q", "ԝ": "w", "ӏ": "l", "ɡ": "g", "ı": "i",
+    # Greek capitals and small letters
+    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N",
+    "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X", "α": "a", "β": "b", "γ": "y", "ε": "e",
+    "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x",
+    "ω": "w",
+}
+_COMBINING = [
+    *range(0x0300, 0x0370), *range(0x1AB0, 0x1B00), *range(0x1DC0, 0x1E00),
+    *range(0x20D0, 0x2100), *range(0xFE20, 0xFE30),
+]
+_UNICODE_TABLE: dict[int, str | None] = {
+    **{ord(k): v for k, v in _HOMOGLYPHS.items()},
+    **dict.fromkeys(_COMBINING),
+}
+_UNICODE_AND_ZW_TABLE = {**_UNICODE_TABLE, **_ZERO_WIDTH_TABLE}
+_ZERO_WIDTH_RE = re.compile(f"[{_ZERO_WIDTH}]")
+_UNICODE_RE = re.compile("[" + "".join(_HOMOGLYPHS) + "".join(map(chr, _COMBINING)) + "]")
+
+_BASE = {"l": "i"}
+_LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
+_LEET_RE = re.compile("[" + re.escape("".join(_LEET)) + "]")
+
+# Everything that is not a letter or digit separates words: ASCII punctuation plus the Unicode
+# punctuation that survives NFKD in ordinary text (curly quotes, dashes, bullets...).
+_BREAKS = "".join(chr(c) for c in range(128) if not chr(c).isalnum()) + (
+    "\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u2013\u2014\u2015\u2022\u00b7\u00ab\u00bb"
+    "\u2039\u203a\u00a1\u00bf\u00a0\u00a7\u00b6\u2026"
+)
+
+_Tables = tuple[bytes, dict[int, str]]
+
+
+def _tables(mapping: dict[str, str], breaks: str = "") -> _Tables:
+    """One translation as a 256-byte table (for ASCII text: several times faster) and a str one."""
+    table = {**dict.fromkeys(breaks, " "), **mapping}
+    ascii_table = bytearray(range(256))
+    for src, dst in table.items():
+        if ord(src) < 128:
+            ascii_table[ord(src)] = ord(dst)
+    return bytes(ascii_table), str.maketrans(table)
+
+
+_SKELETON = _tables({**_BASE, **_LEET})  # punctuation kept, for the single-letters step
+_SKELETON_NO_LEET = _tables(_BASE)
+_WORDS = _tables({**_BASE, **_LEET}, _BREAKS)
+_WORDS_NO_LEET = _tables(_BASE, _BREAKS)
+_DOMAIN_WORDS = _tables({}, "".join(c for c in _BREAKS if c not in ".-"))
+
+
+def _translate(text: str, tables: _Tables) -> str:
+    if text.isascii():
+        return text.encode("ascii").translate(tables[0]).decode("ascii")
+    return text.translate(tables[1])
+
+
+# Three or more single characters, each followed by 1-3 separators: "f r e e", "c-l-i-c-k".
+_RUN = re.compile(r"(?<![^\W_])(?:[^\W_][\W_]{1,3}){2,}[^\W_](?![^\W_])")
+# Cheap test for a run, on words joined by single spaces: starts with a literal, so the regex
+# engine skips ahead instead of trying every position.
+_RUN_HINT = re.compile(r" \S \S \S ")
+_SEPARATORS = re.compile(r"[\W_]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Normalised:
+    folded: str
+    """Unicode-folded text, original case (for shouting and ``!!!`` checks)."""
+    lower: str
+    """``folded`` lower-cased."""
+    words: list[str]
+    """The skeleton's words, single letters joined: what phrases are matched against."""
+    kinds: frozenset[str]
+    """The obfuscation kinds whose undoing changed the text (message-wide)."""
+
+
+def normalise(text: str, *, disable: frozenset[str] = frozenset()) -> Normalised:
+    """Undo the obfuscations of :data:`KINDS` not in ``disable``; see the module docstring."""
+    kinds: set[str] = set()
+    folded = text
+    if not text.isascii():
+        use_zw = "zero_width" not in disable
+        if use_zw and _ZERO_WIDTH_RE.search(text):
+            kinds.add("zero_width")
+        if "unicode" in disable:
+            folded = text.translate(_ZERO_WIDTH_TABLE) if use_zw else text
+        else:
+            nfkd = unicodedata.normalize("NFKD", text)
+            if nfkd != text or _UNICODE_RE.search(nfkd):
+                kinds.add("unicode")
+            folded = nfkd.translate(_UNICODE_AND_ZW_TABLE if use_zw else _UNICODE_TABLE)
+    lower = folded.lower()
+    leet = "leetspeak" not in disable
+    if leet and _LEET_RE.search(lower):
+        kinds.add("leetspeak")
+    split = _translate(lower, _WORDS if leet else _WORDS_NO_LEET).split()
+    if _RUN_HINT.search(f" {' '.join(split)} "):
+        skel = _translate(lower, _SKELETON if leet else _SKELETON_NO_LEET)
+        split = _translate(_collapse(skel, disable, kinds), _WORDS_NO_LEET).split()
+    return Normalised(folded, lower, split, frozenset(kinds))
+
+
+def domain_words(lower: str) -> list[str]:
+    """Words of lower-case text split at everything but letters, digits, dots and hyphens."""
+    return _translate(lower, _DOMAIN_WORDS).split()
+
+
+def _collapse(text: str, disable: frozenset[str], kinds: set[str]) -> str:
+    def join(match: re.Match[str]) -> str:
+        run = match.group()
+        seps = _SEPARATORS.findall(run)
+        spaced = all(sep.isspace() for sep in seps)
+        kind = "spaced_letters" if spaced else "punctuated_letters"
+        if kind in disable:
+            return run
+        kinds.add(kind)
+        # Where the letters are spaced, a wider gap separates words ("f r e e  m o n e y");
+        # where they are punctuated, whitespace does ("c-l-i-c-k h-e-r-e").
+        breaks = [len(sep) > 1 if spaced else any(c.isspace() for c in sep) for sep in seps]
+        letters = _SEPARATORS.split(run)
+        return letters[0] + "".join(
+            (" " if brk else "") + letter for brk, letter in zip(breaks, letters[1:], strict=True)
+        )
+
+    return _RUN.sub(join, text)
+
+
+def skeleton(text: str) -> str:
+    """The fully normalised words of ``text`` joined by single spaces."""
+    return " ".join(normalise(text).words)
+
+
+def words(text: str) -> list[str]:
+    """The fully normalised words of ``text`` (as :func:`normalise` matches phrases in)."""
+    return normalise(text).words
