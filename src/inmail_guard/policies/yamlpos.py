@@ -1,0 +1,204 @@
+"""YAML with positions: parse a policy file into plain data plus where each key path starts.
+
+PyYAML's ``safe_load`` forgets positions and silently keeps the last of two duplicate keys, so
+this module composes the node graph itself (``SafeLoader``), checks it, constructs the data from
+it and records the start mark of every value and every mapping key by key path. Errors become
+:class:`PolicyIssue` values, never exceptions, so a caller can report all of them at once.
+
+The pure-Python ``SafeLoader`` is used on purpose even when libyaml is available: policy files
+are small and its error messages are the same on every installation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from inmail_guard.policies.errors import PolicyIssue, format_path
+
+#: A key path into policy data: mapping keys and list indexes, e.g. ``("blocklists", 1, "code")``.
+KeyPath = tuple[Any, ...]
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """Where a node starts: file and 1-based line and column."""
+
+    file: str
+    line: int
+    column: int
+
+
+@dataclass(slots=True)
+class Positions:
+    """Start marks of values and of mapping keys, by key path (possibly from several files)."""
+
+    values: dict[KeyPath, Mark] = field(default_factory=dict)
+    keys: dict[KeyPath, Mark] = field(default_factory=dict)
+    #: merged path prefix -> the path as written in its file (blocklists merged by name move)
+    written: dict[KeyPath, KeyPath] = field(default_factory=dict)
+
+    def value(self, path: KeyPath) -> Mark:
+        """Where the value at ``path`` starts, or its nearest located ancestor."""
+        for n in range(len(path), -1, -1):
+            mark = self.values.get(path[:n])
+            if mark is not None:
+                return mark
+        return Mark("<unknown>", 1, 1)
+
+    def key(self, path: KeyPath) -> Mark:
+        """Where the key naming ``path`` starts (falls back to :meth:`value`)."""
+        return self.keys.get(path) or self.value(path)
+
+    def as_written(self, path: KeyPath) -> KeyPath:
+        """``path`` as it reads in the file that defines it."""
+        for n in range(len(path), 0, -1):
+            origin = self.written.get(path[:n])
+            if origin is not None:
+                return origin + path[n:]
+        return path
+
+    def drop_under(self, prefix: KeyPath) -> None:
+        """Forget every position strictly inside ``prefix`` (a value replaced whole)."""
+        n = len(prefix)
+        for table in (self.values, self.keys):
+            for path in [p for p in table if len(p) > n and p[:n] == prefix]:
+                del table[path]
+
+    def moved(self, old: KeyPath, new: KeyPath) -> Positions:
+        """The positions at and under ``old``, re-rooted at ``new``."""
+        n = len(old)
+        out = Positions()
+        for src, dst in ((self.values, out.values), (self.keys, out.keys)):
+            for path, mark in src.items():
+                if path[:n] == old:
+                    dst[new + path[n:]] = mark
+        return out
+
+    def update(self, other: Positions) -> None:
+        self.values.update(other.values)
+        self.keys.update(other.keys)
+
+
+@dataclass(slots=True)
+class Parsed:
+    """A parsed document: its data (None if it could not be parsed), positions and issues."""
+
+    data: Any
+    positions: Positions
+    issues: list[PolicyIssue]
+    ok: bool  # False when the text is not YAML at all: ``data`` is then meaningless
+
+
+def parse_yaml(text: str, file: str) -> Parsed:
+    """Parse one YAML document, recording positions and every problem found."""
+    positions = Positions()
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return Parsed(None, positions, [], True)
+        issues = list(_duplicate_keys(node, file))
+        data = loader.construct_object(node, deep=True)
+        _record(node, (), loader.constructed_objects, positions, file, set())
+        return Parsed(data, positions, issues, True)
+    except yaml.MarkedYAMLError as exc:
+        return Parsed(None, positions, _syntax_issues(exc, text, file), False)
+    except yaml.YAMLError as exc:  # e.g. a control character in the stream
+        return Parsed(None, positions, [PolicyIssue(file, 1, 1, "", f"invalid YAML: {exc}",
+                                                    "valid YAML", str(exc))], False)
+    finally:
+        loader.dispose()
+
+
+def _mark(mark: Any, file: str) -> Mark:
+    return Mark(file, mark.line + 1, mark.column + 1)
+
+
+def _record(node: yaml.Node, path: KeyPath, built: dict[yaml.Node, Any], positions: Positions,
+            file: str, stack: set[int]) -> None:
+    positions.values[path] = _mark(node.start_mark, file)
+    if id(node) in stack:  # a recursive alias: its positions are already recorded
+        return
+    stack.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        # SafeConstructor.flatten_mapping has already put merged (<<) pairs first, so the
+        # explicit keys, recorded last, win, as they do in the data.
+        for key_node, value_node in node.value:
+            key = built.get(key_node, getattr(key_node, "value", None))
+            try:
+                hash(key)
+            except TypeError:
+                continue
+            positions.keys[(*path, key)] = _mark(key_node.start_mark, file)
+            _record(value_node, (*path, key), built, positions, file, stack)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _record(item, (*path, index), built, positions, file, stack)
+    stack.discard(id(node))
+
+
+def _duplicate_keys(root: yaml.Node, file: str) -> Iterable[PolicyIssue]:
+    """Keys repeated in one mapping (PyYAML would silently keep the last one)."""
+    seen_nodes: set[int] = set()
+    todo: list[tuple[yaml.Node, KeyPath]] = [(root, ())]
+    while todo:
+        node, path = todo.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[tuple[str, str], yaml.Node] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == _MERGE_TAG:
+                    continue
+                ident = (key_node.tag, str(key_node.value))
+                if isinstance(key_node, yaml.ScalarNode) and ident in first:
+                    earlier = first[ident].start_mark
+                    name = str(key_node.value)
+                    yield PolicyIssue(
+                        file, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
+                        format_path((*path, name)),
+                        f"duplicate key {name!r} (first at line {earlier.line + 1}, column"
+                        f" {earlier.column + 1}); expected each key once in a mapping",
+                        "each key once in a mapping", f"{name!r} again",
+                    )
+                else:
+                    first.setdefault(ident, key_node)
+                todo.append((value_node, (*path, str(key_node.value))))
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend((item, (*path, i)) for i, item in enumerate(node.value))
+
+
+def _syntax_issues(exc: yaml.MarkedYAMLError, text: str, file: str) -> list[PolicyIssue]:
+    problem = exc.problem or "unexpected content"
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    if "'\\t'" in problem or "\t" in problem:
+        tabs = _tab_indents(text)
+        if tabs:
+            return [
+                PolicyIssue(file, n, col, "", "expected spaces for indentation, found a tab",
+                            "spaces for indentation", "a tab")
+                for n, col in tabs
+            ]
+    message = f"invalid YAML: {problem}"
+    if exc.context and exc.context_mark:
+        message += (f" ({exc.context} at line {exc.context_mark.line + 1},"
+                    f" column {exc.context_mark.column + 1})")
+    return [PolicyIssue(file, line, column, "", message, "valid YAML", problem)]
+
+
+def _tab_indents(text: str) -> list[tuple[int, int]]:
+    """(line, column) of the first tab in each line's leading whitespace."""
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        indent = line[: len(line) - len(line.lstrip(" \t"))]
+        if "\t" in indent:
+            found.append((number, indent.index("\t") + 1))
+    return found
