@@ -1,0 +1,99 @@
+"""Shared fixtures: a ``store`` over SQLite and PostgreSQL, a movable ``clock``, a ``service``.
+
+PostgreSQL: ``INMAIL_GUARD_TEST_PG_URL`` (default
+``postgresql+psycopg://postgres@127.0.0.1:5432/test``). Each test gets its own schema, dropped
+afterwards. Without a server the PostgreSQL cases skip, saying how to enable them; with
+``CI=true`` they fail instead, so CI cannot silently test SQLite only.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import cache
+from urllib.parse import quote
+
+import pytest
+
+PG_ENV = "INMAIL_GUARD_TEST_PG_URL"
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+
+
+def pg_url() -> str:
+    return os.environ.get(PG_ENV, PG_DEFAULT)
+
+
+@cache
+def _pg_problem(url: str) -> str | None:
+    from sqlalchemy import create_engine, text
+
+    try:
+        engine = create_engine(url, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    return None
+
+
+def _with_schema(url: str, schema: str) -> str:
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options={quote(f'-csearch_path={schema}')}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[str]:
+    """A database URL nobody else uses: a fresh SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/inmail-guard.db"
+        return
+    url = pg_url()
+    problem = _pg_problem(url)
+    if problem is not None:
+        message = (f"PostgreSQL not reachable at {url} ({problem}); start a server or set"
+                   f" {PG_ENV} to a postgresql+psycopg:// URL to run the PostgreSQL cases")
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield _with_schema(url, schema)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[object]:
+    from inmail_guard.store import Store
+
+    s = Store(store_url)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def clock() -> object:
+    from inmail_guard.service_types import ManualClock
+
+    return ManualClock(T0)
+
+
+@pytest.fixture
+def service(store: object, clock: object) -> Iterator[object]:
+    import inmail_guard as ig
+    from inmail_guard.service import InMailService
+
+    svc = InMailService(ig.default_policy(), store, clock=clock)  # type: ignore[arg-type]
+    yield svc
+    svc.close()

@@ -1,0 +1,145 @@
+"""Inbox, open, expiry, retraction, reply and conversation, abuse reports (DESIGN §1)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from inmail_guard import Member
+from inmail_guard.service import ServiceError
+
+from .cast import cast, events, msg
+
+
+@pytest.fixture
+def svc(service):
+    return cast(service)
+
+
+def error(fn, *args):
+    with pytest.raises(ServiceError) as err:
+        fn(*args)
+    return err.value.code
+
+
+def test_inbox_lists_sender_subject_preview_newest_first(svc, clock):
+    body = "**Hello** Bob, " + "x" * 400
+    first = svc.send(msg(subject="First", body=body)).inmail
+    clock.advance(timedelta(minutes=1))
+    second = svc.send(msg("rita", subject="Second")).inmail
+    items = svc.inbox("bob")
+    assert [i.inmail_id for i in items] == [second.id, first.id]
+    item = items[1]
+    assert item.sender.name == "Alice Adams"
+    assert item.sender.photo_url == "https://img.example/alice.jpg"
+    assert item.subject == "First" and item.status == "delivered"
+    assert item.preview.startswith("Hello Bob, xx") and len(item.preview) == 160
+    assert "body" not in item.to_dict()
+
+
+def test_only_the_recipient_opens_and_sees_the_full_text(svc, store):
+    inmail = svc.send(msg()).inmail
+    assert error(svc.open, inmail.id, "alice") == "not_allowed"
+    assert error(svc.open, inmail.id, "carol") == "not_allowed"
+    opened = svc.open(inmail.id, "bob")
+    assert opened.body == msg().body and opened.status == "opened"
+    svc.open(inmail.id, "bob")
+    assert len(events(store, "inmail.opened")) == 1
+    assert error(svc.open, "im_nope", "bob") == "inmail_not_found"
+
+
+def test_unopened_inmail_expires_at_read_time_and_expire_due_emits_once(svc, store, clock):
+    unopened = svc.send(msg()).inmail
+    opened = svc.send(msg(subject="two")).inmail
+    svc.open(opened.id, "bob")
+    clock.advance(timedelta(days=7))
+    assert [i.inmail_id for i in svc.inbox("bob")] == [opened.id]
+    assert error(svc.open, unopened.id, "bob") == "inmail_expired"
+    assert svc.get_inmail(unopened.id, "alice").status == "expired"
+    assert svc.expire_due() == 1 and svc.expire_due() == 0
+    (event,) = events(store, "inmail.expired")
+    assert event["inmail_id"] == unopened.id
+    assert svc.analytics(sender_id="alice").total.expired == 1
+
+
+def test_retract_unopened_opened_and_too_late(svc, store, clock):
+    unopened = svc.send(msg()).inmail
+    opened = svc.send(msg(subject="two")).inmail
+    late = svc.send(msg(subject="three")).inmail
+    svc.open(opened.id, "bob")
+    assert error(svc.retract, unopened.id, "bob") == "not_allowed"
+    assert svc.retract(unopened.id, "alice").was_opened is False
+    assert svc.retract(opened.id, "alice").was_opened is True
+    assert [i.inmail_id for i in svc.inbox("bob")] == [late.id]
+    assert error(svc.open, opened.id, "bob") == "inmail_not_found"
+    assert error(svc.get_inmail, opened.id, "bob") == "inmail_not_found"
+    assert error(svc.retract, unopened.id, "alice") == "already_retracted"
+    clock.advance(timedelta(days=7, seconds=1))
+    assert error(svc.retract, late.id, "alice") == "retract_window_passed"
+    assert [e["was_opened"] for e in events(store, "inmail.retracted")] == [False, True]
+
+
+def test_reply_opens_a_conversation_without_spending(svc, store):
+    inmail = svc.send(msg()).inmail
+    assert error(svc.reply, inmail.id, "alice", "me?") == "not_allowed"
+    conv = svc.reply(inmail.id, "bob", "Sounds good, tell me more.")
+    assert conv.participants == ("alice", "bob")
+    svc.post(conv.id, "alice", "Great: are you free Tuesday?")
+    svc.post(conv.id, "bob", "Yes.")
+    assert error(svc.post, conv.id, "carol", "hi") == "not_allowed"
+    assert error(svc.conversation, conv.id, "carol") == "not_allowed"
+    thread = svc.conversation(conv.id, "alice")
+    assert [m.author_id for m in thread.messages] == ["bob", "alice", "bob"]
+    assert svc.credits("alice").used == 1
+    assert svc.get_inmail(inmail.id, "bob").status == "replied"
+    assert error(svc.retract, inmail.id, "alice") == "already_replied"
+    (replied,) = events(store, "inmail.replied")
+    assert replied["conversation_id"] == conv.id and replied["credit_refunded"] is False
+    assert len(events(store, "inmail.opened")) == 1  # a reply implies the open
+    assert error(svc.reply, inmail.id, "bob", "   ") == "invalid_request"
+
+
+def test_reports_restrict_the_sender_at_the_threshold(svc, store, clock):
+    ids = []
+    for name in ("r1", "r2", "r3"):
+        svc.put_member(Member(name))
+        ids.append(svc.send(msg(recipient=name)).inmail.id)
+    assert error(svc.report, ids[0], "alice") == "not_allowed"
+    first = svc.report(ids[0], "r1", "spam")
+    assert first.restriction is None and first.sender_reports_in_window == 1
+    assert svc.report(ids[0], "r1").report_id == first.report_id  # idempotent
+    assert svc.inbox("r1") == []
+    svc.report(ids[1], "r2")
+    third = svc.report(ids[2], "r3", "harassment")
+    assert third.restriction is not None and third.restriction.cause == "abuse_reports"
+    assert third.restriction.until == clock() + timedelta(hours=24)
+    assert len(events(store, "inmail.reported")) == 3
+    assert len(events(store, "sender.restricted")) == 1
+    rejected = svc.send(msg(recipient="bob"))
+    assert rejected.decision.codes == ("sender_restricted",)
+
+
+def test_analytics_by_sender_tag_and_period(svc, clock):
+    a = svc.send(msg(tags=("q1", "eng"))).inmail
+    svc.send(msg(subject="2", tags=("q1",)))
+    r = svc.send(msg("rita", tags=("eng",))).inmail
+    svc.open(a.id, "bob")
+    svc.reply(r.id, "bob", "hi")
+    clock.advance(timedelta(days=8))
+    svc.send(msg(subject="later", tags=("q2",)))
+    total = svc.analytics().total
+    assert (total.sent, total.delivered, total.opened, total.replied, total.expired) == (
+        4, 4, 2, 1, 1)
+    assert total.open_rate == 0.5 and total.response_rate == 0.25
+    by_sender = dict(svc.analytics(group_by="sender").groups)
+    assert by_sender["rita"].replied == 1 and by_sender["alice"].sent == 3
+    by_tag = dict(svc.analytics(group_by="tag").groups)
+    assert by_tag["q1"].sent == 2 and by_tag["eng"].opened == 2
+    assert svc.analytics(tag="q1").total.opened == 1
+    weeks = svc.analytics(sender_id="alice", group_by="week")
+    assert [k for k, _ in weeks.groups] == ["2026-W11", "2026-W12"]
+    since = svc.analytics(since=clock() - timedelta(hours=1)).total
+    assert since.sent == 1
+    with pytest.raises(ServiceError):
+        svc.analytics(group_by="year")

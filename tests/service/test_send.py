@@ -1,0 +1,126 @@
+"""send(): facts from the store, one transaction on accept, nothing but the log on reject."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+import inmail_guard as ig
+from inmail_guard.plugins.teststring import MARKER
+from inmail_guard.service import ServiceError
+from inmail_guard.store import tables as t
+
+from .cast import cast, count, events, msg, state
+
+
+@pytest.fixture
+def svc(service):
+    return cast(service)
+
+
+def test_accepted_send_spends_stores_and_queues_event(svc, store, clock):
+    result = svc.send(msg(tags=("q1-outreach",), crm={"lead_id": "L-1", "account_id": "A-9"}))
+    assert result.accepted and not result.replayed
+    assert result.decision.credits.used == 0  # facts as evaluated, before the spend
+    credits = svc.credits("alice")
+    assert (credits.limit, credits.used, credits.remaining) == (10, 1, 9)
+    assert credits.window_end.isoformat() == "2026-04-01T00:00:00+00:00"
+    inmail = result.inmail
+    assert inmail.status == "delivered" and inmail.expires_at == clock() + timedelta(days=7)
+    assert count(store, t.inmails) == 1 and count(store, t.credit_ledger) == 1
+    (sent,) = events(store, "inmail.sent")
+    assert sent["inmail_id"] == inmail.id and sent["tags"] == ["q1-outreach"]
+    assert sent["crm"] == {"account_id": "A-9", "lead_id": "L-1"} and sent["event_id"]
+    assert "body" not in sent and "role" not in str(sent)
+
+
+@pytest.mark.parametrize(("sender", "recipient", "code"), [
+    ("basil", "bob", "plan_has_no_credits"),
+    ("alice", "carol", "recipient_is_connection"),
+    ("alice", "dave", "sender_blocked_by_recipient"),
+    ("alice", "olive", "recipient_opted_out"),
+    ("alice", "emma", "recipient_protected"),
+    ("alice", "pat", "recipient_profile_not_public"),
+    ("alice", "alice", "self_message"),
+])
+def test_each_eligibility_rejection_changes_only_the_decision_log(svc, store, sender,
+                                                                  recipient, code):
+    before = state(store)
+    result = svc.send(msg(sender, recipient))
+    assert not result.accepted and code in result.decision.codes
+    after = state(store)
+    assert after.pop("decision_log") == before.pop("decision_log") + 1
+    after.pop("credit_accounts"), before.pop("credit_accounts")  # the lock row may be created
+    assert after == before
+
+
+@pytest.mark.parametrize(("kwargs", "code"), [
+    ({"subject": ""}, "subject_missing"),
+    ({"body": "x" * 3001}, "body_too_long"),
+    ({"body": "![logo](https://x.example/a.png)"}, "image_not_allowed"),
+    ({"attachments": (ig.Attachment("cv.pdf"),)}, "attachment_not_allowed"),
+])
+def test_content_rejections(svc, kwargs, code):
+    assert code in svc.send(msg(**kwargs)).decision.codes
+
+
+def test_credits_run_out_then_renew_next_month(svc, clock):
+    for i in range(5):
+        assert svc.send(msg("jess", "bob", subject=f"n{i}")).accepted
+    rejected = svc.send(msg("jess", "bob", subject="one more"))
+    assert rejected.decision.codes == ("credits_exhausted",)
+    assert svc.credits("jess").remaining == 0
+    clock.advance(timedelta(days=25))  # 2026-04-04: a new calendar month
+    assert svc.credits("jess").used == 0
+    assert svc.send(msg("jess", "bob", subject="april")).accepted
+
+
+def test_idempotent_replay_returns_first_decision_and_spends_nothing(svc, store):
+    first = svc.send(msg(idempotency_key="req-1"))
+    again = svc.send(msg(idempotency_key="req-1"))
+    assert again.replayed and again.decision.decision_id == first.decision.decision_id
+    assert again.inmail.id == first.inmail.id
+    assert again.decision.to_dict() == first.decision.to_dict()
+    assert svc.credits("alice").used == 1 and count(store, t.inmails) == 1
+
+
+def test_idempotency_conflict_on_a_different_message(svc):
+    svc.send(msg(idempotency_key="req-2"))
+    with pytest.raises(ServiceError) as err:
+        svc.send(msg(idempotency_key="req-2", body="something else"))
+    assert err.value.code == "idempotency_conflict" and err.value.status == 409
+
+
+def test_rejected_decisions_replay_too(svc):
+    first = svc.send(msg("basil", idempotency_key="k"))
+    again = svc.send(msg("basil", idempotency_key="k"))
+    assert again.replayed and again.decision.codes == first.decision.codes == (
+        "plan_has_no_credits",)
+
+
+def test_unknown_members_and_plans(svc):
+    with pytest.raises(ServiceError) as err:
+        svc.send(msg(recipient="nobody"))
+    assert (err.value.code, err.value.field) == ("member_not_found", "recipient_id")
+    with pytest.raises(ServiceError) as err:
+        svc.put_member(ig.Member("zed", plan="platinum"))
+    assert err.value.code == "unknown_plan"
+
+
+def test_spam_restricts_then_rejects_until_lifted_and_escalates(svc, store, clock):
+    spam = svc.send(msg(body=f"Buy now {MARKER}"))
+    assert "spam_detected" in spam.decision.codes
+    assert spam.decision.restrict_sender_until == clock() + timedelta(hours=24)
+    (event,) = events(store, "sender.restricted")
+    assert event["sender_id"] == "alice" and event["cause"] == "spam"
+    blocked = svc.send(msg())
+    assert blocked.decision.codes == ("sender_restricted",)
+    assert "until 2026-03-11 12:00 UTC" in blocked.decision.reasons[0].sender_message
+    assert svc.restriction("alice").until == clock() + timedelta(hours=24)
+    assert svc.lift_restriction("alice", by="ops@example", note="false positive") == 1
+    assert svc.restriction("alice") is None and svc.send(msg()).accepted
+    again = svc.send(msg(body=f"{MARKER} again"))
+    assert again.decision.restrict_sender_until == clock() + timedelta(hours=72)  # escalated
+    clock.advance(timedelta(hours=73))
+    assert svc.send(msg(subject="later")).accepted
