@@ -22,17 +22,20 @@ def _console() -> Console:
     return Console(soft_wrap=True, highlight=False)
 
 
+class _Exit2(click.ClickException):
+    """Bad input (unreadable or invalid file): exit code 2, apart from 1 = "found a problem"."""
+
+    exit_code = 2
+
+
 def _load_policy(ref: str):  # -> Policy
     from inmail_guard.policies.loader import PolicyError, default_policy, load_policy
 
     try:
         return default_policy() if ref == "builtin:default" else load_policy(ref)
     except (PolicyError, OSError, ValueError) as exc:
-        raise click.ClickException(f"{ref}: {exc}") from None
-
-
-class _Exit2(click.ClickException):
-    exit_code = 2
+        text = str(exc)
+        raise _Exit2(text if text.startswith(ref) else f"{ref}: {text}") from None
 
 
 @click.command("test")
@@ -102,10 +105,7 @@ def diff_command(old_ref: str, new_ref: str, fmt: str) -> None:
 
     from inmail_guard.workflow.diff import diff_policies
 
-    try:
-        old, new = _load_policy(old_ref), _load_policy(new_ref)
-    except click.ClickException as exc:
-        raise _Exit2(exc.message) from None
+    old, new = _load_policy(old_ref), _load_policy(new_ref)
     changes = diff_policies(old, new)
     if fmt == "json":
         click.echo(json.dumps([c.to_dict() for c in changes], indent=2))

@@ -28,7 +28,8 @@ def _policy(ref: str):  # -> Policy
     try:
         return default_policy() if ref == "builtin:default" else load_policy(ref)
     except (PolicyError, OSError, ValueError) as exc:
-        raise _BadInput(f"{ref}: {exc}") from None
+        text = str(exc)
+        raise _BadInput(text if text.startswith(ref) else f"{ref}: {text}") from None
 
 
 class _BadInput(click.ClickException):
