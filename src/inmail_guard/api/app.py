@@ -60,7 +60,9 @@ class ServiceSlot:
 
         active = self.holder.active
         try:
-            service = InMailService(active.policy, self.settings.db_url, engine=active.engine)
+            kwargs = {"clock": self.settings.clock} if self.settings.clock else {}
+            service = InMailService(active.policy, self.settings.db_url, engine=active.engine,
+                                    **kwargs)
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
             raise
@@ -74,13 +76,7 @@ class ServiceSlot:
         service = self._service
         if service is None:
             return
-        swap = getattr(service, "swap_engine", None)
-        if callable(swap):
-            swap(active.engine)
-            return
-        # Until the service grows a swap method: the same single-reference assignments.
-        service.policy = active.policy
-        service.engine = active.engine
+        service.swap_engine(active.engine)
 
     def close(self) -> None:
         service = self._service

@@ -221,6 +221,13 @@ def _mapped_classes() -> list[type[Exception]]:
 
 def map_exception(exc: BaseException) -> ApiError | None:
     """Known non-HTTP exceptions -> ApiError (service errors, database down, engine limits)."""
+    name = type(exc).__name__
+    module = type(exc).__module__ or ""
+    if module.startswith("sqlalchemy") and name in (
+        "OperationalError", "InterfaceError", "DisconnectionError", "TimeoutError",
+    ):
+        return ApiError(503, "database_unavailable", "the database is unavailable; retry later",
+                        headers={"Retry-After": "1"})
     code = getattr(exc, "code", None)
     if isinstance(code, str) and code:
         status = getattr(exc, "status", None)
@@ -229,13 +236,6 @@ def map_exception(exc: BaseException) -> ApiError | None:
         message = getattr(exc, "message", None) or str(exc) or code
         field = getattr(exc, "field", None)
         return ApiError(status, code, str(message), field if isinstance(field, str) else None)
-    name = type(exc).__name__
-    module = type(exc).__module__ or ""
-    if module.startswith("sqlalchemy") and name in (
-        "OperationalError", "InterfaceError", "DisconnectionError", "TimeoutError",
-    ):
-        return ApiError(503, "database_unavailable", "the database is unavailable; retry later",
-                        headers={"Retry-After": "1"})
     if name == "UnknownPlanError":
         return ApiError(422, "unknown_plan", str(exc), "facts.sender.plan")
     if isinstance(exc, NotImplementedError):

@@ -51,6 +51,8 @@ class Settings:
     access_log: bool = True
     #: A ready-made service object (tests); None builds one from ``db`` when the service exists.
     service: Any = None
+    #: The service's clock (aware UTC datetimes); tests and the demo pass a ManualClock.
+    clock: Any = None
     #: Anything else a test or embedding wants to pass through.
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -32,6 +32,7 @@ from inmail_guard.api.models import (
 )
 from inmail_guard.api.responses import JSONBytesResponse
 from inmail_guard.api.routes.common import AUTHED, E404, E409, E503, WITH_BODY, request_id
+from inmail_guard.service_types import ServiceError
 
 router = APIRouter(tags=["inmails"])
 
@@ -68,7 +69,12 @@ def send(
                            "the Idempotency-Key header and message.idempotency_key differ",
                            "message.idempotency_key")
         message = replace(message, idempotency_key=idempotency_key)
-    result = service(request).send(message)
+    try:
+        result = service(request).send(message)
+    except ServiceError as exc:
+        if exc.field and not exc.field.startswith("message."):
+            exc.field = f"message.{exc.field}"  # the path into this request's body
+        raise
     request.state.decision_id = result.decision.decision_id
     log_decision(result.decision, message, route="/v1/inmails", request_id=request_id(request))
     return JSONBytesResponse(result.to_dict(), status_code=201 if result.accepted else 403)

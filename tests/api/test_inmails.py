@@ -1,0 +1,271 @@
+"""The stateful API over a real InMailService on a temporary SQLite file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from inmail_guard.api.models import (
+    ConversationOut,
+    InboxOut,
+    InMailOut,
+    ReportOut,
+    RetractOut,
+    SendOut,
+    SentOut,
+)
+from inmail_guard.service_types import ManualClock
+
+from .conftest import ADMIN, SVC
+
+T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+BODY = "Hi Bob, I enjoyed your **talk**. Open to a chat about a role?"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+@pytest.fixture
+def api(make_client, clock):
+    client = make_client(clock=clock)
+    for member_id, attrs in {
+        "alice": {"plan": "premium_business", "name": "Alice"},
+        "bob": {},
+        "carol": {"plan": "premium_business"},
+    }.items():
+        r = client.put(f"/v1/members/{member_id}", json=attrs, headers=SVC)
+        assert r.status_code == 200, r.text
+    return client
+
+
+def send(api, **overrides):
+    message = {"sender_id": "alice", "recipient_id": "bob", "subject": "Hello", "body": BODY,
+               "tags": ["q4"], **overrides}
+    return api.post("/v1/inmails", json={"message": message}, headers=SVC)
+
+
+def test_member_put_and_get(api):
+    r = api.get("/v1/members/alice", headers=SVC)
+    assert r.status_code == 200
+    assert r.json()["plan"] == "premium_business" and r.json()["name"] == "Alice"
+    r = api.put("/v1/members/dave", json={"plan": "gold"}, headers=SVC)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_plan"
+    r = api.put("/v1/members/dave", json={"plan": "basic", "x": 1}, headers=SVC)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "x"
+    assert api.get("/v1/members/nobody", headers=SVC).status_code == 404
+
+
+def test_send_accepted_is_201_with_decision_and_inmail(api):
+    r = send(api)
+    assert r.status_code == 201, r.text
+    data = r.json()
+    SendOut.model_validate(data)
+    assert data["decision"]["outcome"] == "accepted"
+    assert data["inmail"]["status"] == "delivered"
+    assert "body" not in data["inmail"]
+    assert data["decision"]["policy"]["version"].startswith("sha256:")
+    credits = api.get("/v1/members/alice/credits", headers=SVC).json()
+    assert credits["used"] == 1 and credits["remaining"] == 9
+
+
+def test_send_rejected_is_403_with_decision_and_spends_nothing(api):
+    api.put("/v1/members/bob", json={"accepts_inmail": False}, headers=SVC)
+    r = send(api)
+    assert r.status_code == 403
+    data = r.json()
+    assert data["inmail"] is None
+    assert [x["code"] for x in data["decision"]["reasons"]] == ["recipient_opted_out"]
+    assert api.get("/v1/members/alice/credits", headers=SVC).json()["used"] == 0
+
+
+def test_idempotency_header_replays_and_conflicts(api):
+    headers = {**SVC, "Idempotency-Key": "k-1"}
+    message = {"sender_id": "alice", "recipient_id": "bob", "subject": "Hi", "body": BODY}
+    first = api.post("/v1/inmails", json={"message": message}, headers=headers)
+    again = api.post("/v1/inmails", json={"message": message}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["replayed"] is True
+    assert again.json()["decision"]["decision_id"] == first.json()["decision"]["decision_id"]
+    assert api.get("/v1/members/alice/credits", headers=SVC).json()["used"] == 1
+    changed = api.post("/v1/inmails", json={"message": {**message, "subject": "Other"}},
+                       headers=headers)
+    assert changed.status_code == 409
+    assert changed.json()["error"]["code"] == "idempotency_conflict"
+    both = api.post("/v1/inmails", json={"message": {**message, "idempotency_key": "k-2"}},
+                    headers=headers)
+    assert both.status_code == 422 and both.json()["error"]["field"] == "message.idempotency_key"
+
+
+def test_idempotency_field_is_honoured(api):
+    a = send(api, idempotency_key="f-1")
+    b = send(api, idempotency_key="f-1")
+    assert b.json()["replayed"] is True and a.json()["inmail"]["id"] == b.json()["inmail"]["id"]
+
+
+def test_send_to_unknown_member_is_404_naming_the_field(api):
+    r = send(api, recipient_id="ghost")
+    assert r.status_code == 404
+    assert r.json()["error"] == {"code": "member_not_found", "message": "no member 'ghost'",
+                                 "field": "message.recipient_id"}
+
+
+def test_lifecycle_open_reply_and_acting_member_checks(api):
+    inmail_id = send(api).json()["inmail"]["id"]
+    # only the recipient opens
+    r = api.post(f"/v1/inmails/{inmail_id}/open", json={"member_id": "alice"}, headers=SVC)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "not_allowed"
+    r = api.post(f"/v1/inmails/{inmail_id}/open", json={"member_id": "bob"}, headers=SVC)
+    assert r.status_code == 200
+    InMailOut.model_validate(r.json())
+    assert r.json()["body"] == BODY and r.json()["status"] == "opened"
+    # reading is for the two of them only
+    assert api.get(f"/v1/inmails/{inmail_id}?member_id=alice", headers=SVC).status_code == 200
+    r = api.get(f"/v1/inmails/{inmail_id}?member_id=carol", headers=SVC)
+    assert r.status_code == 403
+    # only the recipient replies
+    r = api.post(f"/v1/inmails/{inmail_id}/reply", json={"member_id": "alice", "body": "x"},
+                 headers=SVC)
+    assert r.status_code == 403
+    r = api.post(f"/v1/inmails/{inmail_id}/reply",
+                 json={"member_id": "bob", "body": "Sure, Friday?"}, headers=SVC)
+    assert r.status_code == 201, r.text
+    conversation = ConversationOut.model_validate(r.json())
+    r = api.post(f"/v1/conversations/{conversation.id}/messages",
+                 json={"member_id": "alice", "body": "Friday works."}, headers=SVC)
+    assert r.status_code == 201
+    r = api.get(f"/v1/conversations/{conversation.id}?member_id=bob", headers=SVC)
+    assert [m["author_id"] for m in r.json()["messages"]] == ["bob", "alice"]
+    r = api.get(f"/v1/conversations/{conversation.id}?member_id=carol", headers=SVC)
+    assert r.status_code == 403
+
+
+def test_inbox_and_sent(api):
+    inmail_id = send(api).json()["inmail"]["id"]
+    inbox = api.get("/v1/members/bob/inbox", headers=SVC).json()
+    InboxOut.model_validate(inbox)
+    assert inbox["items"][0]["inmail_id"] == inmail_id
+    assert inbox["items"][0]["sender"]["name"] == "Alice"
+    assert "body" not in inbox["items"][0]
+    sent = api.get("/v1/members/alice/sent?limit=5", headers=SVC).json()
+    SentOut.model_validate(sent)
+    assert sent["items"][0]["id"] == inmail_id
+    assert api.get("/v1/members/ghost/inbox", headers=SVC).status_code == 404
+    assert api.get("/v1/members/bob/inbox?limit=0", headers=SVC).status_code == 422
+
+
+def test_retract_only_sender_and_within_window(api, clock):
+    first = send(api).json()["inmail"]["id"]
+    r = api.post(f"/v1/inmails/{first}/retract", json={"member_id": "bob"}, headers=SVC)
+    assert r.status_code == 403
+    r = api.post(f"/v1/inmails/{first}/retract", json={"member_id": "alice"}, headers=SVC)
+    assert r.status_code == 200
+    RetractOut.model_validate(r.json())
+    r = api.post(f"/v1/inmails/{first}/retract", json={"member_id": "alice"}, headers=SVC)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "already_retracted"
+    second = send(api, subject="Again").json()["inmail"]["id"]
+    clock.advance(timedelta(days=8))
+    r = api.post(f"/v1/inmails/{second}/retract", json={"member_id": "alice"}, headers=SVC)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "retract_window_passed"
+
+
+def test_expired_inmail_cannot_be_opened(api, clock):
+    inmail_id = send(api).json()["inmail"]["id"]
+    clock.advance(timedelta(days=8))
+    r = api.post(f"/v1/inmails/{inmail_id}/open", json={"member_id": "bob"}, headers=SVC)
+    assert r.status_code == 410 and r.json()["error"]["code"] == "inmail_expired"
+
+
+def test_report_and_admin_lifts_restriction(api):
+    ids = []
+    for i in range(3):
+        api.put(f"/v1/members/r{i}", json={}, headers=SVC)
+        ids.append(send(api, recipient_id=f"r{i}", subject=f"S{i}").json()["inmail"]["id"])
+    for i, inmail_id in enumerate(ids):
+        r = api.post(f"/v1/inmails/{inmail_id}/report",
+                     json={"member_id": f"r{i}", "reason": "spam"}, headers=SVC)
+        assert r.status_code == 201, r.text
+        ReportOut.model_validate(r.json())
+    r = api.post(f"/v1/inmails/{ids[0]}/report", json={"member_id": "alice"}, headers=SVC)
+    assert r.status_code == 403
+    state = api.get("/v1/members/alice/restriction", headers=SVC).json()
+    if state["restriction"] is not None:
+        assert send(api, recipient_id="carol").status_code == 403
+    r = api.post("/v1/members/alice/restriction/lift", json={"note": "ticket 1"}, headers=ADMIN)
+    assert r.status_code == 200
+    assert r.json()["member_id"] == "alice"
+    assert api.get("/v1/members/alice/restriction", headers=SVC).json()["restriction"] is None
+
+
+def test_connections_and_blocks(api):
+    assert api.put("/v1/members/alice/connections/bob", headers=SVC).status_code == 204
+    r = send(api)
+    assert r.status_code == 403
+    assert "recipient_is_connection" in [x["code"] for x in r.json()["decision"]["reasons"]]
+    assert api.delete("/v1/members/alice/connections/bob", headers=SVC).status_code == 204
+    assert api.put("/v1/members/bob/blocks/alice", headers=SVC).status_code == 204
+    r = send(api)
+    assert r.status_code == 403
+    reason = r.json()["decision"]["reasons"][0]
+    assert reason["code"] == "sender_blocked_by_recipient"
+    assert "block" not in reason["sender_message"].lower()
+    assert api.delete("/v1/members/bob/blocks/alice", headers=SVC).status_code == 204
+    assert send(api).status_code == 201
+    assert api.put("/v1/members/alice/blocks/ghost", headers=SVC).status_code == 404
+    assert api.put("/v1/members/alice/blocks/alice", headers=SVC).status_code == 422
+
+
+def test_analytics(api):
+    inmail_id = send(api).json()["inmail"]["id"]
+    api.post(f"/v1/inmails/{inmail_id}/open", json={"member_id": "bob"}, headers=SVC)
+    send(api, recipient_id="carol", tags=["other"])
+    r = api.get("/v1/analytics/senders/alice?tag=q4", headers=SVC)
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["total"]["sent"] == 1 and data["total"]["opened"] == 1
+    assert data["filters"]["tag"] == "q4"
+    r = api.get("/v1/analytics/senders/alice?since=2026-11-28T00:00:00Z", headers=SVC)
+    assert r.json()["total"]["sent"] == 0
+    r = api.get("/v1/analytics/senders/alice?since=2026-11-28T00:00:00Z"
+                "&until=2026-11-01T00:00:00Z", headers=SVC)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "until"
+    r = api.get("/v1/analytics/senders/alice?since=yesterday", headers=SVC)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "since"
+
+
+def test_unknown_inmail_is_404(api):
+    r = api.post("/v1/inmails/im-nope/open", json={"member_id": "bob"}, headers=SVC)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "inmail_not_found"
+    r = api.get("/v1/inmails/im-nope?member_id=bob", headers=SVC)
+    assert r.status_code == 404
+
+
+def test_acting_member_is_required(api):
+    r = api.post("/v1/inmails/im-x/open", json={}, headers=SVC)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "member_id"
+    r = api.get("/v1/inmails/im-x", headers=SVC)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "member_id"
+
+
+def test_send_decisions_are_in_metrics(api):
+    send(api)
+    assert 'inmail_guard_decisions_total{outcome="accepted"} 1.0' in api.get("/metrics").text
+
+
+def test_readyz_ok_with_database(api):
+    r = api.get("/readyz")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ready",
+                        "checks": {"policy": "ok", "model": "ok", "database": "ok"}}
+
+
+def test_readyz_503_when_database_unusable(make_client, tmp_path):
+    client = make_client(db=str(tmp_path / "missing-dir" / "x.db"))
+    r = client.get("/readyz")
+    assert r.status_code == 503
+    assert r.json()["status"] == "not_ready"
+    assert r.json()["checks"]["database"].startswith("unavailable")
+    r = client.get("/v1/members/alice/credits", headers=SVC)
+    assert r.status_code == 503 and r.json()["error"]["code"] == "database_unavailable"
