@@ -40,6 +40,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "inmail_guard.plugins.keywords",
     "inmail_guard.plugins.abuse_reports",
     "inmail_guard.plugins.automation",
+    "inmail_guard.plugins.bulk",
 )
 
 

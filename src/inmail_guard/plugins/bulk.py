@@ -1,0 +1,151 @@
+"""The bulk detector: the same, or nearly the same, body sent to many recipients.
+
+Bodies are compared by MinHash signatures, so the store keeps 64 small integers per recent send
+instead of the text. :func:`fingerprint` is the one function both sides use:
+
+* the store records ``BodyFingerprint(recipient_id, sent_at, fingerprint(message.body))`` for
+  every accepted send (:func:`record` builds it) and fills ``Facts.recent_bodies`` with the
+  sender's records of at least the last ``window`` (24h by default);
+* the detector fingerprints the body being sent and counts the *distinct recipients*, other than
+  this message's recipient, whose recorded body within ``window`` has an estimated Jaccard
+  similarity of at least ``similarity``. It fires when that count reaches ``max_similar``: with
+  the defaults, the 11th recipient of one body within 24h.
+
+How a fingerprint is made (the contract: a change here invalidates stored fingerprints, so
+:data:`FINGERPRINT_VERSION` must change with it):
+
+1. the body's words, normalised as for the keywords detector (lower case, look-alike Unicode,
+   zero-width characters, leetspeak and spaced letters undone; Markdown punctuation ignored);
+2. each word hashed with CRC-32, each run of 3 words (a shingle) combined into a 64-bit hash;
+   a body of one or two words is one shingle;
+3. for each of 64 fixed hash functions ``h(x) = (a*x + b mod 2**64) >> 32`` (``a`` odd; ``a``
+   and ``b`` from BLAKE2b of fixed labels, never Python's per-process ``hash``), the minimum
+   over the shingles. A body without words has the empty fingerprint ``()``, similar to nothing.
+
+The fraction of positions where two fingerprints agree estimates the Jaccard similarity of their
+shingle sets; with 64 positions the standard error is at most 0.0625.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from datetime import datetime, timedelta
+from hashlib import blake2b
+from itertools import chain
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pydantic import Field
+
+from inmail_guard.engine.types import BodyFingerprint, Facts, Message, Signal
+from inmail_guard.plugins.base import Detector, DetectorConfig
+from inmail_guard.plugins.hookspecs import hookimpl
+from inmail_guard.plugins.text import normalise
+from inmail_guard.policies.schema import Duration, format_duration
+
+if TYPE_CHECKING:
+    from inmail_guard.engine.content import Content
+
+__all__ = ["FINGERPRINT_VERSION", "PERMUTATIONS", "BulkDetector", "fingerprint", "record"]
+
+FINGERPRINT_VERSION = 1
+PERMUTATIONS = 64
+SHINGLE_WORDS = 3
+
+
+def _seed(label: str) -> int:
+    return int.from_bytes(blake2b(f"inmail-guard/minhash/v1/{label}".encode(),
+                                  digest_size=8).digest(), "big")
+
+
+_A = np.array([_seed(f"a{i}") | 1 for i in range(PERMUTATIONS)], dtype=np.uint64)[:, None]
+_B = np.array([_seed(f"b{i}") for i in range(PERMUTATIONS)], dtype=np.uint64)[:, None]
+# Multipliers that combine three word hashes into one shingle hash.
+_P0, _P1 = np.uint64(_seed("p0") | 1), np.uint64(_seed("p1") | 1)
+_SHIFT = np.uint64(32)
+
+
+def fingerprint(text: str) -> tuple[int, ...]:
+    """The MinHash signature of a body: :data:`PERMUTATIONS` ints in ``[0, 2**32)``, or ``()``.
+
+    Deterministic across processes, machines and Python versions (see the module docstring).
+    """
+    words = normalise(text).words
+    if not words:
+        return ()
+    hashes = list(map(zlib.crc32, " ".join(words).encode("utf-8").split()))
+    if len(hashes) < SHINGLE_WORDS:
+        hashes += [0] * (SHINGLE_WORDS - len(hashes))
+    w = np.array(hashes, dtype=np.uint64)
+    shingles = w[:-2] * _P0 + w[1:-1] * _P1 + w[2:]  # wraps modulo 2**64, on purpose
+    hashed = _A * shingles  # (PERMUTATIONS, shingles)
+    hashed += _B
+    # The shift is monotonic, so shifting the 64 minima equals taking the minima of the shifts.
+    return tuple((hashed.min(axis=1) >> _SHIFT).tolist())
+
+
+def similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    """Estimated Jaccard similarity of the bodies behind two fingerprints (0 if incomparable)."""
+    if not a or len(a) != len(b):
+        return 0.0
+    return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
+
+
+def record(message: Message, sent_at: datetime) -> BodyFingerprint:
+    """What the store keeps of an accepted send, for ``Facts.recent_bodies``."""
+    return BodyFingerprint(message.recipient_id, sent_at, fingerprint(message.body))
+
+
+class BulkDetector(Detector):
+    name = "bulk"
+    expensive = True
+
+    class Config(DetectorConfig):
+        score: float = Field(6.0, ge=0)
+        window: Duration = Field(
+            timedelta(hours=24), description="Recent bodies sent within this long count."
+        )
+        max_similar: int = Field(
+            10, ge=1, description="This many other recipients of a similar body score."
+        )
+        similarity: float = Field(
+            0.8, gt=0, le=1, description="Estimated Jaccard similarity that counts as similar."
+        )
+
+    config: Config
+
+    def check(self, message: Message, facts: Facts, content: Content) -> Signal | None:
+        cfg = self.config
+        since = facts.now - cfg.window
+        candidates = [b for b in facts.recent_bodies
+                      if b.sent_at > since and b.recipient_id != message.recipient_id
+                      and len(b.minhash) == PERMUTATIONS]
+        # Cheap exit, before any hashing: too few other recipients to ever reach max_similar.
+        if len({b.recipient_id for b in candidates}) < cfg.max_similar:
+            return None
+        mine = fingerprint(message.body)
+        if not mine:
+            return None
+        stored = np.fromiter(chain.from_iterable(b.minhash for b in candidates),
+                             dtype=np.uint64, count=len(candidates) * PERMUTATIONS)
+        agree = (stored.reshape(len(candidates), PERMUTATIONS)
+                 == np.array(mine, dtype=np.uint64)).sum(axis=1)
+        needed = math.ceil(cfg.similarity * PERMUTATIONS - 1e-9)
+        similar = {b.recipient_id for b, n in zip(candidates, agree.tolist(), strict=True)
+                   if n >= needed}
+        if len(similar) < cfg.max_similar:
+            return None
+        window = format_duration(cfg.window)
+        return self.signal(
+            cfg.score,
+            f"a similar body went to {len(similar)} other recipients in the last {window}"
+            f" (limit {cfg.max_similar}, similarity >= {cfg.similarity:g})",
+            similar_recipients=len(similar), max_similar=cfg.max_similar,
+            similarity=cfg.similarity, window=window, compared=len(candidates),
+        )
+
+
+@hookimpl
+def inmail_guard_detectors() -> list[type[Detector]]:
+    return [BulkDetector]
