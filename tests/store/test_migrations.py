@@ -1,0 +1,86 @@
+"""The schema migrates in place; a newer or unversioned database is refused, not guessed at."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import delete, inspect, select, text
+
+from inmail_guard.store import Store, StoreError
+from inmail_guard.store import tables as t
+from inmail_guard.store.migrations import LATEST, MIGRATIONS, current_version
+
+
+def versions(store: Store) -> list[int]:
+    with store.read() as conn:
+        return list(conn.execute(select(t.schema_version.c.version)
+                                 .order_by(t.schema_version.c.version)).scalars())
+
+
+def test_a_fresh_database_is_created_at_the_latest_version(store):
+    assert versions(store) == [m.version for m in MIGRATIONS] and LATEST == 2
+    with store.read() as conn:
+        assert set(t.metadata.tables) <= set(inspect(conn).get_table_names())
+
+
+def test_opening_again_changes_nothing(store_url, store):
+    again = Store(store_url)
+    assert versions(again) == versions(store)
+    again.close()
+
+
+def test_a_version_1_database_is_upgraded_in_place_keeping_its_data(store_url, store):
+    now_sql = "2026-01-01 00:00:00"
+    with store.write() as conn:
+        # Make it look like version 1: no outbox index, version row 2 absent; plus some data.
+        conn.execute(text("DROP INDEX ix_outbox_due"))
+        conn.execute(delete(t.schema_version).where(t.schema_version.c.version == 2))
+        conn.execute(text("INSERT INTO members (id, plan, profile_public, accepts_inmail,"
+                          " is_employee, created_at, updated_at) VALUES ('m1', 'basic', true,"
+                          f" true, false, '{now_sql}', '{now_sql}')"))
+    with store.read() as conn:
+        assert current_version(conn) == 1
+        assert "ix_outbox_due" not in {i["name"] for i in inspect(conn).get_indexes("outbox")}
+    store.close()
+    upgraded = Store(store_url)
+    with upgraded.read() as conn:
+        assert current_version(conn) == 2
+        assert "ix_outbox_due" in {i["name"] for i in inspect(conn).get_indexes("outbox")}
+        assert conn.execute(select(t.members.c.id)).scalars().all() == ["m1"]
+    upgraded.close()
+
+
+def test_a_newer_database_is_refused(store_url, store):
+    with store.write() as conn:
+        conn.execute(t.schema_version.insert().values(
+            version=99, description="from the future",
+            applied_at=datetime.now(UTC)))
+    with pytest.raises(StoreError, match="newer than this inmail-guard supports"):
+        Store(store_url)
+
+
+def test_tables_without_a_version_are_refused(store_url, store):
+    with store.write() as conn:
+        conn.execute(text("DROP TABLE schema_version"))
+    with pytest.raises(StoreError, match="no schema_version"):
+        Store(store_url)
+
+
+def test_urls_and_paths(tmp_path):
+    from inmail_guard.store import to_url
+
+    assert to_url(None) == "sqlite:///./inmail-guard.db"
+    assert to_url(tmp_path / "x.db") == f"sqlite:///{tmp_path}/x.db"
+    with pytest.raises(StoreError, match="in-memory"):
+        Store("sqlite://")
+    with pytest.raises(StoreError, match="unsupported"):
+        Store("mysql://u@h/db")
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
+    store = Store(tmp_path / "w.db")
+    with store.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+    store.close()
