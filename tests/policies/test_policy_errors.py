@@ -204,3 +204,23 @@ def test_schema_messages(snippet: str, expected: str) -> None:
     with pytest.raises(PolicyError) as caught:
         load_policy_text(text)
     assert str(caught.value) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("name: x\nplans: \x07\n",
+     "<string>:2:8: invalid YAML: expected printable text, found the control character U+0007"),
+    ("name: x\n---\nname: y\n",
+     "<string>:2:1: invalid YAML: expected a single document in the stream, but found another"
+     " document"),
+    ("a: b: c\n", "<string>:1:5: invalid YAML: mapping values are not allowed here"),
+    # merge keys work; an explicit key after a merge is no duplicate; errors in merged keys
+    # point at the mapping they came from
+    ("name: x\nplans:\n  a: &d {monthly_credits: 1}\n  b: {<<: *d, monthly_credits: 2}\n"
+     "  c: {<<: *d, credits: 3}\n",
+     "<string>:5:15: plans.c.credits: unknown key 'credits' (did you mean 'monthly_credits'?);"
+     " expected one of: monthly_credits"),
+])
+def test_yaml_level_messages(text: str, expected: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        load_policy_text(text)
+    assert str(caught.value) == expected

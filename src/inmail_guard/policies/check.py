@@ -69,6 +69,10 @@ def compile_issues(policy: Policy, positions: Positions) -> list[PolicyIssue]:
         Engine(policy, plugins)
     except PolicyCompileError as exc:
         found.extend(_problem_issue(key, text, positions) for key, text in exc.problems)
+    except Exception as exc:  # e.g. a detector that can't start (a model file missing)
+        text = f"{type(exc).__name__}: {exc}"
+        found.append(issue(positions, ("spam", "detectors"), "a policy the engine can run",
+                           text, message=f"the engine cannot run this policy: {text}"))
     return found
 
 

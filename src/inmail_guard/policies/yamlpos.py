@@ -98,7 +98,10 @@ class Parsed:
 def parse_yaml(text: str, file: str) -> Parsed:
     """Parse one YAML document, recording positions and every problem found."""
     positions = Positions()
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a control character, checked up front
+        return Parsed(None, positions, [_reader_issue(exc, text, file)], False)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -109,11 +112,20 @@ def parse_yaml(text: str, file: str) -> Parsed:
         return Parsed(data, positions, issues, True)
     except yaml.MarkedYAMLError as exc:
         return Parsed(None, positions, _syntax_issues(exc, text, file), False)
-    except yaml.YAMLError as exc:  # e.g. a control character in the stream
-        return Parsed(None, positions, [PolicyIssue(file, 1, 1, "", f"invalid YAML: {exc}",
-                                                    "valid YAML", str(exc))], False)
+    except yaml.reader.ReaderError as exc:
+        return Parsed(None, positions, [_reader_issue(exc, text, file)], False)
     finally:
         loader.dispose()
+
+
+def _reader_issue(exc: yaml.reader.ReaderError, text: str, file: str) -> PolicyIssue:
+    before = text[: exc.position]
+    line = before.count("\n") + 1
+    column = exc.position - (before.rfind("\n") + 1) + 1
+    char = exc.character
+    found = f"the control character U+{char:04X}" if isinstance(char, int) else f"{char!r}"
+    return PolicyIssue(file, line, column, "", f"invalid YAML: expected printable text, found"
+                       f" {found}", "printable text", found)
 
 
 def _mark(mark: Any, file: str) -> Mark:
@@ -188,9 +200,11 @@ def _syntax_issues(exc: yaml.MarkedYAMLError, text: str, file: str) -> list[Poli
                 for n, col in tabs
             ]
     message = f"invalid YAML: {problem}"
-    if exc.context and exc.context_mark:
+    if exc.context and exc.context.startswith("while") and exc.context_mark:
         message += (f" ({exc.context} at line {exc.context_mark.line + 1},"
                     f" column {exc.context_mark.column + 1})")
+    elif exc.context:  # e.g. "expected a single document in the stream", "but found another"
+        message = f"invalid YAML: {exc.context}, {problem}"
     return [PolicyIssue(file, line, column, "", message, "valid YAML", problem)]
 
 
