@@ -145,12 +145,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     from inmail_guard.api.routes import evaluate, inmails, members, ops
 
+    # Routes are matched in order: the hot and the trivial ones first.
+    app.include_router(ops.router)
     app.include_router(evaluate.router)
     app.include_router(inmails.router)
     app.include_router(members.router)
-    app.include_router(ops.router)
     app.add_middleware(EdgeMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    _add_schemas(app, {evaluate.REQUEST_SCHEMA: evaluate.request_adapter()})
     return app
+
+
+def _add_schemas(app: FastAPI, adapters: dict[str, Any]) -> None:
+    """Put request schemas that routes reference by ``$ref`` (but don't declare as a body
+    parameter) into the OpenAPI components."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name, adapter in adapters.items():
+            js = adapter.json_schema(ref_template="#/components/schemas/{model}")
+            for def_name, definition in js.pop("$defs", {}).items():
+                components.setdefault(def_name, definition)
+            components[name] = js
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def readiness(holder: PolicyHolder, slot: ServiceSlot) -> dict[str, str]:

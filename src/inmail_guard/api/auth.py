@@ -147,7 +147,8 @@ def _unauthorized(message: str, error: str | None = None) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": header})
 
 
-def authenticate(request: Request) -> Principal:
+def authenticate(request: Request, role: str | None = None) -> Principal:
+    """The caller's principal, or ApiError 401 (no/wrong key) or 403 (``role`` missing)."""
     keys: KeyStore = request.app.state.keys
     header = request.headers.get("authorization")
     if not header:
@@ -160,22 +161,21 @@ def authenticate(request: Request) -> Principal:
     if principal is None:
         raise _unauthorized("invalid API key", "invalid_token")
     request.state.principal = principal
+    if role is not None and not principal.has(role):
+        raise ApiError(403, "forbidden",
+                       f"this operation needs the {role} role; key {principal.name!r}"
+                       f" has {principal.role}")
     return principal
 
 
 def require(role: str):
     """A dependency: the caller must hold ``role`` (admin satisfies service)."""
 
-    def dependency(
+    async def dependency(  # async: a sync dependency would cost a threadpool hop per request
         request: Request,
         _credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
     ) -> Principal:
-        principal = authenticate(request)
-        if not principal.has(role):
-            raise ApiError(403, "forbidden",
-                           f"this operation needs the {role} role; key {principal.name!r}"
-                           f" has {principal.role}")
-        return principal
+        return authenticate(request, role)
 
     dependency.__name__ = f"require_{role}"
     return dependency

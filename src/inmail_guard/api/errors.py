@@ -129,14 +129,14 @@ def validation_issues(errors: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
     issues = []
     for err in errors:
         loc = err.get("loc", ())
-        if err.get("type") == "missing" and tuple(loc) == ("body",):
+        if err.get("type") == "missing" and tuple(loc) in (("body",), ()):
             issues.append({"field": "", "message": "a JSON body is required"})
             continue
         issues.append({"field": field_path(loc), "message": describe(err)})
     return issues
 
 
-def _validation_response(errors: Sequence[dict[str, Any]]) -> Response:
+def validation_response(errors: Sequence[dict[str, Any]]) -> Response:
     if any(e.get("type") == "json_invalid" for e in errors):
         first = next(e for e in errors if e.get("type") == "json_invalid")
         detail = (first.get("ctx") or {}).get("error", "invalid JSON")
@@ -164,7 +164,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        return _validation_response(exc.errors())
+        return validation_response(exc.errors())
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

@@ -1,19 +1,32 @@
-"""``POST /v1/evaluate``: stateless; a message and its facts in, a Decision out."""
+"""``POST /v1/evaluate``: stateless; a message and its facts in, a Decision out.
+
+The hot path. It skips FastAPI's body machinery (json.loads, then validating the dict) and
+has pydantic-core parse and validate the raw bytes in one pass with the engine's own
+``EvaluateRequest`` adapter (:mod:`inmail_guard.engine.wire`); auth is a plain call. The
+OpenAPI document still describes the body, the security and every response (``openapi_extra``
+plus the schemas :func:`inmail_guard.api.app.create_app` adds), so /docs and schemathesis see
+the same contract as with a declared body parameter. That saves about a third of the CPU time
+per request.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
 from starlette.responses import Response
 
-from inmail_guard.api.auth import Principal, require_service
+from inmail_guard.api.auth import authenticate
+from inmail_guard.api.errors import validation_response
 from inmail_guard.api.logs import log_decision
-from inmail_guard.api.models import EVALUATE_EXAMPLES, DecisionOut, EvaluateRequest
+from inmail_guard.api.models import EVALUATE_EXAMPLES, DecisionOut
 from inmail_guard.api.responses import JSONBytesResponse
 from inmail_guard.api.routes.common import WITH_BODY, check_date_range, request_id
+from inmail_guard.engine.wire import request_adapter
 
 router = APIRouter(tags=["evaluate"])
+
+REQUEST_SCHEMA = "EvaluateRequest"
+_adapter = request_adapter()
 
 
 @router.post(
@@ -23,15 +36,29 @@ router = APIRouter(tags=["evaluate"])
     responses={200: {"model": DecisionOut,
                      "description": "The decision; HTTP 200 whether accepted or rejected."},
                **WITH_BODY},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {
+                "schema": {"$ref": f"#/components/schemas/{REQUEST_SCHEMA}"},
+                "examples": EVALUATE_EXAMPLES,
+            }},
+        },
+        "security": [{"ApiKey": []}],
+    },
 )
-async def evaluate(
-    body: Annotated[EvaluateRequest, Body(openapi_examples=EVALUATE_EXAMPLES)],
-    request: Request,
-    _: Principal = Depends(require_service),
-) -> Response:
+async def evaluate(request: Request) -> Response:
     """Runs the policy's rules and detectors on `message` given `facts` and returns the
     Decision. Nothing is read from or written to the store; `facts.now` is the only clock.
-    The decision's `policy.version` names the policy that made it."""
+    The decision's `policy.version` names the policy that made it. Needs the `service` role."""
+    authenticate(request, "service")
+    raw = await request.body()
+    if not raw.strip():
+        return validation_response([{"type": "missing", "loc": (), "msg": "required"}])
+    try:
+        body = _adapter.validate_json(raw)
+    except ValidationError as exc:
+        return validation_response(exc.errors(include_input=False, include_url=False))
     check_date_range(body.facts.now, "facts.now")
     engine = request.app.state.holder.active.engine  # read once: a reload can't split us
     decision = engine.evaluate(body.message, body.facts)
