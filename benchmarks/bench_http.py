@@ -1,0 +1,339 @@
+"""HTTP benchmark: requests/s and latency of the API under load, on loopback.
+
+    .venv/bin/python benchmarks/bench_http.py [--duration 10] [--access-log]
+
+Starts ``inmail-guard serve`` (1 and 2 workers) on a free port with a temporary SQLite file,
+then drives it from separate processes:
+
+* maximum throughput, closed loop: ``wrk`` (Debian package ``wrk``) with a Lua script for the
+  POSTs, or, without wrk, the asyncio raw-socket generator below;
+* latency at a fixed 1,000 requests/s, open loop (latency counted from when each request was
+  *due*, so a stall shows up instead of hiding: no coordinated omission): the asyncio
+  generator, always.
+
+``GET /healthz`` of the same server in the same run is the yardstick: ``POST /v1/evaluate``
+over it is the cost of auth + parsing + the engine + logging + metrics. ``POST /v1/inmails`` is
+the stateful send (read facts, evaluate, spend a credit, store, outbox) on SQLite; 500 senders
+with 50 credits each are seeded so the run measures accepted sends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from _harness import machine
+
+KEY = "bench-admin-key-0123456789abcdef"
+HOST = "127.0.0.1"
+BODY = ("Hi Dana, I lead platform hiring at Acme. Your work on **distributed queues** caught my"
+        " eye and I think our staff engineer opening could be a great fit. Would you be open to"
+        " a short call next week?")
+EVALUATE = json.dumps({
+    "message": {"sender_id": "s-1", "recipient_id": "r-1", "subject": "Staff engineer role",
+                "body": BODY},
+    "facts": {"sender": {"id": "s-1", "plan": "recruiter_lite"}, "recipient": {"id": "r-1"},
+              "now": "2026-11-27T09:00:00Z", "connection_degree": 2, "credits_used": 3},
+}, separators=(",", ":"))
+SENDERS, RECIPIENTS = 500, 97
+
+
+def send_body(n: int) -> str:
+    return json.dumps({"message": {
+        "sender_id": f"s{n % SENDERS}", "recipient_id": f"r{n % RECIPIENTS}",
+        "subject": f"Staff engineer role #{n}", "body": BODY}}, separators=(",", ":"))
+
+
+# --- the asyncio raw-socket load generator (runs in its own process) -------------------------
+
+
+def _request(method: str, path: str, body: str | None) -> bytes:
+    head = [f"{method} {path} HTTP/1.1", f"Host: {HOST}", f"Authorization: Bearer {KEY}"]
+    payload = b""
+    if body is not None:
+        payload = body.encode()
+        head += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + payload
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    data: bytes) -> int:
+    writer.write(data)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    match = re.search(rb"(?i)content-length:\s*(\d+)", head)
+    if match:
+        await reader.readexactly(int(match.group(1)))
+    return status
+
+
+async def _load(port: int, method: str, path: str, kind: str, rate: float | None,
+                duration: float, conns: int) -> dict[str, object]:
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[float | None] = asyncio.Queue()
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    counter = 0
+
+    def next_request() -> bytes:
+        nonlocal counter
+        counter += 1
+        if kind == "evaluate":
+            return _request(method, path, EVALUATE)
+        if kind == "send":
+            return _request(method, path, send_body(counter))
+        return _request(method, path, None)
+
+    async def worker(stop_at: float) -> None:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            while True:
+                if rate is None:
+                    if loop.time() >= stop_at:
+                        return
+                    due = loop.time()
+                else:
+                    item = await queue.get()
+                    if item is None:
+                        return
+                    due = item
+                status = await _exchange(reader, writer, next_request())
+                latencies.append(loop.time() - due)
+                statuses[status] = statuses.get(status, 0) + 1
+        finally:
+            writer.close()
+
+    start = loop.time() + 0.2
+    stop_at = start + duration
+    tasks = [asyncio.create_task(worker(stop_at)) for _ in range(conns)]
+    if rate is not None:
+        sent = 0
+        total = int(rate * duration)
+        while sent < total:
+            now = loop.time()
+            due_count = min(total, int((now - start) * rate) + 1) - sent
+            for i in range(max(due_count, 0)):
+                queue.put_nowait(start + (sent + i) / rate)
+            sent += max(due_count, 0)
+            await asyncio.sleep(0.0005)
+        for _ in tasks:
+            queue.put_nowait(None)
+    began = loop.time()
+    await asyncio.gather(*tasks)
+    elapsed = loop.time() - (start if rate is not None else began)
+    latencies.sort()
+    n = len(latencies)
+    return {
+        "requests": n, "per_s": n / elapsed if elapsed else 0.0,
+        "p50_ms": latencies[n // 2] * 1000 if n else 0.0,
+        "p99_ms": latencies[max(int(n * 0.99) - 1, 0)] * 1000 if n else 0.0,
+        "max_ms": latencies[-1] * 1000 if n else 0.0,
+        "statuses": statuses,
+    }
+
+
+def load_process(port: int, method: str, path: str, kind: str, rate: float | None,
+                 duration: float, conns: int) -> dict[str, object]:
+    """Run :func:`_load` in a fresh Python process (so it never shares a core's GIL with us)."""
+    args = [sys.executable, __file__, "--generator", json.dumps(
+        {"port": port, "method": method, "path": path, "kind": kind, "rate": rate,
+         "duration": duration, "conns": conns})]
+    out = subprocess.run(args, capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parent)
+    return json.loads(out.stdout)
+
+
+# --- wrk -------------------------------------------------------------------------------------
+
+LUA_EVALUATE = f"""
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {KEY}"
+wrk.body = [[{EVALUATE}]]
+"""
+
+LUA_SEND = f"""
+counter = 0
+request = function()
+  counter = counter + 1
+  local body = string.format(
+    '{{"message":{{"sender_id":"s%d","recipient_id":"r%d","subject":"Staff engineer role #%d",'
+    .. '"body":"{BODY}"}}}}', counter % {SENDERS}, counter % {RECIPIENTS}, counter)
+  return wrk.format("POST", "/v1/inmails", {{["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer {KEY}"}}, body)
+end
+"""
+
+LUA_GET = f"""
+wrk.headers["Authorization"] = "Bearer {KEY}"
+"""
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def run_wrk(port: int, path: str, lua: str, duration: float, conns: int,
+            tmp: Path) -> dict[str, object]:
+    script = tmp / f"bench-{abs(hash(lua))}.lua"
+    script.write_text(lua)
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{conns}", f"-d{int(duration)}s", "--latency", "-s", str(script),
+         f"http://{HOST}:{port}{path}"], capture_output=True, text=True, check=True).stdout
+    dist = dict(re.findall(r"^\s+(\d+)%\s+(\S+)", out, flags=re.M))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {"per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+            "p50_ms": _ms(dist["50"]), "p99_ms": _ms(dist["99"]),
+            "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+            "socket_errors": errors.group(1) if errors else ""}
+
+
+# --- the server ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def seed(db: Path) -> None:
+    from inmail_guard import Member, default_policy
+    from inmail_guard.service import InMailService
+
+    service = InMailService(default_policy(), str(db))
+    try:
+        for i in range(SENDERS):
+            service.put_member(Member(f"s{i}", plan="recruiter_corporate"))
+        for i in range(RECIPIENTS):
+            service.put_member(Member(f"r{i}"))
+    finally:
+        service.close()
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    port: int
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def start_server(db: Path, workers: int, access_log: bool) -> Server:
+    port = free_port()
+    env = {**os.environ, "INMAIL_GUARD_API_KEYS": f"bench:admin:{KEY}"}
+    cmd = [sys.executable, "-c", "from inmail_guard.cli import main; main()", "serve",
+           "--db", str(db), "--host", HOST, "--port", str(port), "--workers", str(workers),
+           "--access-log" if access_log else "--no-access-log"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5) as s:
+                s.sendall(f"GET /readyz HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+                if b" 200 " in s.recv(200):
+                    break
+        except OSError:
+            pass
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        raise SystemExit("the server did not become ready within 60 s")
+    return Server(proc, port)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--conns", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--access-log", action="store_true",
+                        help="keep the per-request JSON access log on (default off here)")
+    parser.add_argument("--generator", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.generator:
+        opts = json.loads(args.generator)
+        try:
+            import uvloop
+
+            uvloop.install()
+        except ImportError:
+            pass
+        print(json.dumps(asyncio.run(_load(**opts))))
+        return
+
+    wrk = shutil.which("wrk")
+    rows: list[str] = []
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        for workers in (int(w) for w in args.workers.split(",")):
+            db = tmp / f"bench-{workers}.db"
+            seed(db)
+            server = start_server(db, workers, args.access_log)
+            try:
+                # warm up every path once per worker
+                for kind, path in (("get", "/healthz"), ("evaluate", "/v1/evaluate")):
+                    load_process(server.port, "GET" if kind == "get" else "POST", path, kind,
+                                 None, 1.0, 8)
+                cases = [("GET /healthz", "GET", "/healthz", "get", LUA_GET),
+                         ("POST /v1/evaluate", "POST", "/v1/evaluate", "evaluate", LUA_EVALUATE),
+                         ("POST /v1/inmails", "POST", "/v1/inmails", "send", LUA_SEND)]
+                base = None
+                for label, method, path, kind, lua in cases:
+                    if wrk:
+                        r = run_wrk(server.port, path, lua, args.duration, args.conns, tmp)
+                        tool = f"wrk -t1 -c{args.conns}"
+                        bad = r["non_2xx"]
+                    else:
+                        r = load_process(server.port, method, path, kind, None, args.duration,
+                                         args.conns)
+                        tool = f"asyncio closed loop, {args.conns} conns"
+                        bad = sum(v for k, v in r["statuses"].items() if int(k) >= 300)  # type: ignore[union-attr]
+                    if base is None:
+                        base = r["per_s"]
+                    ratio = f"{r['per_s'] / base:.2f}"  # type: ignore[operator]
+                    rows.append(f"| {workers} | {label} | max ({tool}) | {r['per_s']:,.0f} |"
+                                f" {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {ratio} | {bad} |")
+                r = load_process(server.port, "POST", "/v1/evaluate", "evaluate", args.rate,
+                                 args.duration, 64)
+                bad = sum(v for k, v in r["statuses"].items() if int(k) >= 300)  # type: ignore[union-attr]
+                rows.append(f"| {workers} | POST /v1/evaluate | fixed {args.rate:,.0f}/s (open"
+                            f" loop) | {r['per_s']:,.0f} | {r['p50_ms']:.2f} |"
+                            f" {r['p99_ms']:.2f} | | {bad} |")
+                notes.append(f"{workers} worker(s): fixed-rate max latency {r['max_ms']:.1f} ms")
+            finally:
+                server.stop()
+    load = os.getloadavg()
+    print("### HTTP API on loopback (server and load generator on the same machine)")
+    print()
+    print("| workers | request | load | requests/s | p50 ms | p99 ms | vs /healthz | non-2xx |")
+    print("|---:|---|---|---:|---:|---:|---:|---:|")
+    print("\n".join(rows))
+    print()
+    print(f"Access log {'on' if args.access_log else 'off'}; {args.duration:g} s per case;"
+          f" 1-min load average after the run {load[0]:.2f}. " + "; ".join(notes) + ".")
+    print(f"\nMachine: {machine()}")
+
+
+if __name__ == "__main__":
+    main()
