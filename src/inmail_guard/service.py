@@ -17,10 +17,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from types import SimpleNamespace
 
 from sqlalchemy import Connection, bindparam, select
-from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from inmail_guard.engine.evaluator import Engine
@@ -49,11 +48,14 @@ from inmail_guard.service_types import (
 from inmail_guard.store import Store, outbox
 from inmail_guard.store import analytics as analytics_queries
 from inmail_guard.store import tables as t
+from inmail_guard.store.db import Db, SADb, as_db, insert_of, raw_write
 from inmail_guard.store.facts import (
+    Account,
+    StoredMember,
     insert_ignore,
+    load_member,
     load_members,
     lock_account,
-    member_from_row,
     peek_account,
     read_facts,
     restriction_state,
@@ -63,9 +65,12 @@ from inmail_guard.store.facts import (
 log = logging.getLogger(__name__)
 
 # The send path's statements, built once (building costs more than running them on SQLite).
-_INSERT_INMAIL = t.inmails.insert()
-_INSERT_TAG = t.inmail_tags.insert()
-_INSERT_DECISION = t.decision_log.insert()
+_INSERT_INMAIL = insert_of(t.inmails)
+_INSERT_TAG = insert_of(t.inmail_tags)
+_INSERT_DECISION = insert_of(t.decision_log)
+_INSERT_RESTRICTION = insert_of(t.restrictions)
+_INMAIL_BY_ID = select(t.inmails).where(t.inmails.c.id == bindparam("id"))
+_INMAIL_KEYS = tuple(t.inmails.c.keys())
 _FIND_KEY = select(t.decision_log.c.request_hash, t.decision_log.c.decision,
                    t.decision_log.c.inmail_id).where(
     t.decision_log.c.sender_id == bindparam("s"),
@@ -185,15 +190,17 @@ class InMailService(Lifecycle):
                 f"plan {plan!r} is not declared in policy {self.policy.name!r}"
                 f" (plans: {', '.join(sorted(self._limits))})", field="plan") from None
 
-    def _member_row(self, conn: Connection, member_id: str, field: str = "member_id") -> Row[Any]:
-        row = conn.execute(select(t.members).where(t.members.c.id == member_id)).first()
-        if row is None:
+    def _member_row(self, conn: Connection | Db, member_id: str,
+                    field: str = "member_id") -> StoredMember:
+        found = load_member(as_db(conn), member_id)
+        if found is None:
             raise ServiceError("member_not_found", f"no member {member_id!r}", field=field)
-        return row
+        return found
 
-    def _lock_sender(self, conn: Connection, member: Row[Any], now: datetime) -> Any:
+    def _lock_sender(self, conn: Connection | Db, member: StoredMember, now: datetime) -> Account:
         start, prev = self._windows(now)
-        return lock_account(conn, member, start, prev, plan_limit=self._plan_limit(member.plan),
+        return lock_account(as_db(conn), member, start, prev,
+                            plan_limit=self._plan_limit(member.plan),
                             rollover_cap=self._rollover_cap, now=now)
 
     def _before_commit(self) -> None:
@@ -211,14 +218,15 @@ class InMailService(Lifecycle):
                   "accepts_inmail": member.accepts_inmail, "is_employee": member.is_employee,
                   "name": member.name, "photo_url": member.photo_url, "updated_at": now}
         with self.store.write() as conn:
-            if not insert_ignore(conn, t.members, {"id": member.id, "created_at": now, **values}):
+            if not insert_ignore(SADb(conn), t.members,
+                                 {"id": member.id, "created_at": now, **values}):
                 conn.execute(t.members.update().where(t.members.c.id == member.id)
                              .values(**values))
         return member
 
     def get_member(self, member_id: str) -> Member:
         with self.store.read() as conn:
-            return member_from_row(self._member_row(conn, member_id))
+            return self._member_row(conn, member_id).member
 
     def _pair(self, conn: Connection, a: str, b: str) -> None:
         if a == b:
@@ -232,7 +240,7 @@ class InMailService(Lifecycle):
         with self.store.write() as conn:
             self._pair(conn, member_id, other_id)
             for x, y in ((member_id, other_id), (other_id, member_id)):
-                insert_ignore(conn, t.connections,
+                insert_ignore(SADb(conn), t.connections,
                               {"member_id": x, "other_id": y, "created_at": now})
 
     def disconnect(self, member_id: str, other_id: str) -> None:
@@ -245,7 +253,7 @@ class InMailService(Lifecycle):
         now = self._now()
         with self.store.write() as conn:
             self._pair(conn, blocker_id, blocked_id)
-            insert_ignore(conn, t.blocks,
+            insert_ignore(SADb(conn), t.blocks,
                           {"blocker_id": blocker_id, "blocked_id": blocked_id, "created_at": now})
 
     def unblock(self, blocker_id: str, blocked_id: str) -> None:
@@ -277,8 +285,8 @@ class InMailService(Lifecycle):
     def _send(self, message: Message, digest: str) -> SendResult:
         now = self._now()
         window_start, _ = self._windows(now)
-        with self.store.write() as conn:
-            rows = load_members(conn, message.sender_id, message.recipient_id)
+        with raw_write(self.store) as db:
+            rows = load_members(db, message.sender_id, message.recipient_id)
             srow, rrow = rows.get(message.sender_id), rows.get(message.recipient_id)
             if srow is None:
                 raise ServiceError("member_not_found", f"no member {message.sender_id!r}",
@@ -286,12 +294,12 @@ class InMailService(Lifecycle):
             if rrow is None:
                 raise ServiceError("member_not_found", f"no member {message.recipient_id!r}",
                                    field="recipient_id")
-            account = self._lock_sender(conn, srow, now)
+            account = self._lock_sender(db, srow, now)
             if message.idempotency_key is not None:
-                replay = self._replay(conn, message, digest, now)
+                replay = self._replay(db, message, digest, now)
                 if replay is not None:
                     return replay
-            facts = read_facts(conn, member_from_row(srow), member_from_row(rrow), account, now,
+            facts = read_facts(db, srow.member, rrow.member, account, now,
                                expire_after=self.expire_after, abuse_window=self.abuse_window,
                                bodies_window=self._bodies_window)
             decision = self.engine.evaluate(message, facts)
@@ -299,17 +307,17 @@ class InMailService(Lifecycle):
             if decision.accepted:
                 inmail_id = new_id("im")
                 limit = self._plan_limit(srow.plan) + account.extra
-                if not spend_credit(conn, account, limit, inmail_id, now):
+                if not spend_credit(db, account, limit, inmail_id, now):
                     raise RuntimeError(f"credit spend refused for {message.sender_id} after an"
                                        " accepting decision; rolled back (no overspend)")
-                inmail = self._insert_inmail(conn, message, decision, inmail_id, window_start,
+                inmail = self._insert_inmail(db, message, decision, inmail_id, window_start,
                                              now)
-                outbox.add_event(conn, "inmail.sent", now, delivered_at=iso(now),
+                outbox.add_event(db, "inmail.sent", now, delivered_at=iso(now),
                                  **inmail_event_fields(inmail))
             elif decision.restrict_sender_until is not None:
-                self._restrict(conn, message.sender_id, now, decision.restrict_sender_until,
+                self._restrict(db, message.sender_id, now, decision.restrict_sender_until,
                                "spam", decision.decision_id, facts.prior_restrictions)
-            conn.execute(_INSERT_DECISION, {
+            db.run(_INSERT_DECISION, {
                 "decision_id": decision.decision_id, "sender_id": message.sender_id,
                 "recipient_id": message.recipient_id,
                 "idempotency_key": message.idempotency_key, "request_hash": digest,
@@ -320,35 +328,42 @@ class InMailService(Lifecycle):
             self._before_commit()
         return SendResult(decision, inmail)
 
-    def _replay(self, conn: Connection, message: Message, digest: str,
+    def _replay(self, db: Db, message: Message, digest: str,
                 now: datetime) -> SendResult | None:
-        row = conn.execute(_FIND_KEY, {"s": message.sender_id,
-                                       "k": message.idempotency_key}).first()
+        row = db.first(_FIND_KEY, {"s": message.sender_id, "k": message.idempotency_key})
         if row is None:
             return None
-        if row.request_hash != digest:
+        request_hash, decision, inmail_id = row
+        if request_hash != digest:
             raise ServiceError(
                 "idempotency_conflict",
                 f"idempotency key {message.idempotency_key!r} was already used with a different"
                 " message; use a new key for a new message", field="idempotency_key")
-        inmail = self._inmail(conn, row.inmail_id, now) if row.inmail_id else None
-        return SendResult(decision_from_dict(json.loads(row.decision)), inmail, replayed=True)
+        inmail = None
+        if inmail_id is not None:
+            found = db.first(_INMAIL_BY_ID, {"id": inmail_id})
+            assert found is not None
+            inmail = self._to_inmail(SimpleNamespace(**dict(zip(_INMAIL_KEYS, found,
+                                                                strict=True))), now)
+        return SendResult(decision_from_dict(json.loads(decision)), inmail, replayed=True)
 
-    def _insert_inmail(self, conn: Connection, message: Message, decision: Decision,
+    def _insert_inmail(self, db: Db, message: Message, decision: Decision,
                        inmail_id: str, window_start: datetime, now: datetime) -> InMail:
         crm = {str(k): str(v) for k, v in message.crm.items()}
         tags = tuple(dict.fromkeys(message.tags))
         fingerprint = (json.dumps(list(self._fingerprint(message.body)))
                        if self._fingerprint is not None else None)
-        conn.execute(_INSERT_INMAIL, {
+        db.run(_INSERT_INMAIL, {
             "id": inmail_id, "sender_id": message.sender_id,
             "recipient_id": message.recipient_id, "subject": message.subject,
             "body": message.body, "tags": json.dumps(list(tags)),
             "crm": json.dumps(crm, sort_keys=True), "lead_id": crm.get("lead_id"),
             "account_id": crm.get("account_id"), "decision_id": decision.decision_id,
-            "window_start": window_start, "fingerprint": fingerprint, "sent_at": now})
+            "window_start": window_start, "fingerprint": fingerprint, "sent_at": now,
+            "opened_at": None, "replied_at": None, "retracted_at": None, "reported_at": None,
+            "expired_event_at": None, "refunded_at": None, "conversation_id": None})
         if tags:
-            conn.execute(_INSERT_TAG,
+            db.run_many(_INSERT_TAG,
                          [{"inmail_id": inmail_id, "tag": tag} for tag in tags])
         return InMail(id=inmail_id, sender_id=message.sender_id,
                       recipient_id=message.recipient_id, subject=message.subject,
@@ -357,13 +372,14 @@ class InMailService(Lifecycle):
                       retract_until=now + self.retract_within, tags=tags, crm=crm,
                       decision_id=decision.decision_id)
 
-    def _restrict(self, conn: Connection, member_id: str, now: datetime, until: datetime,
+    def _restrict(self, conn: Connection | Db, member_id: str, now: datetime, until: datetime,
                   cause: str, decision_id: str | None, prior: int) -> Restriction:
+        db = as_db(conn)
         rid = new_id("rs")
-        conn.execute(t.restrictions.insert().values(
-            id=rid, member_id=member_id, starts_at=now, until=until, cause=cause,
-            decision_id=decision_id))
-        outbox.add_event(conn, "sender.restricted", now, sender_id=member_id,
+        db.run(_INSERT_RESTRICTION, {
+            "id": rid, "member_id": member_id, "starts_at": now, "until": until, "cause": cause,
+            "decision_id": decision_id, "lifted_at": None, "lifted_by": None, "note": None})
+        outbox.add_event(db, "sender.restricted", now, sender_id=member_id,
                          restriction_id=rid, until=iso(until), cause=cause,
                          prior_restrictions=prior, decision_id=decision_id)
         return Restriction(rid, member_id, now, until, cause)  # type: ignore[arg-type]
@@ -376,7 +392,7 @@ class InMailService(Lifecycle):
         with self.store.read() as conn:
             member = self._member_row(conn, member_id)
             plan_limit = self._plan_limit(member.plan)
-            account = peek_account(conn, member, start, prev, plan_limit=plan_limit,
+            account = peek_account(SADb(conn), member, start, prev, plan_limit=plan_limit,
                                    rollover_cap=self._rollover_cap)
         limit = plan_limit + account.extra
         return Credits(member.plan, limit, account.used, max(limit - account.used, 0),
@@ -396,7 +412,7 @@ class InMailService(Lifecycle):
     def restricted_until(self, member_id: str) -> tuple[datetime | None, int]:
         """(until when the member is restricted, or None; restrictions they ever had)."""
         with self.store.read() as conn:
-            return restriction_state(conn, member_id, self._now())
+            return restriction_state(SADb(conn), member_id, self._now())
 
     def lift_restriction(self, member_id: str, *, by: str = "operator", note: str = "") -> int:
         """End the member's restrictions in force now; returns how many were lifted. History is

@@ -33,7 +33,13 @@ from inmail_guard.service_types import (
 )
 from inmail_guard.store import outbox
 from inmail_guard.store import tables as t
-from inmail_guard.store.facts import count_reports, refund_credit, restriction_state
+from inmail_guard.store.db import SADb
+from inmail_guard.store.facts import (
+    StoredMember,
+    count_reports,
+    refund_credit,
+    restriction_state,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,6 +48,7 @@ if TYPE_CHECKING:
     from inmail_guard.policies.schema import Policy
     from inmail_guard.service_types import Restriction
     from inmail_guard.store import Store
+    from inmail_guard.store.db import Db
 
 EXPIRE_BATCH = 500
 
@@ -75,12 +82,13 @@ class Lifecycle:
 
     if TYPE_CHECKING:
         def _now(self) -> datetime: ...
-        def _member_row(self, conn: Connection, member_id: str,
-                        field: str = "member_id") -> Row[Any]: ...
-        def _lock_sender(self, conn: Connection, member: Row[Any], now: datetime) -> Any: ...
+        def _member_row(self, conn: Connection | Db, member_id: str,
+                        field: str = "member_id") -> StoredMember: ...
+        def _lock_sender(self, conn: Connection | Db, member: StoredMember,
+                         now: datetime) -> Any: ...
         def _windows(self, now: datetime) -> tuple[datetime, datetime]: ...
         def _plan_limit(self, plan: str) -> int: ...
-        def _restrict(self, conn: Connection, member_id: str, now: datetime, until: datetime,
+        def _restrict(self, conn: Connection | Db, member_id: str, now: datetime, until: datetime,
                       cause: str, decision_id: str | None, prior: int) -> Restriction: ...
 
     # --- reading ---------------------------------------------------------------------------
@@ -291,7 +299,7 @@ class Lifecycle:
             if refund:
                 sender = self._member_row(conn, row.sender_id)
                 start, prev = self._windows(now)
-                refund_credit(conn, sender, start, prev, inmail_id, now,
+                refund_credit(SADb(conn), sender, start, prev, inmail_id, now,
                               plan_limit=self._plan_limit(sender.plan),
                               rollover_cap=self._rollover_cap)
             outbox.add_event(conn, "inmail.replied", now, replied_at=iso(now),
@@ -345,7 +353,7 @@ class Lifecycle:
                 a.inmail_id == inmail_id, a.reporter_id == member_id)).first()
             if existing is not None:
                 return ReportResult(existing.id, inmail_id,
-                                    count_reports(conn, row.sender_id, since))
+                                    count_reports(SADb(conn), row.sender_id, since))
             # The sender's lock: restriction decisions for one sender are taken one at a time.
             self._lock_sender(conn, self._member_row(conn, row.sender_id), now)
             rid = new_id("rp")
@@ -355,10 +363,10 @@ class Lifecycle:
             conn.execute(t.inmails.update().where(im.id == inmail_id).values(reported_at=now))
             outbox.add_event(conn, "inmail.reported", now, reported_at=iso(now),
                              report_id=rid, **inmail_event_fields(self._to_inmail(row, now)))
-            count = count_reports(conn, row.sender_id, since)
+            count = count_reports(SADb(conn), row.sender_id, since)
             restriction = None
             if self._restrict_on_abuse and count >= self.abuse_threshold:
-                until, prior = restriction_state(conn, row.sender_id, now)
+                until, prior = restriction_state(SADb(conn), row.sender_id, now)
                 if until is None:
                     restriction = self._restrict(
                         conn, row.sender_id, now,

@@ -21,22 +21,26 @@ from sqlalchemy import Connection, select
 from inmail_guard.service_types import iso
 from inmail_guard.store import Store
 from inmail_guard.store import tables as t
+from inmail_guard.store.db import Db, SADb, insert_of
 
 LEASE = timedelta(seconds=60)
 BACKOFF_BASE = timedelta(seconds=1)
 BACKOFF_MAX = timedelta(hours=1)
 
 
-_INSERT = t.outbox.insert()
+_INSERT = insert_of(t.outbox, skip=("seq",))
 
 
-def add_event(conn: Connection, type_: str, now: datetime, **fields: Any) -> str:
+def add_event(db: Db | Connection, type_: str, now: datetime, **fields: Any) -> str:
     """Queue one event in the caller's transaction; returns its ``event_id``."""
+    if isinstance(db, Connection):
+        db = SADb(db)
     event_id = uuid.uuid4().hex
     payload = {"event_id": event_id, "type": type_, "occurred_at": iso(now), **fields}
-    conn.execute(_INSERT, {"event_id": event_id, "type": type_,
+    db.run(_INSERT, {"event_id": event_id, "type": type_,
                            "payload": json.dumps(payload, sort_keys=True), "created_at": now,
-                           "attempts": 0, "next_attempt_at": now})
+                           "attempts": 0, "next_attempt_at": now, "delivered_at": None,
+                           "last_error": None})
     return event_id
 
 

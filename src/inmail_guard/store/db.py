@@ -1,0 +1,197 @@
+"""Two ways to run the same Core statements: through SQLAlchemy, or straight on the driver.
+
+The send path runs ~10 statements per request. Through ``Connection.execute`` each costs tens
+of microseconds of SQLAlchemy bookkeeping, several times what SQLite itself needs, so the
+send path uses :class:`RawDb`: each Core statement is compiled **once per dialect** by
+SQLAlchemy (so the SQL is still generated, portable and identical to what SQLAlchemy would
+run) and then executed on the DBAPI cursor. Everything else uses :class:`SADb`, a thin
+wrapper over a SQLAlchemy ``Connection``, so helpers in ``facts.py`` work with either.
+
+Rows come back as tuples (index them by position); time columns come back as aware UTC
+datetimes in both cases.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import Connection, bindparam
+from sqlalchemy.sql.base import Executable
+
+from inmail_guard.store.tables import UTCDateTime
+
+if TYPE_CHECKING:
+    from inmail_guard.store import Store
+
+# Times are bound as SQLAlchemy's SQLite DATETIME storage format, "YYYY-MM-DD HH:MM:SS.ffffff".
+
+
+def insert_of(table: Any, *, skip: tuple[str, ...] = ()) -> Any:
+    """``INSERT`` of every column but ``skip`` (auto-increment keys), each a named bind
+    parameter, so the raw path binds exactly the columns given."""
+    return table.insert().values({c.name: bindparam(c.name, type_=c.type)
+                                  for c in table.c if c.name not in skip})
+
+
+class Db(Protocol):
+    dialect: str
+
+    def all(self, stmt: Executable, params: dict[str, Any]) -> list[Sequence[Any]]: ...
+    def first(self, stmt: Executable, params: dict[str, Any]) -> Sequence[Any] | None: ...
+    def run(self, stmt: Executable, params: dict[str, Any]) -> int: ...
+    def run_many(self, stmt: Executable, params: list[dict[str, Any]]) -> None: ...
+
+
+class SADb:
+    """A SQLAlchemy ``Connection`` behind the :class:`Db` interface."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect.name
+
+    def all(self, stmt: Executable, params: dict[str, Any]) -> list[Sequence[Any]]:
+        return list(self.conn.execute(stmt, params).all())
+
+    def first(self, stmt: Executable, params: dict[str, Any]) -> Sequence[Any] | None:
+        return self.conn.execute(stmt, params).first()
+
+    def run(self, stmt: Executable, params: dict[str, Any]) -> int:
+        return int(self.conn.execute(stmt, params).rowcount)
+
+    def run_many(self, stmt: Executable, params: list[dict[str, Any]]) -> None:
+        self.conn.execute(stmt, params)
+
+
+def as_db(conn: Connection | Db) -> Db:
+    return SADb(conn) if isinstance(conn, Connection) else conn
+
+
+class _Prepared:
+    """One statement compiled for one dialect: SQL text, parameter order, time columns."""
+
+    __slots__ = ("defaults", "names", "positional", "sql", "stmt", "time_columns")
+
+    def __init__(self, stmt: Any, dialect: Any) -> None:
+        compiled = stmt.compile(dialect=dialect)
+        self.stmt = stmt  # keeps id(stmt) from being reused while cached
+        self.sql = str(compiled)
+        self.positional = bool(dialect.positional)
+        self.names = tuple(compiled.positiontup if self.positional else compiled.params)
+        self.defaults = {k: v for k, v in compiled.params.items() if v is not None}
+        columns = getattr(stmt, "selected_columns", None)
+        self.time_columns = tuple(
+            i for i, col in enumerate(columns or ()) if isinstance(col.type, UTCDateTime))
+
+
+_cache: dict[tuple[int, str], _Prepared] = {}
+_cache_lock = threading.Lock()
+
+
+_last: list[Any] = [None, None]  # one-slot cache: a send binds the same "now" many times
+
+
+def _sqlite_param(value: Any) -> Any:
+    if not isinstance(value, datetime):
+        return value
+    last = _last
+    if value is last[0]:
+        return last[1]
+    text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    _last[:] = [value, text]
+    return text
+
+
+def _time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class RawDb:
+    """Core statements, compiled once, run on a DBAPI cursor (SQLite or psycopg)."""
+
+    def __init__(self, cursor: Any, store: Store) -> None:
+        self.cursor = cursor
+        self.dialect = store.dialect
+        self._sa_dialect = store.db.dialect
+        self._sqlite = store.dialect == "sqlite"
+
+    def _prepared(self, stmt: Any) -> _Prepared:
+        key = (id(stmt), self.dialect)
+        prepared = _cache.get(key)
+        if prepared is None or prepared.stmt is not stmt:
+            prepared = _Prepared(stmt, self._sa_dialect)
+            with _cache_lock:
+                _cache[key] = prepared
+        return prepared
+
+    def _params(self, p: _Prepared, params: dict[str, Any]) -> Any:
+        if p.defaults:
+            params = {**p.defaults, **params}
+        if p.positional:  # SQLite: qmark
+            return tuple(_sqlite_param(params.get(n)) for n in p.names)
+        return {n: params.get(n) for n in p.names}  # psycopg: named
+
+    def _execute(self, stmt: Any, params: dict[str, Any]) -> _Prepared:
+        p = self._prepared(stmt)
+        self.cursor.execute(p.sql, self._params(p, params))
+        return p
+
+    def all(self, stmt: Executable, params: dict[str, Any]) -> list[Sequence[Any]]:
+        p = self._execute(stmt, params)
+        rows = self.cursor.fetchall()
+        if not p.time_columns:
+            return rows  # type: ignore[no-any-return]
+        out = []
+        for row in rows:
+            row = list(row)
+            for i in p.time_columns:
+                row[i] = _time(row[i])
+            out.append(row)
+        return out
+
+    def first(self, stmt: Executable, params: dict[str, Any]) -> Sequence[Any] | None:
+        rows = self.all(stmt, params)
+        return rows[0] if rows else None
+
+    def run(self, stmt: Executable, params: dict[str, Any]) -> int:
+        self._execute(stmt, params)
+        return int(self.cursor.rowcount)
+
+    def run_many(self, stmt: Executable, params: list[dict[str, Any]]) -> None:
+        p = self._prepared(stmt)
+        self.cursor.executemany(p.sql, [self._params(p, x) for x in params])
+
+
+@contextmanager
+def raw_write(store: Store) -> Iterator[RawDb]:
+    """A write transaction on a pooled DBAPI connection: ``BEGIN IMMEDIATE`` on SQLite (the
+    write lock first), the driver's implicit transaction on PostgreSQL. Committed on exit,
+    rolled back whole on any exception."""
+    raw = store.db.raw_connection()
+    try:
+        cursor = raw.cursor()
+        sqlite = store.dialect == "sqlite"
+        if sqlite:
+            cursor.execute("BEGIN IMMEDIATE")
+        try:
+            yield RawDb(cursor, store)
+        except BaseException:
+            if sqlite:
+                cursor.execute("ROLLBACK")
+            else:
+                raw.rollback()
+            raise
+        if sqlite:
+            cursor.execute("COMMIT")
+        else:
+            raw.commit()
+        cursor.close()
+    finally:
+        raw.close()
