@@ -1,0 +1,137 @@
+"""Built-in best-practice advice for accepted sends. Advice never changes a decision.
+
+Codes (the contract; each appears at most once per decision):
+
+``subject_missing``
+    no subject (only reachable when the policy does not require one).
+``subject_weak``
+    the subject is very short (under :data:`MIN_SUBJECT_CHARS` characters), generic ("Hi",
+    "Hello", "Quick question", "Following up"...), pretends to be a reply or forward ("Re:",
+    "Fwd:"), is all capitals, or is clickbait ("Last chance", "You won't believe", "!!"). The
+    message says which.
+``message_long``
+    the body has more than :data:`MAX_WORDS` words.
+``not_personalised``
+    the recipient's first name is known (``Member.name``) and the body never uses it (whole word,
+    case- and accent-insensitive; a leading title such as "Dr." is skipped).
+``long_paragraph``
+    a paragraph (text between blank lines) has more than :data:`MAX_PARAGRAPH_WORDS` words.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from inmail_guard.engine.types import Advice, Facts, Message
+from inmail_guard.plugins.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from inmail_guard.engine.content import Content
+
+CODES = ("subject_missing", "subject_weak", "message_long", "not_personalised", "long_paragraph")
+MAX_WORDS = 100
+MAX_PARAGRAPH_WORDS = 80
+MIN_SUBJECT_CHARS = 8
+
+MESSAGE_LONG = f"Messages under {MAX_WORDS} words get more replies."
+SUBJECT_MISSING = "Add a subject line that says what the message is about."
+LONG_PARAGRAPH = (
+    f"Break up paragraphs over {MAX_PARAGRAPH_WORDS} words: long blocks of text are hard to read"
+    " on a phone."
+)
+WEAK_SUBJECT = {
+    "short": "A very short subject says little: say what the message is about.",
+    "generic": "Generic subjects like 'Hi' or 'Quick question' get fewer opens: say what the"
+    " message is about.",
+    "reply": "Don't start the subject with 'Re:' or 'Fwd:': this is a first message.",
+    "caps": "An all-caps subject reads as shouting: use sentence case.",
+    "clickbait": "Clickbait subjects get ignored or reported: say what the message is about.",
+}
+
+_GENERIC = frozenset({
+    "hi", "hello", "hey", "hi there", "hello there", "hey there", "greetings", "question",
+    "quick question", "a quick question", "quick chat", "quick call", "following up",
+    "follow up", "checking in", "touching base", "just checking in", "opportunity",
+    "job opportunity", "an opportunity", "exciting opportunity", "introduction", "intro",
+    "connect", "lets connect", "let s connect", "hiring", "important", "urgent", "no subject",
+    "hi how are you", "hello how are you", "message", "inmail",
+})
+_REPLY = re.compile(r"^\s*(?:re|fwd?|aw|wg|tr)\s*:", re.IGNORECASE)
+_CLICKBAIT = re.compile(
+    r"you won.?t believe|don.?t miss|last chance|act now|limited time|once in a lifetime"
+    r"|congratulations|you.?ve been selected|you have been selected|you.?re a winner|100 ?%"
+    r"|guaranteed|secret|shocking|urgent|\bfor free\b|\$\$|!!|\?\?|\?!|!\?",
+    re.IGNORECASE,
+)
+_NON_WORD = re.compile(r"[\W_]+")
+_TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame"})
+
+
+def _fold(text: str) -> str:
+    """Case- and accent-insensitive form."""
+    if text.isascii():
+        return text.casefold()
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def weak_subject(subject: str) -> str | None:
+    """Why a (non-empty) subject is weak: a key of :data:`WEAK_SUBJECT`, or None."""
+    stripped = subject.strip()
+    if _REPLY.match(stripped):
+        return "reply"
+    letters = [c for c in stripped if c.isalpha()]
+    if len(letters) >= 4 and not any(c.islower() for c in letters):
+        return "caps"
+    if _NON_WORD.sub(" ", _fold(stripped)).strip() in _GENERIC:
+        return "generic"
+    if _CLICKBAIT.search(stripped):
+        return "clickbait"
+    if len(stripped) < MIN_SUBJECT_CHARS:
+        return "short"
+    return None
+
+
+def first_name(name: str | None) -> str | None:
+    """The first word of a member's name that is not a title, or None."""
+    for word in (name or "").split():
+        bare = word.strip(".,")
+        if bare and _fold(bare) not in _TITLES:
+            return bare
+    return None
+
+
+@lru_cache(maxsize=1024)
+def _name_pattern(name: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\w){re.escape(_fold(name))}(?!\w)")
+
+
+def advise(message: Message, facts: Facts, content: Content) -> list[Advice]:
+    """All advice for one send (what the hook returns)."""
+    advice: list[Advice] = []
+    subject = message.subject.strip()
+    if not subject:
+        advice.append(Advice("subject_missing", SUBJECT_MISSING))
+    else:
+        why = weak_subject(subject)
+        if why is not None:
+            advice.append(Advice("subject_weak", WEAK_SUBJECT[why]))
+    text = content.text
+    if len(text.split()) > MAX_WORDS:
+        advice.append(Advice("message_long", MESSAGE_LONG))
+    name = first_name(facts.recipient.name)
+    if name is not None and not _name_pattern(name).search(_fold(text)):
+        advice.append(Advice(
+            "not_personalised",
+            f"Address {name} by name: personalised messages get more replies."))
+    if any(len(p.split()) > MAX_PARAGRAPH_WORDS for p in text.split("\n\n")):
+        advice.append(Advice("long_paragraph", LONG_PARAGRAPH))
+    return advice
+
+
+@hookimpl
+def inmail_guard_advise(message: Message, facts: Facts, content: Content) -> list[Advice]:
+    return advise(message, facts, content)

@@ -1,0 +1,133 @@
+"""Built-in advice: codes, messages and the cases that trigger each."""
+
+from __future__ import annotations
+
+import pytest
+
+from inmail_guard.engine.content import parse_body
+from inmail_guard.engine.types import Advice, Member
+from inmail_guard.plugins.advice import (
+    CODES,
+    LONG_PARAGRAPH,
+    MESSAGE_LONG,
+    SUBJECT_MISSING,
+    WEAK_SUBJECT,
+    first_name,
+    inmail_guard_advise,
+    weak_subject,
+)
+
+SHORT_BODY = "Hi Dana, would you be open to a short call about the platform role at Acme?"
+
+
+@pytest.fixture
+def advice(make_message, make_facts):
+    def call(subject: str = "Platform engineer role at Acme Berlin", body: str = SHORT_BODY,
+             name: str | None = "Dana Smith") -> list[Advice]:
+        msg = make_message(subject=subject, body=body)
+        fct = make_facts(recipient=Member("r1", name=name))
+        return inmail_guard_advise(message=msg, facts=fct,
+                                   content=parse_body(body, max_source_chars=12000))
+
+    return call
+
+
+def codes(items: list[Advice]) -> list[str]:
+    return [a.code for a in items]
+
+
+def test_good_message_gets_no_advice(advice) -> None:
+    assert advice() == []
+
+
+def test_codes_are_documented() -> None:
+    assert CODES == ("subject_missing", "subject_weak", "message_long", "not_personalised",
+                     "long_paragraph")
+
+
+def test_subject_missing(advice) -> None:
+    assert advice(subject="  ") == [Advice("subject_missing", SUBJECT_MISSING)]
+
+
+@pytest.mark.parametrize(
+    ("subject", "why"),
+    [
+        ("Hi", "generic"), ("Hello!", "generic"), ("hey there", "generic"),
+        ("Quick question", "generic"), ("Quick question?", "generic"),
+        ("Following up", "generic"), ("Job opportunity", "generic"), ("Let's connect", "generic"),
+        ("Re: our chat", "reply"), ("RE: your profile", "reply"), ("Fwd: role", "reply"),
+        ("URGENT HIRING NOW", "caps"), ("STAFF ROLE AT ACME", "caps"),
+        ("You won't believe this role", "clickbait"), ("Last chance to apply", "clickbait"),
+        ("Congratulations, you've been selected", "clickbait"), ("Great role!!", "clickbait"),
+        ("Earn $$ now", "clickbait"), ("100% remote, apply", "clickbait"),
+        ("Role", "short"), ("Hey Dan", "short"), ("Job?", "short"),
+    ],
+)
+def test_weak_subjects(advice, subject: str, why: str) -> None:
+    assert weak_subject(subject) == why
+    assert advice(subject=subject) == [Advice("subject_weak", WEAK_SUBJECT[why])]
+
+
+@pytest.mark.parametrize(
+    "subject",
+    ["Platform engineer role at Acme Berlin", "Your talk on Kafka at PyCon", "AWS role in Dublin",
+     "Re-architecting payments at Initech", "Quick question about your Kafka talk",
+     "Staff SRE, remote (EU)"],
+)
+def test_good_subjects(subject: str) -> None:
+    assert weak_subject(subject) is None
+
+
+@pytest.mark.parametrize(("words", "long"), [(100, False), (101, True)])
+def test_message_long_boundary(advice, words: int, long: bool) -> None:
+    body = "Dana " + " ".join(["word"] * (words - 1))
+    # Split into short paragraphs so only the length matters.
+    body = "\n\n".join(" ".join(body.split()[i:i + 20]) for i in range(0, words, 20))
+    assert codes(advice(body=body)) == (["message_long"] if long else [])
+    if long:
+        assert advice(body=body)[0].message == MESSAGE_LONG == (
+            "Messages under 100 words get more replies.")
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "personal"),
+    [
+        ("Dana Smith", SHORT_BODY, True),
+        ("Dana Smith", "hi dana, a short note about the role.", True),
+        ("Dana Smith", "Hello, a short note about the role at Danaher.", False),
+        ("Dana Smith", "Hello, a short note about the role.", False),
+        ("José Núñez", "Hola Jose, a short note about the role.", True),
+        ("Dr. Ana Lima", "Dear Ana, a short note about the role.", True),
+        ("Dr. Ana Lima", "Dear Dr. Lima, a short note about the role.", False),
+        (None, "Hello, a short note about the role.", True),
+        ("", "Hello, a short note about the role.", True),
+    ],
+)
+def test_not_personalised(advice, name, body: str, personal: bool) -> None:
+    got = advice(body=body, name=name)
+    assert codes(got) == ([] if personal else ["not_personalised"])
+    if not personal:
+        assert got[0].message == (f"Address {first_name(name)} by name: personalised messages"
+                                  " get more replies.")
+
+
+@pytest.mark.parametrize(("words", "long"), [(80, False), (81, True)])
+def test_long_paragraph_boundary(advice, words: int, long: bool) -> None:
+    body = "Hi Dana.\n\n" + " ".join(["word"] * words) + "\n\nBest, Sam"
+    got = advice(body=body)
+    assert ("long_paragraph" in codes(got)) is long
+    if long:
+        assert Advice("long_paragraph", LONG_PARAGRAPH) in got
+
+
+def test_several_at_once(advice) -> None:
+    body = " ".join(["word"] * 120)
+    assert codes(advice(subject="Hi", body=body)) == [
+        "subject_weak", "message_long", "not_personalised", "long_paragraph"]
+
+
+def test_first_name() -> None:
+    assert first_name("Dana Smith") == "Dana"
+    assert first_name("  Prof. Dr. Grace Hopper") == "Grace"
+    assert first_name(None) is None
+    assert first_name("Dr.") is None
