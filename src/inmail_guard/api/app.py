@@ -179,8 +179,11 @@ def readiness(holder: PolicyHolder, slot: ServiceSlot) -> dict[str, str]:
     checks: dict[str, str] = {}
     active = holder.active
     checks["policy"] = "ok" if active is not None else "no policy loaded"
+    # Model-backed detectors load and verify their model when the engine is compiled; one
+    # may also say it is not ready (``ready = False``), e.g. while a model warms up.
     not_ready = [s.detector.name for s in active.engine.detectors
-                 if getattr(s.detector, "ready", True) is False]
+                 if getattr(s.detector, "ready", True) is False
+                 or (hasattr(s.detector, "model") and s.detector.model is None)]
     checks["model"] = "ok" if not not_ready else f"not loaded: {', '.join(not_ready)}"
     try:
         service = slot.get()

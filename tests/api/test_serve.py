@@ -1,0 +1,140 @@
+"""``inmail-guard serve`` as a real process: banner with a generated key, SIGHUP reload, a
+broken policy refused at start, graceful shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+DEFAULT = resources.files("inmail_guard.policies").joinpath("default.yaml").read_text("utf-8")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None):
+    cmd = [sys.executable, "-c", "from inmail_guard.cli import main; main()", "serve",
+           "--db", str(tmp_path / "serve.db"), *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})}, cwd=tmp_path)
+
+
+def get(url: str, key: str | None = None) -> tuple[int, dict]:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"} if key else {})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def wait_up(port: int, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        try:
+            if get(f"http://127.0.0.1:{port}/healthz")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    pytest.fail("server did not start")
+
+
+def stop(proc: subprocess.Popen) -> tuple[str, str]:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()
+
+
+@pytest.mark.slow
+def test_no_flags_generates_a_key_prints_it_and_sighup_reloads(tmp_path: Path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(DEFAULT.replace("name: inmail-default", "name: first"))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INMAIL_GUARD_")}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from inmail_guard.cli import main; main()", "serve",
+         "--db", str(tmp_path / "serve.db"), "--port", str(port), "--policy", str(policy)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        wait_up(port, proc)
+        base = f"http://127.0.0.1:{port}"
+        # the banner is on stderr before the server starts
+        os.set_blocking(proc.stderr.fileno(), False)
+        time.sleep(0.2)
+        banner = proc.stderr.read() or ""
+        key = re.search(r"^\s+(igk_\S+)$", banner, flags=re.M).group(1)
+        assert f"listening on {base}" in banner and "curl" in banner
+        assert get(f"{base}/v1/policy")[0] == 401
+        status, info = get(f"{base}/v1/policy", key)
+        assert status == 200 and info["name"] == "first"
+        policy.write_text(DEFAULT.replace("name: inmail-default", "name: second"))
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while get(f"{base}/v1/policy", key)[1]["name"] != "second":
+            assert time.monotonic() < deadline, "SIGHUP did not reload"
+            time.sleep(0.1)
+        policy.write_text("name: [broken")
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        assert get(f"{base}/v1/policy", key)[1]["name"] == "second"
+        assert proc.poll() is None
+    finally:
+        _, err = stop(proc)
+    # uvicorn finishes in-flight requests, then re-raises SIGTERM (exit -15) on purpose.
+    assert proc.returncode in (0, -signal.SIGTERM), err[-2000:]
+    assert "Application shutdown complete" in err
+
+
+@pytest.mark.slow
+def test_broken_policy_is_refused_at_start(tmp_path: Path):
+    policy = tmp_path / "bad.yaml"
+    policy.write_text(DEFAULT + "\nbogus_key: 1\n")
+    proc = serve(tmp_path, "--policy", str(policy), "--port", str(free_port()))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert "bogus_key" in err
+
+
+@pytest.mark.slow
+def test_two_workers_with_keys_from_env(tmp_path: Path):
+    port = free_port()
+    proc = serve(tmp_path, "--port", str(port), "--workers", "2",
+                 env={"INMAIL_GUARD_API_KEYS": "t:service:k-test"})
+    try:
+        wait_up(port, proc)
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(6):
+            assert get(f"{base}/v1/policy", "k-test")[0] == 200
+        assert get(f"{base}/readyz")[0] == 200
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        # multiprocess mode adds the workers up
+        total = sum(float(m) for m in re.findall(
+            r'inmail_guard_http_requests_total\{method="GET",route="/v1/policy",'
+            r'status="200"\} ([\d.]+)', text))
+        assert total == 6
+    finally:
+        _, err = stop(proc)
+    assert "igk_" not in err  # keys were configured: nothing generated
