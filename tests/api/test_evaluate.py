@@ -35,7 +35,7 @@ def test_spam_path_end_to_end(client):
     data = r.json()
     assert data["outcome"] == "rejected"
     assert "spam_detected" in [x["code"] for x in data["reasons"]]
-    assert data["spam"]["signals"][0]["detector"] == "test_string"
+    assert "test_string" in [s["detector"] for s in data["spam"]["signals"]]
 
 
 def test_malformed_json_is_400(client):

@@ -42,6 +42,7 @@ def api(make_client, clock):
 
 
 def send(api, **overrides):
+    api.app.state.settings.clock.advance(timedelta(minutes=7))  # no automation/volume signal
     message = {"sender_id": "alice", "recipient_id": "bob", "subject": "Hello", "body": BODY,
                "tags": ["q4"], **overrides}
     return api.post("/v1/inmails", json={"message": message}, headers=SVC)

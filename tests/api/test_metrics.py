@@ -87,6 +87,7 @@ def test_detector_errors_are_counted(make_client):
         decision = client.post("/v1/evaluate", json=evaluate_body(), headers=SVC).json()
     finally:
         MarkerDetector.check = original
-    assert decision["spam"]["signals"][0]["error"].startswith("RuntimeError")
+    signal = next(s for s in decision["spam"]["signals"] if s["detector"] == "test_string")
+    assert signal["error"].startswith("RuntimeError")
     got = samples(client.get("/metrics").text)
     assert got[("inmail_guard_detector_errors_total", (("detector", "test_string"),))] == 1
