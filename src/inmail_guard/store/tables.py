@@ -211,8 +211,8 @@ decision_log = Table(
     Column("inmail_id", ID),
     Column("policy_version", String(80), nullable=False),
     Column("created_at", Time, nullable=False),
+    # Also serves lookups by sender (its leading column); one index less to write per send.
     UniqueConstraint("sender_id", "idempotency_key", name="uq_decision_log_idempotency"),
-    Index("ix_decision_log_sender", "sender_id", "created_at"),
 )
 
 outbox = Table(

@@ -1,0 +1,183 @@
+"""InMailService.send end to end: facts from the store, engine, credit spend, InMail, outbox.
+
+Run: ``.venv/bin/python benchmarks/bench_service.py [--sends N]``; prints a markdown table.
+Every send is accepted (recruiter_corporate senders, 50 credits each, at most 10 sends per
+sender, distinct bodies, so no spam detector of the shipped policy trips), through the shipped
+default policy. Cases: SQLite in one process and in two processes (multiprocessing, each with
+its own engine and connections, one database file), and PostgreSQL the same way when
+``INMAIL_GUARD_TEST_PG_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``)
+answers; a scratch schema is created and dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from _harness import machine
+
+WORDS = (
+    "team", "platform", "data", "role", "remote", "berlin", "lisbon", "kafka", "postgres",
+    "python", "rust", "growth", "design", "product", "hiring", "senior", "staff", "engineer",
+    "manager", "salary", "equity", "call", "chat", "week", "project", "customers", "scale",
+    "reliability", "cloud", "mobile", "search", "ranking", "ads", "privacy",
+)
+PER_SENDER = 10
+RECIPIENTS = 2000
+
+
+def _message(ig: Any, sender: str, rng: random.Random) -> Any:
+    body = " ".join(rng.choice(WORDS) for _ in range(40))
+    return ig.Message(sender, f"r{rng.randrange(RECIPIENTS)}", subject="A role on my team",
+                      body=f"Hi, {body}.")
+
+
+def setup(url: str, senders: list[str]) -> None:
+    import inmail_guard as ig
+    from inmail_guard.store import Store
+    from inmail_guard.store import tables as t
+
+    store = Store(url)
+    now = datetime.now(UTC)
+    rows = [{"id": s, "plan": "recruiter_corporate"} for s in senders]
+    rows += [{"id": f"r{i}", "plan": "basic"} for i in range(RECIPIENTS)]
+    with store.write() as conn:
+        existing = set(conn.execute(t.members.select().with_only_columns(t.members.c.id))
+                       .scalars())
+        conn.execute(t.members.insert(), [
+            {**r, "profile_public": True, "accepts_inmail": True, "is_employee": False,
+             "name": r["id"], "photo_url": None, "created_at": now, "updated_at": now}
+            for r in rows if r["id"] not in existing])
+    store.close()
+    del ig
+
+
+def worker(url: str, senders: list[str], seed: int, start: Any, out: Any) -> None:
+    import inmail_guard as ig
+    from inmail_guard.service import InMailService
+
+    rng = random.Random(seed)
+    svc = InMailService(ig.default_policy(), url)
+    messages = [_message(ig, s, rng) for _ in range(PER_SENDER) for s in senders]
+    for m in messages[:20]:  # warm up (compiles statements, fills the pool)
+        svc.send(m)
+    messages = messages[20:]
+    start.wait(60)
+    latencies = []
+    accepted = 0
+    clock = time.perf_counter_ns
+    began = time.perf_counter()
+    for m in messages:
+        t0 = clock()
+        accepted += svc.send(m).accepted
+        latencies.append(clock() - t0)
+    ended = time.perf_counter()
+    svc.close()
+    out.put((latencies, began, ended, accepted))
+
+
+def run(url: str, processes: int, sends: int) -> tuple[float, float, float, int, int]:
+    ctx = multiprocessing.get_context("spawn")
+    n_senders = max(sends // processes // PER_SENDER + 2, 1)
+    groups = [[f"s{p}_{i}_{uuid.uuid4().hex[:6]}" for i in range(n_senders)]
+              for p in range(processes)]
+    setup(url, [s for g in groups for s in g])
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=worker, args=(url, g, i, start, out))
+             for i, g in enumerate(groups)]
+    for p in procs:
+        p.start()
+    time.sleep(0.5)
+    start.set()
+    results = [out.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join(60)
+    latencies = sorted(x for r in results for x in r[0])
+    wall = max(r[2] for r in results) - min(r[1] for r in results)
+    accepted = sum(r[3] for r in results)
+    p50 = statistics.median(latencies) / 1000
+    p99 = latencies[int(len(latencies) * 0.99) - 1] / 1000
+    return len(latencies) / wall, p50, p99, len(latencies), accepted
+
+
+def _pg_url() -> str | None:
+    url = os.environ.get("INMAIL_GUARD_TEST_PG_URL",
+                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    try:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(url, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+    except Exception:
+        return None
+    return url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sends", type=int, default=4000, help="sends per case")
+    parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
+    args = parser.parse_args()
+    import inmail_guard as ig
+
+    policy = ig.default_policy()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for processes in (1, 2):
+            db = Path(tmp) / f"bench-{processes}.db"
+            rows.append(("SQLite (WAL, file)", processes, *run(f"sqlite:///{db}", processes,
+                                                               args.sends)))
+    pg = None if args.sqlite_only else _pg_url()
+    skipped = None
+    if args.sqlite_only:
+        skipped = "PostgreSQL: skipped (--sqlite-only)."
+    elif pg is None:
+        skipped = "PostgreSQL: not reachable, skipped (set INMAIL_GUARD_TEST_PG_URL)."
+    else:
+        from sqlalchemy import create_engine, text
+
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(pg, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = f"{pg}{'&' if '?' in pg else '?'}options={quote(f'-csearch_path={schema}')}"
+        try:
+            for processes in (1, 2):
+                rows.append(("PostgreSQL 127.0.0.1", processes, *run(url, processes,
+                                                                     args.sends)))
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+    import sqlalchemy
+
+    detectors = ", ".join(policy.spam.detectors) or "none"
+    print("### InMailService.send (accepted sends, end to end)")
+    print()
+    print(f"Machine: {machine()}; SQLAlchemy {sqlalchemy.__version__}; policy"
+          f" {policy.name} (detectors: {detectors}).")
+    print()
+    print("| database | processes | sends | accepted | sends/s | p50 µs | p99 µs |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, processes, rate, p50, p99, n, accepted in rows:
+        print(f"| {name} | {processes} | {n:,} | {accepted:,} | {rate:,.0f} | {p50:,.0f} |"
+              f" {p99:,.0f} |")
+    if skipped:
+        print()
+        print(skipped)
+
+
+if __name__ == "__main__":
+    main()
