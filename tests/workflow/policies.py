@@ -17,3 +17,17 @@ def default_data() -> dict:
 def write_policy(path: Path, data: dict) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def controlled_data() -> dict:
+    """The default policy with only the test-string detector, whatever the shipped policy
+    enables: tests of counts and scores must not move when a detector is added to it."""
+    data = default_data()
+    data["spam"]["detectors"] = {"test_string": {"score": 1000}}
+    return data
+
+
+def controlled_policy():
+    from inmail_guard.policies.loader import load_policy_text
+
+    return load_policy_text(yaml.safe_dump(controlled_data()), "controlled.yaml")

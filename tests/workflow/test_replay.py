@@ -17,7 +17,7 @@ from inmail_guard.workflow.replay import (
     replay,
 )
 
-from .policies import default_data, write_policy
+from .policies import controlled_data, controlled_policy, write_policy
 
 NOW = "2026-03-10T12:00:00Z"
 BODY = "Hi, open to a short call about a data role next week?"  # 54 characters
@@ -36,7 +36,7 @@ def send(sender: str, plan: str, used: int, body: str = SHORT, **facts) -> dict:
 
 def recorded(record: dict) -> dict:
     """The record as the service logs it: with the default policy's decision."""
-    engine = Engine(default_policy())
+    engine = Engine(controlled_policy())
     decision = engine.evaluate(parse_message(record["message"]), parse_facts(record["facts"]))
     return {**record, "decision": decision.to_dict()}
 
@@ -50,7 +50,7 @@ def hashed(record: dict) -> dict:
 
 
 def new_policy(tmp_path: Path):
-    data = default_data()
+    data = controlled_data()
     data["plans"]["premium_business"]["monthly_credits"] = 5
     data["plans"]["job_seeker"]["monthly_credits"] = 10
     data["plans"]["sales_navigator_team"]["monthly_credits"] = 5
@@ -116,7 +116,7 @@ def test_flip_counts_against_recorded_decisions(tmp_path: Path) -> None:
 def test_hashed_body_skips_content_rules(tmp_path: Path) -> None:
     """Record 5's body is too long for both policies, but only its hash was stored."""
     with traffic(tmp_path).open("rb") as stream:
-        report = replay(stream, default_policy())
+        report = replay(stream, controlled_policy())
     # Same policy as recorded: nothing flips, the hashed too-long body included.
     assert report.flipped == 0
     assert report.codes_changed == 0
@@ -127,7 +127,7 @@ def test_against_a_baseline_policy(tmp_path: Path) -> None:
     path.write_text("".join(json.dumps(send(f"s{i}", "premium_business", i, BODY)) + "\n"
                             for i in range(12)))
     with path.open("rb") as stream:
-        report = replay(stream, new_policy(tmp_path), default_policy(), chunk_size=5)
+        report = replay(stream, new_policy(tmp_path), controlled_policy(), chunk_size=5)
     # The body is over the new 40 characters: all flip but 10 and 11 (already out of credits).
     assert dict(report.flips) == {ACCEPTED_TO_REJECTED: 10}
     assert dict(report.by_code[ACCEPTED_TO_REJECTED]) == {"body_too_long": 10,

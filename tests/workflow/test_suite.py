@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import textwrap
 import xml.etree.ElementTree as ET
+from datetime import timedelta
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -11,10 +13,12 @@ from rich.console import Console
 from inmail_guard.workflow.suite import SuiteError, load_suite, run_suite
 from inmail_guard.workflow.suite_report import print_report, write_junit
 
+from .policies import controlled_data, write_policy
+
 SHIPPED = Path(str(resources.files("inmail_guard.policies").joinpath("tests/default.yaml")))
 
 SUITE = """\
-policy: builtin:default
+policy: controlled.policy
 now: 2026-03-10T12:00:00Z
 defaults:
   message: {sender_id: alice, recipient_id: bob, subject: Hi, body: Hello Bob}
@@ -36,6 +40,7 @@ cases:
 
 
 def write(tmp_path: Path, text: str, name: str = "suite.yaml") -> Path:
+    write_policy(tmp_path / "controlled.policy", controlled_data())  # not *.yaml: not a suite
     path = tmp_path / name
     path.write_text(textwrap.dedent(text))
     return path
@@ -99,9 +104,9 @@ def test_coverage_line_names_what_no_case_exercises(tmp_path: Path) -> None:
 
 
 def test_spam_score_bounds_and_shadow(tmp_path: Path) -> None:
-    policy = tmp_path / "p.yaml"
-    text = (resources.files("inmail_guard.policies") / "default.yaml").read_text()
-    policy.write_text(text.replace("rules_mode: {}", "rules_mode: {content.attachments: shadow}"))
+    data = controlled_data()
+    data["rules_mode"] = {"content.attachments": "shadow"}
+    write_policy(tmp_path / "p.yaml", data)
     suite = write(tmp_path, """\
         policy: p.yaml
         defaults:
@@ -239,3 +244,53 @@ def test_directory_of_suites(tmp_path: Path, runner, policy_cli) -> None:
     result = runner.invoke(policy_cli, ["test", str(tmp_path), "-q"])
     assert result.exit_code == 1
     assert "total: 4 passed, 4 failed in 2 suites" in result.output
+
+
+def test_recent_sends_and_bodies_shorthands(tmp_path: Path) -> None:
+    suite = load_suite(write(tmp_path, """\
+        now: 2026-03-10T12:00:00Z
+        cases:
+          - name: spread
+            facts: {recent_sends: {count: 25, within: 1h}}
+            expect: {outcome: accepted}
+          - name: regular
+            facts: {recent_sends: {count: 3, every: 30s}}
+            expect: {outcome: accepted}
+          - name: bodies
+            facts: {recent_bodies: {count: 4, within: 2h, body: "Hello there Bob, how are you"}}
+            expect: {outcome: accepted}
+          - name: one body
+            facts:
+              recent_bodies: [{recipient_id: x, sent_at: 2026-03-10T11:00:00Z, body: Hi}]
+            expect: {outcome: accepted}
+        """))
+    spread, regular, bodies, one = (c.facts for c in suite.cases)
+    now = spread.now
+    assert len(spread.recent_sends) == 25
+    assert all(now - timedelta(hours=1) < t < now for t in spread.recent_sends)
+    gaps = sorted(spread.recent_sends)
+    intervals = {(b - a).total_seconds() for a, b in pairwise(gaps)}
+    assert len(intervals) > 1  # irregular: not machine-like
+    assert [(now - t).total_seconds() for t in regular.recent_sends] == [30, 60, 90]
+    assert len(bodies.recent_bodies) == 4
+    assert {len(b.minhash) for b in bodies.recent_bodies} == {64}
+    assert len({b.recipient_id for b in bodies.recent_bodies}) == 4
+    assert one.recent_bodies[0].recipient_id == "x"
+    assert len(one.recent_bodies[0].minhash) == 64
+
+
+@pytest.mark.parametrize(
+    ("facts", "error"),
+    [
+        ("{recent_sends: {count: 3}}", "facts.recent_sends: expected a list or {count: N and"),
+        ("{recent_sends: {count: 3, within: 1h, every: 1m}}", "facts.recent_sends: expected"),
+        ("{recent_sends: {count: 3, within: soon}}", "expected a duration such as 7d"),
+        ("{recent_bodies: {count: 3, within: 1h}}", "facts.recent_bodies.body: expected"),
+    ],
+)
+def test_shorthand_errors(tmp_path: Path, facts: str, error: str) -> None:
+    case = f"{{name: x, facts: {facts}, expect: {{outcome: accepted}}}}"
+    path = write(tmp_path, f"cases:\n  - {case}\n")
+    with pytest.raises(SuiteError, match="case 'x'") as info:
+        load_suite(path)
+    assert error in str(info.value)

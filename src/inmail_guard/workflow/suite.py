@@ -35,6 +35,7 @@ from inmail_guard.workflow.records import (
     parse_facts,
     parse_message,
 )
+from inmail_guard.workflow.suite_facts import expand_facts
 
 BUILTIN_DEFAULT = "builtin:default"
 #: ``now`` of a case when neither the case nor the suite sets one: fixed, so suites are
@@ -216,6 +217,7 @@ def _load_case(raw: Any, index: int, line: int | None, path: str,
         message["body"] = expand_text(message.get("body", ""), "message.body")
         message["subject"] = expand_text(message.get("subject", ""), "message.subject")
         fill_ids(message, facts)
+        expand_facts(facts)
         parsed = Case(name, line or 0, parse_message(message), parse_facts(facts),
                       _load_expect(raw.get("expect")))
     except (RecordError, ValueError) as exc:
