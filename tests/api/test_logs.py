@@ -22,13 +22,14 @@ def test_decision_logs_have_id_length_and_hash_never_the_body(client, caplog):
     decision_id = r.json()["decision_id"]
     lines = formatted(caplog)
     assert lines and not any("TOP-SECRET" in line for line in lines)
-    decision = [json.loads(x) for x in lines if '"logger": "inmail_guard.api.decision"' in x]
-    assert decision[0]["decision_id"] == decision_id
-    assert decision[0]["body_len"] == len(SECRET)
-    assert decision[0]["body_sha256"] == hashlib.sha256(SECRET.encode()).hexdigest()
-    access = [json.loads(x) for x in lines if '"logger": "inmail_guard.api.access"' in x]
-    assert access[0]["decision_id"] == decision_id
-    assert access[0]["status"] == 200 and access[0]["route"] == "/v1/evaluate"
+    access = [json.loads(x) for x in lines if '"logger":"inmail_guard.api.access"' in x]
+    assert len(access) == 1
+    line = access[0]
+    assert line["decision_id"] == decision_id and line["outcome"] == "accepted"
+    assert line["body_len"] == len(SECRET)
+    assert line["body_sha256"] == hashlib.sha256(SECRET.encode()).hexdigest()
+    assert line["status"] == 200 and line["route"] == "/v1/evaluate"
+    assert line["key_name"] == "svc" and line["request_id"] == r.headers["x-request-id"]
 
 
 def test_rejected_and_invalid_requests_do_not_log_the_body(client, caplog):

@@ -106,6 +106,7 @@ class EdgeMiddleware:
                      "request_id": request_id}
             if "decision_id" in state:
                 extra["decision_id"] = state["decision_id"]
+                extra.update(state.get("decision_log") or {})
             principal = state.get("principal")
             if principal is not None:
                 extra["key_name"] = principal.name

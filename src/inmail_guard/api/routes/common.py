@@ -21,12 +21,13 @@ E403 = {403: _err("The key's role, or the acting member, may not do this.")}
 E404 = {404: _err("No such InMail or member.")}
 E409 = {409: _err("Conflicts with the current state (retract window passed, idempotency key"
                   " reused with a different message, ...).")}
+E410 = {410: _err("The InMail expired unopened.")}
 E413 = {413: _err("Request body larger than the limit (64 KiB by default).")}
 E422 = {422: _err("A field is missing, of the wrong type or unknown; `field` names it.")}
 E503 = {503: _err("The database is unavailable.")}
 
 #: What any authenticated operation can answer besides its own statuses.
-AUTHED: dict[int | str, dict[str, Any]] = {**E401, **E403, **E413}
+AUTHED: dict[int | str, dict[str, Any]] = {**E401, **E403, **E413, **E422}
 #: ... and with a JSON body.
 WITH_BODY: dict[int | str, dict[str, Any]] = {**AUTHED, **E400, **E422}
 

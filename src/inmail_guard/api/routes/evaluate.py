@@ -20,7 +20,7 @@ from inmail_guard.api.errors import validation_response
 from inmail_guard.api.logs import log_decision
 from inmail_guard.api.models import EVALUATE_EXAMPLES, DecisionOut
 from inmail_guard.api.responses import JSONBytesResponse
-from inmail_guard.api.routes.common import WITH_BODY, check_date_range, request_id
+from inmail_guard.api.routes.common import WITH_BODY, check_date_range
 from inmail_guard.engine.wire import request_adapter
 
 router = APIRouter(tags=["evaluate"])
@@ -63,5 +63,5 @@ async def evaluate(request: Request) -> Response:
     engine = request.app.state.holder.active.engine  # read once: a reload can't split us
     decision = engine.evaluate(body.message, body.facts)
     request.state.decision_id = decision.decision_id
-    log_decision(decision, body.message, route="/v1/evaluate", request_id=request_id(request))
+    log_decision(decision, body.message, request.state)
     return JSONBytesResponse(decision.to_dict())

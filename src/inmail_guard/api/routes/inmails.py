@@ -31,15 +31,13 @@ from inmail_guard.api.models import (
     SendRequest,
 )
 from inmail_guard.api.responses import JSONBytesResponse
-from inmail_guard.api.routes.common import AUTHED, E404, E409, E503, WITH_BODY, request_id
+from inmail_guard.api.routes.common import AUTHED, E404, E409, E410, E503, WITH_BODY
 from inmail_guard.service_types import ServiceError
 
 router = APIRouter(tags=["inmails"])
 
 InMailId = Annotated[str, Path(min_length=1, max_length=200, description="The InMail's id.")]
 ConversationId = Annotated[str, Path(min_length=1, max_length=200)]
-E410 = {410: {"model": WITH_BODY[422]["model"],
-              "description": "The InMail expired unopened."}}
 
 
 def service(request: Request):
@@ -76,7 +74,7 @@ def send(
             exc.field = f"message.{exc.field}"  # the path into this request's body
         raise
     request.state.decision_id = result.decision.decision_id
-    log_decision(result.decision, message, route="/v1/inmails", request_id=request_id(request))
+    log_decision(result.decision, message, request.state)
     return JSONBytesResponse(result.to_dict(), status_code=201 if result.accepted else 403)
 
 
