@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import inmail_guard as ig
 from inmail_guard import default_policy, load_policy
 from inmail_guard.cli.replay import replay as replay_command
 from inmail_guard.workflow.records import parse_facts, parse_message
@@ -196,3 +197,28 @@ def test_shipped_example_traffic_replays_cleanly() -> None:
         report = replay(stream, default_policy())
     assert (report.lines, report.invalid, report.flipped, report.hashed) == (13, 0, 0, 2)
     assert report.codes_changed == 0
+
+
+def test_what_if_engines_call_no_observers_or_advisors() -> None:
+    from inmail_guard import hookimpl
+    from inmail_guard.plugins.manager import build_plugin_manager
+    from inmail_guard.workflow.engines import QuietPlugins
+
+    seen = []
+
+    class Observer:
+        @hookimpl
+        def inmail_guard_decision(self, decision) -> None:
+            seen.append(decision)
+
+        @hookimpl
+        def inmail_guard_advise(self, message) -> list:
+            seen.append(message)
+            return [ig.Advice("x", "y")]
+
+    engine = Engine(controlled_policy(), QuietPlugins(build_plugin_manager(extra=[Observer()])))
+    record = send("a", "premium_business", 0)
+    decision = engine.evaluate(parse_message(record["message"]), parse_facts(record["facts"]))
+    assert decision.outcome == "accepted"
+    assert decision.advice == ()
+    assert seen == []

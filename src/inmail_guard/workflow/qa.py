@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from inmail_guard.engine.evaluator import Engine
 from inmail_guard.engine.rules import rule_names
 from inmail_guard.engine.types import Decision, Facts, Member, Message
 from inmail_guard.policies.schema import Policy
+from inmail_guard.workflow.engines import what_if_engine
 
 LABELS = ("ham", "spam")
 DEFAULT_SUBJECT = "Hello"
@@ -181,7 +181,7 @@ def neutral_pair(item: CorpusItem, plan: str) -> tuple[Message, Facts]:
 def run_qa(path: Path, policy: Policy) -> QAReport:
     enforced = {n for n in rule_names(policy) if policy.rules_mode.get(n) != "shadow"}
     modes = dict(policy.rules_mode) | {n: "shadow" for n in rule_names(policy)}
-    engine = Engine(policy.model_copy(update={"rules_mode": modes}))
+    engine = what_if_engine(policy.model_copy(update={"rules_mode": modes}))
     plan = neutral_plan(policy)
     report = QAReport(f"{policy.name} ({policy.source or 'in memory'})", policy.spam.reject_at)
     for slot in engine.detectors:

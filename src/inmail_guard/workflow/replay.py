@@ -23,6 +23,7 @@ from inmail_guard.engine.evaluator import Engine
 from inmail_guard.engine.rules import RULES, rule_names
 from inmail_guard.engine.types import Decision
 from inmail_guard.policies.schema import Policy
+from inmail_guard.workflow.engines import what_if_engine
 from inmail_guard.workflow.replay_format import (
     Record,
     RecordError,
@@ -93,7 +94,7 @@ class _Side:
     """One policy as replay evaluates it: a normal engine and a hashed-body engine."""
 
     def __init__(self, policy: Policy) -> None:
-        self.engine = Engine(policy)
+        self.engine = what_if_engine(policy)
         names = [n for n in rule_names(policy) if n in RULES and RULES[n].needs_body]
         names += [s.detector.name for s in self.engine.detectors
                   if needs_body_detector(self.engine, s.detector.name)]
@@ -101,7 +102,7 @@ class _Side:
             n if n in RULES else f"spam.detectors.{n}" for n in names)
         modes = dict(policy.rules_mode) | {n: "shadow" for n in names}
         hashed_policy = policy.model_copy(update={"rules_mode": modes})
-        self.hashed_engine = Engine(hashed_policy)
+        self.hashed_engine = what_if_engine(hashed_policy)
 
     def evaluate(self, records: list[Record]) -> list[Decision | BaseException]:
         out: list[Decision | BaseException | None] = [None] * len(records)

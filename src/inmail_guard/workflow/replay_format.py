@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+
 from inmail_guard.engine.types import Facts, Message
 from inmail_guard.engine.wire import RequestError, parse_request
 from inmail_guard.workflow.records import HASHED_BODY_KEYS
@@ -48,14 +50,43 @@ class Verdict:
 @dataclass(slots=True)
 class Record:
     line: int
-    raw: dict[str, Any]
+    source: bytes
     message: Message
     facts: Facts
     hashed: bool
     recorded: Mapping[str, Any] | None
 
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The record as read (parsed again: only flipped records need it)."""
+        return loads(self.source)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plain:
+    """A record with a plain body: validated straight from the JSON bytes, in one pass."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
+    message: Message
+    facts: Facts
+    decision: dict[str, Any] | None = None
+
+
+_PLAIN = TypeAdapter(_Plain)
+
 
 def parse_record(line_no: int, line: bytes) -> Record:
+    try:
+        plain = _PLAIN.validate_json(line)
+    except ValidationError:
+        return _parse_slow(line_no, line)  # hashed body, or an error to describe well
+    recorded = plain.decision
+    if recorded is not None and recorded.get("outcome") not in ("accepted", "rejected"):
+        raise RecordError("decision.outcome: expected accepted or rejected")
+    return Record(line_no, line, plain.message, plain.facts, False, recorded)
+
+
+def _parse_slow(line_no: int, line: bytes) -> Record:
     try:
         data = loads(line)
     except ValueError as exc:
@@ -84,7 +115,7 @@ def parse_record(line_no: int, line: bytes) -> Record:
     if recorded is not None and (not isinstance(recorded, dict)
                                  or recorded.get("outcome") not in ("accepted", "rejected")):
         raise RecordError("decision.outcome: expected accepted or rejected")
-    return Record(line_no, data, msg, facts, hashed, recorded)
+    return Record(line_no, line, msg, facts, hashed, recorded)
 
 
 def recorded_verdict(recorded: Mapping[str, Any], skipped_rules: frozenset[str]) -> Verdict:
