@@ -138,3 +138,34 @@ def test_two_workers_with_keys_from_env(tmp_path: Path):
     finally:
         _, err = stop(proc)
     assert "igk_" not in err  # keys were configured: nothing generated
+
+
+@pytest.mark.slow
+def test_sigterm_lets_an_in_flight_request_finish(tmp_path: Path):
+    port = free_port()
+    proc = serve(tmp_path, "--port", str(port), env={"INMAIL_GUARD_API_KEYS": "t:service:k-t"})
+    try:
+        wait_up(port, proc)
+        body = json.dumps({
+            "message": {"sender_id": "a", "recipient_id": "b", "subject": "Hi", "body": "Hello"},
+            "facts": {"sender": {"id": "a", "plan": "premium_business"},
+                      "recipient": {"id": "b"}, "now": "2026-11-27T09:00:00Z"}}).encode()
+        head = (f"POST /v1/evaluate HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k-t\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(head + body[:20])           # the request is now in flight
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGTERM)      # shutdown starts while we are mid-body
+            time.sleep(0.5)
+            assert proc.poll() is None            # still waiting for us
+            s.sendall(body[20:])
+            response = b""
+            while b"\r\n\r\n" not in response:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                response += chunk
+        assert response.startswith(b"HTTP/1.1 200"), response[:200]
+        proc.wait(timeout=30)
+    finally:
+        stop(proc)
