@@ -5,15 +5,16 @@ from pathlib import Path
 
 import pytest
 
-from inmail_guard import default_policy
 from inmail_guard.workflow.qa import CorpusError, read_corpus, run_qa, split_text, suggest
 from inmail_guard.workflow.qa_report import qa_markdown
+
+from .policies import controlled_policy
 
 CORPUS = Path(__file__).parent / "data" / "corpus.csv"
 
 
 def test_hits_and_overall_on_the_fixture_corpus() -> None:
-    report = run_qa(CORPUS, default_policy())
+    report = run_qa(CORPUS, controlled_policy())
     assert (report.n_spam, report.n_ham, report.default_subjects) == (3, 5, 1)
     marker = report.hits["spam.detectors.test_string"]
     assert (marker.spam, marker.ham) == (2, 0)
@@ -30,7 +31,7 @@ def test_hits_and_overall_on_the_fixture_corpus() -> None:
 
 
 def test_markdown_report_lines() -> None:
-    md = qa_markdown(run_qa(CORPUS, default_policy())).splitlines()
+    md = qa_markdown(run_qa(CORPUS, controlled_policy())).splitlines()
     assert "| test_string | detector | 2 | 66.67% | 0 | 0.00% | 1.000 |" in md
     assert "| content.formatting | rule | 0 | 0.00% | 1 | 20.00% | 0.000 |" in md
     assert "| spam score ≥ reject_at (10) | 2 | 0 | 100.00% | 66.67% | 0.00% |" in md

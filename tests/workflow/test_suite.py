@@ -294,3 +294,17 @@ def test_shorthand_errors(tmp_path: Path, facts: str, error: str) -> None:
     with pytest.raises(SuiteError, match="case 'x'") as info:
         load_suite(path)
     assert error in str(info.value)
+
+
+def test_a_case_that_cannot_be_evaluated_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    result = run_suite(load_suite(write(tmp_path, """\
+        policy: controlled.policy
+        defaults: {message: {subject: Hi, body: Hello}}
+        cases:
+          - {name: unknown plan, facts: {sender: {plan: platinum}}, expect: {outcome: accepted}}
+          - {name: fine, facts: {sender: {plan: job_seeker}}, expect: {outcome: accepted}}
+        """)))
+    broken, fine = result.results
+    assert broken.error is not None and "platinum" in broken.error
+    assert fine.passed
+    assert "error: UnknownPlanError: sender plan 'platinum'" in report_text([result])

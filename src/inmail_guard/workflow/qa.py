@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from inmail_guard.engine.rules import rule_names
+from inmail_guard.engine.rules import compile_rules, rule_names
 from inmail_guard.engine.types import Decision, Facts, Member, Message
 from inmail_guard.policies.schema import Policy
 from inmail_guard.workflow.engines import what_if_engine
@@ -186,6 +186,8 @@ def run_qa(path: Path, policy: Policy) -> QAReport:
     report = QAReport(f"{policy.name} ({policy.source or 'in memory'})", policy.spam.reject_at)
     for slot in engine.detectors:
         report.hits[f"spam.detectors.{slot.detector.name}"] = Hits(slot.detector.name, "detector")
+    for name, _check in compile_rules(policy):
+        report.hits[name] = Hits(name, "rule")
     scores: dict[str, list[float]] = {"ham": [], "spam": []}
     rejected = Counter[str]()
     spam_flagged = Counter[str]()

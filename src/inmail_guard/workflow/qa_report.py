@@ -31,7 +31,9 @@ def qa_sections(report: QAReport) -> list[Section]:
         notes.append(f"{name} was skipped on {n:,} messages (score already at restrict_at):"
                      " its hits there are not counted")
     rows = []
-    for hits in sorted(report.hits.values(), key=lambda h: (h.kind, h.name)):
+    # Detectors by name, then rules in evaluation order (the order report.hits has them in).
+    ordered = sorted(report.hits.values(), key=lambda h: h.kind != "detector")
+    for hits in ordered:
         spam_rate = hits.spam / report.n_spam if report.n_spam else 0.0
         ham_rate = hits.ham / report.n_ham if report.n_ham else 0.0
         so = so_ratio(spam_rate, ham_rate)

@@ -241,7 +241,8 @@ def expand_text(value: Any, where: str) -> str:
 
 def _load_expect(raw: Any) -> Expect:
     if not isinstance(raw, dict) or not raw:
-        raise ValueError("expect: expected a mapping with at least outcome:")
+        raise ValueError("expect: expected a mapping of outcome, codes, shadow, spam_score,"
+                         " sender_message (at least one)")
     unknown = sorted(set(raw) - _EXPECT_KEYS)
     if unknown:
         raise ValueError(f"expect: unknown key(s) {', '.join(unknown)};"
