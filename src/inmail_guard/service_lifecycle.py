@@ -202,12 +202,13 @@ class Lifecycle:
             row = self._as_recipient(conn, inmail_id, member_id, "open")
             if row.opened_at is None:
                 self._check_unexpired(row, now)
-                conn.execute(t.inmails.update().where(im.id == inmail_id,
-                                                      im.opened_at.is_(None))
-                             .values(opened_at=now))
+                first = conn.execute(t.inmails.update().where(im.id == inmail_id,
+                                                              im.opened_at.is_(None))
+                                     .values(opened_at=now)).rowcount
                 row = self._row(conn, inmail_id)
-                outbox.add_event(conn, "inmail.opened", now, opened_at=iso(now),
-                                 **inmail_event_fields(self._to_inmail(row, now)))
+                if first:  # a concurrent open (PostgreSQL) already emitted the event
+                    outbox.add_event(conn, "inmail.opened", now, opened_at=iso(now),
+                                     **inmail_event_fields(self._to_inmail(row, now)))
             return self._to_inmail(row, now)
 
     def retract(self, inmail_id: str, member_id: str) -> RetractResult:
@@ -290,11 +291,13 @@ class Lifecycle:
             self._post(conn, cid, member_id, body, now)
             refund = (self._refund_within is not None and row.refunded_at is None
                       and now - row.sent_at <= self._refund_within)
+            opened = conn.execute(t.inmails.update().where(
+                im.id == inmail_id, im.opened_at.is_(None)).values(opened_at=now)).rowcount
             conn.execute(t.inmails.update().where(im.id == inmail_id).values(
-                replied_at=now, opened_at=row.opened_at or now, conversation_id=cid,
+                replied_at=now, conversation_id=cid,
                 refunded_at=now if refund else row.refunded_at))
             fields = inmail_event_fields(self._to_inmail(row, now))
-            if row.opened_at is None:
+            if opened:  # replying implies opening
                 outbox.add_event(conn, "inmail.opened", now, opened_at=iso(now), **fields)
             if refund:
                 sender = self._member_row(conn, row.sender_id)

@@ -143,3 +143,17 @@ def test_analytics_by_sender_tag_and_period(svc, clock):
     assert since.sent == 1
     with pytest.raises(ServiceError):
         svc.analytics(group_by="year")
+
+
+def test_concurrent_expire_due_and_open_emit_each_event_once(svc, store, clock):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = [svc.send(msg(subject=f"s{i}")).inmail.id for i in range(6)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: svc.open(ids[0], "bob"), range(4)))
+    clock.advance(timedelta(days=8))
+    with ThreadPoolExecutor(4) as pool:
+        counts = list(pool.map(lambda _: svc.expire_due(), range(4)))
+    assert sum(counts) == 5
+    assert len(events(store, "inmail.expired")) == 5
+    assert len(events(store, "inmail.opened")) == 1
