@@ -352,13 +352,14 @@ class Lifecycle:
             row = self._as_recipient(conn, inmail_id, member_id, "report")
             self._check_unexpired(row, now)
             since = now - self.abuse_window
+            # The sender's lock first: reports against one sender (and the restriction decision
+            # they may trigger) are handled one at a time.
+            self._lock_sender(conn, self._member_row(conn, row.sender_id), now)
             existing = conn.execute(select(a.id).where(
                 a.inmail_id == inmail_id, a.reporter_id == member_id)).first()
             if existing is not None:
                 return ReportResult(existing.id, inmail_id,
                                     count_reports(SADb(conn), row.sender_id, since))
-            # The sender's lock: restriction decisions for one sender are taken one at a time.
-            self._lock_sender(conn, self._member_row(conn, row.sender_id), now)
             rid = new_id("rp")
             conn.execute(t.abuse_reports.insert().values(
                 id=rid, inmail_id=inmail_id, reporter_id=member_id, sender_id=row.sender_id,
