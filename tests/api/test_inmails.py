@@ -270,3 +270,21 @@ def test_readyz_503_when_database_unusable(make_client, tmp_path):
     assert r.json()["checks"]["database"].startswith("unavailable")
     r = client.get("/v1/members/alice/credits", headers=SVC)
     assert r.status_code == 503 and r.json()["error"]["code"] == "database_unavailable"
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"plan": "basic", "name": "\\ud800"}',      # a lone surrogate: not storable text
+    b'{"plan": "basic", "name": NaN}',
+    b'{"plan": "basic", "name": "\xff"}',        # not UTF-8
+])
+def test_json_that_json_loads_would_accept_is_malformed(api, raw):
+    r = api.put("/v1/members/zed", content=raw,
+                headers={**SVC, "Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "malformed_json"
+
+
+def test_lone_surrogate_in_a_send_is_400_not_500(api):
+    raw = b'{"message": {"sender_id": "alice", "recipient_id": "bob", "subject": "\\udc00"}}'
+    r = api.post("/v1/inmails", content=raw, headers={**SVC, "Content-Type": "application/json"})
+    assert r.status_code == 400

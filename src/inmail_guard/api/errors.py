@@ -202,7 +202,8 @@ def _mapped_classes() -> list[type[Exception]]:
     """Exception classes :func:`map_exception` knows, handled before the catch-all."""
     from inmail_guard.engine.rules import UnknownPlanError
 
-    classes: list[type[Exception]] = [UnknownPlanError, OverflowError, NotImplementedError]
+    classes: list[type[Exception]] = [UnknownPlanError, OverflowError, NotImplementedError,
+                                      UnicodeError]
     try:
         from inmail_guard.service_types import ServiceError
 
@@ -213,7 +214,7 @@ def _mapped_classes() -> list[type[Exception]]:
         from sqlalchemy import exc as sa_exc
 
         classes += [sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
-                    sa_exc.TimeoutError]
+                    sa_exc.TimeoutError, sa_exc.DataError]
     except ImportError:  # pragma: no cover
         pass
     return classes
@@ -228,8 +229,12 @@ def map_exception(exc: BaseException) -> ApiError | None:
     ):
         return ApiError(503, "database_unavailable", "the database is unavailable; retry later",
                         headers={"Retry-After": "1"})
+    if module.startswith("sqlalchemy") and name == "DataError":
+        # e.g. a NUL character PostgreSQL will not store; the write was rolled back.
+        return ApiError(422, "validation_error", "a value cannot be stored (NUL characters"
+                        " are not allowed in text)")
     code = getattr(exc, "code", None)
-    if isinstance(code, str) and code:
+    if isinstance(code, str) and code and not module.startswith("sqlalchemy"):
         status = getattr(exc, "status", None)
         if not isinstance(status, int) or not 400 <= status < 600:
             status = STATUS_BY_CODE.get(code, 400)
@@ -240,6 +245,8 @@ def map_exception(exc: BaseException) -> ApiError | None:
         return ApiError(422, "unknown_plan", str(exc), "facts.sender.plan")
     if isinstance(exc, NotImplementedError):
         return ApiError(503, "unavailable", "this operation is not available in this build yet")
+    if isinstance(exc, UnicodeError):
+        return ApiError(422, "validation_error", "text must be valid Unicode")
     if isinstance(exc, OverflowError):
         return ApiError(422, "validation_error", "a date is out of the supported range")
     return None

@@ -22,6 +22,13 @@ def dumps(content: Any) -> bytes:
     return json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=str).encode()
 
 
+def loads(data: bytes) -> Any:
+    """Strict JSON: orjson rejects lone surrogates and NaN; its error is a JSONDecodeError."""
+    if orjson is not None:
+        return orjson.loads(data)
+    return json.loads(data)
+
+
 class JSONBytesResponse(JSONResponse):
     media_type = "application/json"
 

@@ -31,10 +31,18 @@ from inmail_guard.api.models import (
     SendRequest,
 )
 from inmail_guard.api.responses import JSONBytesResponse
-from inmail_guard.api.routes.common import AUTHED, E404, E409, E410, E503, WITH_BODY
+from inmail_guard.api.routes.common import (
+    AUTHED,
+    E404,
+    E409,
+    E410,
+    E503,
+    WITH_BODY,
+    JSONRoute,
+)
 from inmail_guard.service_types import ServiceError
 
-router = APIRouter(tags=["inmails"])
+router = APIRouter(tags=["inmails"], route_class=JSONRoute)
 
 InMailId = Annotated[str, Path(min_length=1, max_length=200, description="The InMail's id.")]
 ConversationId = Annotated[str, Path(min_length=1, max_length=200)]

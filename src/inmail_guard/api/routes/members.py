@@ -26,10 +26,17 @@ from inmail_guard.api.models import (
     SentOut,
 )
 from inmail_guard.api.responses import JSONBytesResponse
-from inmail_guard.api.routes.common import AUTHED, E404, E503, WITH_BODY, check_date_range
+from inmail_guard.api.routes.common import (
+    AUTHED,
+    E404,
+    E503,
+    WITH_BODY,
+    JSONRoute,
+    check_date_range,
+)
 from inmail_guard.engine.types import Member
 
-router = APIRouter()
+router = APIRouter(route_class=JSONRoute)
 
 MemberId = Annotated[str, Path(min_length=1, max_length=200, description="A member id.")]
 OtherId = Annotated[str, Path(min_length=1, max_length=200, description="The other member.")]
