@@ -83,8 +83,8 @@ def weak_subject(subject: str) -> str | None:
     stripped = subject.strip()
     if _REPLY.match(stripped):
         return "reply"
-    letters = [c for c in stripped if c.isalpha()]
-    if len(letters) >= 4 and not any(c.islower() for c in letters):
+    if (stripped.isupper()  # cased characters, none lower case
+            and sum(c.isalpha() for c in stripped) >= 4):
         return "caps"
     if _NON_WORD.sub(" ", _fold(stripped)).strip() in _GENERIC:
         return "generic"
@@ -120,14 +120,18 @@ def advise(message: Message, facts: Facts, content: Content) -> list[Advice]:
         if why is not None:
             advice.append(Advice("subject_weak", WEAK_SUBJECT[why]))
     text = content.text
-    if len(text.split()) > MAX_WORDS:
+    words = len(text.split())
+    if words > MAX_WORDS:
         advice.append(Advice("message_long", MESSAGE_LONG))
     name = first_name(facts.recipient.name)
     if name is not None and not _name_pattern(name).search(_fold(text)):
         advice.append(Advice(
             "not_personalised",
             f"Address {name} by name: personalised messages get more replies."))
-    if any(len(p.split()) > MAX_PARAGRAPH_WORDS for p in text.split("\n\n")):
+    if words > MAX_PARAGRAPH_WORDS and (
+        "\n\n" not in text
+        or any(len(p.split()) > MAX_PARAGRAPH_WORDS for p in text.split("\n\n"))
+    ):
         advice.append(Advice("long_paragraph", LONG_PARAGRAPH))
     return advice
 

@@ -21,10 +21,10 @@ of them scores ``score`` (they are evidence of the same thing, so they do not ad
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 from itertools import pairwise
-from statistics import fmean, pstdev
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -45,7 +45,7 @@ HEADLESS_AGENTS = (
     "axios/", "java/", "apache-httpclient", "postmanruntime", "crawler", "spider",
 )
 # "...bot" as a word (Googlebot, MyBot/1.0, bot) but not the Cubot phone brand.
-_BOT = r"\b(?!cubot\b)\w*bot\b"
+_BOT = re.compile(r"\b(?!cubot\b)\w*bot\b", re.IGNORECASE)
 
 
 class AutomationDetector(Detector):
@@ -74,9 +74,23 @@ class AutomationDetector(Detector):
 
     def __init__(self, config: DetectorConfig, policy: Any = None) -> None:
         super().__init__(config, policy)
-        fragments = [*HEADLESS_AGENTS, *(ua.lower() for ua in self.config.user_agents)]
-        alternatives = "|".join(re.escape(f) for f in sorted(set(fragments), key=len, reverse=True))
-        self._agents = re.compile(f"{alternatives}|{_BOT}", re.IGNORECASE)
+        extra = (ua.lower() for ua in self.config.user_agents)
+        self._fragments = tuple(dict.fromkeys([*HEADLESS_AGENTS, *extra]))
+
+    def _agent(self, user_agent: str) -> str | None:
+        """The automation fragment in a user agent, as written there, or None."""
+        lower = user_agent.lower()
+        # Plain substring tests: a real user agent is ~120 characters and this runs per send.
+        for fragment in self._fragments:
+            at = lower.find(fragment)
+            if at >= 0:
+                return user_agent[at:at + len(fragment)] if len(lower) == len(user_agent) \
+                    else fragment
+        if "bot" in lower:
+            found = _BOT.search(user_agent)
+            if found:
+                return found.group()
+        return None
 
     def check(self, message: Message, facts: Facts, content: Content) -> Signal | None:
         cfg = self.config
@@ -87,25 +101,26 @@ class AutomationDetector(Detector):
             if client.automated:
                 data["declared_automated"] = True
                 details.append("the client says it is automated")
-            found = self._agents.search(client.user_agent) if client.user_agent else None
-            if found:
-                data["headless_user_agent"] = found.group()
-                details.append(f"user agent {found.group()!r}")
+            agent = self._agent(client.user_agent) if client.user_agent else None
+            if agent:
+                data["headless_user_agent"] = agent
+                details.append(f"user agent {agent!r}")
 
         now = facts.now
-        sends = sorted(t for t in facts.recent_sends if t <= now)
-        if sends:
-            since = (now - sends[-1]).total_seconds()
-            if since < cfg.min_interval.total_seconds():
-                minimum = format_duration(cfg.min_interval)
-                data["too_fast"] = {"seconds_since_last": since, "min_interval": minimum}
-                details.append(f"{since:g}s since the last send (minimum {minimum})")
+        # Seconds since each send, most recent first; sends after now (clock skew) are ignored.
+        ages = sorted(age for age in ((now - sent).total_seconds() for sent in facts.recent_sends)
+                      if age >= 0)
+        if ages and ages[0] < cfg.min_interval.total_seconds():
+            minimum = format_duration(cfg.min_interval)
+            data["too_fast"] = {"seconds_since_last": ages[0], "min_interval": minimum}
+            details.append(f"{ages[0]:g}s since the last send (minimum {minimum})")
 
-        window = sends[-cfg.regular_window:]
+        window = ages[:cfg.regular_window]
         if len(window) > cfg.regular_min_intervals:
-            gaps = [(b - a).total_seconds() for a, b in pairwise(window)]
-            mean = fmean(gaps)
-            cv = pstdev(gaps, mean) / mean if mean > 0 else 0.0
+            gaps = [older - newer for newer, older in pairwise(window)]
+            mean = sum(gaps) / len(gaps)
+            spread = math.sqrt(sum((g - mean) ** 2 for g in gaps) / len(gaps))
+            cv = spread / mean if mean > 0 else 0.0
             if cv < cfg.regular_max_cv:
                 data["regular_intervals"] = {
                     "intervals": len(gaps), "mean_seconds": round(mean, 3), "cv": round(cv, 4)}
