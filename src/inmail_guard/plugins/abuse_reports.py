@@ -10,7 +10,7 @@ the shipped ``restrict_at``, so reaching the threshold restricts the sender on i
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 class AbuseReportsDetector(Detector):
     name = "abuse_reports"
+    needs_body: ClassVar[bool] = False  # a count only
 
     class Config(DetectorConfig):
         score: float = Field(15.0, ge=0)

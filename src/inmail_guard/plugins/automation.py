@@ -25,7 +25,7 @@ import math
 import re
 from datetime import timedelta
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
@@ -50,6 +50,7 @@ _BOT = re.compile(r"\b(?!cubot\b)\w*bot\b", re.IGNORECASE)
 
 class AutomationDetector(Detector):
     name = "automation"
+    needs_body: ClassVar[bool] = False  # the client and send times only
 
     class Config(DetectorConfig):
         score: float = Field(6.0, ge=0)

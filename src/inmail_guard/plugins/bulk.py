@@ -33,7 +33,7 @@ import zlib
 from datetime import datetime, timedelta
 from hashlib import blake2b
 from itertools import chain
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -100,6 +100,7 @@ def record(message: Message, sent_at: datetime) -> BodyFingerprint:
 class BulkDetector(Detector):
     name = "bulk"
     expensive = True
+    needs_body: ClassVar[bool] = True  # replay skips it for records whose body is only a hash
 
     class Config(DetectorConfig):
         score: float = Field(6.0, ge=0)

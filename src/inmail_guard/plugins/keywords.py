@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -127,6 +127,7 @@ def _compile_domains(domains: frozenset[str]) -> dict[str, str]:
 
 class KeywordsDetector(Detector):
     name = "keywords"
+    needs_body: ClassVar[bool] = True  # replay skips it for records whose body is only a hash
 
     class Config(DetectorConfig):
         score: float = Field(10.0, ge=0, description="Unused: see score_per_hit and max_score.")

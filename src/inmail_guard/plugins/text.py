@@ -1,7 +1,7 @@
 """Text normalisation shared by the built-in detectors: undo the usual spam obfuscations.
 
 :func:`normalise` turns a message into a *skeleton* in which look-alike spellings of a phrase
-become the same string, so one regex compiled over skeletonised phrases finds them all:
+become the same words, so one index over phrases normalised the same way finds them all:
 
 ``unicode``
     NFKD (full-width ``Ｆｒｅｅ``, mathematical ``𝐟𝐫𝐞𝐞``, ligatures, circled letters), then
@@ -17,8 +17,8 @@ become the same string, so one regex compiled over skeletonised phrases finds th
 
 The skeleton is lower case and always folds ``l`` into ``i`` (so ``c1ick``, ``cIick`` and
 ``click`` agree); phrases go through the same function, so this never needs to be undone.
-Everything is ``str.translate`` tables and precompiled regexes; ASCII text (the common case)
-skips the Unicode step entirely.
+Everything is 256-byte ``bytes.translate`` tables (over the UTF-8 bytes of non-ASCII text) and
+precompiled regexes; ASCII text (the common case) skips the Unicode steps entirely.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ instances) count as recent. The detector fires when a count is *at or over* its 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
@@ -27,6 +27,7 @@ DAY = timedelta(days=1)
 
 class VolumeDetector(Detector):
     name = "volume"
+    needs_body: ClassVar[bool] = False  # send times only
 
     class Config(DetectorConfig):
         score: float = Field(10.0, ge=0)
