@@ -72,7 +72,7 @@ def test_weak_subjects(advice, subject: str, why: str) -> None:
     "subject",
     ["Platform engineer role at Acme Berlin", "Your talk on Kafka at PyCon", "AWS role in Dublin",
      "Re-architecting payments at Initech", "Quick question about your Kafka talk",
-     "Staff SRE, remote (EU)"],
+     "Staff SRE, remote (EU)", "Secretary role in Berlin", "Tools for freelancers in Lisbon"],
 )
 def test_good_subjects(subject: str) -> None:
     assert weak_subject(subject) is None

@@ -60,11 +60,11 @@ _GENERIC = frozenset({
     "hi how are you", "hello how are you", "message", "inmail",
 })
 _REPLY = re.compile(r"^\s*(?:re|fwd?|aw|wg|tr)\s*:", re.IGNORECASE)
+# Matched against the lower-cased subject (no IGNORECASE: several times faster).
 _CLICKBAIT = re.compile(
     r"you won.?t believe|don.?t miss|last chance|act now|limited time|once in a lifetime"
     r"|congratulations|you.?ve been selected|you have been selected|you.?re a winner|100 ?%"
-    r"|guaranteed|secret|shocking|urgent|\bfor free\b|\$\$|!!|\?\?|\?!|!\?",
-    re.IGNORECASE,
+    r"|guaranteed|\bsecret\b|shocking|urgent|\bfor free\b|\$\$|!!|\?\?|\?!|!\?",
 )
 _NON_WORD = re.compile(r"[\W_]+")
 _TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame"})
@@ -88,7 +88,7 @@ def weak_subject(subject: str) -> str | None:
         return "caps"
     if _NON_WORD.sub(" ", _fold(stripped)).strip() in _GENERIC:
         return "generic"
-    if _CLICKBAIT.search(stripped):
+    if _CLICKBAIT.search(stripped.lower()):
         return "clickbait"
     if len(stripped) < MIN_SUBJECT_CHARS:
         return "short"
@@ -106,7 +106,10 @@ def first_name(name: str | None) -> str | None:
 
 @lru_cache(maxsize=1024)
 def _name_pattern(name: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<!\w){re.escape(_fold(name))}(?!\w)")
+    # The word-boundary test follows the name, so the pattern starts with a literal and the
+    # regex engine can skip through the text instead of trying every position.
+    word = re.escape(_fold(name))
+    return re.compile(rf"{word}(?<!\w{word})(?!\w)")
 
 
 def advise(message: Message, facts: Facts, content: Content) -> list[Advice]:
