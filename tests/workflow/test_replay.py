@@ -222,3 +222,14 @@ def test_what_if_engines_call_no_observers_or_advisors() -> None:
     assert decision.outcome == "accepted"
     assert decision.advice == ()
     assert seen == []
+
+
+def test_hashed_bodies_against_a_baseline_policy(tmp_path: Path) -> None:
+    """Both sides skip the body rules: a body over the new limit cannot flip if only hashed."""
+    plain = send("p", "premium_business", 1, BODY)
+    lines = [plain, hashed(plain)]
+    stream = io.BytesIO("".join(json.dumps(r) + "\n" for r in lines).encode())
+    report = replay(stream, new_policy(tmp_path), controlled_policy())
+    assert report.hashed == 1
+    assert dict(report.flips) == {ACCEPTED_TO_REJECTED: 1}
+    assert [e.line for e in report.examples[ACCEPTED_TO_REJECTED]] == [1]
