@@ -275,7 +275,7 @@ class InMailService(Lifecycle):
         digest = request_hash(message)
         try:
             return self._send(message, digest)
-        except IntegrityError:
+        except (IntegrityError, self.store.db.dialect.loaded_dbapi.IntegrityError):
             # Only the idempotency key's unique index can clash (two sends with one key racing
             # across a window boundary, where they lock different accounts): the retry replays.
             if message.idempotency_key is None:

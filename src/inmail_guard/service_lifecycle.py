@@ -284,13 +284,19 @@ class Lifecycle:
                 self._post(conn, row.conversation_id, member_id, body, now)
                 return self._conversation(conn, row.conversation_id)
             self._check_unexpired(row, now)
+            refund = (self._refund_within is not None and row.refunded_at is None
+                      and now - row.sent_at <= self._refund_within)
+            if refund:  # the sender's account before the InMail row: the lock order of report()
+                sender = self._member_row(conn, row.sender_id)
+                start, prev = self._windows(now)
+                refund_credit(SADb(conn), sender, start, prev, inmail_id, now,
+                              plan_limit=self._plan_limit(sender.plan),
+                              rollover_cap=self._rollover_cap)
             cid = new_id("cv")
             conn.execute(t.conversations.insert().values(
                 id=cid, inmail_id=inmail_id, sender_id=row.sender_id,
                 recipient_id=row.recipient_id, created_at=now, last_message_at=now))
             self._post(conn, cid, member_id, body, now)
-            refund = (self._refund_within is not None and row.refunded_at is None
-                      and now - row.sent_at <= self._refund_within)
             opened = conn.execute(t.inmails.update().where(
                 im.id == inmail_id, im.opened_at.is_(None)).values(opened_at=now)).rowcount
             conn.execute(t.inmails.update().where(im.id == inmail_id).values(
@@ -299,12 +305,6 @@ class Lifecycle:
             fields = inmail_event_fields(self._to_inmail(row, now))
             if opened:  # replying implies opening
                 outbox.add_event(conn, "inmail.opened", now, opened_at=iso(now), **fields)
-            if refund:
-                sender = self._member_row(conn, row.sender_id)
-                start, prev = self._windows(now)
-                refund_credit(SADb(conn), sender, start, prev, inmail_id, now,
-                              plan_limit=self._plan_limit(sender.plan),
-                              rollover_cap=self._rollover_cap)
             outbox.add_event(conn, "inmail.replied", now, replied_at=iso(now),
                              conversation_id=cid, credit_refunded=refund, **fields)
             return self._conversation(conn, cid)

@@ -124,3 +124,21 @@ def test_spam_restricts_then_rejects_until_lifted_and_escalates(svc, store, cloc
     assert again.decision.restrict_sender_until == clock() + timedelta(hours=72)  # escalated
     clock.advance(timedelta(hours=73))
     assert svc.send(msg(subject="later")).accepted
+
+
+def test_a_unique_key_clash_is_retried_as_a_replay(svc, store, monkeypatch):
+    # Two sends with one key racing across a month boundary lock different credit accounts;
+    # the unique (sender, key) index stops the second, which then replays the first.
+    first = svc.send(msg(idempotency_key="edge"))
+    real = svc._send
+    calls = []
+
+    def clash(message, digest):
+        calls.append(1)
+        if len(calls) == 1:
+            raise store.db.dialect.loaded_dbapi.IntegrityError("duplicate key")
+        return real(message, digest)
+
+    monkeypatch.setattr(svc, "_send", clash)
+    again = svc.send(msg(idempotency_key="edge"))
+    assert again.replayed and again.inmail.id == first.inmail.id and len(calls) == 2
