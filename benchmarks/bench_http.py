@@ -80,58 +80,47 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
 
 async def _load(port: int, method: str, path: str, kind: str, rate: float | None,
                 duration: float, conns: int) -> dict[str, object]:
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[float | None] = asyncio.Queue()
+    """Closed loop (``rate`` None): each connection sends as fast as answers come. Open loop:
+    request k is due at ``start + k / rate`` and connection ``k % conns`` sends it; latency is
+    counted from when it was due (as wrk2 does), so a stalled server can't hide its backlog."""
+    clock = time.perf_counter  # uvloop's clock() only has millisecond resolution
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    counter = 0
+    total = int(rate * duration) if rate is not None else 0
 
-    def next_request() -> bytes:
-        nonlocal counter
-        counter += 1
+    def make(n: int) -> bytes:
         if kind == "evaluate":
             return _request(method, path, EVALUATE)
         if kind == "send":
-            return _request(method, path, send_body(counter))
+            return _request(method, path, send_body(n))
         return _request(method, path, None)
 
-    async def worker(stop_at: float) -> None:
+    async def worker(index: int, start: float) -> None:
         reader, writer = await asyncio.open_connection(HOST, port)
+        n = index
         try:
             while True:
                 if rate is None:
-                    if loop.time() >= stop_at:
+                    due = clock()
+                    if due >= start + duration:
                         return
-                    due = loop.time()
                 else:
-                    item = await queue.get()
-                    if item is None:
+                    if n >= total:
                         return
-                    due = item
-                status = await _exchange(reader, writer, next_request())
-                latencies.append(loop.time() - due)
+                    due = start + n / rate
+                    delay = due - clock()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                status = await _exchange(reader, writer, make(n))
+                latencies.append(clock() - due)
                 statuses[status] = statuses.get(status, 0) + 1
+                n += conns
         finally:
             writer.close()
 
-    start = loop.time() + 0.2
-    stop_at = start + duration
-    tasks = [asyncio.create_task(worker(stop_at)) for _ in range(conns)]
-    if rate is not None:
-        sent = 0
-        total = int(rate * duration)
-        while sent < total:
-            now = loop.time()
-            due_count = min(total, int((now - start) * rate) + 1) - sent
-            for i in range(max(due_count, 0)):
-                queue.put_nowait(start + (sent + i) / rate)
-            sent += max(due_count, 0)
-            await asyncio.sleep(0.0005)
-        for _ in tasks:
-            queue.put_nowait(None)
-    began = loop.time()
-    await asyncio.gather(*tasks)
-    elapsed = loop.time() - (start if rate is not None else began)
+    start = clock() + 0.3
+    await asyncio.gather(*(worker(i, start) for i in range(conns)))
+    elapsed = clock() - start
     latencies.sort()
     n = len(latencies)
     return {
@@ -224,6 +213,34 @@ def seed(db: Path) -> None:
         service.close()
 
 
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                out += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """user+system CPU of ``pid`` and its live descendants (the uvicorn workers), from /proc.
+    Unlike requests/s this hardly moves when other processes compete for the cores."""
+    total, todo = 0.0, [pid]
+    tick = os.sysconf("SC_CLK_TCK")
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            continue
+        todo += _children(current)
+    return total
+
+
 @dataclass
 class Server:
     proc: subprocess.Popen[bytes]
@@ -300,6 +317,7 @@ def main() -> None:
                          ("POST /v1/inmails", "POST", "/v1/inmails", "send", LUA_SEND)]
                 base = None
                 for label, method, path, kind, lua in cases:
+                    cpu0 = cpu_seconds(server.proc.pid)
                     if wrk:
                         r = run_wrk(server.port, path, lua, args.duration, args.conns, tmp)
                         tool = f"wrk -t1 -c{args.conns}"
@@ -309,26 +327,38 @@ def main() -> None:
                                          args.conns)
                         tool = f"asyncio closed loop, {args.conns} conns"
                         bad = sum(v for k, v in r["statuses"].items() if int(k) >= 300)  # type: ignore[union-attr]
+                    cpu = cpu_seconds(server.proc.pid) - cpu0
+                    served = r["per_s"] * args.duration  # type: ignore[operator]
+                    us = f"{cpu / served * 1e6:,.0f}" if served else ""
                     if base is None:
                         base = r["per_s"]
                     ratio = f"{r['per_s'] / base:.2f}"  # type: ignore[operator]
                     rows.append(f"| {workers} | {label} | max ({tool}) | {r['per_s']:,.0f} |"
-                                f" {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {ratio} | {bad} |")
+                                f" {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {ratio} | {us} |"
+                                f" {bad} |")
+                cpu0 = cpu_seconds(server.proc.pid)
                 r = load_process(server.port, "POST", "/v1/evaluate", "evaluate", args.rate,
-                                 args.duration, 64)
+                                 args.duration, 32)
+                cpu = cpu_seconds(server.proc.pid) - cpu0
+                us = f"{cpu / r['requests'] * 1e6:,.0f}" if r["requests"] else ""  # type: ignore[operator]
                 bad = sum(v for k, v in r["statuses"].items() if int(k) >= 300)  # type: ignore[union-attr]
                 rows.append(f"| {workers} | POST /v1/evaluate | fixed {args.rate:,.0f}/s (open"
                             f" loop) | {r['per_s']:,.0f} | {r['p50_ms']:.2f} |"
-                            f" {r['p99_ms']:.2f} | | {bad} |")
+                            f" {r['p99_ms']:.2f} | | {us} | {bad} |")
                 notes.append(f"{workers} worker(s): fixed-rate max latency {r['max_ms']:.1f} ms")
             finally:
                 server.stop()
     load = os.getloadavg()
     print("### HTTP API on loopback (server and load generator on the same machine)")
     print()
-    print("| workers | request | load | requests/s | p50 ms | p99 ms | vs /healthz | non-2xx |")
-    print("|---:|---|---|---:|---:|---:|---:|---:|")
+    print("| workers | request | load | requests/s | p50 ms | p99 ms | vs /healthz |"
+          " server CPU µs/req | non-2xx |")
+    print("|---:|---|---|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
+    print()
+    print("Server CPU µs/req is the server processes' user+system time over the requests"
+          " served: what a request costs whatever else the machine runs; 2 cores / that"
+          " number is the ceiling on this machine with nothing else running.")
     print()
     print(f"Access log {'on' if args.access_log else 'off'}; {args.duration:g} s per case;"
           f" 1-min load average after the run {load[0]:.2f}. " + "; ".join(notes) + ".")
