@@ -75,7 +75,7 @@ def main() -> None:
         ("keywords (clean)", lambda: KEYWORDS.check(msg, facts, content)),
         ("keywords (clean, curly quotes, accent, emoji)",
          lambda: KEYWORDS.check(uni_msg, facts, uni_content)),
-        ("keywords (spammy, 6 obfuscated hits)",
+        ("keywords (spammy: 6 hits, 2 obfuscated)",
          lambda: KEYWORDS.check(spam_msg, facts, spam_content)),
         ("abuse_reports", lambda: ABUSE.check(msg, facts, content)),
         ("automation (20 recent sends)", lambda: AUTOMATION.check(msg, facts, content)),
