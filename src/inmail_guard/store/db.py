@@ -91,17 +91,20 @@ _cache: dict[tuple[int, str], _Prepared] = {}
 _cache_lock = threading.Lock()
 
 
-_last: list[Any] = [None, None]  # one-slot cache: a send binds the same "now" many times
+# One-slot cache (a send binds the same "now" many times). A tuple swapped as one reference,
+# so a thread never pairs one datetime with another's text.
+_last: tuple[Any, str] = (None, "")
 
 
 def _sqlite_param(value: Any) -> Any:
+    global _last
     if not isinstance(value, datetime):
         return value
-    last = _last
-    if value is last[0]:
-        return last[1]
+    cached = _last
+    if value is cached[0]:
+        return cached[1]
     text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-    _last[:] = [value, text]
+    _last = (value, text)
     return text
 
 
