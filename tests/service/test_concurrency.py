@@ -85,3 +85,12 @@ def test_killed_process_between_evaluation_and_commit_leaves_nothing(svc, store,
     assert child.exitcode == 17
     assert state(store) == before
     assert svc.send(msg()).accepted and svc.credits("alice").used == 1
+
+
+def test_threads_sharing_one_service_never_overspend(svc, store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: svc.send(msg(subject=f"t{i}")), range(30)))
+    assert sum(r.accepted for r in results) == 10
+    assert svc.credits("alice").used == 10 and count(store, t.inmails) == 10
