@@ -74,7 +74,7 @@ def fingerprint(text: str) -> tuple[int, ...]:
     words = normalise(text).words
     if not words:
         return ()
-    hashes = list(map(zlib.crc32, " ".join(words).encode("utf-8").split()))
+    hashes = list(map(zlib.crc32, " ".join(words).encode("utf-8", "surrogatepass").split()))
     if len(hashes) < SHINGLE_WORDS:
         hashes += [0] * (SHINGLE_WORDS - len(hashes))
     w = np.array(hashes, dtype=np.uint64)
