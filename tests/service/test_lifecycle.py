@@ -118,6 +118,10 @@ def test_reports_restrict_the_sender_at_the_threshold(svc, store, clock):
     assert len(events(store, "sender.restricted")) == 1
     rejected = svc.send(msg(recipient="bob"))
     assert rejected.decision.codes == ("sender_restricted",)
+    # Lifting clears the reports that led to the restriction from the count (they stay stored).
+    assert svc.lift_restriction("alice") == 1
+    assert svc.send(msg(recipient="bob")).accepted
+    assert svc.report(ids[0], "r1").sender_reports_in_window == 0
 
 
 def test_analytics_by_sender_tag_and_period(svc, clock):

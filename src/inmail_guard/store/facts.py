@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, select
+from sqlalchemy import and_, bindparam, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -187,8 +187,20 @@ _RESTRICTION_STATE = select(
     select(func.count()).select_from(t.restrictions).where(_rs.member_id == bindparam("s"))
     .scalar_subquery().label("prior"),
 )
-_COUNT_REPORTS = select(func.count()).select_from(t.abuse_reports).where(
-    _ab.sender_id == bindparam("s"), _ab.created_at >= bindparam("since", type_=_T))
+
+
+def _reports_counted(sender: Any, since: Any) -> Any:
+    """Reports against ``sender`` since ``since`` and after the last lifted restriction: an
+    operator who lifts a restriction has dealt with the reports that led to it (they stay
+    stored, they just stop counting)."""
+    last_lift = (select(func.max(_rs.lifted_at)).where(_rs.member_id == sender)
+                 .scalar_subquery())
+    return (select(func.count()).select_from(t.abuse_reports)
+            .where(_ab.sender_id == sender, _ab.created_at >= since,
+                   or_(last_lift.is_(None), _ab.created_at > last_lift)))
+
+
+_COUNT_REPORTS = _reports_counted(bindparam("s"), bindparam("since", type_=_T))
 
 
 def restriction_state(db: Db, member_id: str, now: datetime) -> tuple[datetime | None, int]:
@@ -215,9 +227,8 @@ def _facts_statement() -> Any:
         exists().where(and_(c1.c.member_id == s, c2.c.member_id == c1.c.other_id,
                             c2.c.other_id == r)).label("second"),
         exists().where(bl.blocker_id == r, bl.blocked_id == s).label("blocked"),
-        select(func.count()).select_from(t.abuse_reports)
-        .where(_ab.sender_id == s, _ab.created_at >= bindparam("reports_since", type_=_T))
-        .scalar_subquery().label("reports"),
+        _reports_counted(s, bindparam("reports_since", type_=_T)).scalar_subquery()
+        .label("reports"),
         exists().where(im.sender_id == s, im.recipient_id == r, im.replied_at.is_(None),
                        im.retracted_at.is_(None),
                        im.sent_at > bindparam("pending_since", type_=_T)).label("pending"),
