@@ -44,7 +44,6 @@ class ServiceSlot:
         self.holder = holder
         self._service: Any = settings.service
         self._lock = threading.Lock()
-        self.error: str | None = None
 
     def get(self) -> Any:
         service = self._service
@@ -59,18 +58,12 @@ class ServiceSlot:
         from inmail_guard.service import InMailService
 
         active = self.holder.active
-        try:
-            kwargs = {"clock": self.settings.clock} if self.settings.clock else {}
-            service = InMailService(active.policy, self.settings.db_url, engine=active.engine,
-                                    **kwargs)
-        except Exception as exc:
-            self.error = f"{type(exc).__name__}: {exc}"
-            raise
-        self.error = None
+        kwargs = {"clock": self.settings.clock} if self.settings.clock else {}
+        service = InMailService(active.policy, self.settings.db_url, engine=active.engine,
+                                **kwargs)
+        if self.holder.active is not active:  # a reload landed while we were building
+            service.swap_engine(self.holder.active.engine)
         return service
-
-    def peek(self) -> Any:
-        return self._service
 
     def swap(self, active: ActivePolicy) -> None:
         service = self._service
@@ -109,6 +102,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:  # open (and migrate) the database now rather than on the first request
+            await asyncio.to_thread(slot.get)
+        except Exception as exc:
+            log.error("database unavailable at start-up (/readyz will say so): %s",
+                      type(exc).__name__)
         stop_watch = None
         if settings.watch_policy > 0 or settings.reload_marker:
             stop_watch = holder.watch(settings.watch_policy or 1.0, _watch_result(metrics))

@@ -8,7 +8,7 @@ import-string factory :func:`inmail_guard.api.app.app_from_env` uses.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +53,6 @@ class Settings:
     service: Any = None
     #: The service's clock (aware UTC datetimes); tests and the demo pass a ManualClock.
     clock: Any = None
-    #: Anything else a test or embedding wants to pass through.
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def db_url(self) -> str:

@@ -36,10 +36,6 @@ AUTHED: dict[int | str, dict[str, Any]] = {**E401, **E403, **E413, **E422}
 WITH_BODY: dict[int | str, dict[str, Any]] = {**AUTHED, **E400, **E422}
 
 
-def request_id(request: Request) -> str:
-    return str(request.scope.get("state", {}).get("request_id", ""))
-
-
 #: Dates the engine's calendar arithmetic (credit windows, restrictions) can handle.
 MIN_YEAR, MAX_YEAR = 1900, 9998
 
