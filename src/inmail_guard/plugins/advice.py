@@ -78,6 +78,7 @@ def _fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
+@lru_cache(maxsize=4096)  # campaigns reuse subjects; this runs on every accepted send
 def weak_subject(subject: str) -> str | None:
     """Why a (non-empty) subject is weak: a key of :data:`WEAK_SUBJECT`, or None."""
     stripped = subject.strip()
