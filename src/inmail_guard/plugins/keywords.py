@@ -10,9 +10,13 @@ thing found, not per occurrence:
 * one or more runs of ``exclamation_run`` or more ``!``;
 * each distinct link-shortener domain, in the body's link targets or written in the text.
 
-The phrases are compiled once per detector into one regex over their skeletons (a trie, so the
-engine scans the text once whatever the number of phrases). Which obfuscations a phrase needed
-is only worked out when something matched, by normalising again without each kind in turn.
+The text is normalised once (:func:`inmail_guard.plugins.text.normalise`: byte-table
+translations and a few precompiled regexes). The phrases, normalised the same way, are indexed
+once per phrase list (cached across engines) by their first word, so matching costs one set
+intersection with the message's words whatever the number of phrases, and a look at the next
+words only where a first word occurs: no per-phrase loop over the text. Which obfuscations a
+phrase needed is only worked out when something matched, by normalising again without each kind
+in turn.
 """
 
 from __future__ import annotations
@@ -40,8 +44,6 @@ SHORTENERS: frozenset[str] = frozenset({
     "adf.ly", "shorte.st", "soo.gd", "s.id", "clck.ru", "tr.im", "x.co", "po.st", "qr.ae",
 })
 
-_SEP = "\x00"  # trie unit between two words of a phrase
-_ALNUM = r"[^\W_]"
 _EXCLAMATIONS = re.compile(r"!{3,}")
 _LETTERS = bytes(range(ord("A"), ord("Z") + 1)) + bytes(range(ord("a"), ord("z") + 1))
 _CAPITALS = bytes(range(ord("A"), ord("Z") + 1))

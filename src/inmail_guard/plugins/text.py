@@ -27,7 +27,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["KINDS", "Normalised", "domain_words", "normalise", "skeleton", "words"]
+__all__ = ["KINDS", "Normalised", "domain_words", "normalise", "words"]
 
 #: The obfuscation kinds, in the order they are undone. Also the names reported in data.
 KINDS: tuple[str, ...] = (
@@ -191,11 +191,6 @@ def _collapse(text: str, disable: frozenset[str], kinds: set[str]) -> str:
         )
 
     return _RUN.sub(join, text)
-
-
-def skeleton(text: str) -> str:
-    """The fully normalised words of ``text`` joined by single spaces."""
-    return " ".join(normalise(text).words)
 
 
 def words(text: str) -> list[str]:
