@@ -122,6 +122,7 @@ def run_tour(svc: InMailService, clock: ManualClock) -> tuple[Tour, Table, Table
     tour.send("to oneself", "alice", "alice")
     # Content.
     tour.send("no subject line", "rita", "bob", subject="")
+    tour.send("subject over 200 characters", "rita", "bob", subject="Role " * 41)
     tour.send("body over 3,000 characters", "rita", "bob", body="x" * 3001)
     tour.send("an image", "rita", "bob", body="See ![logo](https://acme.example/logo.png)")
     tour.send("an attachment", "rita", "bob", attachments=(ig.Attachment("jd.pdf"),))

@@ -73,7 +73,8 @@ def as_db(conn: Connection | Db) -> Db:
 class _Prepared:
     """One statement compiled for one dialect: SQL text, parameter order, time columns."""
 
-    __slots__ = ("defaults", "names", "positional", "sql", "stmt", "time_columns")
+    __slots__ = ("defaults", "names", "positional", "sql", "stmt", "time_columns",
+                 "time_params")
 
     def __init__(self, stmt: Any, dialect: Any) -> None:
         compiled = stmt.compile(dialect=dialect)
@@ -82,6 +83,10 @@ class _Prepared:
         self.positional = bool(dialect.positional)
         self.names = tuple(compiled.positiontup if self.positional else compiled.params)
         self.defaults = {k: v for k, v in compiled.params.items() if v is not None}
+        # Positions of time parameters (typed columns or bindparam(type_=UTCDateTime)): only
+        # these need converting to SQLite's text format.
+        self.time_params = tuple(i for i, n in enumerate(self.names)
+                                 if isinstance(compiled.binds[n].type, UTCDateTime))
         columns = getattr(stmt, "selected_columns", None)
         self.time_columns = tuple(
             i for i, col in enumerate(columns or ()) if isinstance(col.type, UTCDateTime))
@@ -91,20 +96,17 @@ _cache: dict[tuple[int, str], _Prepared] = {}
 _cache_lock = threading.Lock()
 
 
-# One-slot cache (a send binds the same "now" many times). A tuple swapped as one reference,
-# so a thread never pairs one datetime with another's text.
-_last: tuple[Any, str] = (None, "")
+# A send binds the same few times ("now", the window start...) many times over.
+_texts: dict[datetime, str] = {}
 
 
-def _sqlite_param(value: Any) -> Any:
-    global _last
-    if not isinstance(value, datetime):
-        return value
-    cached = _last
-    if value is cached[0]:
-        return cached[1]
-    text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-    _last = (value, text)
+def _sqlite_time(value: datetime) -> str:
+    text = _texts.get(value)
+    if text is None:
+        if len(_texts) > 256:
+            _texts.clear()
+        text = _texts[value] = (value.astimezone(UTC).replace(tzinfo=None)
+                                .isoformat(" ", "microseconds"))
     return text
 
 
@@ -137,9 +139,15 @@ class RawDb:
     def _params(self, p: _Prepared, params: dict[str, Any]) -> Any:
         if p.defaults:
             params = {**p.defaults, **params}
-        if p.positional:  # SQLite: qmark
-            return tuple(_sqlite_param(params.get(n)) for n in p.names)
-        return {n: params.get(n) for n in p.names}  # psycopg: named
+        get = params.get
+        if not p.positional:  # psycopg: named, takes aware datetimes as they are
+            return {n: get(n) for n in p.names}
+        values = [get(n) for n in p.names]  # SQLite: qmark
+        for i in p.time_params:
+            value = values[i]
+            if isinstance(value, datetime):
+                values[i] = _sqlite_time(value)
+        return values
 
     def _execute(self, stmt: Any, params: dict[str, Any]) -> _Prepared:
         p = self._prepared(stmt)
