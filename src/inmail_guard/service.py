@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 
 from sqlalchemy import Connection, bindparam, select
@@ -128,7 +129,7 @@ class InMailService(Lifecycle):
     def __init__(
         self,
         policy: Policy,
-        store: Store | str | None = None,
+        store: Store | str | Path | None = None,
         *,
         engine: Engine | None = None,
         plugins: Plugins | None = None,
