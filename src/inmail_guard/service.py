@@ -24,10 +24,12 @@ from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from inmail_guard.engine.evaluator import Engine
-from inmail_guard.engine.types import Credits, Decision, Member, Message
+from inmail_guard.engine.types import Credits, Decision, Message
 from inmail_guard.plugins.manager import Plugins
 from inmail_guard.policies.schema import Policy, parse_duration
+from inmail_guard.service_events import EventDispatch
 from inmail_guard.service_lifecycle import Lifecycle, inmail_event_fields, new_id
+from inmail_guard.service_members import MemberAdmin
 from inmail_guard.service_types import (
     ERROR_CODES,
     Analytics,
@@ -53,7 +55,6 @@ from inmail_guard.store.db import Db, SADb, as_db, insert_of, raw_write
 from inmail_guard.store.facts import (
     Account,
     StoredMember,
-    insert_ignore,
     load_member,
     load_members,
     lock_account,
@@ -118,7 +119,7 @@ def _load_fingerprint() -> Callable[[str], tuple[int, ...]] | None:
     return fingerprint  # type: ignore[no-any-return]
 
 
-class InMailService(Lifecycle):
+class InMailService(MemberAdmin, Lifecycle, EventDispatch):
     """The InMail system around the engine's decision. Thread-safe; one per process is enough.
 
     ``store`` is a :class:`~inmail_guard.store.Store`, a SQLAlchemy URL or a SQLite file path
@@ -206,62 +207,6 @@ class InMailService(Lifecycle):
 
     def _before_commit(self) -> None:
         """Called after a send's writes, before its commit. Tests inject faults here."""
-
-    # --- members (admin) -------------------------------------------------------------------
-
-    def put_member(self, member: Member) -> Member:
-        if not member.id or not isinstance(member.id, str):
-            raise ServiceError("invalid_request", "member id must be a non-empty string",
-                               field="id")
-        self._plan_limit(member.plan)
-        now = self._now()
-        values = {"plan": member.plan, "profile_public": member.profile_public,
-                  "accepts_inmail": member.accepts_inmail, "is_employee": member.is_employee,
-                  "name": member.name, "photo_url": member.photo_url, "updated_at": now}
-        with self.store.write() as conn:
-            if not insert_ignore(SADb(conn), t.members,
-                                 {"id": member.id, "created_at": now, **values}):
-                conn.execute(t.members.update().where(t.members.c.id == member.id)
-                             .values(**values))
-        return member
-
-    def get_member(self, member_id: str) -> Member:
-        with self.store.read() as conn:
-            return self._member_row(conn, member_id).member
-
-    def _pair(self, conn: Connection, a: str, b: str) -> None:
-        if a == b:
-            raise ServiceError("invalid_request", "a member cannot do this with themselves",
-                               field="other_id")
-        self._member_row(conn, a)
-        self._member_row(conn, b, "other_id")
-
-    def connect(self, member_id: str, other_id: str) -> None:
-        now = self._now()
-        with self.store.write() as conn:
-            self._pair(conn, member_id, other_id)
-            for x, y in ((member_id, other_id), (other_id, member_id)):
-                insert_ignore(SADb(conn), t.connections,
-                              {"member_id": x, "other_id": y, "created_at": now})
-
-    def disconnect(self, member_id: str, other_id: str) -> None:
-        c = t.connections.c
-        with self.store.write() as conn:
-            for x, y in ((member_id, other_id), (other_id, member_id)):
-                conn.execute(t.connections.delete().where(c.member_id == x, c.other_id == y))
-
-    def block(self, blocker_id: str, blocked_id: str) -> None:
-        now = self._now()
-        with self.store.write() as conn:
-            self._pair(conn, blocker_id, blocked_id)
-            insert_ignore(SADb(conn), t.blocks,
-                          {"blocker_id": blocker_id, "blocked_id": blocked_id, "created_at": now})
-
-    def unblock(self, blocker_id: str, blocked_id: str) -> None:
-        b = t.blocks.c
-        with self.store.write() as conn:
-            conn.execute(t.blocks.delete().where(b.blocker_id == blocker_id,
-                                                 b.blocked_id == blocked_id))
 
     # --- send ------------------------------------------------------------------------------
 
@@ -448,52 +393,6 @@ class InMailService(Lifecycle):
                 conn, self._now(), self.expire_after, sender_id=sender_id, tag=tag,
                 since=since, until=until, group_by=group_by,
                 timezone=self.policy.credits.timezone)
-
-    # --- events ----------------------------------------------------------------------------
-
-    def dispatch_events(self, batch: int = 100) -> int:
-        """Deliver due outbox events to the ``inmail_guard_event`` hook; returns how many were
-        delivered. A sink that raises leaves its event queued with exponential backoff."""
-        claimed = outbox.claim_due(self.store, self._now(), batch)
-        done: list[int] = []
-        for item in claimed:
-            try:
-                self.plugins.event(dict(item.event))
-            except Exception as exc:
-                log.warning("event %s (%s) not delivered, attempt %d: %s", item.event_id,
-                            item.event.get("type"), item.attempts + 1, exc)
-                outbox.mark_failed(self.store, item.seq, item.attempts + 1,
-                                   f"{type(exc).__name__}: {exc}", self._now())
-            else:
-                done.append(item.seq)
-        outbox.mark_delivered(self.store, done, self._now())
-        return len(done)
-
-    def start_dispatcher(self, interval: float = 1.0) -> None:
-        """Deliver events from a daemon thread every ``interval`` seconds until stopped."""
-        if self._dispatcher is not None and self._dispatcher.is_alive():
-            return
-        self._stop.clear()
-
-        def run() -> None:
-            while not self._stop.is_set():
-                try:
-                    delivered = self.dispatch_events()
-                except Exception:
-                    log.exception("event dispatcher failed; retrying in %ss", interval)
-                    delivered = 0
-                if delivered < 100:
-                    self._stop.wait(interval)
-
-        self._dispatcher = threading.Thread(target=run, name="inmail-guard-events",
-                                            daemon=True)
-        self._dispatcher.start()
-
-    def stop_dispatcher(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._dispatcher is not None:
-            self._dispatcher.join(timeout)
-            self._dispatcher = None
 
     def close(self) -> None:
         self.stop_dispatcher()

@@ -1,0 +1,73 @@
+"""Event delivery for :class:`~inmail_guard.service.InMailService`: the outbox dispatcher
+(see docs/events.md). Mixed into the service."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from inmail_guard.plugins.manager import Plugins
+from inmail_guard.store import Store, outbox
+
+log = logging.getLogger("inmail_guard.service")
+
+
+class EventDispatch:
+    # Provided by InMailService.
+    store: Store
+    plugins: Plugins
+    clock: Callable[[], datetime]
+    _dispatcher: threading.Thread | None
+    _stop: threading.Event
+
+    if TYPE_CHECKING:
+        def _now(self) -> datetime: ...
+
+    # --- events ----------------------------------------------------------------------------
+
+    def dispatch_events(self, batch: int = 100) -> int:
+        """Deliver due outbox events to the ``inmail_guard_event`` hook; returns how many were
+        delivered. A sink that raises leaves its event queued with exponential backoff."""
+        claimed = outbox.claim_due(self.store, self._now(), batch)
+        done: list[int] = []
+        for item in claimed:
+            try:
+                self.plugins.event(dict(item.event))
+            except Exception as exc:
+                log.warning("event %s (%s) not delivered, attempt %d: %s", item.event_id,
+                            item.event.get("type"), item.attempts + 1, exc)
+                outbox.mark_failed(self.store, item.seq, item.attempts + 1,
+                                   f"{type(exc).__name__}: {exc}", self._now())
+            else:
+                done.append(item.seq)
+        outbox.mark_delivered(self.store, done, self._now())
+        return len(done)
+
+    def start_dispatcher(self, interval: float = 1.0) -> None:
+        """Deliver events from a daemon thread every ``interval`` seconds until stopped."""
+        if self._dispatcher is not None and self._dispatcher.is_alive():
+            return
+        self._stop.clear()
+
+        def run() -> None:
+            while not self._stop.is_set():
+                try:
+                    delivered = self.dispatch_events()
+                except Exception:
+                    log.exception("event dispatcher failed; retrying in %ss", interval)
+                    delivered = 0
+                if delivered < 100:
+                    self._stop.wait(interval)
+
+        self._dispatcher = threading.Thread(target=run, name="inmail-guard-events",
+                                            daemon=True)
+        self._dispatcher.start()
+
+    def stop_dispatcher(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._dispatcher is not None:
+            self._dispatcher.join(timeout)
+            self._dispatcher = None
