@@ -218,7 +218,8 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
             if not isinstance(getattr(message, name), str) or not getattr(message, name):
                 raise ServiceError("invalid_request", f"{name} must be a non-empty string",
                                    field=name)
-        digest = request_hash(message)
+        # Only an idempotency key needs the message's hash (to tell a retry from a conflict).
+        digest = "" if message.idempotency_key is None else request_hash(message)
         try:
             return self._send(message, digest)
         except (IntegrityError, self.store.db.dialect.loaded_dbapi.IntegrityError):
@@ -230,7 +231,7 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
 
     def _send(self, message: Message, digest: str) -> SendResult:
         now = self._now()
-        window_start, _ = self._windows(now)
+        window_start, previous_start = self._windows(now)
         with raw_write(self.store) as db:
             rows = load_members(db, message.sender_id, message.recipient_id)
             srow, rrow = rows.get(message.sender_id), rows.get(message.recipient_id)
@@ -240,7 +241,9 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
             if rrow is None:
                 raise ServiceError("member_not_found", f"no member {message.recipient_id!r}",
                                    field="recipient_id")
-            account = self._lock_sender(db, srow, now)
+            account = lock_account(db, srow, window_start, previous_start,
+                                   plan_limit=self._plan_limit(srow.plan),
+                                   rollover_cap=self._rollover_cap, now=now)
             if message.idempotency_key is not None:
                 replay = self._replay(db, message, digest, now)
                 if replay is not None:
@@ -268,7 +271,7 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
                 "recipient_id": message.recipient_id,
                 "idempotency_key": message.idempotency_key, "request_hash": digest,
                 "outcome": decision.outcome, "codes": ",".join(decision.codes),
-                "decision": json.dumps(decision.to_dict()),
+                "decision": json.dumps(decision.to_dict(), separators=(",", ":")),
                 "inmail_id": inmail.id if inmail else None,
                 "policy_version": decision.policy.version, "created_at": now})
             self._before_commit()

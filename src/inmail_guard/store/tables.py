@@ -204,7 +204,7 @@ decision_log = Table(
     Column("sender_id", ID, nullable=False),
     Column("recipient_id", ID, nullable=False),
     Column("idempotency_key", String(200)),
-    Column("request_hash", String(64), nullable=False),
+    Column("request_hash", String(64), nullable=False),  # sha256 of the message; "" if no key
     Column("outcome", String(16), nullable=False),
     Column("codes", String(1000), nullable=False, default=""),
     Column("decision", Text, nullable=False),  # Decision.to_dict() as JSON
