@@ -1,0 +1,107 @@
+"""Per-message and batch speed of the spam classifier: fast scorer vs sklearn predict_proba.
+
+Run: ``.venv/bin/python benchmarks/bench_classifier.py [--model builtin:spam-v1] [--repeat N]``.
+Prints a markdown table and the machine it ran on. Both paths score the same texts in the same
+run; the fast path is ``SpamModel.spam_probability``, the baseline is the plain sklearn
+``pipeline.predict_proba([text])`` the model was compiled from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+from inmail_guard.models import load_model
+from inmail_guard.models.features import inmail_text
+
+_VOCABULARY = (
+    "hi hello thanks team role engineer data product manager call week open chat interested "
+    "experience hiring company platform customers growth remote hybrid python cloud sales "
+    "opportunity free click offer now limited win cash prize money earn home account verify "
+    "meeting schedule tuesday project budget proposal quarter review design research"
+)
+WORDS = tuple(_VOCABULARY.split())
+
+
+def message(n_words: int, seed: int) -> str:
+    rng = random.Random(seed)
+    body = " ".join(rng.choice(WORDS) for _ in range(n_words))
+    return inmail_text("Quick question", body.capitalize() + ".")
+
+
+def timings_us(fn: Callable[[], object], repeat: int) -> list[float]:
+    for _ in range(min(50, repeat)):
+        fn()
+    out = []
+    clock = time.perf_counter_ns
+    for _ in range(repeat):
+        t0 = clock()
+        fn()
+        out.append((clock() - t0) / 1000)
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="builtin:spam-v1")
+    parser.add_argument("--repeat", type=int, default=2000)
+    args = parser.parse_args()
+    model = load_model(args.model)
+    rows = []
+    for n_words in (20, 100, 500):
+        texts = [message(n_words, seed) for seed in range(64)]
+
+        def fast(cycle: Iterator[str] = itertools.cycle(texts)) -> object:
+            return model.spam_probability(next(cycle))
+
+        def sklearn_one(cycle: Iterator[str] = itertools.cycle(texts)) -> object:
+            return model.pipeline.predict_proba([next(cycle)])
+
+        fast_t = timings_us(fast, args.repeat)
+        slow_t = timings_us(sklearn_one, max(200, args.repeat // 10))
+        batch = texts * 16
+        t0 = time.perf_counter()
+        model.spam_probabilities(batch)
+        batch_rate = len(batch) / (time.perf_counter() - t0)
+        fast_rate = 1e6 / statistics.fmean(fast_t)
+        slow_rate = 1e6 / statistics.fmean(slow_t)
+        rows.append(
+            f"| {n_words} | {pct(fast_t, .5):.1f} | {pct(fast_t, .99):.1f} | {fast_rate:,.0f} | "
+            f"{pct(slow_t, .5):.1f} | {pct(slow_t, .99):.1f} | {slow_rate:,.0f} | "
+            f"{batch_rate:,.0f} | {fast_rate / slow_rate:.1f}x |"
+        )
+    print(f"model {model.name} sha256:{model.sha256[:12]}, {model.scorer.n_features:,} features")
+    print()
+    print("| words | fast p50 µs | fast p99 µs | fast msgs/s | sklearn p50 µs | sklearn p99 µs "
+          "| sklearn msgs/s | batch msgs/s (1,024) | fast / sklearn |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("\n".join(rows))
+    print()
+    print(f"machine: {machine()}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""``inmail-guard model train|evaluate|info|crossval``: the spam classifier's command line."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from inmail_guard.models.artifact import (
+    ModelVerificationError,
+    load_model,
+    read_manifest,
+    resolve,
+    save_model,
+    sha256_file,
+)
+from inmail_guard.models.data import DatasetError, read_datasets
+from inmail_guard.models.metrics import format_metrics_table
+
+_DATA = click.argument(
+    "data", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path)
+)
+
+
+def _params(target_fpr: float, seed: int, c: float, min_df: int) -> Any:
+    from inmail_guard.models.train import TrainParams
+
+    return TrainParams(target_fpr=target_fpr, seed=seed, c=c, min_df=min_df)
+
+
+def _training_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    from inmail_guard.models import train as t
+
+    for option in reversed([
+        click.option("--target-fpr", type=click.FloatRange(0, 1, min_open=True),
+                     default=t.DEFAULT_TARGET_FPR, show_default=True,
+                     help="Ham false-positive rate the threshold is chosen for."),
+        click.option("--seed", type=int, default=t.DEFAULT_SEED, show_default=True,
+                     help="Seed of the fold splits and the solver."),
+        click.option("--c", "c", type=click.FloatRange(0, min_open=True), default=t.DEFAULT_C,
+                     show_default=True, help="Inverse regularisation of the linear SVM."),
+        click.option("--min-df", type=click.IntRange(1), default=t.DEFAULT_MIN_DF,
+                     show_default=True, help="Drop features seen in fewer documents."),
+    ]):
+        f = option(f)
+    return f
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[str], None]]:
+    """A rich progress bar on stderr; yields ``step(description)``."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        task = progress.add_task("reading data", total=total)
+
+        def step(description: str) -> None:
+            progress.update(task, advance=1, description=description)
+
+        yield step
+        progress.update(task, completed=total, description="done")
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@click.group(name="model")
+def model() -> None:
+    """Train, evaluate and inspect the spam text classifier."""
+
+
+@model.command()
+@_DATA
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory to write NAME.joblib and NAME.json into.")
+@click.option("--name", default="spam-v1", show_default=True, help="Model name (file stem).")
+@_training_options
+@click.option("--crossval", "cv_folds", type=click.IntRange(0), default=0, show_default=True,
+              help="Also run K-fold cross-validation and record it in the manifest (0: skip).")
+def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float, seed: int,
+          c: float, min_df: int, cv_folds: int) -> None:
+    """Train a model from id,label,text CSV files (label ham|spam)."""
+    from inmail_guard.models.train import Pooled, crossval
+    from inmail_guard.models.train import train as fit
+
+    params = _params(target_fpr, seed, c, min_df)
+    try:
+        datasets = read_datasets(data)
+    except DatasetError as exc:
+        raise _fail(exc) from None
+    pooled = Pooled.of(datasets)
+    steps = params.val_folds + 2 + cv_folds * (params.val_folds + 1)
+    metrics: dict[str, Any] = {}
+    with _progress(steps) as step:
+        step(f"read {len(pooled.labels)} rows from {len(datasets)} file(s)")
+        if cv_folds:
+            metrics["crossval"] = crossval(pooled, params, cv_folds, step)
+        trained = fit(pooled, params, step)
+    metrics["validation"] = trained.validation
+    command = ["inmail-guard", "model", "train", *map(str, data), "--out", str(out_dir),
+               "--name", name, "--target-fpr", str(target_fpr), "--seed", str(seed),
+               "--c", str(c), "--min-df", str(min_df)]
+    if cv_folds:
+        command += ["--crossval", str(cv_folds)]
+    manifest_path = save_model(trained.pipeline, out_dir, name, {
+        "threshold": trained.threshold,
+        "target_fpr": target_fpr,
+        "created_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "training_data": [d.describe() for d in datasets],
+        "params": params.as_dict(),
+        "metrics": metrics,
+        "command": shlex.join(command),
+    })
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    click.echo(f"wrote {out_dir / manifest['artifact']} ({manifest['size_bytes']:,} bytes, "
+               f"sha256:{manifest['sha256']})")
+    click.echo(f"wrote {manifest_path}; threshold {trained.threshold}")
+    if "crossval" in metrics:
+        click.echo("\ncross-validated:\n" + format_metrics_table(metrics["crossval"]["metrics"]))
+    click.echo("\nvalidation folds:\n" + format_metrics_table(trained.validation))
+
+
+@model.command()
+@click.argument("model_ref", metavar="MODEL")
+@_DATA
+@click.option("--sha256", default=None, help="Refuse the model unless its sha256 is this.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+              help="Decision threshold (default: the model's).")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write precision-recall and ROC curves to this PNG.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+def evaluate(model_ref: str, data: tuple[Path, ...], sha256: str | None,
+             threshold: float | None, plot: Path | None, as_json: bool) -> None:
+    """Score MODEL on labelled CSV files: precision, recall, F1, ham FPR, MCC, ROC-AUC."""
+    import numpy as np
+
+    from inmail_guard.models.train import Pooled, per_source_metrics
+
+    try:
+        loaded = load_model(model_ref, sha256)
+        datasets = read_datasets(data)
+    except (ModelVerificationError, DatasetError) as exc:
+        raise _fail(exc) from None
+    pooled = Pooled.of(datasets)
+    scores = np.asarray(loaded.spam_probabilities(pooled.texts))
+    cut = loaded.threshold if threshold is None else threshold
+    results = per_source_metrics(pooled, scores, cut)
+    if as_json:
+        click.echo(json.dumps({"model": loaded.name, "sha256": loaded.sha256,
+                               "threshold": cut, "metrics": results}, indent=2))
+    else:
+        click.echo(f"model {loaded.name} sha256:{loaded.sha256} threshold {cut}\n")
+        click.echo(format_metrics_table(results))
+    if plot is not None:
+        _plot_curves(plot, pooled.labels, scores, pooled.source, pooled.names, cut)
+        click.echo(f"wrote {plot}", err=True)
+
+
+@model.command()
+@click.argument("model_ref", metavar="MODEL")
+def info(model_ref: str) -> None:
+    """Print MODEL's manifest (MODEL: a .joblib path or builtin:spam-v1); checks the sha256."""
+    try:
+        artifact = resolve(model_ref)
+        manifest = read_manifest(artifact)
+    except ModelVerificationError as exc:
+        raise _fail(exc) from None
+    found = sha256_file(artifact) if artifact.exists() else None
+    manifest["path"] = str(artifact)
+    manifest["sha256_verified"] = found == manifest["sha256"]
+    click.echo(json.dumps(manifest, indent=2))
+    if not manifest["sha256_verified"]:
+        raise click.ClickException(
+            f"{artifact}: sha256 mismatch: manifest expects {manifest['sha256']}, the file has "
+            f"{found}. Fix: restore the file or retrain with: {manifest['command']}"
+        )
+
+
+@model.command(name="crossval")
+@_DATA
+@_training_options
+@click.option("--folds", type=click.IntRange(2), default=5, show_default=True)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Also write the results as JSON to this file.")
+def crossval_command(data: tuple[Path, ...], target_fpr: float, seed: int, c: float,
+                     min_df: int, folds: int, json_out: Path | None) -> None:
+    """Stratified K-fold cross-validation of training + threshold choice, per file."""
+    from inmail_guard.models.train import Pooled, crossval
+
+    params = _params(target_fpr, seed, c, min_df)
+    try:
+        pooled = Pooled.of(read_datasets(data))
+    except DatasetError as exc:
+        raise _fail(exc) from None
+    with _progress(1 + folds * (params.val_folds + 1)) as step:
+        step(f"read {len(pooled.labels)} rows")
+        result = crossval(pooled, params, folds, step)
+    result["params"] = params.as_dict()
+    click.echo(format_metrics_table(result["metrics"]))
+    click.echo(f"\nthresholds per fold: {result['fold_thresholds']}")
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+def _plot_curves(path: Path, labels: Any, scores: Any, source: Any, names: Sequence[str],
+                 threshold: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    fig, (ax_pr, ax_roc) = plt.subplots(1, 2, figsize=(11, 4.5))
+    groups = [(n, source == i) for i, n in enumerate(names)]
+    if len(names) > 1:
+        groups.append(("all", source == source))
+    for name, mask in groups:
+        if len(set(labels[mask].tolist())) < 2:
+            continue
+        precision, recall, _ = precision_recall_curve(labels[mask], scores[mask])
+        fpr, tpr, _ = roc_curve(labels[mask], scores[mask])
+        ax_pr.plot(recall, precision, label=name)
+        ax_roc.plot(fpr, tpr, label=name)
+    ax_pr.set(xlabel="recall", ylabel="precision", title="Precision-recall")
+    ax_roc.set(xlabel="false-positive rate (ham)", ylabel="true-positive rate (spam)",
+               title=f"ROC (threshold {threshold:g})", xscale="log", xlim=(1e-4, 1))
+    for ax in (ax_pr, ax_roc):
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,295 @@
+"""Save and load models: a joblib file plus a JSON manifest, verified before unpickling.
+
+Unpickling runs code, so a model file is only unpickled after all of these hold (else
+:class:`ModelVerificationError`, naming the file, what was expected, what was found, and the fix):
+
+1. the manifest ``<name>.json`` next to ``<name>.joblib`` is valid JSON with every field of
+   :data:`REQUIRED_FIELDS`;
+2. the artifact's sha256 equals the manifest's ``sha256`` and, when the caller pins one
+   (``sha256:`` in a policy), the pinned value too. The bytes that were hashed are the bytes that
+   are unpickled, so the file cannot change in between;
+3. the library versions recorded at training time match the installed ones, compared on the
+   leading components given in :data:`VERSION_MATCH`: scikit-learn ``major.minor`` (its pickles
+   are only supported by the version that wrote them; patch releases are accepted), numpy,
+   scipy, joblib and Python ``major``. A mismatch is an error, not a warning: retrain instead;
+4. the manifest's ``features`` equals :data:`~inmail_guard.models.features.FEATURES_VERSION`
+   (the pickle refers to our analyzer by name).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import platform
+import threading
+import warnings
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy
+import scipy
+import sklearn
+
+from inmail_guard.models.features import FEATURES_VERSION, analyze
+from inmail_guard.models.scorer import CompiledScorer
+
+MANIFEST_FORMAT = "inmail-guard-model/1"
+BUILTIN_PREFIX = "builtin:"
+BUILTIN_MODELS = ("spam-v1",)
+REQUIRED_FIELDS = (
+    "format", "name", "artifact", "sha256", "versions", "features", "threshold",
+    "created_at", "training_data", "metrics", "command",
+)
+#: How many leading version components must match between training and loading.
+VERSION_MATCH = {"sklearn": 2, "numpy": 1, "scipy": 1, "joblib": 1, "python": 1}
+_LIBRARY_NAMES = {"sklearn": "scikit-learn", "numpy": "numpy", "scipy": "scipy",
+                  "joblib": "joblib", "python": "Python"}
+
+
+class ModelVerificationError(ValueError):
+    """A model file or its manifest failed verification; nothing was unpickled."""
+
+
+def library_versions() -> dict[str, str]:
+    """The installed versions a manifest records and the loader compares."""
+    return {
+        "python": platform.python_version(),
+        "sklearn": sklearn.__version__,
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "joblib": joblib.__version__,
+    }
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class SpamModel:
+    """A verified, loaded spam classifier.
+
+    ``spam_probability`` is the per-message fast path (pure Python, see ``scorer.py``);
+    ``spam_probabilities`` the vectorised batch path through scikit-learn. Both return the
+    calibrated probability of spam; a message is spam when it is ``>= threshold``.
+    """
+
+    def __init__(self, pipeline: Any, manifest: Mapping[str, Any], path: Path) -> None:
+        self.pipeline = pipeline
+        self.manifest: dict[str, Any] = dict(manifest)
+        self.path = path
+        self.name: str = manifest["name"]
+        self.sha256: str = manifest["sha256"]
+        self.threshold: float = float(manifest["threshold"])
+        self.scorer = CompiledScorer.from_pipeline(pipeline)
+
+    @property
+    def version(self) -> str:
+        """``sha256:<hex>`` of the artifact: what a policy pins."""
+        return f"sha256:{self.sha256}"
+
+    def spam_probability(self, text: str) -> float:
+        return self.scorer.probability(text)
+
+    def spam_probabilities(self, texts: Sequence[str]) -> list[float]:
+        if not texts:
+            return []
+        return self.pipeline.predict_proba(list(texts))[:, 1].tolist()
+
+    def is_spam(self, text: str) -> bool:
+        return self.spam_probability(text) >= self.threshold
+
+    def __repr__(self) -> str:
+        return f"<SpamModel {self.name} sha256:{self.sha256[:12]} threshold={self.threshold}>"
+
+
+def save_model(pipeline: Any, out_dir: str | Path, name: str, manifest: Mapping[str, Any]) -> Path:
+    """Write ``<name>.joblib`` and ``<name>.json``; return the manifest path.
+
+    ``manifest`` holds the training facts (threshold, metrics, data, command); this adds the
+    format, file name, sha256, size, versions and feature version.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _strip_pipeline(pipeline)
+    artifact = out / f"{name}.joblib"
+    buffer = io.BytesIO()
+    joblib.dump({"pipeline": pipeline}, buffer, compress=("zlib", 6))
+    data = buffer.getvalue()
+    artifact.write_bytes(data)
+    full = {
+        "format": MANIFEST_FORMAT,
+        "name": name,
+        "artifact": artifact.name,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size_bytes": len(data),
+        "versions": library_versions(),
+        "features": FEATURES_VERSION,
+        **manifest,
+    }
+    path = manifest_path(artifact)
+    path.write_text(json.dumps(full, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    return path
+
+
+def manifest_path(artifact: Path) -> Path:
+    return artifact.with_suffix(".json")
+
+
+def resolve(ref: str) -> Path:
+    """A model reference (``builtin:spam-v1`` or a path to the .joblib) -> the artifact path."""
+    if ref.startswith(BUILTIN_PREFIX):
+        name = ref[len(BUILTIN_PREFIX):]
+        if name not in BUILTIN_MODELS:
+            raise ModelVerificationError(
+                f"{ref}: no such built-in model; built-in models: "
+                f"{', '.join(BUILTIN_PREFIX + m for m in BUILTIN_MODELS)}."
+            )
+        return Path(str(resources.files("inmail_guard.models") / f"{name}.joblib"))
+    path = Path(ref)
+    if path.suffix == ".json":
+        path = path.with_suffix(".joblib")
+    return path
+
+
+def read_manifest(artifact: Path) -> dict[str, Any]:
+    """Read and check the manifest next to ``artifact`` (no unpickling)."""
+    mpath = manifest_path(artifact)
+    fix = f"Fix: restore {mpath.name} as written by `inmail-guard model train`, or retrain."
+    try:
+        text = mpath.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ModelVerificationError(
+            f"{mpath}: manifest not found; a model is only loaded with its manifest. {fix}"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelVerificationError(f"{mpath}: cannot read the manifest: {exc}. {fix}") from exc
+    try:
+        manifest = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelVerificationError(
+            f"{mpath}:{exc.lineno}:{exc.colno}: manifest is not valid JSON: {exc.msg}. {fix}"
+        ) from None
+    if not isinstance(manifest, dict):
+        raise ModelVerificationError(
+            f"{mpath}: manifest must be a JSON object, found {type(manifest).__name__}. {fix}"
+        )
+    missing = [f for f in REQUIRED_FIELDS if f not in manifest]
+    if missing:
+        raise ModelVerificationError(
+            f"{mpath}: manifest is missing the field(s) {', '.join(map(repr, missing))}. {fix}"
+        )
+    versions = manifest["versions"]
+    if not isinstance(versions, dict) or any(k not in versions for k in VERSION_MATCH):
+        raise ModelVerificationError(
+            f"{mpath}: field 'versions' must map {', '.join(VERSION_MATCH)} to versions, "
+            f"found {versions!r}. {fix}"
+        )
+    return manifest
+
+
+def verify(
+    artifact: Path, data: bytes, manifest: Mapping[str, Any], sha256: str | None = None
+) -> None:
+    """Every check of the module docstring, on the bytes about to be unpickled."""
+    mpath = manifest_path(artifact)
+    retrain = f"retrain with: {manifest.get('command', 'inmail-guard model train ...')}"
+    found = hashlib.sha256(data).hexdigest()
+    expected = str(manifest["sha256"]).lower().removeprefix("sha256:")
+    if found != expected:
+        raise ModelVerificationError(
+            f"{artifact}: sha256 mismatch: manifest {mpath.name} expects {expected}, "
+            f"the file has {found}. The file changed after it was built; refusing to unpickle "
+            f"it. Fix: restore the original file or {retrain}"
+        )
+    if sha256 is not None:
+        pinned = sha256.strip().lower().removeprefix("sha256:")
+        if found != pinned:
+            raise ModelVerificationError(
+                f"{artifact}: sha256 mismatch: the caller pins sha256:{pinned}, the file has "
+                f"sha256:{found}. Refusing to unpickle it. Fix: point the policy at the model "
+                "it pins, or update the pin after checking the new model "
+                "(`inmail-guard model info`)."
+            )
+    installed = library_versions()
+    for key, parts in VERSION_MATCH.items():
+        want = str(manifest["versions"][key])
+        have = installed[key]
+        if want.split(".")[:parts] != have.split(".")[:parts]:
+            series = ".".join(want.split(".")[:parts])
+            lib = _LIBRARY_NAMES[key]
+            raise ModelVerificationError(
+                f"{artifact}: built with {lib} {want} but {lib} {have} is installed; "
+                f"{lib} {series}.x is required (manifest {mpath.name}). Refusing to unpickle "
+                f"it. Fix: install {lib} {series}.x or {retrain}"
+            )
+    if manifest["features"] != FEATURES_VERSION:
+        raise ModelVerificationError(
+            f"{artifact}: built for features {manifest['features']!r} but this inmail-guard "
+            f"computes {FEATURES_VERSION!r} (manifest {mpath.name}). Fix: {retrain}"
+        )
+
+
+def load_model_uncached(ref: str, sha256: str | None = None) -> SpamModel:
+    """Resolve, verify, then unpickle. Prefer :func:`load_model`, which caches."""
+    artifact = resolve(ref)
+    manifest = read_manifest(artifact)
+    try:
+        data = artifact.read_bytes()
+    except OSError as exc:
+        raise ModelVerificationError(
+            f"{artifact}: cannot read the model file: {exc.strerror or exc}. Fix: check the "
+            "path, or use builtin:spam-v1."
+        ) from exc
+    verify(artifact, data, manifest, sha256)
+    with warnings.catch_warnings():
+        # Patch-level scikit-learn differences are allowed by VERSION_MATCH; sklearn still warns.
+        warnings.simplefilter("ignore", sklearn.exceptions.InconsistentVersionWarning)
+        payload = joblib.load(io.BytesIO(data))
+    pipeline = payload.get("pipeline") if isinstance(payload, dict) else None
+    if pipeline is None or getattr(pipeline[0], "analyzer", None) is not analyze:
+        raise ModelVerificationError(
+            f"{artifact}: not an inmail-guard spam model (no pipeline with our analyzer)."
+        )
+    return SpamModel(pipeline, manifest, artifact)
+
+
+_cache: dict[tuple[str, str | None, int, int], SpamModel] = {}
+_cache_lock = threading.Lock()
+
+
+def load_model(ref: str, sha256: str | None = None) -> SpamModel:
+    """A verified model, cached per (resolved path, pinned sha256, file mtime and size).
+
+    ``ref`` is ``builtin:spam-v1`` or a path to a ``.joblib`` (its ``.json`` manifest must sit
+    next to it). ``sha256`` (``"sha256:<hex>"`` or ``"<hex>"``) pins the artifact's digest.
+    Raises :class:`ModelVerificationError`; nothing unverified is ever unpickled.
+    """
+    artifact = resolve(ref)
+    try:
+        stat = os.stat(artifact)
+        key = (str(artifact.resolve()), sha256, stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        return load_model_uncached(ref, sha256)  # raises the clear error
+    with _cache_lock:
+        model = _cache.get(key)
+        if model is None:
+            model = load_model_uncached(ref, sha256)
+            _cache[key] = model
+        return model
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def _strip_pipeline(pipeline: Any) -> None:
+    """Drop fitted attributes not needed to predict (``stop_words_`` holds every pruned term)."""
+    vectorizer = pipeline[0]
+    if hasattr(vectorizer, "stop_words_"):
+        del vectorizer.stop_words_

@@ -1,0 +1,90 @@
+"""The classifier detector: a trained text model's spam probability for subject + body.
+
+The model (``builtin:spam-v1`` by default, or a path to a ``.joblib`` with its manifest,
+optionally pinned with ``sha256:``) is loaded and verified when the detector is built, so a
+tampered or incompatible model fails the engine's start-up with
+:class:`~inmail_guard.models.ModelVerificationError` instead of silently scoring nothing.
+
+A send scores ``score`` when the probability is at least ``threshold`` (default: the threshold
+the model was trained for, see its manifest), else the detector abstains. The message is shown
+to the model through :func:`~inmail_guard.models.features.inmail_text` (subject line, then the
+rendered body), which selects the model's InMail channel: the weights shared by its training
+corpora (see ``models/MODEL_CARD.md`` for why not the e-mail ones).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+
+from inmail_guard.engine.types import Facts, Message, Signal
+from inmail_guard.plugins.base import Detector, DetectorConfig
+from inmail_guard.plugins.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from inmail_guard.engine.content import Content
+    from inmail_guard.models import SpamModel
+    from inmail_guard.policies.schema import Policy
+
+
+class ClassifierDetector(Detector):
+    name = "classifier"
+    expensive = True
+
+    class Config(DetectorConfig):
+        model: str = Field(
+            "builtin:spam-v1",
+            description="builtin:<name> or a path to a .joblib whose .json manifest sits next "
+            "to it.",
+        )
+        sha256: str | None = Field(
+            None, pattern=r"^(sha256:)?[0-9a-fA-F]{64}$",
+            description="Refuse the model unless its sha256 is this.",
+        )
+        threshold: float | None = Field(
+            None, ge=0, le=1,
+            description="Spam probability from which the send scores (default: the model's).",
+        )
+        score: float = Field(10.0, ge=0)
+
+    def __init__(self, config: DetectorConfig, policy: Policy | None = None) -> None:
+        super().__init__(config, policy)
+        from inmail_guard.models import load_model
+
+        cfg: ClassifierDetector.Config = config  # type: ignore[assignment]
+        self.model: SpamModel = load_model(cfg.model, cfg.sha256)
+        self.threshold = self.model.threshold if cfg.threshold is None else cfg.threshold
+
+    @staticmethod
+    def text_of(message: Message, content: Content) -> str:
+        from inmail_guard.models.features import inmail_text
+
+        return inmail_text(message.subject, content.text)
+
+    def _signal(self, probability: float) -> Signal | None:
+        if probability < self.threshold:
+            return None
+        return self.signal(
+            self.config.score,
+            f"spam probability {probability:.3f} >= {self.threshold:g} ({self.model.name})",
+            probability=round(probability, 6),
+            threshold=self.threshold,
+            model=self.model.name,
+            model_version=self.model.version,
+        )
+
+    def check(self, message: Message, facts: Facts, content: Content) -> Signal | None:
+        return self._signal(self.model.spam_probability(self.text_of(message, content)))
+
+    def check_many(
+        self, items: Sequence[tuple[Message, Facts, Content]]
+    ) -> list[Signal | None]:
+        texts = [self.text_of(m, c) for m, _, c in items]
+        return [self._signal(p) for p in self.model.spam_probabilities(texts)]
+
+
+@hookimpl
+def inmail_guard_detectors() -> list[type[Detector]]:
+    return [ClassifierDetector]

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from inmail_guard.cli.model import model
+from inmail_guard.models import artifact
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "models"
+TINY = FIXTURES / "tiny.csv"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_model_cache():
+    artifact.clear_cache()
+    yield
+    artifact.clear_cache()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model trained once on tests/fixtures/models/tiny.csv through the CLI."""
+    out = tmp_path_factory.mktemp("tiny-model")
+    result = CliRunner().invoke(
+        model, ["train", str(TINY), "--out", str(out), "--name", "tiny", "--seed", "7"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture
+def tiny_copy(tiny_model_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the tiny model (joblib + manifest) a test may corrupt; returns .joblib."""
+    for suffix in (".joblib", ".json"):
+        src = tiny_model_dir / f"tiny{suffix}"
+        (tmp_path / src.name).write_bytes(src.read_bytes())
+    return tmp_path / "tiny.joblib"

@@ -1,0 +1,82 @@
+"""The ``classifier`` detector (plugins/classifier.py) on top of the shipped model."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from inmail_guard.engine.content import parse_body
+from inmail_guard.engine.types import Facts, Member, Message
+from inmail_guard.models import ModelVerificationError
+from inmail_guard.plugins import classifier
+from inmail_guard.plugins.classifier import ClassifierDetector
+
+FACTS = Facts(sender=Member("s1", plan="premium_business"), recipient=Member("r1"),
+              now=datetime(2026, 11, 27, 10, 0, tzinfo=UTC), connection_degree=2)
+HAM = Message("s1", "r1", "Platform engineer role at Acme Berlin",
+              "Hi Dana, I noticed your work on distributed systems at Acme. We are building a "
+              "platform team in Berlin and your Kafka experience looks like a great fit. Would "
+              "you be open to a short call next week? Best regards, Sam")
+SPAM = Message("s1", "r1", "EARN $5000 A WEEK FROM HOME",
+               "Make money fast!!! Work from home and earn $$$ every day with our proven "
+               "system. No experience needed. Click here now, limited spots! 100% guaranteed "
+               "income! Visit www.easy-cash-now.biz")
+
+
+def check(detector: ClassifierDetector, msg: Message):
+    return detector.check(msg, FACTS, parse_body(msg.body, max_source_chars=12000))
+
+
+def test_registered_through_the_hook() -> None:
+    assert classifier.inmail_guard_detectors() == [ClassifierDetector]
+    assert ClassifierDetector.name == "classifier"
+    assert ClassifierDetector.expensive is True
+
+
+def test_scores_spam_and_abstains_on_ham() -> None:
+    detector = ClassifierDetector.from_settings({})
+    assert detector.threshold == detector.model.threshold
+    assert check(detector, HAM) is None
+    signal = check(detector, SPAM)
+    assert signal is not None
+    assert signal.detector == "classifier"
+    assert signal.score == 10.0
+    assert signal.data["model"] == "spam-v1"
+    assert signal.data["model_version"] == detector.model.version
+    assert signal.data["probability"] >= detector.threshold
+
+
+def test_threshold_and_score_from_policy() -> None:
+    detector = ClassifierDetector.from_settings({"threshold": 0.0, "score": 4})
+    signal = check(detector, HAM)
+    assert signal is not None and signal.score == 4.0
+
+
+def test_batch_matches_single() -> None:
+    detector = ClassifierDetector.from_settings({})
+    items = [(m, FACTS, parse_body(m.body, max_source_chars=12000)) for m in (HAM, SPAM)]
+    single = [detector.check(*item) for item in items]
+    batch = detector.check_many(items)
+    assert [s is None for s in batch] == [s is None for s in single]
+    assert batch[1].data["probability"] == pytest.approx(single[1].data["probability"], abs=1e-6)
+
+
+def test_pinned_model_must_match() -> None:
+    with pytest.raises(ModelVerificationError, match="the caller pins sha256:"):
+        ClassifierDetector.from_settings({"sha256": "ab" * 32})
+
+
+def test_pin_format_is_validated() -> None:
+    with pytest.raises(ValidationError):
+        ClassifierDetector.from_settings({"sha256": "not-a-digest"})
+
+
+def test_own_model_path(tiny_copy: Path) -> None:
+    sha = json.loads(tiny_copy.with_suffix(".json").read_text())["sha256"]
+    settings = {"model": str(tiny_copy), "sha256": f"sha256:{sha}"}
+    detector = ClassifierDetector.from_settings(settings)
+    assert detector.model.name == "tiny"

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from inmail_guard.cli.model import model
+
+TINY = Path(__file__).resolve().parents[1] / "fixtures" / "models" / "tiny.csv"
+
+
+def run(*args: str):
+    return CliRunner().invoke(model, list(args), catch_exceptions=False)
+
+
+def test_info_builtin() -> None:
+    result = run("info", "builtin:spam-v1")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.output)
+    assert manifest["name"] == "spam-v1"
+    assert manifest["sha256_verified"] is True
+
+
+def test_info_reports_tampering(tiny_copy: Path) -> None:
+    tiny_copy.write_bytes(tiny_copy.read_bytes() + b"\0")
+    result = run("info", str(tiny_copy))
+    assert result.exit_code == 1
+    assert f"Error: {tiny_copy}: sha256 mismatch: manifest expects" in result.output
+
+
+def test_evaluate_prints_metrics_and_plots(tiny_copy: Path, tmp_path: Path) -> None:
+    plot = tmp_path / "curves.png"
+    result = run("evaluate", str(tiny_copy), str(TINY), "--plot", str(plot))
+    assert result.exit_code == 0, result.output
+    assert "| tiny.csv | 60 | 30 | 30 |" in result.output
+    assert "ham FPR" in result.output and "MCC" in result.output and "ROC-AUC" in result.output
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_json(tiny_copy: Path) -> None:
+    result = run("evaluate", str(tiny_copy), str(TINY), "--json")
+    metrics = json.loads(result.output)["metrics"]["tiny.csv"]
+    assert set(metrics) >= {"precision", "recall", "f1", "ham_fpr", "mcc", "roc_auc", "confusion"}
+    assert metrics["confusion"]["tn"] + metrics["confusion"]["fp"] == 30
+
+
+def test_evaluate_refuses_unverified_model(tiny_copy: Path) -> None:
+    result = run("evaluate", str(tiny_copy), str(TINY), "--sha256", "0" * 64)
+    assert result.exit_code == 1
+    assert "sha256 mismatch: the caller pins sha256:" + "0" * 64 in result.output
+
+
+def test_train_rejects_malformed_csv(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,label,text\n1,maybe,hello\n", encoding="utf-8")
+    result = run("train", str(bad), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {bad}:2: column 'label' (row '1'): expected 'ham' or 'spam', found 'maybe'. "
+        "Fix: label the row ham or spam.\n"
+    )
+    assert not (tmp_path / "out").exists()
