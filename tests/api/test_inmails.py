@@ -73,12 +73,7 @@ def test_send_accepted_is_201_with_decision_and_inmail(api):
     assert credits["used"] == 1 and credits["remaining"] == 9
 
 
-def test_send_rejected_is_403_with_decision_and_spends_nothing(api, request):
-    if "postgresql" in request.node.name:
-        # Found here: on PostgreSQL InMailService.put_member does not update an existing member
-        # (insert_ignore reports a row inserted on conflict, so the UPDATE is skipped).
-        request.applymarker(pytest.mark.xfail(
-            reason="service: put_member update is lost on PostgreSQL", strict=False))
+def test_send_rejected_is_403_with_decision_and_spends_nothing(api):
     api.put("/v1/members/bob", json={"accepts_inmail": False}, headers=SVC)
     r = send(api)
     assert r.status_code == 403

@@ -35,3 +35,28 @@ def test_times_written_raw_and_via_sqlalchemy_compare_and_read_back_alike(store)
                                  ("sa", T)]
     assert [r[0] for r in later] == ["raw2"]
     assert all(r[1].tzinfo is not None for r in via_raw)
+
+
+def test_insert_ignore_counts_rows_inserted_on_both_paths(store):
+    from inmail_guard.store.facts import insert_ignore
+
+    row = {"id": "m", "plan": "basic", "profile_public": True, "accepts_inmail": True,
+           "is_employee": False, "name": None, "photo_url": None, "created_at": T,
+           "updated_at": T}
+    with store.write() as conn:  # SQLAlchemy reports -1 for INSERT on psycopg unless asked
+        assert insert_ignore(SADb(conn), t.members, row) == 1
+        assert insert_ignore(SADb(conn), t.members, row) == 0
+    with raw_write(store) as db:
+        assert insert_ignore(db, t.members, {**row, "id": "n"}) == 1
+        assert insert_ignore(db, t.members, {**row, "id": "n"}) == 0
+
+
+def test_put_member_updates_an_existing_member(store):
+    import inmail_guard as ig
+    from inmail_guard.service import InMailService
+
+    with InMailService(ig.default_policy(), store) as svc:
+        svc.put_member(ig.Member("bob"))
+        svc.put_member(ig.Member("bob", plan="job_seeker", accepts_inmail=False))
+        assert svc.get_member("bob") == ig.Member("bob", plan="job_seeker",
+                                                  accepts_inmail=False)

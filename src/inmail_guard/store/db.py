@@ -46,6 +46,9 @@ class Db(Protocol):
     def run_many(self, stmt: Executable, params: list[dict[str, Any]]) -> None: ...
 
 
+_ROWCOUNT = {"preserve_rowcount": True}
+
+
 class SADb:
     """A SQLAlchemy ``Connection`` behind the :class:`Db` interface."""
 
@@ -60,7 +63,10 @@ class SADb:
         return self.conn.execute(stmt, params).first()
 
     def run(self, stmt: Executable, params: dict[str, Any]) -> int:
-        return int(self.conn.execute(stmt, params).rowcount)
+        # preserve_rowcount: without it SQLAlchemy 2.x reports -1 for an INSERT on psycopg,
+        # which ``insert_ignore`` would read as "inserted" (put_member lost its updates).
+        return int(self.conn.execute(stmt, params,
+                                     execution_options=_ROWCOUNT).rowcount)
 
     def run_many(self, stmt: Executable, params: list[dict[str, Any]]) -> None:
         self.conn.execute(stmt, params)
