@@ -3,8 +3,9 @@
 Run: ``.venv/bin/python benchmarks/bench_service.py [--sends N]``; prints a markdown table.
 Every send is accepted (recruiter_corporate senders, 50 credits each, at most 10 sends per
 sender, distinct bodies, so no spam detector of the shipped policy trips), through the shipped
-default policy. Cases: SQLite in one process and in two processes (multiprocessing, each with
-its own engine and connections, one database file), and PostgreSQL the same way when
+default policy (and once with its detectors off, to show the service and store alone).
+Cases: SQLite in one process and in two processes (multiprocessing, each with its own engine
+and connections, one database file), and PostgreSQL the same way when
 ``INMAIL_GUARD_TEST_PG_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``)
 answers; a scratch schema is created and dropped.
 """
@@ -62,12 +63,22 @@ def setup(url: str, senders: list[str]) -> None:
     del ig
 
 
-def worker(url: str, senders: list[str], seed: int, start: Any, out: Any) -> None:
+def _policy(bare: bool) -> Any:
+    import inmail_guard as ig
+
+    policy = ig.default_policy()
+    if bare:  # the service and store alone: no spam detector runs
+        policy = policy.model_copy(update={"spam": policy.spam.model_copy(
+            update={"detectors": {}})})
+    return policy
+
+
+def worker(url: str, senders: list[str], seed: int, bare: bool, start: Any, out: Any) -> None:
     import inmail_guard as ig
     from inmail_guard.service import InMailService
 
     rng = random.Random(seed)
-    svc = InMailService(ig.default_policy(), url)
+    svc = InMailService(_policy(bare), url)
     messages = [_message(ig, s, rng) for _ in range(PER_SENDER) for s in senders]
     for m in messages[:20]:  # warm up (compiles statements, fills the pool)
         svc.send(m)
@@ -86,14 +97,15 @@ def worker(url: str, senders: list[str], seed: int, start: Any, out: Any) -> Non
     out.put((latencies, began, ended, accepted, cpu))
 
 
-def run(url: str, processes: int, sends: int) -> tuple[float, float, float, int, int, float]:
+def run(url: str, processes: int, sends: int,
+        bare: bool = False) -> tuple[float, float, float, int, int, float]:
     ctx = multiprocessing.get_context("spawn")
     n_senders = max(sends // processes // PER_SENDER + 2, 1)
     groups = [[f"s{p}_{i}_{uuid.uuid4().hex[:6]}" for i in range(n_senders)]
               for p in range(processes)]
     setup(url, [s for g in groups for s in g])
     start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=worker, args=(url, g, i, start, out))
+    procs = [ctx.Process(target=worker, args=(url, g, i, bare, start, out))
              for i, g in enumerate(groups)]
     for p in procs:
         p.start()
@@ -140,6 +152,9 @@ def main() -> None:
             db = Path(tmp) / f"bench-{processes}.db"
             rows.append(("SQLite (WAL, file)", processes, *run(f"sqlite:///{db}", processes,
                                                                args.sends)))
+        bare_db = Path(tmp) / "bench-bare.db"
+        rows.append(("SQLite, detectors off", 1, *run(f"sqlite:///{bare_db}", 1, args.sends,
+                                                     bare=True)))
     pg = None if args.sqlite_only else _pg_url()
     skipped = None
     if args.sqlite_only:
