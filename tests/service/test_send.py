@@ -142,3 +142,22 @@ def test_a_unique_key_clash_is_retried_as_a_replay(svc, store, monkeypatch):
     monkeypatch.setattr(svc, "_send", clash)
     again = svc.send(msg(idempotency_key="edge"))
     assert again.replayed and again.inmail.id == first.inmail.id and len(calls) == 2
+
+
+def test_credit_window_is_the_calendar_month_in_the_policy_time_zone(store, clock):
+    from datetime import UTC, datetime
+
+    from inmail_guard.service import InMailService
+
+    base = ig.default_policy()
+    policy = base.model_copy(update={"credits": base.credits.model_copy(
+        update={"timezone": "America/New_York"})})
+    clock.set(datetime(2026, 4, 1, 2, 0, tzinfo=UTC))  # still March 31 in New York
+    with InMailService(policy, store, clock=clock) as svc:
+        cast(svc)
+        assert svc.send(msg()).accepted
+        credits = svc.credits("alice")
+        assert credits.window_end == datetime(2026, 4, 1, 4, 0, tzinfo=UTC)
+        assert credits.used == 1
+        clock.set(datetime(2026, 4, 1, 4, 0, tzinfo=UTC))  # April 1, 00:00 in New York
+        assert svc.credits("alice").used == 0
