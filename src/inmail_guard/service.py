@@ -55,6 +55,7 @@ from inmail_guard.store.db import Db, SADb, as_db, insert_of, raw_write
 from inmail_guard.store.facts import (
     Account,
     StoredMember,
+    encode_fingerprint,
     load_member,
     load_members,
     lock_account,
@@ -111,12 +112,13 @@ def request_hash(message: Message) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-def _load_fingerprint() -> Callable[[str], tuple[int, ...]] | None:
+def _load_fingerprint() -> tuple[Callable[[str], tuple[int, ...]], int] | None:
+    """The bulk detector's fingerprint function and its version, if the detector exists."""
     try:
-        from inmail_guard.plugins.bulk import fingerprint  # type: ignore[import-not-found,unused-ignore]
+        from inmail_guard.plugins import bulk
     except ImportError:
         return None
-    return fingerprint  # type: ignore[no-any-return]
+    return bulk.fingerprint, int(getattr(bulk, "FINGERPRINT_VERSION", 1))
 
 
 class InMailService(MemberAdmin, Lifecycle, EventDispatch):
@@ -250,7 +252,9 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
                     return replay
             facts = read_facts(db, srow.member, rrow.member, account, now,
                                expire_after=self.expire_after, abuse_window=self.abuse_window,
-                               bodies_window=self._bodies_window)
+                               bodies_window=self._bodies_window,
+                               fingerprint_version=self._fingerprint[1]
+                               if self._fingerprint else 0)
             decision = self.engine.evaluate(message, facts)
             inmail = None
             if decision.accepted:
@@ -300,8 +304,10 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
                        inmail_id: str, window_start: datetime, now: datetime) -> InMail:
         crm = {str(k): str(v) for k, v in message.crm.items()}
         tags = tuple(dict.fromkeys(message.tags))
-        fingerprint = (json.dumps(list(self._fingerprint(message.body)))
-                       if self._fingerprint is not None else None)
+        fingerprint = None
+        if self._fingerprint is not None:
+            make, version = self._fingerprint
+            fingerprint = encode_fingerprint(version, make(message.body))
         db.run(_INSERT_INMAIL, {
             "id": inmail_id, "sender_id": message.sender_id,
             "recipient_id": message.recipient_id, "subject": message.subject,

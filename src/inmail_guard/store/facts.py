@@ -8,7 +8,6 @@ Everything here runs inside the caller's transaction, through the :class:`~.db.D
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -252,6 +251,19 @@ _RECENT_BODIES = (
 )
 
 
+def encode_fingerprint(version: int, values: tuple[int, ...]) -> str:
+    """Stored as ``"<version>:<n>,<n>,..."``: a fingerprint of another version (the bulk
+    detector changed how it hashes) is never compared with today's."""
+    return f"{version}:" + ",".join(map(str, values))
+
+
+def decode_fingerprint(text: str, version: int) -> tuple[int, ...] | None:
+    head, _, body = text.partition(":")
+    if head != str(version):
+        return None
+    return tuple(int(x) for x in body.split(",")) if body else ()
+
+
 def read_facts(
     db: Db,
     sender: Member,
@@ -262,6 +274,7 @@ def read_facts(
     expire_after: timedelta,
     abuse_window: timedelta,
     bodies_window: timedelta | None,
+    fingerprint_version: int = 1,
 ) -> Facts:
     s = sender.id
     row = db.first(_FACTS, {"s": s, "r": recipient.id, "reports_since": now - abuse_window,
@@ -274,7 +287,8 @@ def read_facts(
     bodies: tuple[BodyFingerprint, ...] = ()
     if bodies_window is not None:
         rows = db.all(_RECENT_BODIES, {"s": s, "since": now - bodies_window})
-        bodies = tuple(BodyFingerprint(x[0], x[1], tuple(json.loads(x[2]))) for x in rows)
+        decoded = ((x, decode_fingerprint(x[2], fingerprint_version)) for x in rows)
+        bodies = tuple(BodyFingerprint(x[0], x[1], f) for x, f in decoded if f is not None)
     return Facts(
         sender=sender,
         recipient=recipient,

@@ -104,7 +104,7 @@ inmails = Table(
     Column("account_id", String(200)),
     Column("decision_id", ID, nullable=False),
     Column("window_start", Time, nullable=False),  # the credit window the send spent from
-    Column("fingerprint", Text),  # JSON MinHash for the bulk detector, when available
+    Column("fingerprint", Text),  # "<version>:<MinHash ints>" for the bulk detector, if any
     Column("sent_at", Time, nullable=False),
     Column("opened_at", Time),
     Column("replied_at", Time),
