@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ class EventDispatch:
 
     if TYPE_CHECKING:
         def _now(self) -> datetime: ...
+        def expire_due(self) -> int: ...
 
     # --- events ----------------------------------------------------------------------------
 
@@ -46,15 +48,21 @@ class EventDispatch:
         outbox.mark_delivered(self.store, done, self._now())
         return len(done)
 
-    def start_dispatcher(self, interval: float = 1.0) -> None:
-        """Deliver events from a daemon thread every ``interval`` seconds until stopped."""
+    def start_dispatcher(self, interval: float = 1.0, *, expire_every: float = 60.0) -> None:
+        """Deliver events from a daemon thread every ``interval`` seconds until stopped, and
+        every ``expire_every`` seconds run :meth:`expire_due` so ``inmail.expired`` events
+        need no cron either."""
         if self._dispatcher is not None and self._dispatcher.is_alive():
             return
         self._stop.clear()
 
         def run() -> None:
+            next_expiry = time.monotonic()
             while not self._stop.is_set():
                 try:
+                    if time.monotonic() >= next_expiry:
+                        next_expiry = time.monotonic() + expire_every
+                        self.expire_due()
                     delivered = self.dispatch_events()
                 except Exception:
                     log.exception("event dispatcher failed; retrying in %ss", interval)

@@ -96,16 +96,17 @@ def test_a_dispatcher_that_dies_mid_batch_is_redelivered_after_the_lease(svc, st
     assert svc.dispatch_events() == 1
 
 
-def test_background_dispatcher(svc, recorder):
+def test_background_dispatcher_delivers_and_expires(svc, recorder, clock):
     svc.send(msg())
+    clock.advance(timedelta(days=8))
     svc.start_dispatcher(interval=0.02)
     try:
         deadline = time.monotonic() + 10
-        while not recorder.events and time.monotonic() < deadline:
+        while len(recorder.events) < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
     finally:
         svc.stop_dispatcher()
-    assert [e["type"] for e in recorder.events] == ["inmail.sent"]
+    assert [e["type"] for e in recorder.events] == ["inmail.sent", "inmail.expired"]
 
 
 def test_jsonl_sink_from_environment(svc, tmp_path, monkeypatch):
