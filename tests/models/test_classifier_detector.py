@@ -39,7 +39,7 @@ def test_registered_through_the_hook() -> None:
 
 def test_scores_spam_and_abstains_on_ham() -> None:
     detector = ClassifierDetector.from_settings({})
-    assert detector.threshold == detector.model.threshold
+    assert detector.threshold == 0.9
     assert check(detector, HAM) is None
     signal = check(detector, SPAM)
     assert signal is not None
@@ -48,6 +48,13 @@ def test_scores_spam_and_abstains_on_ham() -> None:
     assert signal.data["model"] == "spam-v1"
     assert signal.data["model_version"] == detector.model.version
     assert signal.data["probability"] >= detector.threshold
+
+
+def test_null_threshold_means_the_models_own() -> None:
+    detector = ClassifierDetector.from_settings({"threshold": None})
+    assert detector.threshold == detector.model.threshold
+    assert check(detector, HAM) is None
+    assert check(detector, SPAM) is not None
 
 
 def test_threshold_and_score_from_policy() -> None:

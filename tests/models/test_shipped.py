@@ -78,7 +78,7 @@ def test_manifest(shipped) -> None:
 
 
 #: Spam the shipped model ranks above every ham fixture but scores below its threshold. Account
-#: phishing with no money words is weak in both corpora; the keywords detector covers it.
+#: phishing with no money words is weak in both training corpora (see MODEL_CARD.md).
 KNOWN_MISSES = {"Your account has been suspended"}
 
 

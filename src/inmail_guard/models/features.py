@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from itertools import pairwise
 
-FEATURES_VERSION = "inmail-guard-words/4"
+FEATURES_VERSION = "inmail-guard-words/5"
 
 EMAIL_PREFIX = "e:"
 SHORT_PREFIX = "s:"
@@ -71,6 +71,8 @@ def channel_prefix(text: str) -> str:
 def tokens(text: str) -> list[str]:
     """Lower-cased word tokens, with URLs, currency signs and all-digit numbers as placeholder
     words (``xurl``, ``xcur``, ``xnum``, ``xlongnum`` for 5+ digits: phone numbers, codes)."""
+    if text.startswith(INMAIL_HEADER):  # a marker for channel_prefix, not content
+        text = text[len(INMAIL_HEADER):]
     text = text.lower()
     if "http" in text or "www" in text:
         text = _SCHEME_URL.sub(" xurl ", text)
