@@ -132,6 +132,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         default_response_class=JSONBytesResponse,
         lifespan=lifespan,
+        **({} if settings.otel else
+           {"telemetry": {"tracing": False, "metrics": False, "logs": False}}),
     )
     app.state.settings = settings
     app.state.keys = keys

@@ -240,7 +240,8 @@ def map_exception(exc: BaseException) -> ApiError | None:
             status = STATUS_BY_CODE.get(code, 400)
         message = getattr(exc, "message", None) or str(exc) or code
         field = getattr(exc, "field", None)
-        return ApiError(status, code, str(message), field if isinstance(field, str) else None)
+        return ApiError(status, code, str(message), field if isinstance(field, str) else None,
+                        headers={"Retry-After": "1"} if status == 503 else None)
     if name == "UnknownPlanError":
         return ApiError(422, "unknown_plan", str(exc), "facts.sender.plan")
     if isinstance(exc, NotImplementedError):

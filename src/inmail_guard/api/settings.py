@@ -47,6 +47,9 @@ class Settings:
     sighup: bool = False
     #: Log JSON lines to stderr (the server); tests leave logging alone.
     configure_logging: bool = False
+    #: FastAPI's native OpenTelemetry (tracing, metrics, logs through the configured OTel
+    #: providers). Off by default: /metrics is Prometheus, and the checks cost per request.
+    otel: bool = False
     #: One JSON line per request (``inmail_guard.api.access``).
     access_log: bool = True
     #: A ready-made service object (tests); None builds one from ``db`` when the service exists.
@@ -77,6 +80,7 @@ class Settings:
             sighup=(get("SIGHUP") or "1") == "1",
             configure_logging=(get("LOG_JSON") or "1") == "1",
             access_log=(get("ACCESS_LOG") or "1") == "1",
+            otel=(get("OTEL") or "0") == "1",
         )
 
     def to_env(self) -> dict[str, str]:
@@ -88,6 +92,7 @@ class Settings:
             "SIGHUP": "1" if self.sighup else "0",
             "LOG_JSON": "1" if self.configure_logging else "0",
             "ACCESS_LOG": "1" if self.access_log else "0",
+            "OTEL": "1" if self.otel else "0",
         }
         if self.policy:
             out["POLICY"] = self.policy
