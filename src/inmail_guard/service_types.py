@@ -29,6 +29,8 @@ ERROR_CODES: dict[str, int] = {
     "already_retracted": 409,
     "already_replied": 409,  # retract after the recipient replied
     "inmail_expired": 410,  # open/reply/report an unopened InMail after it expired
+    # the database is down or too slow (a bounded timeout ran out); nothing was changed, retry
+    "database_unavailable": 503,
 }
 
 

@@ -15,12 +15,18 @@ How writes are serialised (what makes credit spending race-free):
 * Both: the spend itself is ``UPDATE credit_accounts SET used = used + 1 WHERE ... AND used <
   :limit``; a send whose update matches no row is rolled back, so even a bug in the locking
   could not overspend.
+
+Every wait is bounded (:class:`~inmail_guard.store.settings.StoreSettings`: connect, pool,
+lock and statement timeouts), and a database that is down or too slow surfaces as
+:class:`~inmail_guard.store.errors.StoreUnavailable` (``database_unavailable``) from
+:meth:`Store.write` / :meth:`Store.read`, with the transaction rolled back whole.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +34,11 @@ from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine as SAEngine
 from sqlalchemy.engine import make_url
 
+from inmail_guard.store.errors import StoreUnavailable, unavailable_as_error
+from inmail_guard.store.settings import StoreSettings
+
 DEFAULT_URL = "sqlite:///./inmail-guard.db"
-SQLITE_BUSY_TIMEOUT_MS = 60_000
+SQLITE_BUSY_TIMEOUT_MS = 60_000  # the default; StoreSettings.sqlite_busy_timeout sets it
 
 
 class StoreError(RuntimeError):
@@ -54,27 +63,41 @@ class Store:
         url: str | Path | None = None,
         *,
         migrate: bool = True,
-        pool_size: int = 5,
+        pool_size: int | None = None,
         echo: bool = False,
+        settings: StoreSettings | None = None,
     ) -> None:
+        """``settings`` default to :meth:`StoreSettings.from_env` (``INMAIL_GUARD_DB_*``);
+        ``pool_size``, if given, overrides theirs."""
         self.url = to_url(url)
+        cfg = settings if settings is not None else StoreSettings.from_env()
+        if pool_size is not None:
+            cfg = replace(cfg, pool_size=pool_size)
+        self.settings = cfg
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
             raise StoreError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
-        kwargs: dict[str, Any] = {"echo": echo}
+        kwargs: dict[str, Any] = {"echo": echo, "pool_size": cfg.pool_size,
+                                  "max_overflow": cfg.max_overflow,
+                                  "pool_timeout": cfg.pool_timeout}
         if self.dialect == "sqlite":
             if parsed.database in (None, "", ":memory:"):
                 raise StoreError("use a SQLite file, not an in-memory database: the service, its"
                                  " dispatcher and other processes share the file")
             kwargs["connect_args"] = {"check_same_thread": False,
-                                      "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
-            kwargs["pool_size"] = pool_size
+                                      "timeout": cfg.sqlite_busy_timeout}
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            # pre-ping: a connection the server dropped (restart, pg_terminate_backend) is
+            # replaced at checkout, so the service recovers by itself on the next request.
+            kwargs["pool_pre_ping"] = True
+            if "connect_timeout" not in parsed.query:
+                kwargs["connect_args"] = {"connect_timeout": cfg.postgres_connect_timeout()}
         self.db: SAEngine = create_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
-            _sqlite_setup(self.db)
+            _sqlite_setup(self.db, round(cfg.sqlite_busy_timeout * 1000))
+        else:
+            _postgres_setup(self.db, cfg.postgres_session())
         if migrate:
             from inmail_guard.store.migrations import upgrade
 
@@ -89,7 +112,7 @@ class Store:
         """A write transaction: committed on exit, rolled back whole on any exception.
 
         On SQLite it starts with ``BEGIN IMMEDIATE`` (the write lock is taken first)."""
-        with self.db.connect() as conn:
+        with unavailable_as_error(), self.db.connect() as conn:
             if self.is_sqlite:
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
@@ -98,7 +121,7 @@ class Store:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction (a consistent snapshot on SQLite WAL)."""
-        with self.db.connect() as conn, conn.begin():
+        with unavailable_as_error(), self.db.connect() as conn, conn.begin():
             yield conn
 
     def close(self) -> None:
@@ -108,7 +131,7 @@ class Store:
         return f"Store({make_url(self.url).render_as_string(hide_password=True)!r})"
 
 
-def _sqlite_setup(db: SAEngine) -> None:
+def _sqlite_setup(db: SAEngine, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
     # pysqlite's own transaction handling would defer BEGIN; take control of it so write
     # transactions can start with BEGIN IMMEDIATE (SQLAlchemy's documented recipe).
     @event.listens_for(db, "connect")
@@ -116,7 +139,7 @@ def _sqlite_setup(db: SAEngine) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cur.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe with WAL
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
@@ -127,4 +150,16 @@ def _sqlite_setup(db: SAEngine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-__all__ = ["DEFAULT_URL", "Store", "StoreError", "to_url"]
+def _postgres_setup(db: SAEngine, session: dict[str, str]) -> None:
+    # Session settings on every new connection (not URL ``options``, which a caller's own
+    # ``?options=-csearch_path=...`` would replace).
+    @event.listens_for(db, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        with dbapi_conn.cursor() as cur:
+            for name, value in session.items():
+                cur.execute("SELECT set_config(%s, %s, false)", (name, value))
+        dbapi_conn.commit()
+
+
+__all__ = ["DEFAULT_URL", "Store", "StoreError", "StoreSettings", "StoreUnavailable",
+           "to_url"]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import Connection, bindparam
 from sqlalchemy.sql.base import Executable
 
+from inmail_guard.store.errors import unavailable_as_error
 from inmail_guard.store.tables import UTCDateTime
 
 if TYPE_CHECKING:
@@ -191,7 +192,14 @@ def raw_write(store: Store) -> Iterator[RawDb]:
     """A write transaction on a pooled DBAPI connection: ``BEGIN IMMEDIATE`` on SQLite (the
     write lock first), the driver's implicit transaction on PostgreSQL. Committed on exit,
     rolled back whole on any exception."""
-    raw = store.db.raw_connection()
+    with unavailable_as_error():
+        raw = store.db.raw_connection()
+        with _raw_transaction(raw, store) as db:
+            yield db
+
+
+@contextmanager
+def _raw_transaction(raw: Any, store: Store) -> Iterator[RawDb]:
     try:
         cursor = raw.cursor()
         sqlite = store.dialect == "sqlite"

@@ -56,6 +56,8 @@ LATEST = MIGRATIONS[-1].version
 
 # Any 64-bit constant: the PostgreSQL advisory lock migrations take.
 _PG_LOCK_KEY = 0x1A11_6A7D
+#: PostgreSQL lock and statement timeout while migrating (requests use StoreSettings').
+MIGRATION_TIMEOUT = "10min"
 
 
 def current_version(conn: Connection) -> int:
@@ -69,6 +71,11 @@ def upgrade(store: Store, migrations: tuple[Migration, ...] = MIGRATIONS) -> int
     latest = migrations[-1].version
     with store.write() as conn:
         if store.dialect == "postgresql":
+            # Another instance may be migrating (or an index build may be slow): wait longer
+            # than a request would, but not forever.
+            for name in ("lock_timeout", "statement_timeout"):
+                conn.execute(text("SELECT set_config(:n, :v, true)"),
+                             {"n": name, "v": MIGRATION_TIMEOUT})
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
         version = current_version(conn)
         if version > latest:

@@ -1,0 +1,97 @@
+"""The database being down or slow, as one error: :class:`StoreUnavailable`.
+
+:func:`unavailable_as_error` wraps every transaction (``Store.write``, ``Store.read``,
+``raw_write``): a driver or pool error that means "the database cannot serve this now"
+(cannot connect, connection lost, a lock or statement timeout, no pooled connection free)
+becomes ``StoreUnavailable``, a :class:`~inmail_guard.service_types.ServiceError` with code
+``database_unavailable`` (HTTP 503 with ``Retry-After``). The transaction it happened in was
+rolled back whole, so the caller may simply retry. Other errors (integrity, data) pass
+through unchanged.
+
+The message never quotes the driver's text: it can carry SQL parameters, i.e. message bodies.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+
+from inmail_guard.service_types import ServiceError
+
+#: reason -> what it means, for the error message (and docs/deploy.md).
+REASONS: dict[str, str] = {
+    "lock_timeout": "a lock was not granted within the lock timeout (another transaction"
+                    " holds it)",
+    "statement_timeout": "a statement ran longer than the statement timeout",
+    "pool_timeout": "no database connection was free within the pool timeout",
+    "conflict": "a deadlock or serialization failure; the transaction was rolled back",
+    "connection": "the database cannot be reached or the connection was lost",
+}
+
+# SQLSTATE classes: 08 connection exception, 57P0x operator intervention (shutdown,
+# pg_terminate_backend), 53 insufficient resources (too many connections).
+_BY_SQLSTATE = {"55P03": "lock_timeout", "57014": "statement_timeout",
+                "40001": "conflict", "40P01": "conflict"}
+
+
+class StoreUnavailable(ServiceError):
+    """The database cannot serve the request now; nothing was written. ``reason`` is one of
+    :data:`REASONS`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("database_unavailable",
+                         f"the database is unavailable ({reason}: {REASONS[reason]});"
+                         " nothing was changed; retry later")
+        self.reason = reason
+
+
+def _unavailable_classes() -> tuple[type[BaseException], ...]:
+    classes: list[type[BaseException]] = [
+        sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
+        sa_exc.TimeoutError, sqlite3.OperationalError, sqlite3.InterfaceError]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - SQLite-only installs
+        pass
+    else:
+        classes += [psycopg.OperationalError, psycopg.InterfaceError]
+    return tuple(classes)
+
+
+_UNAVAILABLE = _unavailable_classes()
+
+
+def unavailable_reason(exc: BaseException) -> str | None:
+    """Why ``exc`` means the database is unavailable, or None if it means something else."""
+    if not isinstance(exc, _UNAVAILABLE):
+        return None
+    if isinstance(exc, sa_exc.TimeoutError):
+        return "pool_timeout"
+    orig: Any = getattr(exc, "orig", None) or exc
+    reason = _BY_SQLSTATE.get(getattr(orig, "sqlstate", None) or "")
+    if reason is not None:
+        return reason
+    if isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig):
+        return "lock_timeout"  # SQLite's busy timeout ran out
+    return "connection"
+
+
+@contextmanager
+def unavailable_as_error() -> Iterator[None]:
+    """Re-raise "database unavailable" errors from the block as :class:`StoreUnavailable`."""
+    try:
+        yield
+    except StoreUnavailable:
+        raise
+    except Exception as exc:
+        reason = unavailable_reason(exc)
+        if reason is None:
+            raise
+        raise StoreUnavailable(reason) from exc
+
+
+__all__ = ["REASONS", "StoreUnavailable", "unavailable_as_error", "unavailable_reason"]

@@ -1,0 +1,80 @@
+"""How long the store may wait, and how many connections it keeps: :class:`StoreSettings`.
+
+Every wait on the database is bounded, so a request fails fast with ``database_unavailable``
+(see :mod:`inmail_guard.store.errors`) instead of hanging when the database is down or slow:
+
+=====================  ===========  ===================================================
+setting                default      bounds
+=====================  ===========  ===================================================
+``connect_timeout``    5 s          opening a connection (PostgreSQL; psycopg's minimum is 2 s)
+``pool_timeout``       5 s          waiting for a free pooled connection (both databases)
+``lock_timeout``       5 s          waiting for a row lock, e.g. the sender's account (PostgreSQL)
+``statement_timeout``  30 s         any one statement (PostgreSQL)
+``sqlite_busy_timeout``  60 s       waiting for SQLite's single write lock
+=====================  ===========  ===================================================
+
+``pool_size`` (5) and ``max_overflow`` (5) cap the connections one process opens at 10.
+Each can be set from the environment (``INMAIL_GUARD_DB_POOL_SIZE``,
+``INMAIL_GUARD_DB_LOCK_TIMEOUT``..., seconds as decimals), which is what a ``Store`` built
+without explicit settings reads, so every server process and worker picks them up. A timeout
+of 0 means "no limit". See docs/deploy.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+ENV_PREFIX = "INMAIL_GUARD_DB_"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    pool_size: int = 5
+    max_overflow: int = 5
+    pool_timeout: float = 5.0
+    connect_timeout: float = 5.0
+    lock_timeout: float = 5.0
+    statement_timeout: float = 30.0
+    sqlite_busy_timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if getattr(self, f.name) < 0:
+                raise ValueError(f"store setting {f.name} must be >= 0")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> StoreSettings:
+        """Defaults overridden by ``INMAIL_GUARD_DB_<NAME>`` variables (name upper-cased)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw in (None, ""):
+                continue
+            kind = int if f.type in ("int", int) else float
+            try:
+                values[f.name] = kind(raw)
+            except ValueError:
+                raise ValueError(f"{ENV_PREFIX}{f.name.upper()} must be a number of"
+                                 f" {'connections' if kind is int else 'seconds'};"
+                                 f" found {raw!r}") from None
+        return cls(**values)
+
+    def postgres_session(self) -> dict[str, str]:
+        """The session settings every PostgreSQL connection gets (``SET`` on connect)."""
+        return {"lock_timeout": _ms(self.lock_timeout),
+                "statement_timeout": _ms(self.statement_timeout)}
+
+    def postgres_connect_timeout(self) -> int:
+        # libpq/psycopg take whole seconds, at least 2; 0 would mean "wait forever".
+        return max(2, round(self.connect_timeout)) if self.connect_timeout else 0
+
+
+def _ms(seconds: float) -> str:
+    return f"{round(seconds * 1000)}ms"
+
+
+__all__ = ["ENV_PREFIX", "StoreSettings"]
