@@ -38,9 +38,15 @@ def test_evaluate_prints_metrics_and_plots(tiny_copy: Path, tmp_path: Path) -> N
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_evaluate_warns_about_training_data(tiny_copy: Path) -> None:
+    result = run("evaluate", str(tiny_copy), str(TINY))
+    assert result.exit_code == 0
+    assert result.stderr.startswith(f"warning: {TINY} is part of tiny's training data;")
+
+
 def test_evaluate_json(tiny_copy: Path) -> None:
     result = run("evaluate", str(tiny_copy), str(TINY), "--json")
-    metrics = json.loads(result.output)["metrics"]["tiny.csv"]
+    metrics = json.loads(result.stdout)["metrics"]["tiny.csv"]
     assert set(metrics) >= {"precision", "recall", "f1", "ham_fpr", "mcc", "roc_auc", "confusion"}
     assert metrics["confusion"]["tn"] + metrics["confusion"]["fp"] == 30
 

@@ -151,6 +151,12 @@ def evaluate(model_ref: str, data: tuple[Path, ...], sha256: str | None,
         datasets = read_datasets(data)
     except (ModelVerificationError, DatasetError) as exc:
         raise _fail(exc) from None
+    trained_on = {d.get("sha256") for d in loaded.manifest.get("training_data", [])}
+    for ds in datasets:
+        if ds.sha256 in trained_on:
+            click.echo(f"warning: {ds.path} is part of {loaded.name}'s training data; its metrics"
+                       " are optimistic. Use held-out data, or `inmail-guard model crossval`.",
+                       err=True)
     pooled = Pooled.of(datasets)
     scores = np.asarray(loaded.spam_probabilities(pooled.texts))
     cut = loaded.threshold if threshold is None else threshold
