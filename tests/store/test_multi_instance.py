@@ -6,7 +6,8 @@ Engine, Store and connection pool, send for the same senders and drain the outbo
 * an idempotency key holds across instances: one InMail, one credit (the unique
   ``(sender_id, idempotency_key)`` index; the loser replays);
 * every event reaches a deduplicating sink exactly once, with four dispatchers at once
-  (``FOR UPDATE SKIP LOCKED`` claims plus a lease).
+  (``FOR UPDATE SKIP LOCKED`` claims plus a lease);
+* instances starting together on an empty database migrate it once (an advisory lock).
 """
 
 from __future__ import annotations
@@ -86,3 +87,34 @@ def test_four_instances_share_one_ledger_one_key_and_one_outbox(service, store, 
 def event_ids(store) -> set[str]:
     with store.read() as conn:
         return set(conn.execute(select(t.outbox.c.event_id)).scalars())
+
+
+def test_instances_starting_together_migrate_once(store_url):
+    """Each opens its own Store on the empty schema at once: the advisory lock lets one
+    create the tables; the others wait, find them, and stamp nothing."""
+    import threading
+
+    from inmail_guard.store import Store
+    from inmail_guard.store.migrations import LATEST, MIGRATIONS
+
+    barrier, stores, errors = threading.Barrier(INSTANCES), [], []
+
+    def open_store() -> None:
+        barrier.wait(10)
+        try:
+            stores.append(Store(store_url))
+        except Exception as exc:  # pragma: no cover - the assertion below shows it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(INSTANCES)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert errors == [] and len(stores) == INSTANCES
+    with stores[0].read() as conn:
+        versions = conn.execute(select(t.schema_version.c.version)
+                                .order_by(t.schema_version.c.version)).scalars().all()
+    assert versions == [m.version for m in MIGRATIONS] and versions[-1] == LATEST
+    for s in stores:
+        s.close()
