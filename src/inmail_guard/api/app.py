@@ -63,6 +63,8 @@ class ServiceSlot:
                                 **kwargs)
         if self.holder.active is not active:  # a reload landed while we were building
             service.swap_engine(self.holder.active.engine)
+        if self.settings.dispatch_events:
+            service.start_dispatcher()
         return service
 
     def swap(self, active: ActivePolicy) -> None:

@@ -52,6 +52,10 @@ class Settings:
     otel: bool = False
     #: One JSON line per request (``inmail_guard.api.access``).
     access_log: bool = True
+    #: Run the outbox dispatcher (and expiry) in this process. Several processes may: claims
+    #: use ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (docs/deploy.md). Off by default: with no
+    #: sink configured, dispatching would mark events delivered to nobody.
+    dispatch_events: bool = False
     #: A ready-made service object (tests); None builds one from ``db`` when the service exists.
     service: Any = None
     #: The service's clock (aware UTC datetimes); tests and the demo pass a ManualClock.
@@ -81,6 +85,7 @@ class Settings:
             configure_logging=(get("LOG_JSON") or "1") == "1",
             access_log=(get("ACCESS_LOG") or "1") == "1",
             otel=(get("OTEL") or "0") == "1",
+            dispatch_events=(get("DISPATCH_EVENTS") or "0") == "1",
         )
 
     def to_env(self) -> dict[str, str]:
@@ -93,6 +98,7 @@ class Settings:
             "LOG_JSON": "1" if self.configure_logging else "0",
             "ACCESS_LOG": "1" if self.access_log else "0",
             "OTEL": "1" if self.otel else "0",
+            "DISPATCH_EVENTS": "1" if self.dispatch_events else "0",
         }
         if self.policy:
             out["POLICY"] = self.policy

@@ -84,9 +84,12 @@ def _banner(host: str, port: int, key: str | None, workers: int, policy: str, db
               help="Seconds in-flight requests get to finish on shutdown.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="One JSON line per request on stderr.")
+@click.option("--dispatch-events/--no-dispatch-events", default=False, show_default=True,
+              help="Deliver outbox events to the configured sinks from each worker"
+                   " (docs/deploy.md).")
 def serve(policy: str | None, db: str, host: str, port: int, workers: int,
           keys_file: str | None, watch: float | None, max_body: int, graceful_timeout: int,
-          access_log: bool) -> None:
+          access_log: bool, dispatch_events: bool) -> None:
     """Serve the HTTP API (docs/http.md)."""
     import uvicorn
 
@@ -110,6 +113,7 @@ def serve(policy: str | None, db: str, host: str, port: int, workers: int,
         keys_env=keys_env, max_body_bytes=max_body,
         watch_policy=watch if watch is not None else (2.0 if workers > 1 else 0.0),
         sighup=True, configure_logging=True, access_log=access_log,
+        dispatch_events=dispatch_events,
     )
     configure()
     common = dict(host=host, port=port, log_config=None, access_log=False,
