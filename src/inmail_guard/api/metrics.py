@@ -85,6 +85,7 @@ class Metrics:
             "inmail_guard_policy_reloads", "Policy reload attempts, by result.", ["result"],
             registry=r)
         self._active: tuple[str, str] | None = None
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 
     # --- policy ---------------------------------------------------------------------------
 
@@ -97,18 +98,27 @@ class Metrics:
 
     # --- decisions ------------------------------------------------------------------------
 
+    def child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, cached: ``labels()`` costs as much as the increment."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
+
     def observe_decision(self, decision: Decision) -> None:
-        self.decisions.labels(decision.outcome).inc()
+        child = self.child
+        child(self.decisions, decision.outcome).inc()
         for reason in decision.reasons:
-            self.reasons.labels(reason.code).inc()
+            child(self.reasons, reason.code).inc()
         self.evaluation.observe(decision.duration_ms / 1000.0)
         for signal in decision.spam.signals:
             if signal.error is not None:
-                self.detector_errors.labels(signal.detector).inc()
+                child(self.detector_errors, signal.detector).inc()
             elif signal.score > 0:
-                self.detector_hits.labels(signal.detector).inc()
+                child(self.detector_hits, signal.detector).inc()
         for hit in decision.shadow:
-            self.shadow.labels(hit.code, hit.rule).inc()
+            child(self.shadow, hit.code, hit.rule).inc()
         if decision.restrict_sender_until is not None:
             self.restrictions.inc()
 
@@ -141,15 +151,10 @@ class MeteredPlugins(Plugins):
     def __init__(self, metrics: Metrics, extra: tuple[Any, ...] = ()) -> None:
         super().__init__(pm=build_plugin_manager(extra=(DecisionMetrics(metrics), *extra)))
         self._metrics = metrics
-        self._histograms: dict[str, Any] = {}
 
     def check(
         self, detector: Detector, message: Any, facts: Any, content: Any
     ) -> tuple[Any, BaseException | None, float]:
         signal, error, seconds = super().check(detector, message, facts, content)
-        hist = self._histograms.get(detector.name)
-        if hist is None:
-            hist = self._histograms[detector.name] = self._metrics.detector_seconds.labels(
-                detector.name)
-        hist.observe(seconds)
+        self._metrics.child(self._metrics.detector_seconds, detector.name).observe(seconds)
         return signal, error, seconds
