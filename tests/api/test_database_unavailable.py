@@ -37,7 +37,7 @@ def test_database_down_send_is_503_and_evaluate_still_works(make_client):
 
 
 @pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
-def test_the_service_recovers_by_itself_when_the_database_returns(make_client, store_url):
+def test_the_service_recovers_by_itself_when_the_database_returns(store_url, make_client):
     proxy = TcpProxy.for_url(store_url)  # stopped: the database is unreachable at start-up
     try:
         client = make_client(db=proxy.url(store_url))

@@ -1,5 +1,6 @@
 """``serve --dispatch-events`` (``Settings.dispatch_events``): the app's own service delivers
-outbox events to the configured sinks in the background."""
+outbox events to the configured sinks in the background. (``store_url`` comes before
+``make_client`` so the app is closed before its schema is dropped.)"""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ MESSAGE = {"message": {"sender_id": "alice", "recipient_id": "bob", "subject": "
                        "body": "Hi Bob, would you be open to a chat?"}}
 
 
-def test_the_app_dispatches_events_when_asked(make_client, store_url, tmp_path, monkeypatch):
+def test_the_app_dispatches_events_when_asked(store_url, make_client, tmp_path, monkeypatch):
     out = tmp_path / "events.jsonl"
     monkeypatch.setenv(sinks.JSONL_ENV, str(out))
     client = make_client(db=store_url, dispatch_events=True)
