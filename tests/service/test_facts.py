@@ -34,7 +34,8 @@ def test_recent_sends_feed_the_volume_detector(svc, clock):
     per_hour = svc.policy.spam.detectors["volume"]["per_hour"]
     for i in range(per_hour):
         clock.advance(timedelta(seconds=30))  # slower than the automation detector's limit
-        assert svc.send(msg("rita", f"p{i}", subject=f"s{i}", body=f"Hello number {i}")).accepted
+        body = f"Hi, are you free on day {i}?"
+        assert svc.send(msg("rita", f"p{i}", subject=f"Catch-up {i}", body=body)).accepted
     clock.advance(timedelta(seconds=30))
     over = svc.send(msg("rita", "bob", subject="one more", body="Hello again"))
     assert signal(over.decision, "volume") is not None and not over.accepted

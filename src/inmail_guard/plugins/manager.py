@@ -41,6 +41,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "inmail_guard.plugins.abuse_reports",
     "inmail_guard.plugins.automation",
     "inmail_guard.plugins.bulk",
+    "inmail_guard.plugins.classifier",
     "inmail_guard.plugins.advice",
 )
 
