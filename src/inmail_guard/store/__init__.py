@@ -101,7 +101,11 @@ class Store:
         if migrate:
             from inmail_guard.store.migrations import upgrade
 
-            upgrade(self)
+            try:
+                upgrade(self)
+            except BaseException:
+                self.db.dispose()  # a service retrying the open must not pile up pools
+                raise
 
     @property
     def is_sqlite(self) -> bool:
