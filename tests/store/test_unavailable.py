@@ -136,6 +136,19 @@ def test_a_slow_statement_is_cut_by_the_statement_timeout(store_url, open_servic
 
 
 @PG_ONLY
+def test_a_transaction_left_idle_is_ended_by_the_server(store_url, open_service):
+    """A hung process cannot hold a sender's lock forever."""
+    svc = open_service(store_url, idle_in_transaction_timeout=0.3)
+    with pytest.raises(StoreUnavailable) as info, svc.store.write() as conn:
+        conn.exec_driver_sql("SELECT 1")
+        time.sleep(0.8)
+        conn.exec_driver_sql("SELECT 1")
+    assert info.value.reason == "connection"
+    with svc.store.read() as conn:  # and the pool recovers
+        assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+
+
+@PG_ONLY
 def test_terminated_backends_are_replaced_on_the_next_request(store_url, open_service):
     url, app = with_app_name(store_url)
     svc = cast(open_service(url))

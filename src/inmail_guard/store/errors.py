@@ -32,10 +32,12 @@ REASONS: dict[str, str] = {
     "connection": "the database cannot be reached or the connection was lost",
 }
 
-# SQLSTATE classes: 08 connection exception, 57P0x operator intervention (shutdown,
-# pg_terminate_backend), 53 insufficient resources (too many connections).
+# SQLSTATE: 08xxx connection exception; 57P0x operator intervention (shutdown,
+# pg_terminate_backend, idle session timeout); 25P03 idle-in-transaction timeout; 53300 too many
+# connections.
 _BY_SQLSTATE = {"55P03": "lock_timeout", "57014": "statement_timeout",
                 "40001": "conflict", "40P01": "conflict"}
+_SESSION_ENDED = {"57P01", "57P02", "57P03", "57P05", "25P03", "53300"}
 
 
 class StoreUnavailable(ServiceError):
@@ -67,14 +69,20 @@ _UNAVAILABLE = _unavailable_classes()
 
 def unavailable_reason(exc: BaseException) -> str | None:
     """Why ``exc`` means the database is unavailable, or None if it means something else."""
-    if not isinstance(exc, _UNAVAILABLE):
-        return None
     if isinstance(exc, sa_exc.TimeoutError):
         return "pool_timeout"
-    orig: Any = getattr(exc, "orig", None) or exc
-    reason = _BY_SQLSTATE.get(getattr(orig, "sqlstate", None) or "")
+    orig: Any = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    sqlstate = getattr(orig, "sqlstate", None) or ""
+    reason = _BY_SQLSTATE.get(sqlstate)
     if reason is not None:
         return reason
+    # Some of these come as InternalError (e.g. 25P03, the idle-in-transaction timeout).
+    if sqlstate.startswith("08") or sqlstate in _SESSION_ENDED:
+        return "connection"
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return "connection"
+    if not isinstance(exc, _UNAVAILABLE):
+        return None
     if isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig):
         return "lock_timeout"  # SQLite's busy timeout ran out
     return "connection"

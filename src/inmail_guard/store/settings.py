@@ -10,6 +10,8 @@ setting                default      bounds
 ``pool_timeout``       5 s          waiting for a free pooled connection (both databases)
 ``lock_timeout``       5 s          waiting for a row lock, e.g. the sender's account (PostgreSQL)
 ``statement_timeout``  30 s         any one statement (PostgreSQL)
+``idle_in_transaction_timeout``  60 s  a transaction left idle, e.g. by a hung process
+                                   holding a sender's lock (PostgreSQL ends the session)
 ``sqlite_busy_timeout``  60 s       waiting for SQLite's single write lock
 =====================  ===========  ===================================================
 
@@ -38,6 +40,7 @@ class StoreSettings:
     connect_timeout: float = 5.0
     lock_timeout: float = 5.0
     statement_timeout: float = 30.0
+    idle_in_transaction_timeout: float = 60.0
     sqlite_busy_timeout: float = 60.0
 
     def __post_init__(self) -> None:
@@ -66,7 +69,8 @@ class StoreSettings:
     def postgres_session(self) -> dict[str, str]:
         """The session settings every PostgreSQL connection gets (``SET`` on connect)."""
         return {"lock_timeout": _ms(self.lock_timeout),
-                "statement_timeout": _ms(self.statement_timeout)}
+                "statement_timeout": _ms(self.statement_timeout),
+                "idle_in_transaction_session_timeout": _ms(self.idle_in_transaction_timeout)}
 
     def postgres_connect_timeout(self) -> int:
         # libpq/psycopg take whole seconds, at least 2; 0 would mean "wait forever".
