@@ -62,6 +62,10 @@ class Detector:
     Config: ClassVar[type[DetectorConfig]] = DetectorConfig
     #: Expensive detectors run last and are skipped when the outcome can no longer change.
     expensive: ClassVar[bool] = False
+    #: Whether the detector reads the subject or body. Replaying records that keep only a hash
+    #: of the body skips detectors that do (``inmail-guard replay``). Say False if yours only
+    #: looks at facts or the client.
+    needs_body: ClassVar[bool] = True
 
     def __init__(self, config: DetectorConfig, policy: Policy | None = None) -> None:
         self.config = config

@@ -35,8 +35,6 @@ from inmail_guard.workflow.replay_format import (
 ACCEPTED_TO_REJECTED = "accepted→rejected"
 REJECTED_TO_ACCEPTED = "rejected→accepted"
 DIRECTIONS = (ACCEPTED_TO_REJECTED, REJECTED_TO_ACCEPTED)
-#: Detectors known to read the body, for detector classes that do not say (``needs_body``).
-BODY_DETECTORS = frozenset({"keywords", "classifier", "bulk", "test_string"})
 CHUNK_SIZE = 2000
 MAX_INVALID_SHOWN = 5
 
@@ -82,22 +80,13 @@ class ReplayReport:
         return self.lines / self.seconds if self.seconds else 0.0
 
 
-def needs_body_detector(engine: Engine, name: str) -> bool:
-    for slot in engine.detectors:
-        if slot.detector.name == name:
-            declared = getattr(type(slot.detector), "needs_body", None)
-            return name in BODY_DETECTORS if declared is None else bool(declared)
-    return False
-
-
 class _Side:
     """One policy as replay evaluates it: a normal engine and a hashed-body engine."""
 
     def __init__(self, policy: Policy) -> None:
         self.engine = what_if_engine(policy)
         names = [n for n in rule_names(policy) if n in RULES and RULES[n].needs_body]
-        names += [s.detector.name for s in self.engine.detectors
-                  if needs_body_detector(self.engine, s.detector.name)]
+        names += [s.detector.name for s in self.engine.detectors if s.detector.needs_body]
         self.skipped_rules = frozenset(
             n if n in RULES else f"spam.detectors.{n}" for n in names)
         modes = dict(policy.rules_mode) | {n: "shadow" for n in names}
