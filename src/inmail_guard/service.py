@@ -27,6 +27,7 @@ from inmail_guard.engine.evaluator import Engine
 from inmail_guard.engine.types import Credits, Decision, Message
 from inmail_guard.plugins.manager import Plugins
 from inmail_guard.policies.schema import Policy, parse_duration
+from inmail_guard.recording import Recorder, RecordingSettings
 from inmail_guard.service_events import EventDispatch
 from inmail_guard.service_lifecycle import Lifecycle, inmail_event_fields, new_id
 from inmail_guard.service_members import MemberAdmin
@@ -138,8 +139,14 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
         plugins: Plugins | None = None,
         clock: Callable[[], datetime] = utc_now,
         dispatch_in_background: bool = False,
+        recorder: Recorder | None = None,
     ) -> None:
         self._owns_store = not isinstance(store, Store)
+        if recorder is None:
+            settings = RecordingSettings.from_env()
+            recorder = Recorder(settings) if settings is not None else None
+        #: Opt-in: every evaluated send written as a replay record (inmail_guard.recording).
+        self.recorder = recorder
         self.store = store if isinstance(store, Store) else Store(store)
         self.clock = clock
         self.swap_engine(engine if engine is not None else Engine(policy, plugins))
@@ -279,6 +286,8 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
                 "inmail_id": inmail.id if inmail else None,
                 "policy_version": decision.policy.version, "created_at": now})
             self._before_commit()
+        if self.recorder is not None:
+            self.recorder.record(message, facts, decision)
         return SendResult(decision, inmail)
 
     def _replay(self, db: Db, message: Message, digest: str,
@@ -405,6 +414,8 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
 
     def close(self) -> None:
         self.stop_dispatcher()
+        if self.recorder is not None:
+            self.recorder.close()
         if self._owns_store:
             self.store.close()
 
