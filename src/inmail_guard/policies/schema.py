@@ -234,6 +234,9 @@ class Policy(_Strict):
 
 def policy_json_schema() -> dict[str, Any]:
     schema = Policy.model_json_schema()
+    # An overlay (extends:) may leave name and plans to its parent, so editors must not flag
+    # them as missing; the loader still requires them after merging.
+    schema.pop("required", None)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "inmail-guard policy"
     return schema
