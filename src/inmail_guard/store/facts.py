@@ -261,7 +261,7 @@ def decode_fingerprint(text: str, version: int) -> tuple[int, ...] | None:
     head, _, body = text.partition(":")
     if head != str(version):
         return None
-    return tuple(int(x) for x in body.split(",")) if body else ()
+    return tuple(map(int, body.split(","))) if body else ()
 
 
 def read_facts(
