@@ -152,7 +152,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(evaluate.router)
     app.include_router(inmails.router)
     app.include_router(members.router)
-    app.add_middleware(EdgeMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(EdgeMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes,
+                       fast_routes={("POST", "/v1/evaluate"): evaluate.asgi_evaluate})
     _add_schemas(app, {evaluate.REQUEST_SCHEMA: evaluate.request_adapter()})
     return app
 

@@ -192,10 +192,19 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> Response:
-        # The message of an arbitrary exception may quote input: log the type and traceback.
-        log.error("unhandled %s on %s %s", type(exc).__name__, request.method,
-                  request.url.path, exc_info=(type(exc), exc, exc.__traceback__))
-        return error_response(500, "internal_error", "internal error; see the server log")
+        return unhandled(exc, request)
+
+
+def unhandled(exc: Exception, request: Request) -> Response:
+    """A known exception's mapped error, else 500 (logged with its traceback)."""
+    mapped = map_exception(exc)
+    if mapped is not None:
+        return error_response(mapped.status, mapped.code, mapped.message, mapped.field,
+                              mapped.headers, **mapped.extra)
+    # The message of an arbitrary exception may quote input: log the type and traceback.
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method,
+              request.url.path, exc_info=(type(exc), exc, exc.__traceback__))
+    return error_response(500, "internal_error", "internal error; see the server log")
 
 
 def _mapped_classes() -> list[type[Exception]]:
