@@ -105,12 +105,22 @@ def first_name(name: str | None) -> str | None:
     return None
 
 
-@lru_cache(maxsize=1024)
-def _name_pattern(name: str) -> re.Pattern[str]:
-    # The word-boundary test follows the name, so the pattern starts with a literal and the
-    # regex engine can skip through the text instead of trying every position.
-    word = re.escape(_fold(name))
-    return re.compile(rf"{word}(?<!\w{word})(?!\w)")
+def _mentions(text: str, word: str) -> bool:
+    """``word`` occurs in ``text`` as a whole word. A find loop, not a regex: recipients'
+    names are nearly all distinct, so a compiled pattern per name would never be reused."""
+    start = text.find(word)
+    end_of = len(word)
+    while start != -1:
+        before = text[start - 1] if start else " "
+        after = text[start + end_of] if start + end_of < len(text) else " "
+        if not (_is_word(before) or _is_word(after)):
+            return True
+        start = text.find(word, start + 1)
+    return False
+
+
+def _is_word(char: str) -> bool:
+    return char.isalnum() or char == "_"
 
 
 def advise(message: Message, facts: Facts, content: Content) -> list[Advice]:
@@ -128,7 +138,7 @@ def advise(message: Message, facts: Facts, content: Content) -> list[Advice]:
     if words > MAX_WORDS:
         advice.append(Advice("message_long", MESSAGE_LONG))
     name = first_name(facts.recipient.name)
-    if name is not None and not _name_pattern(name).search(_fold(text)):
+    if name is not None and not _mentions(_fold(text), _fold(name)):
         advice.append(Advice(
             "not_personalised",
             f"Address {name} by name: personalised messages get more replies."))
