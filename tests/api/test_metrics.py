@@ -3,6 +3,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import SVC, evaluate_body
@@ -91,3 +92,25 @@ def test_detector_errors_are_counted(make_client):
     assert signal["error"].startswith("RuntimeError")
     got = samples(client.get("/metrics").text)
     assert got[("inmail_guard_detector_errors_total", (("detector", "test_string"),))] == 1
+
+
+def test_batched_histogram_adds_up_like_observe():
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from inmail_guard.api.metrics import BatchedHistogram
+
+    registry = CollectorRegistry()
+    buckets = (0.001, 0.01, 0.1)
+    plain = Histogram("plain", "p", ["d"], buckets=buckets, registry=registry).labels("x")
+    batched = BatchedHistogram(
+        Histogram("batched", "b", ["d"], buckets=buckets, registry=registry).labels("x"))
+    for value in (0.0005, 0.001, 0.002, 0.05, 0.1, 0.5, 3.0, 0.0):
+        plain.observe(value)
+        batched.observe(value)
+    batched.flush()
+    batched.flush()  # nothing left: a no-op
+    got = samples(generate_latest(registry).decode())
+    for suffix in ("_bucket", "_count", "_sum"):
+        left = {k[1]: v for k, v in got.items() if k[0] == f"plain{suffix}"}
+        right = {k[1]: v for k, v in got.items() if k[0] == f"batched{suffix}"}
+        assert left == right and left, suffix

@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except Exception as exc:
             log.error("database unavailable at start-up (/readyz will say so): %s",
                       type(exc).__name__)
+        stop_flush = metrics.start_flusher()
         stop_watch = None
         if settings.watch_policy > 0 or settings.reload_marker:
             stop_watch = holder.watch(settings.watch_policy or 1.0, _watch_result(metrics))
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            stop_flush.set()
             if stop_watch is not None:
                 stop_watch.set()
             if hup_installed:

@@ -13,6 +13,8 @@ its own numbers.
 from __future__ import annotations
 
 import os
+import threading
+from bisect import bisect_left
 from typing import Any
 
 from prometheus_client import (
@@ -86,6 +88,30 @@ class Metrics:
             registry=r)
         self._active: tuple[str, str] | None = None
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._batched: dict[str, BatchedHistogram] = {}
+
+    def detector_observer(self, detector: str) -> BatchedHistogram:
+        found = self._batched.get(detector)
+        if found is None:
+            found = self._batched[detector] = BatchedHistogram(
+                self.detector_seconds.labels(detector))
+        return found
+
+    def flush(self) -> None:
+        for batched in list(self._batched.values()):
+            batched.flush()
+
+    def start_flusher(self, interval: float = 1.0) -> threading.Event:
+        """Flush batched observations every ``interval`` s (other workers' scrapes see them)."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(interval):
+                self.flush()
+            self.flush()
+
+        threading.Thread(target=loop, name="metrics-flush", daemon=True).start()
+        return stop
 
     # --- policy ---------------------------------------------------------------------------
 
@@ -125,6 +151,7 @@ class Metrics:
     # --- exposition -----------------------------------------------------------------------
 
     def render(self) -> tuple[bytes, str]:
+        self.flush()
         if multiprocess():
             from prometheus_client import multiprocess as mp
 
@@ -132,6 +159,41 @@ class Metrics:
             mp.MultiProcessCollector(registry)
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class BatchedHistogram:
+    """Observations for one labelled prometheus Histogram, counted locally and added to it in
+    batches (:meth:`flush`: before each scrape and once a second).
+
+    A detector histogram is observed once per detector per decision; prometheus-client's
+    ``observe`` costs ~9k instructions (~17k in multiprocess mode, where every value lives in
+    an mmap file) against ~1.5k here. The flush adds the counts to the child's per-bucket
+    values (``_buckets``, ``_sum``: the same non-cumulative buckets ``observe`` increments).
+    """
+
+    def __init__(self, child: Any) -> None:
+        self.child = child
+        self.bounds = [b for b in child._upper_bounds if b != float("inf")]
+        self.counts = [0] * (len(self.bounds) + 1)
+        self.total = 0.0
+        self.lock = threading.Lock()
+
+    def observe(self, value: float) -> None:
+        i = bisect_left(self.bounds, value)
+        with self.lock:
+            self.counts[i] += 1
+            self.total += value
+
+    def flush(self) -> None:
+        with self.lock:
+            counts, total = self.counts, self.total
+            if not any(counts):
+                return
+            self.counts, self.total = [0] * len(counts), 0.0
+        for i, n in enumerate(counts):
+            if n:
+                self.child._buckets[i].inc(n)
+        self.child._sum.inc(total)
 
 
 class DecisionMetrics:
@@ -151,10 +213,15 @@ class MeteredPlugins(Plugins):
     def __init__(self, metrics: Metrics, extra: tuple[Any, ...] = ()) -> None:
         super().__init__(pm=build_plugin_manager(extra=(DecisionMetrics(metrics), *extra)))
         self._metrics = metrics
+        self._observers: dict[Detector, BatchedHistogram] = {}
 
     def check(
         self, detector: Detector, message: Any, facts: Any, content: Any
     ) -> tuple[Any, BaseException | None, float]:
         signal, error, seconds = super().check(detector, message, facts, content)
-        self._metrics.child(self._metrics.detector_seconds, detector.name).observe(seconds)
+        observer = self._observers.get(detector)
+        if observer is None:
+            observer = self._observers[detector] = self._metrics.detector_observer(
+                detector.name)
+        observer.observe(seconds)
         return signal, error, seconds
