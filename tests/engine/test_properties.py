@@ -82,3 +82,12 @@ def test_sender_message_never_reveals_block_or_opt_out() -> None:
         assert reason.sender_message == "This member isn't accepting InMail right now."
         assert "block" not in reason.sender_message.lower()
         assert "opt" not in reason.sender_message.lower()
+
+
+def test_credit_window_ends_at_month_end_even_in_december_9999() -> None:
+    from datetime import MAXYEAR
+
+    assert ENGINE.window_end(datetime(2026, 12, 31, 23, tzinfo=UTC)) == datetime(
+        2027, 1, 1, tzinfo=UTC)
+    last = ENGINE.window_end(datetime(MAXYEAR, 12, 31, tzinfo=UTC))
+    assert last == datetime.max.replace(tzinfo=UTC)

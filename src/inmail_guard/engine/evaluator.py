@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import MAXYEAR, UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
@@ -291,8 +291,10 @@ class Engine:
         end = self._window_ends.get(key)
         if end is None:
             year, month0 = divmod(local.year * 12 + local.month, 12)  # next month, 0-based
-            month = month0 + 1
-            end = datetime(year, month, 1, tzinfo=self._tz).astimezone(ZoneInfo("UTC"))
+            if year > MAXYEAR:  # December 9999: the window never ends
+                end = datetime.max.replace(tzinfo=UTC)
+            else:
+                end = datetime(year, month0 + 1, 1, tzinfo=self._tz).astimezone(UTC)
             if len(self._window_ends) > 256:
                 self._window_ends.clear()
             self._window_ends[key] = end
@@ -300,7 +302,7 @@ class Engine:
 
     def window_start(self, now: datetime) -> datetime:
         local = now.astimezone(self._tz)
-        return datetime(local.year, local.month, 1, tzinfo=self._tz).astimezone(ZoneInfo("UTC"))
+        return datetime(local.year, local.month, 1, tzinfo=self._tz).astimezone(UTC)
 
     def restriction_duration(self, prior_restrictions: int) -> timedelta:
         return self._durations[min(prior_restrictions, len(self._durations) - 1)]
