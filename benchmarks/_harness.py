@@ -58,3 +58,34 @@ def table(title: str, timings: list[Timing], unit: str = "decisions/s") -> str:
     lines = [f"### {title}", "", f"| case | p50 µs | p99 µs | {unit} |", "|---|---:|---:|---:|"]
     lines += [t.row() for t in timings]
     return "\n".join(lines)
+
+
+def run_processes(target: Callable[..., None], args: list[tuple[object, ...]],
+                  timeout: float = 600) -> tuple[list[tuple], list[int], float]:
+    """Start one spawned process per ``args`` item, release them together, collect results.
+
+    ``target(*item, start, out)`` must wait on ``start``, then put one tuple
+    ``(latencies_ns, began, ended, *extra)`` on ``out``. Returns (results, all latencies
+    sorted, wall seconds from the first start to the last end).
+    """
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*item, start, out)) for item in args]
+    for p in procs:
+        p.start()
+    time.sleep(0.5)
+    start.set()
+    results = [out.get(timeout=timeout) for _ in procs]
+    for p in procs:
+        p.join(60)
+    latencies = sorted(x for r in results for x in r[0])
+    wall = max(r[2] for r in results) - min(r[1] for r in results)
+    return results, latencies, wall
+
+
+def p50_p99_us(latencies_ns: list[int]) -> tuple[float, float]:
+    """Median and 99th percentile of sorted nanosecond latencies, in µs."""
+    return (statistics.median(latencies_ns) / 1000,
+            latencies_ns[int(len(latencies_ns) * 0.99) - 1] / 1000)

@@ -28,10 +28,8 @@ messages.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import random
-import statistics
 import tempfile
 import time
 import uuid
@@ -39,7 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from _harness import machine
+from _harness import machine, p50_p99_us, run_processes
 from bench_service import _message, _pg_url, setup
 
 PLAN = "bench_unlimited"
@@ -93,30 +91,18 @@ def worker(url: str, senders: list[str], n: int, seed: int, start: Any, out: Any
 
 
 def run(url: str, processes: int, sends: int, shared: bool) -> dict[str, Any]:
-    ctx = multiprocessing.get_context("spawn")
     tag = uuid.uuid4().hex[:6]
     if shared:
         groups = [[f"shared_{tag}"]] * processes
     else:
         groups = [[f"p{p}_{i}_{tag}" for i in range(4)] for p in range(processes)]
     _setup(url, sorted({s for g in groups for s in g}))
-    start, out = ctx.Event(), ctx.Queue()
     per_process = sends // processes
-    procs = [ctx.Process(target=worker, args=(url, g, per_process, i, start, out))
-             for i, g in enumerate(groups)]
-    for p in procs:
-        p.start()
-    time.sleep(0.5)
-    start.set()
-    results = [out.get(timeout=600) for _ in procs]
-    for p in procs:
-        p.join(60)
-    latencies = sorted(x for r in results for x in r[0])
-    wall = max(r[2] for r in results) - min(r[1] for r in results)
+    results, latencies, wall = run_processes(
+        worker, [(url, g, per_process, i) for i, g in enumerate(groups)])
+    p50, p99 = p50_p99_us(latencies)
     return {"rate": len(latencies) / wall, "n": len(latencies),
-            "accepted": sum(r[3] for r in results),
-            "p50": statistics.median(latencies) / 1000,
-            "p99": latencies[int(len(latencies) * 0.99) - 1] / 1000}
+            "accepted": sum(r[3] for r in results), "p50": p50, "p99": p99}
 
 
 def _pg_schema(pg: str) -> tuple[str, Any]:

@@ -13,10 +13,8 @@ answers; a scratch schema is created and dropped.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import random
-import statistics
 import tempfile
 import time
 import uuid
@@ -25,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from _harness import machine
+from _harness import machine, p50_p99_us, run_processes
 
 WORDS = (
     "team", "platform", "data", "role", "remote", "berlin", "lisbon", "kafka", "postgres",
@@ -99,26 +97,14 @@ def worker(url: str, senders: list[str], seed: int, bare: bool, start: Any, out:
 
 def run(url: str, processes: int, sends: int,
         bare: bool = False) -> tuple[float, float, float, int, int, float]:
-    ctx = multiprocessing.get_context("spawn")
     n_senders = max(sends // processes // PER_SENDER + 2, 1)
     groups = [[f"s{p}_{i}_{uuid.uuid4().hex[:6]}" for i in range(n_senders)]
               for p in range(processes)]
     setup(url, [s for g in groups for s in g])
-    start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=worker, args=(url, g, i, bare, start, out))
-             for i, g in enumerate(groups)]
-    for p in procs:
-        p.start()
-    time.sleep(0.5)
-    start.set()
-    results = [out.get(timeout=600) for _ in procs]
-    for p in procs:
-        p.join(60)
-    latencies = sorted(x for r in results for x in r[0])
-    wall = max(r[2] for r in results) - min(r[1] for r in results)
+    results, latencies, wall = run_processes(
+        worker, [(url, g, i, bare) for i, g in enumerate(groups)])
     accepted = sum(r[3] for r in results)
-    p50 = statistics.median(latencies) / 1000
-    p99 = latencies[int(len(latencies) * 0.99) - 1] / 1000
+    p50, p99 = p50_p99_us(latencies)
     cpu_us = sum(r[4] for r in results) / len(latencies) * 1e6  # client-process CPU per send
     return len(latencies) / wall, p50, p99, len(latencies), accepted, cpu_us
 

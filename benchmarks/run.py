@@ -35,7 +35,8 @@ def main() -> int:
         took = time.monotonic() - began
         if proc.returncode != 0:
             failed += 1
-            out = f"`{script.name}` failed (exit {proc.returncode}):\n\n```\n{proc.stderr[-2000:]}```"
+            tail = proc.stderr[-2000:]
+            out = f"`{script.name}` failed (exit {proc.returncode}):\n\n```\n{tail}```"
         else:
             out = proc.stdout.strip()
         sections.append(f"## {script.stem}\n\n{out}\n\n_({took:.0f} s)_")
