@@ -19,9 +19,21 @@ from _harness import machine, table, time_calls
 from inmail_guard import Engine, Facts, Member, Message, default_policy, load_policy
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
-BODY = ("Hi Dana, I lead platform hiring at Acme. Your work on distributed queues caught my eye "
-        "and I think our staff engineer opening could be a great fit. Would you be open to a "
-        "short call next week? Happy to share details on the team, the scope and the package.")
+_TEXT = ("Hi Dana, I lead platform hiring at Acme. Your work on distributed queues caught my "
+          "eye and I think our staff engineer opening could be a great fit. Would you be open "
+          "to a short call next week? Happy to share details on the team, the scope and the "
+          "package. We run a small group that owns the event pipeline, the storage layer and "
+          "the tooling around them, and we care about careful reviews, calm on-call rotations "
+          "and shipping in small steps.")
+_PROSE = _TEXT.split()
+
+
+def body(words: int) -> str:
+    """A recruiter's message of exactly ``words`` words (the prose repeated as needed)."""
+    return " ".join(_PROSE[i % len(_PROSE)] for i in range(words))
+
+
+BODY = body(100)
 
 
 def static_policy(tmp: Path, ids: int) -> Engine:
@@ -71,8 +83,17 @@ def main() -> None:
         time_calls("default policy (all detectors), evaluate_many(1000)",
                    lambda: full.evaluate_many(batch), max(n // 4000, 10), 3, 1000),
     ]
+    for words in (20, 500):
+        sized = Message("s-1", "r-1", "Staff engineer role at Acme", body(words))
+        sized_batch = [(sized, facts)] * 1000
+        timings += [
+            time_calls(f"default policy, {words} words, evaluate",
+                       lambda m=sized: full.evaluate(m, facts), n // 4),
+            time_calls(f"default policy, {words} words, evaluate_many(1000)",
+                       lambda b=sized_batch: full.evaluate_many(b), max(n // 4000, 10), 3, 1000),
+        ]
     ratio = timings[1].p50_us / timings[0].p50_us
-    print(table("Engine: 100-word message", timings))
+    print(table("Engine: 100-word message unless stated", timings))
     print(f"\n1,000,000-id / empty blocklist p50 ratio: {ratio:.2f}")
     print(f"\nMachine: {machine()}")
 
