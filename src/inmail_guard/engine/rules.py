@@ -13,7 +13,7 @@ reason's ``rule`` says.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -51,6 +51,8 @@ class RuleSpec:
     factory: Factory
     # Rules over the body need the parsed content; replay with hashed bodies skips them.
     needs_body: bool = False
+    # A rule the policy instantiates several times (one per blocklist) names each instance.
+    expand: Callable[[Policy], Iterable[tuple[str, Checker]]] | None = None
 
 
 RULES: dict[str, RuleSpec] = {}
@@ -74,8 +76,8 @@ def compile_rules(policy: Policy) -> list[tuple[str, Checker]]:
     """The checkers this policy enables, in registry order, blocklists expanded one per list."""
     compiled: list[tuple[str, Checker]] = []
     for spec in RULES.values():
-        if spec.name == "blocklists":  # one rule per list the policy declares
-            compiled.extend(_compile_blocklists(policy))
+        if spec.expand is not None:
+            compiled.extend(spec.expand(policy))
             continue
         checker = spec.factory(policy)
         if checker is not None:
@@ -85,7 +87,7 @@ def compile_rules(policy: Policy) -> list[tuple[str, Checker]]:
 
 def rule_names(policy: Policy) -> list[str]:
     """Every rule name this policy can put in ``rules_mode``."""
-    names = [n for n in RULES if n != "blocklists"]
+    names = [n for n, spec in RULES.items() if spec.expand is None]
     names += [f"blocklists.{b.name}" for b in policy.blocklists]
     return names
 
@@ -248,7 +250,7 @@ def _compile_blocklists(policy: Policy) -> Iterator[tuple[str, Checker]]:
 
 RULES["blocklists"] = RuleSpec(
     "blocklists", ("recipient_protected", "sender_banned", "recipient_opted_out"),
-    lambda policy: None,
+    lambda policy: None, expand=_compile_blocklists,
 )
 
 
