@@ -1,6 +1,6 @@
-"""Per-detector cost on a 100-word message: ``python tests/plugins/bench_detectors.py``.
+"""Per-detector cost on a 100-word message: ``python benchmarks/bench_detectors.py``.
 
-Not collected by pytest (timings on shared machines are noisy). Prints, per detector, the p50
+Prints, per detector, the p50
 of single calls (``perf_counter_ns`` around each call after a warm-up) and the best-of-15 mean
 CPU time of batches (``process_time``, less sensitive to other processes on the machine).
 """
@@ -11,6 +11,9 @@ import statistics
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+
+from _harness import machine
+from bench_content import WORDS
 
 from inmail_guard import Engine
 from inmail_guard.engine.content import parse_body
@@ -24,15 +27,7 @@ from inmail_guard.plugins.volume import VolumeDetector
 from inmail_guard.policies.loader import load_policy_text
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
-BODY = (  # 100 words of recruiter prose, as in benchmarks/bench_content.py
-    "Hi Dana, I noticed your work on distributed systems at Acme and wanted to reach out. "
-    "We are building a small platform team in Berlin and your experience with Kafka, "
-    "PostgreSQL and Kubernetes looks like a great fit. The role is remote friendly, the "
-    "team is eight people, and we ship weekly. Would you be open to a short call next week? "
-    "I can share the job description, salary range and interview steps beforehand. "
-    "Either way, thanks for reading, and congratulations on the recent conference talk. "
-    "Best regards, Sam from the Acme hiring team in Berlin, Germany. Talk soon, I hope."
-)
+BODY = WORDS  # the 100 words of recruiter prose bench_content.py parses
 UNICODE = BODY.replace("'", "\u2019").replace("Acme", "Acm\u00e9") + " \U0001f600"
 SPAMMY = BODY + " CLICK HERE for 100% fr33 crypto investment!!! bit.ly/x w\u200bork fr0m home"
 
@@ -69,7 +64,8 @@ def main() -> None:
     no_bodies = Facts(facts.sender, facts.recipient, NOW, 2, recent_sends=sends)
     spam_msg = Message("s1", "r1", subject="Platform engineer role", body=SPAMMY)
     spam_content = parse_body(SPAMMY, max_source_chars=12000)
-    print(f"{len(BODY.split())} words, {len(BODY)} characters; p50 wall / best CPU, µs")
+    print(f"### Detectors, one call each: {len(BODY.split())} words, {len(BODY)} characters\n")
+    print("| case | p50 wall µs | best CPU µs |\n|---|---:|---:|")
     rows = [
         ("volume (20 recent sends)", lambda: VOLUME.check(msg, facts, content)),
         ("keywords (clean)", lambda: KEYWORDS.check(msg, facts, content)),
@@ -89,7 +85,8 @@ def main() -> None:
     ]
     for name, fn in rows:
         wall, cpu = measure(fn)
-        print(f"{name:42} {wall:8.1f} {cpu:8.1f}")
+        print(f"| {name.strip()} | {wall:.1f} | {cpu:.1f} |")
+    print(f"\nMachine: {machine()}")
 
 
 VOLUME = VolumeDetector.from_settings({})
