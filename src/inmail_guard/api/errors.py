@@ -52,7 +52,6 @@ STATUS_BY_CODE: dict[str, int] = {
     "rate_limited": 429,
     "internal_error": 500,
     "database_unavailable": 503,
-    "unavailable": 503,
     "not_ready": 503,
 }
 
@@ -209,24 +208,14 @@ def unhandled(exc: Exception, request: Request) -> Response:
 
 def _mapped_classes() -> list[type[Exception]]:
     """Exception classes :func:`map_exception` knows, handled before the catch-all."""
+    from sqlalchemy import exc as sa_exc
+
     from inmail_guard.engine.rules import UnknownPlanError
+    from inmail_guard.service_types import ServiceError
 
-    classes: list[type[Exception]] = [UnknownPlanError, OverflowError, NotImplementedError,
-                                      UnicodeError]
-    try:
-        from inmail_guard.service_types import ServiceError
-
-        classes.append(ServiceError)
-    except ImportError:  # pragma: no cover - the service is optional for the stateless API
-        pass
-    try:
-        from sqlalchemy import exc as sa_exc
-
-        classes += [sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
-                    sa_exc.TimeoutError, sa_exc.DataError]
-    except ImportError:  # pragma: no cover
-        pass
-    return classes
+    return [UnknownPlanError, OverflowError, UnicodeError, ServiceError,
+            sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
+            sa_exc.TimeoutError, sa_exc.DataError]
 
 
 def map_exception(exc: BaseException) -> ApiError | None:
@@ -253,8 +242,6 @@ def map_exception(exc: BaseException) -> ApiError | None:
                         headers={"Retry-After": "1"} if status == 503 else None)
     if name == "UnknownPlanError":
         return ApiError(422, "unknown_plan", str(exc), "facts.sender.plan")
-    if isinstance(exc, NotImplementedError):
-        return ApiError(503, "unavailable", "this operation is not available in this build yet")
     if isinstance(exc, UnicodeError):
         return ApiError(422, "validation_error", "text must be valid Unicode")
     if isinstance(exc, OverflowError):
