@@ -56,7 +56,7 @@ class Settings:
     #: use ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (docs/deploy.md). Off by default: with no
     #: sink configured, dispatching would mark events delivered to nobody.
     dispatch_events: bool = False
-    #: A ready-made service object (tests); None builds one from ``db`` when the service exists.
+    #: A ready-made service object (tests); None builds one from ``db``.
     service: Any = None
     #: The service's clock (aware UTC datetimes); tests and the demo pass a ManualClock.
     clock: Any = None
