@@ -245,8 +245,8 @@ class Engine:
                     + ", ".join(f"{s.detector} {s.score:g}" for s in top) + ")",
                     SENDER_MESSAGES["spam_detected"]))
                 if score >= self._restrict_at:
-                    index = min(facts.prior_restrictions, len(self._durations) - 1)
-                    restrict_until = facts.now + self._durations[index]
+                    restrict_until = facts.now + self.restriction_duration(
+                        facts.prior_restrictions)
             else:
                 for s in state.signals:
                     if s.shadow and s.score > 0 and score + s.score >= self._reject_at:
@@ -305,4 +305,5 @@ class Engine:
         return datetime(local.year, local.month, 1, tzinfo=self._tz).astimezone(UTC)
 
     def restriction_duration(self, prior_restrictions: int) -> timedelta:
+        """How long a new restriction lasts: escalates per earlier one, the last repeats."""
         return self._durations[min(prior_restrictions, len(self._durations) - 1)]
