@@ -167,10 +167,15 @@ class RawDb:
         if not p.time_columns:
             return rows  # type: ignore[no-any-return]
         out = []
+        seen: dict[Any, datetime | None] = {}  # a time repeats across rows (UNION parts)
         for row in rows:
             row = list(row)
             for i in p.time_columns:
-                row[i] = _time(row[i])
+                value = row[i]
+                converted = seen.get(value)
+                if converted is None:
+                    converted = seen[value] = _time(value)
+                row[i] = converted
             out.append(row)
         return out
 

@@ -104,7 +104,8 @@ inmails = Table(
     Column("account_id", String(200)),
     Column("decision_id", ID, nullable=False),
     Column("window_start", Time, nullable=False),  # the credit window the send spent from
-    Column("fingerprint", Text),  # "<version>:<MinHash ints>" for the bulk detector, if any
+    # The bulk detector's MinHash, if any: "<version>x:<hex>" (older rows "<version>:<ints>").
+    Column("fingerprint", Text),
     Column("sent_at", Time, nullable=False),
     Column("opened_at", Time),
     Column("replied_at", Time),

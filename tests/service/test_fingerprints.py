@@ -1,0 +1,85 @@
+"""Stored bulk fingerprints: the compact form written today, the decimal form of earlier rows,
+and the recent sends and bodies read back in one statement."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import update
+
+import inmail_guard as ig
+from inmail_guard.plugins.bulk import FINGERPRINT_VERSION, fingerprint
+from inmail_guard.store import tables as t
+from inmail_guard.store.facts import decode_fingerprint, encode_fingerprint
+
+from .cast import cast, msg
+
+VALUES = (0, 1, 2**32 - 1, 123456789) * 16
+
+
+def test_fingerprints_round_trip_in_the_compact_form() -> None:
+    text = encode_fingerprint(1, VALUES)
+    assert text.startswith("1x:") and len(text) == 3 + 8 * len(VALUES)
+    assert decode_fingerprint(text, 1) == VALUES
+    assert decode_fingerprint(encode_fingerprint(1, ()), 1) == ()
+    body = fingerprint("We are hiring data engineers in Lisbon")
+    assert decode_fingerprint(encode_fingerprint(FINGERPRINT_VERSION, body),
+                              FINGERPRINT_VERSION) == body
+
+
+def test_decimal_fingerprints_of_earlier_releases_are_still_read() -> None:
+    old = "1:" + ",".join(map(str, VALUES))
+    assert decode_fingerprint(old, 1) == VALUES
+    assert decode_fingerprint("1:", 1) == ()
+
+
+def test_other_versions_are_ignored_in_either_form() -> None:
+    assert decode_fingerprint(encode_fingerprint(1, VALUES), 2) is None
+    assert decode_fingerprint("1:" + ",".join(map(str, VALUES)), 2) is None
+    assert decode_fingerprint("2x:" + "00" * 4, 1) is None
+
+
+def _bulk(decision: ig.Decision) -> ig.Signal | None:
+    return next((s for s in decision.spam.signals if s.detector == "bulk" and s.score > 0), None)
+
+
+def test_bulk_detector_counts_rows_stored_in_the_decimal_form(service, clock) -> None:
+    """A database written by an earlier release keeps working: its fingerprints count."""
+    cast(service)
+    limit = service.policy.spam.detectors["bulk"]["max_similar"]
+    for i in range(limit):
+        service.put_member(ig.Member(f"p{i}"))
+    body = "Hi there, we are hiring senior data engineers in Lisbon, fully remote, great team."
+    for i in range(limit):
+        clock.advance(timedelta(minutes=5))
+        assert service.send(msg("rita", f"p{i}", body=body)).accepted
+    old = f"{FINGERPRINT_VERSION}:" + ",".join(map(str, fingerprint(body)))
+    with service.store.write() as conn:
+        conn.execute(update(t.inmails).values(fingerprint=old))
+    clock.advance(timedelta(minutes=5))
+    again = service.send(msg("rita", "bob", body=body))
+    assert _bulk(again.decision) is not None
+    assert _bulk(again.decision).data["similar_recipients"] == limit
+
+
+def test_recent_sends_and_bodies_keep_their_own_windows(service, clock) -> None:
+    """One statement reads both; each keeps its window, and bodies come newest first."""
+    cast(service)
+    for i in range(3):
+        service.put_member(ig.Member(f"p{i}"))
+    seen = []
+    service.engine.evaluate, evaluate = (
+        lambda m, f: seen.append(f) or evaluate(m, f)), service.engine.evaluate
+    for i in range(3):
+        clock.advance(timedelta(minutes=10))
+        assert service.send(msg("rita", f"p{i}", body=f"Hello number {i}, about a role")).accepted
+    with service.store.write() as conn:  # the oldest one sent without a fingerprint
+        conn.execute(update(t.inmails).where(t.inmails.c.recipient_id == "p0")
+                     .values(fingerprint=None))
+    clock.advance(timedelta(minutes=10))
+    service.send(msg("rita", "bob", body="And one more"))
+    facts = seen[-1]
+    assert len(facts.recent_sends) == 3
+    assert list(facts.recent_sends) == sorted(facts.recent_sends)
+    assert [b.recipient_id for b in facts.recent_bodies] == ["p2", "p1"]
+    assert facts.recent_bodies[0].minhash == fingerprint("Hello number 2, about a role")
