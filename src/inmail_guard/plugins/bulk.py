@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import zlib
 from datetime import datetime, timedelta
+from functools import lru_cache
 from hashlib import blake2b
 from itertools import chain
 from typing import TYPE_CHECKING, ClassVar
@@ -59,8 +60,10 @@ def _seed(label: str) -> int:
                                   digest_size=8).digest(), "big")
 
 
-_A = np.array([_seed(f"a{i}") | 1 for i in range(PERMUTATIONS)], dtype=np.uint64)[:, None]
-_B = np.array([_seed(f"b{i}") for i in range(PERMUTATIONS)], dtype=np.uint64)[:, None]
+# One row of PERMUTATIONS multipliers and offsets: shingles x permutations is the layout
+# numpy reduces fastest (the minimum over the shingles runs down the columns).
+_A = np.array([_seed(f"a{i}") | 1 for i in range(PERMUTATIONS)], dtype=np.uint64)
+_B = np.array([_seed(f"b{i}") for i in range(PERMUTATIONS)], dtype=np.uint64)
 # Multipliers that combine three word hashes into one shingle hash.
 _P0, _P1 = np.uint64(_seed("p0") | 1), np.uint64(_seed("p1") | 1)
 _SHIFT = np.uint64(32)
@@ -70,7 +73,14 @@ def fingerprint(text: str) -> tuple[int, ...]:
     """The MinHash signature of a body: :data:`PERMUTATIONS` ints in ``[0, 2**32)``, or ``()``.
 
     Deterministic across processes, machines and Python versions (see the module docstring).
+    The last few results are remembered: a send's body is fingerprinted by this detector and
+    again by the store that records it, and the second time costs nothing.
     """
+    return _fingerprint(text)
+
+
+@lru_cache(maxsize=32)
+def _fingerprint(text: str) -> tuple[int, ...]:
     words = normalise(text).words
     if not words:
         return ()
@@ -79,10 +89,10 @@ def fingerprint(text: str) -> tuple[int, ...]:
         hashes += [0] * (SHINGLE_WORDS - len(hashes))
     w = np.array(hashes, dtype=np.uint64)
     shingles = w[:-2] * _P0 + w[1:-1] * _P1 + w[2:]  # wraps modulo 2**64, on purpose
-    hashed = _A * shingles  # (PERMUTATIONS, shingles)
+    hashed = shingles[:, None] * _A  # (shingles, PERMUTATIONS)
     hashed += _B
     # The shift is monotonic, so shifting the 64 minima equals taking the minima of the shifts.
-    return tuple((hashed.min(axis=1) >> _SHIFT).tolist())
+    return tuple((hashed.min(axis=0) >> _SHIFT).tolist())
 
 
 def similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:
