@@ -57,11 +57,13 @@ from inmail_guard.store.facts import (
     Account,
     StoredMember,
     encode_fingerprint,
+    find_account,
     load_member,
     load_members,
     lock_account,
+    open_account,
     peek_account,
-    read_facts,
+    read_send_facts,
     restriction_state,
     spend_credit,
 )
@@ -242,31 +244,35 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
         now = self._now()
         window_start, previous_start = self._windows(now)
         with raw_write(self.store) as db:
-            rows = load_members(db, message.sender_id, message.recipient_id)
-            srow, rrow = rows.get(message.sender_id), rows.get(message.recipient_id)
-            if srow is None:
-                raise ServiceError("member_not_found", f"no member {message.sender_id!r}",
-                                   field="sender_id")
-            if rrow is None:
-                raise ServiceError("member_not_found", f"no member {message.recipient_id!r}",
-                                   field="recipient_id")
-            account = lock_account(db, srow, window_start, previous_start,
-                                   plan_limit=self._plan_limit(srow.plan),
-                                   rollover_cap=self._rollover_cap, now=now)
+            # The per-sender lock first (PostgreSQL), then both members and the facts in one
+            # statement. A sender's first send of a window reads the members before creating
+            # the account (its creation date decides the roll-over).
+            account = find_account(db, message.sender_id, window_start)
+            if account is None:
+                srow, _ = self._send_members(db, message)
+                account = open_account(db, srow, window_start, previous_start,
+                                       plan_limit=self._plan_limit(srow.plan),
+                                       rollover_cap=self._rollover_cap, now=now)
+            read = read_send_facts(db, message.sender_id, message.recipient_id, account, now,
+                                   expire_after=self.expire_after,
+                                   abuse_window=self.abuse_window,
+                                   bodies_window=self._bodies_window,
+                                   fingerprint_version=self._fingerprint[1]
+                                   if self._fingerprint else 0)
+            if read is None:
+                self._send_members(db, message)  # raises member_not_found for the right one
+                raise AssertionError("members vanished inside the transaction")
+            srow, _, facts = read
+            plan_limit = self._plan_limit(srow.plan)
             if message.idempotency_key is not None:
                 replay = self._replay(db, message, digest, now)
                 if replay is not None:
                     return replay
-            facts = read_facts(db, srow.member, rrow.member, account, now,
-                               expire_after=self.expire_after, abuse_window=self.abuse_window,
-                               bodies_window=self._bodies_window,
-                               fingerprint_version=self._fingerprint[1]
-                               if self._fingerprint else 0)
             decision = self.engine.evaluate(message, facts)
             inmail = None
             if decision.accepted:
                 inmail_id = new_id("im")
-                limit = self._plan_limit(srow.plan) + account.extra
+                limit = plan_limit + account.extra
                 if not spend_credit(db, account, limit, inmail_id, now):
                     raise RuntimeError(f"credit spend refused for {message.sender_id} after an"
                                        " accepting decision; rolled back (no overspend)")
@@ -289,6 +295,18 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
         if self.recorder is not None:
             self.recorder.record(message, facts, decision)
         return SendResult(decision, inmail)
+
+    @staticmethod
+    def _send_members(db: Db, message: Message) -> tuple[StoredMember, StoredMember]:
+        rows = load_members(db, message.sender_id, message.recipient_id)
+        srow, rrow = rows.get(message.sender_id), rows.get(message.recipient_id)
+        if srow is None:
+            raise ServiceError("member_not_found", f"no member {message.sender_id!r}",
+                               field="sender_id")
+        if rrow is None:
+            raise ServiceError("member_not_found", f"no member {message.recipient_id!r}",
+                               field="recipient_id")
+        return srow, rrow
 
     def _replay(self, db: Db, message: Message, digest: str,
                 now: datetime) -> SendResult | None:

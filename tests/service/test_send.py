@@ -108,6 +108,32 @@ def test_unknown_members_and_plans(svc):
     assert err.value.code == "unknown_plan"
 
 
+def test_unknown_members_and_plans_change_nothing_before_and_after_the_first_send(svc, store):
+    """The sender's account for the window missing (first send) or there (later sends): the
+    same error names the same field, and nothing is written."""
+    from sqlalchemy import update
+
+    for first_send_done in (False, True):
+        if first_send_done:
+            assert svc.send(msg("alice", "bob", body="Hello Bob")).accepted
+        before = state(store)
+        for message, field in ((msg("nobody", "bob"), "sender_id"),
+                               (msg("alice", "nobody"), "recipient_id"),
+                               (msg("nobody", "nobody2"), "sender_id")):
+            with pytest.raises(ServiceError) as err:
+                svc.send(message)
+            assert (err.value.code, err.value.field) == ("member_not_found", field)
+        assert state(store) == before
+    with store.write() as conn:  # a plan the policy no longer declares
+        conn.execute(update(t.members).where(t.members.c.id == "alice")
+                     .values(plan="platinum"))
+    before = state(store)
+    with pytest.raises(ServiceError) as err:
+        svc.send(msg("alice", "bob", body="Hello again", idempotency_key="k1"))
+    assert err.value.code == "unknown_plan"
+    assert state(store) == before
+
+
 def test_spam_restricts_then_rejects_until_lifted_and_escalates(svc, store, clock):
     spam = svc.send(msg(body=f"Buy now {MARKER}"))
     assert "spam_detected" in spam.decision.codes

@@ -1,6 +1,6 @@
 """Two ways to run the same Core statements: through SQLAlchemy, or straight on the driver.
 
-The send path runs ~9 statements per request. Through ``Connection.execute`` each costs tens
+The send path runs ~8 statements per request. Through ``Connection.execute`` each costs tens
 of microseconds of SQLAlchemy bookkeeping, several times what SQLite itself needs, so the
 send path uses :class:`RawDb`: each Core statement is compiled **once per dialect** by
 SQLAlchemy (so the SQL is still generated, portable and identical to what SQLAlchemy would

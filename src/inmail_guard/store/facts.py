@@ -140,25 +140,41 @@ def peek_account(db: Db, member: StoredMember, window_start: datetime,
     return Account(member.id, window_start, row[0], row[1], row[2])
 
 
+def find_account(db: Db, member_id: str, window_start: datetime) -> Account | None:
+    """The member's credit account for this window if it exists, on PostgreSQL locked
+    (``SELECT ... FOR UPDATE``) until the transaction ends: the per-sender lock."""
+    query = _ACCOUNT_FOR_UPDATE if db.dialect == "postgresql" else _ACCOUNT
+    row = db.first(query, {"m": member_id, "w": window_start})
+    return None if row is None else Account(member_id, window_start, row[0], row[1], row[2])
+
+
+def open_account(db: Db, member: StoredMember, window_start: datetime,
+                 previous_window_start: datetime, *, plan_limit: int, rollover_cap: int,
+                 now: datetime) -> Account:
+    """Create the account :func:`find_account` did not find (another transaction may just
+    have: nothing is overwritten), then find and lock it."""
+    rollover = _new_account_rollover(db, member, window_start, previous_window_start,
+                                     plan_limit, rollover_cap)
+    inserted = insert_ignore(db, t.credit_accounts, {
+        "member_id": member.id, "window_start": window_start, "used": 0,
+        "rollover": rollover, "refunds": 0, "updated_at": now})
+    if inserted and rollover:
+        _ledger(db, member.id, window_start, "rollover", rollover, None, now)
+    account = find_account(db, member.id, window_start)
+    assert account is not None
+    return account
+
+
 def lock_account(db: Db, member: StoredMember, window_start: datetime,
                  previous_window_start: datetime, *, plan_limit: int, rollover_cap: int,
                  now: datetime) -> Account:
     """The member's credit account for this window, created if needed, and on PostgreSQL
     locked (``SELECT ... FOR UPDATE``) until the transaction ends: the per-sender lock."""
-    query = _ACCOUNT_FOR_UPDATE if db.dialect == "postgresql" else _ACCOUNT
-    params = {"m": member.id, "w": window_start}
-    row = db.first(query, params)
-    if row is None:
-        rollover = _new_account_rollover(db, member, window_start, previous_window_start,
-                                         plan_limit, rollover_cap)
-        inserted = insert_ignore(db, t.credit_accounts, {
-            "member_id": member.id, "window_start": window_start, "used": 0,
-            "rollover": rollover, "refunds": 0, "updated_at": now})
-        if inserted and rollover:
-            _ledger(db, member.id, window_start, "rollover", rollover, None, now)
-        row = db.first(query, params)
-        assert row is not None
-    return Account(member.id, window_start, row[0], row[1], row[2])
+    account = find_account(db, member.id, window_start)
+    if account is None:
+        account = open_account(db, member, window_start, previous_window_start,
+                               plan_limit=plan_limit, rollover_cap=rollover_cap, now=now)
+    return account
 
 
 def spend_credit(db: Db, account: Account, limit: int, inmail_id: str, now: datetime) -> bool:
@@ -239,6 +255,18 @@ def _facts_statement() -> Any:
 _FACTS = _facts_statement()
 
 
+def _send_facts_statement() -> Any:
+    """Both members' rows and the facts, in one row; no row if either member is unknown."""
+    s, r = t.members.alias("s"), t.members.alias("r")
+    return (select(*(s.c[c.name] for c in _MEMBER_COLUMNS),
+                   *(r.c[c.name] for c in _MEMBER_COLUMNS), *_FACTS.selected_columns)
+            .where(s.c.id == bindparam("s"), r.c.id == bindparam("r")))
+
+
+_SEND_FACTS = _send_facts_statement()
+_N = len(_MEMBER_COLUMNS)
+
+
 def _recent_statements() -> tuple[Any, Any]:
     """The sender's recent send times, and (one round trip) those plus the recent bodies."""
     im = t.inmails.c
@@ -288,10 +316,10 @@ def _sent_at(body: BodyFingerprint) -> datetime:
     return body.sent_at
 
 
-def read_facts(
+def read_send_facts(
     db: Db,
-    sender: Member,
-    recipient: Member,
+    sender_id: str,
+    recipient_id: str,
     account: Account,
     now: datetime,
     *,
@@ -299,12 +327,17 @@ def read_facts(
     abuse_window: timedelta,
     bodies_window: timedelta | None,
     fingerprint_version: int = 1,
-) -> Facts:
-    s = sender.id
-    row = db.first(_FACTS, {"s": s, "r": recipient.id, "reports_since": now - abuse_window,
-                            "pending_since": now - expire_after, "now": now})
-    assert row is not None
-    first, second, blocked, reports, pending, restricted_until, prior = row
+) -> tuple[StoredMember, StoredMember, Facts] | None:
+    """Sender, recipient and the facts of a send from them, in two statements (members and
+    facts, then recent sends and bodies); None if either member is unknown."""
+    s = sender_id
+    row = db.first(_SEND_FACTS, {"s": s, "r": recipient_id,
+                                 "reports_since": now - abuse_window,
+                                 "pending_since": now - expire_after, "now": now})
+    if row is None:
+        return None
+    sender, recipient = _stored(row[:_N]), _stored(row[_N:2 * _N])
+    first, second, blocked, reports, pending, restricted_until, prior = row[2 * _N:]
     if isinstance(restricted_until, str):
         restricted_until = _time(restricted_until)
     sends_since = now - timedelta(hours=24)
@@ -313,7 +346,7 @@ def read_facts(
         recent = [r[0] for r in db.all(_RECENT_SENDS, {"s": s, "since": sends_since})]
     else:
         recent, found = [], []
-        for kind, sent_at, recipient_id, text in db.all(
+        for kind, sent_at, to, text in db.all(
                 _RECENT_SENDS_AND_BODIES,
                 {"s": s, "since": sends_since, "bodies_since": now - bodies_window}):
             if not kind:
@@ -321,12 +354,12 @@ def read_facts(
                 continue
             minhash = decode_fingerprint(text, fingerprint_version)
             if minhash is not None:
-                found.append(BodyFingerprint(recipient_id, sent_at, minhash))
+                found.append(BodyFingerprint(to, sent_at, minhash))
         found.sort(key=_sent_at, reverse=True)  # newest first, as each part was selected
         bodies = tuple(found)
-    return Facts(
-        sender=sender,
-        recipient=recipient,
+    return sender, recipient, Facts(
+        sender=sender.member,
+        recipient=recipient.member,
         now=now,
         connection_degree=1 if first else 2 if second else None,
         blocked_by_recipient=bool(blocked),
