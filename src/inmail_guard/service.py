@@ -71,7 +71,10 @@ from inmail_guard.store.facts import (
 log = logging.getLogger(__name__)
 
 # The send path's statements, built once (building costs more than running them on SQLite).
-_INSERT_INMAIL = insert_of(t.inmails)
+# Lifecycle columns start NULL: left out, so the driver binds (and adapts) fewer parameters.
+_INSERT_INMAIL = insert_of(t.inmails, skip=(
+    "opened_at", "replied_at", "retracted_at", "reported_at", "expired_event_at", "refunded_at",
+    "conversation_id"))
 _INSERT_TAG = insert_of(t.inmail_tags)
 _INSERT_DECISION = insert_of(t.decision_log)
 _INSERT_RESTRICTION = insert_of(t.restrictions)
@@ -341,9 +344,7 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
             "body": message.body, "tags": json.dumps(list(tags)),
             "crm": json.dumps(crm, sort_keys=True), "lead_id": crm.get("lead_id"),
             "account_id": crm.get("account_id"), "decision_id": decision.decision_id,
-            "window_start": window_start, "fingerprint": fingerprint, "sent_at": now,
-            "opened_at": None, "replied_at": None, "retracted_at": None, "reported_at": None,
-            "expired_event_at": None, "refunded_at": None, "conversation_id": None})
+            "window_start": window_start, "fingerprint": fingerprint, "sent_at": now})
         if tags:
             db.run_many(_INSERT_TAG,
                          [{"inmail_id": inmail_id, "tag": tag} for tag in tags])

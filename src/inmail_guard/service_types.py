@@ -77,8 +77,21 @@ class ManualClock:
             self._now = when.astimezone(UTC)
 
 
+# A send formats its "now" several times (event, decision): remember the last UTC times.
+_ISO_TEXTS: dict[datetime, str] = {}
+
+
 def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:  # equal UTC datetimes always format alike; others may not
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    text = _ISO_TEXTS.get(value)
+    if text is None:
+        if len(_ISO_TEXTS) > 256:
+            _ISO_TEXTS.clear()
+        text = _ISO_TEXTS[value] = value.isoformat().replace("+00:00", "Z")
+    return text
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field
@@ -254,5 +254,20 @@ class Decision:
         }
 
 
+# datetime.isoformat is slow (~2 µs) and a send formats the same few UTC times again and again
+# (its "now", the credit window's end): remember the last ones. Only for UTC datetimes, where
+# equal values always format alike (fold and other zones' offsets do not come into it).
+_ISO_TEXTS: dict[datetime, str] = {}
+
+
 def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        return value.isoformat().replace("+00:00", "Z")
+    text = _ISO_TEXTS.get(value)
+    if text is None:
+        if len(_ISO_TEXTS) > 256:
+            _ISO_TEXTS.clear()
+        text = _ISO_TEXTS[value] = value.isoformat().replace("+00:00", "Z")
+    return text

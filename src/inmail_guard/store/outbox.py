@@ -28,7 +28,7 @@ BACKOFF_BASE = timedelta(seconds=1)
 BACKOFF_MAX = timedelta(hours=1)
 
 
-_INSERT = insert_of(t.outbox, skip=("seq",))
+_INSERT = insert_of(t.outbox, skip=("seq", "delivered_at", "last_error"))  # those start NULL
 
 
 def add_event(db: Db | Connection, type_: str, now: datetime, **fields: Any) -> str:
@@ -38,9 +38,8 @@ def add_event(db: Db | Connection, type_: str, now: datetime, **fields: Any) -> 
     event_id = uuid.uuid4().hex
     payload = {"event_id": event_id, "type": type_, "occurred_at": iso(now), **fields}
     db.run(_INSERT, {"event_id": event_id, "type": type_,
-                           "payload": json.dumps(payload, sort_keys=True), "created_at": now,
-                           "attempts": 0, "next_attempt_at": now, "delivered_at": None,
-                           "last_error": None})
+                     "payload": json.dumps(payload, sort_keys=True), "created_at": now,
+                     "attempts": 0, "next_attempt_at": now})
     return event_id
 
 
