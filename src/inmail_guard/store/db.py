@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 
 
 def insert_of(table: Any, *, skip: tuple[str, ...] = ()) -> Any:
-    """``INSERT`` of every column but ``skip`` (auto-increment keys), each a named bind
-    parameter, so the raw path binds exactly the columns given."""
+    """``INSERT`` of every column but ``skip`` (auto-increment keys, columns that start NULL),
+    each a named bind parameter, so the raw path binds exactly the columns given."""
     return table.insert().values({c.name: bindparam(c.name, type_=c.type)
                                   for c in table.c if c.name not in skip})
 
@@ -112,8 +112,8 @@ def _sqlite_time(value: datetime) -> str:
     if text is None:
         if len(_texts) > 256:
             _texts.clear()
-        text = _texts[value] = (value.astimezone(UTC).replace(tzinfo=None)
-                                .isoformat(" ", "microseconds"))
+        utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+        text = _texts[value] = utc.isoformat(" ", "microseconds")[:-6]  # without "+00:00"
     return text
 
 
@@ -121,6 +121,13 @@ def _time(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
+        # Parsing a zone costs far less than datetime.replace(tzinfo=...) (keyword parsing).
+        # Stored times are "YYYY-MM-DD HH:MM:SS[.ffffff]"; anything else is read as it was.
+        if len(value) > 10:
+            try:
+                return datetime.fromisoformat(value + "+00:00")
+            except ValueError:
+                pass
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
