@@ -78,6 +78,9 @@ _INSERT_INMAIL = insert_of(t.inmails, skip=(
 _INSERT_TAG = insert_of(t.inmail_tags)
 _INSERT_DECISION = insert_of(t.decision_log)
 _INSERT_RESTRICTION = insert_of(t.restrictions)
+# json.dumps(x, separators=...) / (x, sort_keys=True), without building an encoder per call.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)
 _INMAIL_BY_ID = select(t.inmails).where(t.inmails.c.id == bindparam("id"))
 _INMAIL_KEYS = tuple(t.inmails.c.keys())
 _FIND_KEY = select(t.decision_log.c.request_hash, t.decision_log.c.decision,
@@ -291,7 +294,7 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
                 "recipient_id": message.recipient_id,
                 "idempotency_key": message.idempotency_key, "request_hash": digest,
                 "outcome": decision.outcome, "codes": ",".join(decision.codes),
-                "decision": json.dumps(decision.to_dict(), separators=(",", ":")),
+                "decision": _COMPACT_JSON.encode(decision.to_dict()),
                 "inmail_id": inmail.id if inmail else None,
                 "policy_version": decision.policy.version, "created_at": now})
             self._before_commit()
@@ -341,8 +344,8 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
         db.run(_INSERT_INMAIL, {
             "id": inmail_id, "sender_id": message.sender_id,
             "recipient_id": message.recipient_id, "subject": message.subject,
-            "body": message.body, "tags": json.dumps(list(tags)),
-            "crm": json.dumps(crm, sort_keys=True), "lead_id": crm.get("lead_id"),
+            "body": message.body, "tags": json.dumps(list(tags)) if tags else "[]",
+            "crm": _SORTED_JSON.encode(crm) if crm else "{}", "lead_id": crm.get("lead_id"),
             "account_id": crm.get("account_id"), "decision_id": decision.decision_id,
             "window_start": window_start, "fingerprint": fingerprint, "sent_at": now})
         if tags:

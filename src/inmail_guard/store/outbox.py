@@ -28,6 +28,7 @@ BACKOFF_BASE = timedelta(seconds=1)
 BACKOFF_MAX = timedelta(hours=1)
 
 
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)  # json.dumps(x, sort_keys=True), built once
 _INSERT = insert_of(t.outbox, skip=("seq", "delivered_at", "last_error"))  # those start NULL
 
 
@@ -38,7 +39,7 @@ def add_event(db: Db | Connection, type_: str, now: datetime, **fields: Any) -> 
     event_id = uuid.uuid4().hex
     payload = {"event_id": event_id, "type": type_, "occurred_at": iso(now), **fields}
     db.run(_INSERT, {"event_id": event_id, "type": type_,
-                     "payload": json.dumps(payload, sort_keys=True), "created_at": now,
+                     "payload": _SORTED_JSON.encode(payload), "created_at": now,
                      "attempts": 0, "next_attempt_at": now})
     return event_id
 
