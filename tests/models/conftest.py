@@ -10,6 +10,8 @@ from inmail_guard.models import artifact
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "models"
 TINY = FIXTURES / "tiny.csv"
+#: Twenty e-mail rows (Subject: lines), so that the tiny model has an e-mail route too.
+TINY_EMAIL = FIXTURES / "tiny_email.csv"
 
 
 @pytest.fixture(autouse=True)
@@ -21,10 +23,11 @@ def _fresh_model_cache():
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model trained once on tests/fixtures/models/tiny.csv through the CLI."""
+    """A model trained once on tests/fixtures/models/tiny*.csv through the CLI."""
     out = tmp_path_factory.mktemp("tiny-model")
     result = CliRunner().invoke(
-        model, ["train", str(TINY), "--out", str(out), "--name", "tiny", "--seed", "7"],
+        model, ["train", str(TINY), str(TINY_EMAIL), "--out", str(out), "--name", "tiny",
+                "--seed", "7"],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output

@@ -10,6 +10,7 @@ import pytest
 
 from inmail_guard.models import ModelVerificationError, SpamModel, load_model
 from inmail_guard.models.artifact import REQUIRED_FIELDS, library_versions, load_model_uncached
+from inmail_guard.models.features import inmail_text
 
 
 def manifest_of(artifact: Path) -> dict[str, Any]:
@@ -33,9 +34,15 @@ def test_trained_artifact_loads_and_manifest_has_every_field(tiny_copy: Path) ->
     manifest = manifest_of(tiny_copy)
     assert set(REQUIRED_FIELDS) <= set(manifest)
     assert manifest["versions"] == library_versions()
-    [data] = manifest["training_data"]
+    data, mail = manifest["training_data"]
     assert (data["file"], data["rows"], data["ham"], data["spam"]) == ("tiny.csv", 60, 30, 30)
+    assert (mail["file"], mail["rows"], mail["ham"], mail["spam"]) == (
+        "tiny_email.csv", 20, 10, 10)
     assert len(data["sha256"]) == 64
+    # tiny.csv is short-message text, tiny_email.csv e-mail: a threshold for each channel and
+    # an e-mail route; the fallback threshold is the InMail channel's.
+    assert manifest["routes"] == ["e:"]
+    assert set(manifest["thresholds"]) == {"e:", "s:"}
     assert manifest["command"].startswith("inmail-guard model train ")
     assert "--seed 7" in manifest["command"]
     assert 0 < manifest["threshold"] <= 1
@@ -48,6 +55,11 @@ def test_trained_artifact_loads_and_manifest_has_every_field(tiny_copy: Path) ->
     assert model.sha256 == manifest["sha256"]
     assert model.version == f"sha256:{manifest['sha256']}"
     assert model.threshold == manifest["threshold"]
+    assert model.thresholds == manifest["thresholds"]
+    assert set(model.routes) == {"e:"}
+    assert model.threshold_for("Subject: hi\nthere") == manifest["thresholds"]["e:"]
+    assert model.threshold_for("hi there") == manifest["thresholds"]["s:"]
+    assert model.threshold_for(inmail_text("hi", "there")) == manifest["threshold"]
     assert model.manifest["name"] == "tiny"
     p = model.spam_probability("EARN $$$ FROM HOME!!! click here now")
     assert 0.0 <= p <= 1.0

@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from inmail_guard.models import load_model
-from inmail_guard.models.features import analyze, base_features, channel_prefix, inmail_text
+from inmail_guard.models.features import (
+    analyze,
+    analyze_email,
+    base_features,
+    channel_prefix,
+    char_grams,
+    email_base_features,
+    inmail_text,
+)
 from inmail_guard.models.scorer import CompiledScorer, UnsupportedPipelineError
 
 TEXTS = [
@@ -32,10 +40,17 @@ def shipped():
 
 
 def _check_agreement(model, texts: list[str]) -> None:
-    expected = model.pipeline.predict_proba(texts)[:, 1]
+    """Each text is scored by its channel's pipeline: the e-mail route for e-mail, the word
+    pipeline for the rest; the compiled scorer and the batch path agree with it."""
+    assert set(model.routes) == {"e:"}
+    email = model.routes["e:"]
+    expected = [
+        float((email if channel_prefix(t) == "e:" else model.pipeline).predict_proba([t])[0, 1])
+        for t in texts
+    ]
     for text, want in zip(texts, expected, strict=True):
-        assert model.spam_probability(text) == pytest.approx(float(want), abs=1e-9), text
-    assert model.spam_probabilities(texts) == pytest.approx(expected.tolist(), abs=1e-12)
+        assert model.spam_probability(text) == pytest.approx(want, abs=1e-9), text
+    assert model.spam_probabilities(texts) == pytest.approx(expected, abs=1e-12)
 
 
 def test_fast_scorer_matches_pipeline_on_shipped_model(shipped) -> None:
@@ -53,6 +68,26 @@ def test_inmail_channel_uses_shared_weights_only(shipped) -> None:
     assert not any(term.startswith("n:") for term in vocabulary)
     assert any(term.startswith("e:") for term in vocabulary)
     assert any(term.startswith("s:") for term in vocabulary)
+    # Character n-grams live in the e-mail route only: InMails never pay for them.
+    assert not any(term.startswith("e:#") for term in vocabulary)
+    email_vocabulary = shipped.routes["e:"][0].vocabulary_
+    assert any(term.startswith("e:#") for term in email_vocabulary)
+    assert not any(term.startswith(("s:#", "n:")) for term in email_vocabulary)
+
+
+def test_routes_choose_the_pipeline_and_threshold_by_channel(shipped) -> None:
+    mail = "Subject: cheap meds\nbuy cheap meds online ! ! ! no prescription needed"
+    inmail = inmail_text("A role on my team", "Hi Raj, your pipeline work is great. Chat?")
+    email_route = shipped.routes["e:"]
+    assert shipped.spam_probability(mail) == pytest.approx(
+        float(email_route.predict_proba([mail])[0, 1]), abs=1e-9)
+    assert shipped.spam_probability(mail) != pytest.approx(
+        float(shipped.pipeline.predict_proba([mail])[0, 1]), abs=1e-6)
+    assert shipped.spam_probability(inmail) == pytest.approx(
+        float(shipped.pipeline.predict_proba([inmail])[0, 1]), abs=1e-9)
+    assert shipped.threshold_for(mail) == shipped.thresholds["e:"]
+    assert shipped.threshold_for("free entry! text WIN") == shipped.thresholds["s:"]
+    assert shipped.threshold_for(inmail) == shipped.threshold
 
 
 def test_batch_of_nothing(shipped) -> None:
@@ -70,6 +105,14 @@ def test_channel_and_features() -> None:
     assert analyze("hi there") == [
         "hi", "there", "hi there", "xdoc", "s:hi", "s:there", "s:hi there", "s:xdoc",
     ]
+    assert char_grams("Ab") == [" a", "ab", "b ", " ab", "ab ", " ab "]
+    assert char_grams("x  Y") == [" x", "x ", " x ", " y", "y ", " y "]
+    assert analyze_email("hi there") == analyze("hi there")  # not e-mail: no char n-grams
+    mail = analyze_email("Subject: ok")
+    assert mail[:len(analyze("Subject: ok"))] == analyze("Subject: ok")
+    assert mail[len(analyze("Subject: ok")):] == ["e:#" + g for g in char_grams("Subject: ok")]
+    assert email_base_features("Subject: ok") == base_features("Subject: ok") + [
+        "#" + g for g in char_grams("Subject: ok")]
 
 
 def test_refuses_pipeline_of_another_shape() -> None:
@@ -79,5 +122,5 @@ def test_refuses_pipeline_of_another_shape() -> None:
 
     pipeline = make_pipeline(TfidfVectorizer(), LogisticRegression())
     pipeline.fit(["aa bb", "cc dd", "aa cc", "bb dd"], [0, 1, 0, 1])
-    with pytest.raises(UnsupportedPipelineError, match="analyzer is not"):
+    with pytest.raises(UnsupportedPipelineError, match="analyzer is not inmail_guard"):
         CompiledScorer.from_pipeline(pipeline)

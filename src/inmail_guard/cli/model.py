@@ -28,10 +28,12 @@ _DATA = click.argument(
 )
 
 
-def _params(target_fpr: float, seed: int, c: float, min_df: int) -> Any:
+def _params(target_fpr: float, email_target_fpr: float, email_route: bool, seed: int, c: float,
+            min_df: int) -> Any:
     from inmail_guard.models.train import TrainParams
 
-    return TrainParams(target_fpr=target_fpr, seed=seed, c=c, min_df=min_df)
+    return TrainParams(target_fpr=target_fpr, email_target_fpr=email_target_fpr,
+                       email_route=email_route, seed=seed, c=c, min_df=min_df)
 
 
 def _training_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -40,7 +42,14 @@ def _training_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed([
         click.option("--target-fpr", type=click.FloatRange(0, 1, min_open=True),
                      default=t.DEFAULT_TARGET_FPR, show_default=True,
-                     help="Ham false-positive rate the threshold is chosen for."),
+                     help="Ham false-positive rate the thresholds are chosen for."),
+        click.option("--email-target-fpr", type=click.FloatRange(0, 1, min_open=True),
+                     default=t.DEFAULT_EMAIL_TARGET_FPR, show_default=True,
+                     help="Ham false-positive rate the e-mail channel's threshold is chosen "
+                     "for."),
+        click.option("--email-route/--no-email-route", default=True, show_default=True,
+                     help="Train a separate e-mail pipeline with character n-grams on the "
+                     "e-mail rows (text starting with 'Subject:')."),
         click.option("--seed", type=int, default=t.DEFAULT_SEED, show_default=True,
                      help="Seed of the fold splits and the solver."),
         click.option("--c", "c", type=click.FloatRange(0, min_open=True), default=t.DEFAULT_C,
@@ -87,19 +96,21 @@ def model() -> None:
 @_training_options
 @click.option("--crossval", "cv_folds", type=click.IntRange(0), default=0, show_default=True,
               help="Also run K-fold cross-validation and record it in the manifest (0: skip).")
-def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float, seed: int,
-          c: float, min_df: int, cv_folds: int) -> None:
+def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
+          email_target_fpr: float, email_route: bool, seed: int, c: float, min_df: int,
+          cv_folds: int) -> None:
     """Train a model from id,label,text CSV files (label ham|spam)."""
-    from inmail_guard.models.train import Pooled, crossval
+    from inmail_guard.models.train import Pooled, crossval, train_steps
     from inmail_guard.models.train import train as fit
 
-    params = _params(target_fpr, seed, c, min_df)
+    params = _params(target_fpr, email_target_fpr, email_route, seed, c, min_df)
     try:
         datasets = read_datasets(data)
     except DatasetError as exc:
         raise _fail(exc) from None
     pooled = Pooled.of(datasets)
-    steps = params.val_folds + 2 + cv_folds * (params.val_folds + 1)
+    per_fit = train_steps(pooled, params)
+    steps = 1 + per_fit + cv_folds * per_fit
     metrics: dict[str, Any] = {}
     with _progress(steps) as step:
         step(f"read {len(pooled.labels)} rows from {len(datasets)} file(s)")
@@ -108,23 +119,31 @@ def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float, s
         trained = fit(pooled, params, step)
     metrics["validation"] = trained.validation
     command = ["inmail-guard", "model", "train", *map(str, data), "--out", str(out_dir),
-               "--name", name, "--target-fpr", str(target_fpr), "--seed", str(seed),
+               "--name", name, "--target-fpr", str(target_fpr),
+               "--email-target-fpr", str(email_target_fpr), "--seed", str(seed),
                "--c", str(c), "--min-df", str(min_df)]
+    if not email_route:
+        command.append("--no-email-route")
     if cv_folds:
         command += ["--crossval", str(cv_folds)]
     manifest_path = save_model(trained.pipeline, out_dir, name, {
         "threshold": trained.threshold,
+        "thresholds": trained.thresholds,
+        "routes": sorted(trained.routes),
         "target_fpr": target_fpr,
+        "email_target_fpr": email_target_fpr,
         "created_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "training_data": [d.describe() for d in datasets],
         "params": params.as_dict(),
         "metrics": metrics,
         "command": shlex.join(command),
-    })
+    }, trained.routes)
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     click.echo(f"wrote {out_dir / manifest['artifact']} ({manifest['size_bytes']:,} bytes, "
                f"sha256:{manifest['sha256']})")
-    click.echo(f"wrote {manifest_path}; threshold {trained.threshold}")
+    per_channel = ", ".join(f"{k} {v}" for k, v in trained.thresholds.items())
+    click.echo(f"wrote {manifest_path}; threshold {trained.threshold} (per channel: "
+               f"{per_channel or 'none'}; routes: {', '.join(trained.routes) or 'none'})")
     if "crossval" in metrics:
         click.echo("\ncross-validated:\n" + format_metrics_table(metrics["crossval"]["metrics"]))
     click.echo("\nvalidation folds:\n" + format_metrics_table(trained.validation))
@@ -135,7 +154,8 @@ def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float, s
 @_DATA
 @click.option("--sha256", default=None, help="Refuse the model unless its sha256 is this.")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None,
-              help="Decision threshold (default: the model's).")
+              help="One decision threshold for every row (default: the model's threshold for "
+              "each row's channel).")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write precision-recall and ROC curves to this PNG.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
@@ -159,16 +179,20 @@ def evaluate(model_ref: str, data: tuple[Path, ...], sha256: str | None,
                        err=True)
     pooled = Pooled.of(datasets)
     scores = np.asarray(loaded.spam_probabilities(pooled.texts))
-    cut = loaded.threshold if threshold is None else threshold
+    if threshold is None:
+        cut: Any = np.asarray([loaded.threshold_for(t) for t in pooled.texts])
+        shown: Any = {"default": loaded.threshold, **loaded.thresholds}
+    else:
+        cut = shown = threshold
     results = per_source_metrics(pooled, scores, cut)
     if as_json:
         click.echo(json.dumps({"model": loaded.name, "sha256": loaded.sha256,
-                               "threshold": cut, "metrics": results}, indent=2))
+                               "threshold": shown, "metrics": results}, indent=2))
     else:
-        click.echo(f"model {loaded.name} sha256:{loaded.sha256} threshold {cut}\n")
+        click.echo(f"model {loaded.name} sha256:{loaded.sha256} threshold {shown}\n")
         click.echo(format_metrics_table(results))
     if plot is not None:
-        _plot_curves(plot, pooled.labels, scores, pooled.source, pooled.names, cut)
+        _plot_curves(plot, pooled.labels, scores, pooled.source, pooled.names, threshold)
         click.echo(f"wrote {plot}", err=True)
 
 
@@ -198,17 +222,18 @@ def info(model_ref: str) -> None:
 @click.option("--folds", type=click.IntRange(2), default=5, show_default=True)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Also write the results as JSON to this file.")
-def crossval_command(data: tuple[Path, ...], target_fpr: float, seed: int, c: float,
-                     min_df: int, folds: int, json_out: Path | None) -> None:
+def crossval_command(data: tuple[Path, ...], target_fpr: float, email_target_fpr: float,
+                     email_route: bool, seed: int, c: float, min_df: int, folds: int,
+                     json_out: Path | None) -> None:
     """Stratified K-fold cross-validation of training + threshold choice, per file."""
-    from inmail_guard.models.train import Pooled, crossval
+    from inmail_guard.models.train import Pooled, crossval, train_steps
 
-    params = _params(target_fpr, seed, c, min_df)
+    params = _params(target_fpr, email_target_fpr, email_route, seed, c, min_df)
     try:
         pooled = Pooled.of(read_datasets(data))
     except DatasetError as exc:
         raise _fail(exc) from None
-    with _progress(1 + folds * (params.val_folds + 1)) as step:
+    with _progress(1 + folds * train_steps(pooled, params)) as step:
         step(f"read {len(pooled.labels)} rows")
         result = crossval(pooled, params, folds, step)
     result["params"] = params.as_dict()
@@ -219,7 +244,7 @@ def crossval_command(data: tuple[Path, ...], target_fpr: float, seed: int, c: fl
 
 
 def _plot_curves(path: Path, labels: Any, scores: Any, source: Any, names: Sequence[str],
-                 threshold: float) -> None:
+                 threshold: float | None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -239,7 +264,8 @@ def _plot_curves(path: Path, labels: Any, scores: Any, source: Any, names: Seque
         ax_roc.plot(fpr, tpr, label=name)
     ax_pr.set(xlabel="recall", ylabel="precision", title="Precision-recall")
     ax_roc.set(xlabel="false-positive rate (ham)", ylabel="true-positive rate (spam)",
-               title=f"ROC (threshold {threshold:g})", xscale="log", xlim=(1e-4, 1))
+               title="ROC" if threshold is None else f"ROC (threshold {threshold:g})",
+               xscale="log", xlim=(1e-4, 1))
     for ax in (ax_pr, ax_roc):
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right")

@@ -35,8 +35,9 @@ import numpy
 import scipy
 import sklearn
 
-from inmail_guard.models.features import FEATURES_VERSION, analyze
-from inmail_guard.models.scorer import CompiledScorer
+from inmail_guard.models import routes
+from inmail_guard.models.features import FEATURES_VERSION, analyze, channel_prefix
+from inmail_guard.models.scorer import BASE_OF, CompiledScorer
 
 MANIFEST_FORMAT = "inmail-guard-model/1"
 BUILTIN_PREFIX = "builtin:"
@@ -75,17 +76,26 @@ class SpamModel:
 
     ``spam_probability`` is the per-message fast path (pure Python, see ``scorer.py``);
     ``spam_probabilities`` the vectorised batch path through scikit-learn. Both return the
-    calibrated probability of spam; a message is spam when it is ``>= threshold``.
+    calibrated probability of spam from the pipeline of the text's channel (``routes``, e.g.
+    ``{"e:": <e-mail pipeline>}``; other channels use ``pipeline``). A text is spam when its
+    probability is ``>= threshold_for(text)``: the manifest's ``thresholds`` hold one per
+    channel the training data had, ``threshold`` is the fallback (the InMail channel's, as no
+    training data is InMail).
     """
 
-    def __init__(self, pipeline: Any, manifest: Mapping[str, Any], path: Path) -> None:
+    def __init__(self, pipeline: Any, manifest: Mapping[str, Any], path: Path,
+                 routes: Mapping[str, Any] | None = None) -> None:
         self.pipeline = pipeline
+        self.routes: dict[str, Any] = dict(routes or {})
         self.manifest: dict[str, Any] = dict(manifest)
         self.path = path
         self.name: str = manifest["name"]
         self.sha256: str = manifest["sha256"]
         self.threshold: float = float(manifest["threshold"])
+        self.thresholds: dict[str, float] = {
+            k: float(v) for k, v in (manifest.get("thresholds") or {}).items()}
         self.scorer = CompiledScorer.from_pipeline(pipeline)
+        self._scorers = {p: CompiledScorer.from_pipeline(r) for p, r in self.routes.items()}
 
     @property
     def version(self) -> str:
@@ -93,21 +103,26 @@ class SpamModel:
         return f"sha256:{self.sha256}"
 
     def spam_probability(self, text: str) -> float:
+        if self._scorers:
+            return self._scorers.get(channel_prefix(text), self.scorer).probability(text)
         return self.scorer.probability(text)
 
     def spam_probabilities(self, texts: Sequence[str]) -> list[float]:
-        if not texts:
-            return []
-        return self.pipeline.predict_proba(list(texts))[:, 1].tolist()
+        return routes.predict_proba(self.pipeline, self.routes, texts).tolist()
+
+    def threshold_for(self, text: str) -> float:
+        """The decision threshold of ``text``'s channel (``threshold`` when it has none)."""
+        return self.thresholds.get(channel_prefix(text), self.threshold)
 
     def is_spam(self, text: str) -> bool:
-        return self.spam_probability(text) >= self.threshold
+        return self.spam_probability(text) >= self.threshold_for(text)
 
     def __repr__(self) -> str:
         return f"<SpamModel {self.name} sha256:{self.sha256[:12]} threshold={self.threshold}>"
 
 
-def save_model(pipeline: Any, out_dir: str | Path, name: str, manifest: Mapping[str, Any]) -> Path:
+def save_model(pipeline: Any, out_dir: str | Path, name: str, manifest: Mapping[str, Any],
+               routes: Mapping[str, Any] | None = None) -> Path:
     """Write ``<name>.joblib`` and ``<name>.json``; return the manifest path.
 
     ``manifest`` holds the training facts (threshold, metrics, data, command); this adds the
@@ -115,10 +130,12 @@ def save_model(pipeline: Any, out_dir: str | Path, name: str, manifest: Mapping[
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _strip_pipeline(pipeline)
+    for p in (pipeline, *(routes or {}).values()):
+        _strip_pipeline(p)
     artifact = out / f"{name}.joblib"
     buffer = io.BytesIO()
-    joblib.dump({"pipeline": pipeline}, buffer, compress=("zlib", 6))
+    joblib.dump({"pipeline": pipeline, "routes": dict(routes or {})}, buffer,
+                compress=("zlib", 6))
     data = buffer.getvalue()
     artifact.write_bytes(data)
     full = {
@@ -251,11 +268,14 @@ def load_model_uncached(ref: str, sha256: str | None = None) -> SpamModel:
         warnings.simplefilter("ignore", sklearn.exceptions.InconsistentVersionWarning)
         payload = joblib.load(io.BytesIO(data))
     pipeline = payload.get("pipeline") if isinstance(payload, dict) else None
-    if pipeline is None or getattr(pipeline[0], "analyzer", None) is not analyze:
+    extra = payload.get("routes") or {} if isinstance(payload, dict) else {}
+    if (pipeline is None or getattr(pipeline[0], "analyzer", None) is not analyze
+            or not isinstance(extra, dict)
+            or any(getattr(p[0], "analyzer", None) not in BASE_OF for p in extra.values())):
         raise ModelVerificationError(
             f"{artifact}: not an inmail-guard spam model (no pipeline with our analyzer)."
         )
-    return SpamModel(pipeline, manifest, artifact)
+    return SpamModel(pipeline, manifest, artifact, extra)
 
 
 _cache: dict[tuple[str, str | None, int, int], SpamModel] = {}

@@ -24,9 +24,14 @@ channel, ordinary recruiter and sales outreach looks like spam (the Enron ham is
 internal mail, so any outside solicitation resembles its spam); see the model card. Labelled
 InMails, exported through :func:`inmail_text`, would train the ``n:`` weights directly.
 
-Word features keep the per-message scorer in pure Python fast (see ``scorer.py``). Adding
-character n-grams (char_wb 3-5) lifted e-mail F1 at 1% FPR only from 0.979 to 0.982 (e-mail
-alone) while costing several times more per message; see the model card.
+Word features keep the per-message scorer in pure Python fast (see ``scorer.py``): an InMail
+costs one lookup per word and bigram.
+
+E-mail has a route of its own (:func:`analyze_email`): the same word features plus character
+2-6-grams of the lower-cased words (``e:#`` tagged), which catch what e-mail spam does to dodge
+word filters ("he rbv i agr a", "lub . ricant", random word salad). They cost ~10x more
+lookups, so only the e-mail route pays them; InMail and short messages never do. A model keeps
+one pipeline per route (``artifact.SpamModel``).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from __future__ import annotations
 import re
 from itertools import pairwise
 
-FEATURES_VERSION = "inmail-guard-words/5"
+FEATURES_VERSION = "inmail-guard-words/6"
 
 EMAIL_PREFIX = "e:"
 SHORT_PREFIX = "s:"
@@ -43,6 +48,9 @@ CHANNEL_PREFIXES = (EMAIL_PREFIX, SHORT_PREFIX, INMAIL_PREFIX)
 #: How :func:`inmail_text` starts an InMail, so that :func:`channel_prefix` knows it.
 INMAIL_HEADER = "InMail-Subject:"
 DOC_TOKEN = "xdoc"
+#: Tag of the e-mail route's character n-grams (after the channel prefix ``e:``).
+CHAR_TAG = "#"
+CHAR_NGRAMS = (2, 6)
 
 _SUBJECT = re.compile(r"\s*subject\s*:", re.IGNORECASE)
 # URLs, also Enron's tokenised "http : / / www . x . com". Each regex runs only when a cheap
@@ -57,7 +65,7 @@ _DOMAIN = re.compile(r"\b[a-z0-9-]+\.(?:com|net|org|biz|info|co\.uk|uk)\b")
 _SPLIT_OFF = (("!", " ! "), ("?", " ? "), ("$", " xcur "), ("£", " xcur "), ("€", " xcur "))
 _KEEP = b"abcdefghijklmnopqrstuvwxyz0123456789_!?"
 _SEPARATORS = bytes(b if b in _KEEP else 32 for b in range(256))
-_DIGITS = tuple(bytes([d]) for d in b"0123456789")
+_DIGITS = b"0123456789"
 
 
 def channel_prefix(text: str) -> str:
@@ -83,7 +91,7 @@ def tokens(text: str) -> list[str]:
             text = text.replace(sign, spaced)
     raw = text.encode("ascii", "ignore").translate(_SEPARATORS, b"'")
     words = raw.decode("ascii").split()
-    if any(d in raw for d in _DIGITS):
+    if len(raw.translate(None, _DIGITS)) != len(raw):  # has a digit (4x cheaper than 10 `in`)
         return [("xlongnum" if len(w) >= 5 else "xnum") if w.isdigit() else w for w in words]
     return words
 
@@ -96,6 +104,23 @@ def base_features(text: str) -> list[str]:
     return features
 
 
+def feature_keys(text: str) -> list[str | tuple[str, str]]:
+    """:func:`base_features` as the compiled scorer looks them up: bigrams as ``(w1, w2)``
+    tuples, which :func:`itertools.pairwise` yields ready-made, instead of joined strings."""
+    words = tokens(text)
+    keys: list[str | tuple[str, str]] = [*words, *pairwise(words)]
+    keys.append(DOC_TOKEN)
+    return keys
+
+
+def email_feature_keys(text: str) -> list[str | tuple[str, str]]:
+    """:func:`email_base_features` as the compiled scorer looks them up."""
+    keys = feature_keys(text)
+    if channel_prefix(text) == EMAIL_PREFIX:
+        keys += [CHAR_TAG + g for g in char_grams(text)]
+    return keys
+
+
 def analyze(text: str) -> list[str]:
     """The analyzer given to ``TfidfVectorizer(analyzer=analyze)``: shared + channel features."""
     features = base_features(text)
@@ -106,3 +131,35 @@ def analyze(text: str) -> list[str]:
 def inmail_text(subject: str, body: str) -> str:
     """How an InMail is presented to a model: an ``InMail-Subject:`` line, then the body."""
     return f"{INMAIL_HEADER} {subject}\n{body}"
+
+
+def char_grams(text: str) -> list[str]:
+    """Character 2-6-grams of each lower-cased whitespace-separated word, padded with a space on
+    both sides (sklearn's ``char_wb``): ``"ab"`` -> ``" a", "ab", "b ", " ab", "ab ", " ab "``."""
+    lo, hi = CHAR_NGRAMS
+    out: list[str] = []
+    extend = out.extend
+    for word in text.lower().split():
+        w = f" {word} "
+        size = len(w)
+        for n in range(lo, min(hi, size) + 1):
+            extend([w[i:i + n] for i in range(size - n + 1)])
+    return out
+
+
+def email_base_features(text: str) -> list[str]:
+    """:func:`base_features`, plus ``#``-tagged :func:`char_grams` for e-mail text."""
+    features = base_features(text)
+    if channel_prefix(text) == EMAIL_PREFIX:
+        features += [CHAR_TAG + g for g in char_grams(text)]
+    return features
+
+
+def analyze_email(text: str) -> list[str]:
+    """The e-mail route's analyzer: :func:`analyze`, plus ``e:#``-tagged character n-grams
+    when ``text`` is e-mail (the route only ever sees e-mail; other text gets :func:`analyze`)."""
+    features = analyze(text)
+    if channel_prefix(text) == EMAIL_PREFIX:
+        tag = EMAIL_PREFIX + CHAR_TAG
+        features += [tag + g for g in char_grams(text)]
+    return features

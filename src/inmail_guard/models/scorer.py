@@ -14,22 +14,45 @@ Because :func:`~inmail_guard.models.features.analyze` emits every base feature t
 and channel-tagged) with the same count, each channel (e-mail, short, InMail: the last has no
 tagged weights yet, so only shared ones) gets one table
 ``base feature -> (sum of idf**2, sum of coef * idf)`` over the shared and tagged copies, so
-a message costs one lookup per base feature whatever the channel. ``tests/models`` checks that
-this agrees with ``pipeline.predict_proba`` to 1e-9.
+a message costs one lookup per base feature whatever the channel. The e-mail route's pipeline
+(:func:`~inmail_guard.models.features.analyze_email`) compiles the same way: its ``e:#``
+character n-grams land in the ``e:`` table as ``#``-tagged base features. ``tests/models``
+checks that this agrees with ``pipeline.predict_proba`` to 1e-9.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from inmail_guard.models.features import (
     CHANNEL_PREFIXES,
+    CHAR_TAG,
     analyze,
-    base_features,
+    analyze_email,
     channel_prefix,
+    email_feature_keys,
+    feature_keys,
 )
+
+Key = str | tuple[str, str]
+#: Analyzer a pipeline may use -> the keys its compiled tables are looked up by: its base
+#: features, with bigrams as (w1, w2) tuples (cheaper to make than "w1 w2"; see _key).
+BASE_OF: dict[Callable[[str], list[str]], Callable[[str], list[Key]]] = {
+    analyze: feature_keys,
+    analyze_email: email_feature_keys,
+}
+
+
+def _key(base: str) -> Key:
+    """A base feature's table key: ``"w1 w2"`` -> ``("w1", "w2")``; words and ``#`` character
+    n-grams (which may hold spaces) as they are."""
+    if base.startswith(CHAR_TAG) or " " not in base:
+        return base
+    first, second = base.split(" ", 1)
+    return (first, second)
 
 
 class UnsupportedPipelineError(ValueError):
@@ -39,18 +62,20 @@ class UnsupportedPipelineError(ValueError):
 class CompiledScorer:
     """Scores one text exactly as the compiled pipeline's ``predict_proba(...)[:, 1]`` would."""
 
-    __slots__ = ("_a", "_b", "_intercept", "_sublinear", "_tables", "n_features")
+    __slots__ = ("_a", "_b", "_base", "_intercept", "_sublinear", "_tables", "n_features")
 
     def __init__(
         self,
-        tables: dict[str, dict[str, tuple[float, float]]],
+        tables: dict[str, dict[Key, tuple[float, float]]],
         intercept: float,
         a: float,
         b: float,
         sublinear: bool,
         n_features: int,
+        base: Callable[[str], list[Key]] = feature_keys,
     ) -> None:
         self._tables = tables
+        self._base = base
         self._intercept = intercept
         self._a = a
         self._b = b
@@ -67,17 +92,17 @@ class CompiledScorer:
         intercept = float(fitted.estimator.intercept_[0])
         calibrator = fitted.calibrators[0]
         idf = vectorizer.idf_.tolist()
-        tables: dict[str, dict[str, tuple[float, float]]] = {p: {} for p in CHANNEL_PREFIXES}
+        tables: dict[str, dict[Key, tuple[float, float]]] = {p: {} for p in CHANNEL_PREFIXES}
         for term, j in vectorizer.vocabulary_.items():
             sq, wx = idf[j] * idf[j], coef[j] * idf[j]
             prefix = term[:2]
             if prefix in tables:
-                targets, base = (tables[prefix],), term[2:]
+                targets, key = (tables[prefix],), _key(term[2:])
             else:
-                targets, base = tuple(tables.values()), term
+                targets, key = tuple(tables.values()), _key(term)
             for table in targets:
-                old_sq, old_wx = table.get(base, (0.0, 0.0))
-                table[base] = (old_sq + sq, old_wx + wx)
+                old_sq, old_wx = table.get(key, (0.0, 0.0))
+                table[key] = (old_sq + sq, old_wx + wx)
         return cls(
             tables,
             intercept,
@@ -85,11 +110,12 @@ class CompiledScorer:
             float(calibrator.b_),
             bool(vectorizer.sublinear_tf),
             len(vectorizer.vocabulary_),
+            BASE_OF[vectorizer.analyzer],
         )
 
     def decision(self, text: str) -> float:
         """The linear model's decision value for ``text`` (before calibration)."""
-        counts = Counter(base_features(text))
+        counts = Counter(self._base(text))
         num = 0.0
         sq = 0.0
         repeated = []
@@ -124,8 +150,9 @@ class CompiledScorer:
 
 def _check_supported(vectorizer: Any, calibrated: Any) -> None:
     problems = []
-    if getattr(vectorizer, "analyzer", None) is not analyze:
-        problems.append("the vectorizer's analyzer is not inmail_guard.models.features.analyze")
+    if getattr(vectorizer, "analyzer", None) not in BASE_OF:
+        problems.append("the vectorizer's analyzer is not inmail_guard.models.features.analyze "
+                        "or analyze_email")
     if getattr(vectorizer, "norm", None) != "l2" or not getattr(vectorizer, "use_idf", False):
         problems.append("the vectorizer must use idf and l2 norm")
     if getattr(vectorizer, "binary", False):
