@@ -13,6 +13,9 @@ setting                default      bounds
 ``idle_in_transaction_timeout``  60 s  a transaction left idle, e.g. by a hung process
                                    holding a sender's lock (PostgreSQL ends the session)
 ``sqlite_busy_timeout``  60 s       waiting for SQLite's single write lock
+``sqlite_checkpoint_interval``  0.25 s  how often a background thread checkpoints the WAL
+                                   (0: no thread, SQLite checkpoints in the committing
+                                   connection every 1,000 pages, as it does by default)
 =====================  ===========  ===================================================
 
 ``pool_size`` (5) and ``max_overflow`` (5) cap the connections one process opens at 10.
@@ -42,6 +45,7 @@ class StoreSettings:
     statement_timeout: float = 30.0
     idle_in_transaction_timeout: float = 60.0
     sqlite_busy_timeout: float = 60.0
+    sqlite_checkpoint_interval: float = 0.25
 
     def __post_init__(self) -> None:
         for f in fields(self):
