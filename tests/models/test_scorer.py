@@ -124,3 +124,14 @@ def test_refuses_pipeline_of_another_shape() -> None:
     pipeline.fit(["aa bb", "cc dd", "aa cc", "bb dd"], [0, 1, 0, 1])
     with pytest.raises(UnsupportedPipelineError, match="analyzer is not inmail_guard"):
         CompiledScorer.from_pipeline(pipeline)
+
+
+def test_email_route_is_compiled_on_its_first_text() -> None:
+    from inmail_guard.models.artifact import load_model_uncached
+
+    model = load_model_uncached("builtin:spam-v1")
+    model.spam_probability(inmail_text("A role on my team", "Hi Raj, chat next week?"))
+    model.spam_probability("free entry! text WIN to 80086")
+    assert model._scorers == {}  # InMail and SMS never build the e-mail tables (~100 MB)
+    model.spam_probability("Subject: cheap meds\nbuy cheap meds online")
+    assert set(model._scorers) == {"e:"}

@@ -37,7 +37,7 @@ import sklearn
 
 from inmail_guard.models import routes
 from inmail_guard.models.features import FEATURES_VERSION, analyze, channel_prefix
-from inmail_guard.models.scorer import BASE_OF, CompiledScorer
+from inmail_guard.models.scorer import BASE_OF, CompiledScorer, check_supported
 
 MANIFEST_FORMAT = "inmail-guard-model/1"
 BUILTIN_PREFIX = "builtin:"
@@ -95,7 +95,12 @@ class SpamModel:
         self.thresholds: dict[str, float] = {
             k: float(v) for k, v in (manifest.get("thresholds") or {}).items()}
         self.scorer = CompiledScorer.from_pipeline(pipeline)
-        self._scorers = {p: CompiledScorer.from_pipeline(r) for p, r in self.routes.items()}
+        # Route scorers are compiled on their first text: InMail-only processes (the detector
+        # never shows the model e-mail) skip the e-mail route's tables (~100 MB).
+        self._scorers: dict[str, CompiledScorer] = {}
+        self._compile_lock = threading.Lock()
+        for route in self.routes.values():
+            check_supported(route[0], route[-1])  # fail at load, not at the first e-mail
 
     @property
     def version(self) -> str:
@@ -103,9 +108,21 @@ class SpamModel:
         return f"sha256:{self.sha256}"
 
     def spam_probability(self, text: str) -> float:
-        if self._scorers:
-            return self._scorers.get(channel_prefix(text), self.scorer).probability(text)
+        if self.routes:
+            prefix = channel_prefix(text)
+            if prefix in self.routes:
+                return self._route_scorer(prefix).probability(text)
         return self.scorer.probability(text)
+
+    def _route_scorer(self, prefix: str) -> CompiledScorer:
+        scorer = self._scorers.get(prefix)
+        if scorer is None:
+            with self._compile_lock:
+                scorer = self._scorers.get(prefix)
+                if scorer is None:
+                    scorer = CompiledScorer.from_pipeline(self.routes[prefix])
+                    self._scorers[prefix] = scorer
+        return scorer
 
     def spam_probabilities(self, texts: Sequence[str]) -> list[float]:
         return routes.predict_proba(self.pipeline, self.routes, texts).tolist()

@@ -86,7 +86,7 @@ class CompiledScorer:
     def from_pipeline(cls, pipeline: Any) -> CompiledScorer:
         """Compile a fitted ``Pipeline([("tfidf", ...), ("clf", CalibratedClassifierCV)])``."""
         vectorizer, calibrated = pipeline[0], pipeline[-1]
-        _check_supported(vectorizer, calibrated)
+        check_supported(vectorizer, calibrated)
         fitted = calibrated.calibrated_classifiers_[0]
         coef = fitted.estimator.coef_.ravel().tolist()
         intercept = float(fitted.estimator.intercept_[0])
@@ -148,7 +148,7 @@ class CompiledScorer:
         return e / (1.0 + e)
 
 
-def _check_supported(vectorizer: Any, calibrated: Any) -> None:
+def check_supported(vectorizer: Any, calibrated: Any) -> None:
     problems = []
     if getattr(vectorizer, "analyzer", None) not in BASE_OF:
         problems.append("the vectorizer's analyzer is not inmail_guard.models.features.analyze "
