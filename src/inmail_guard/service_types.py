@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from inmail_guard.engine.types import Credits, Decision
+from inmail_guard.engine.types import Credits, Decision, iso_z
 
 InMailStatus = Literal["delivered", "opened", "replied", "expired", "retracted", "reported"]
 
@@ -77,21 +77,12 @@ class ManualClock:
             self._now = when.astimezone(UTC)
 
 
-# A send formats its "now" several times (event, decision): remember the last UTC times.
-_ISO_TEXTS: dict[datetime, str] = {}
-
-
 def iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is not UTC:  # equal UTC datetimes always format alike; others may not
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    text = _ISO_TEXTS.get(value)
-    if text is None:
-        if len(_ISO_TEXTS) > 256:
-            _ISO_TEXTS.clear()
-        text = _ISO_TEXTS[value] = value.isoformat().replace("+00:00", "Z")
-    return text
+    """A time as ISO 8601 in UTC with ``Z``; shares :func:`~inmail_guard.engine.types.iso_z`'s
+    memory of recent UTC times (a send formats its "now" several times)."""
+    if value is not None and value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return iso_z(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,7 +167,7 @@ class Credits:
             "limit": self.limit,
             "used": self.used,
             "remaining": self.remaining,
-            "window_end": _iso(self.window_end),
+            "window_end": iso_z(self.window_end),
         }
 
 
@@ -245,11 +245,11 @@ class Decision:
             "spam": self.spam.to_dict(),
             "credits": self.credits.to_dict() if self.credits else None,
             "shadow": [s.to_dict() for s in self.shadow],
-            "restrict_sender_until": _iso(self.restrict_sender_until),
-            "restricted_until": _iso(self.restricted_until),
+            "restrict_sender_until": iso_z(self.restrict_sender_until),
+            "restricted_until": iso_z(self.restricted_until),
             "advice": [a.to_dict() for a in self.advice],
             "policy": self.policy.to_dict(),
-            "evaluated_at": _iso(self.evaluated_at),
+            "evaluated_at": iso_z(self.evaluated_at),
             "duration_ms": round(self.duration_ms, 4),
         }
 
@@ -260,7 +260,8 @@ class Decision:
 _ISO_TEXTS: dict[datetime, str] = {}
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso_z(value: datetime | None) -> str | None:
+    """ISO 8601 with ``Z`` for UTC (offsets kept otherwise); remembered for UTC values."""
     if value is None:
         return None
     if value.tzinfo is not UTC:
