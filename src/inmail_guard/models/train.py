@@ -14,7 +14,7 @@ When the data has e-mail rows (text starting with ``Subject:``), a second pipeli
 same word features plus character n-grams of the e-mail rows. E-mail is then scored by the
 route, everything else by the word pipeline (``routes.py``), so InMails never pay for character
 n-grams and keep the word pipeline's calibration. The route learns from the short messages too
-(through the shared word weights): in screening that caught two more Enron spams than a route
+(through the shared word weights): in screening that caught three more Enron spams than a route
 fitted on e-mail rows alone. ``--no-email-route`` trains the word pipeline alone.
 
 The decision thresholds are chosen on validation folds: the training rows are split into
