@@ -1,15 +1,19 @@
-"""SQLite WAL checkpoints run in a background thread, not inside a send's commit."""
+"""SQLite: WAL checkpoints run in a background thread, not inside a send's commit; writers of
+one process queue on a lock instead of in SQLite's busy handler."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
-from inmail_guard.store import SQLITE_BACKSTOP_PAGES, Store, StoreSettings
+from inmail_guard.store import SQLITE_BACKSTOP_PAGES, Store, StoreSettings, StoreUnavailable
+from inmail_guard.store import tables as t
 
 THREAD = "inmail-guard-wal-checkpoint"
 
@@ -68,3 +72,66 @@ def test_interval_comes_from_the_environment() -> None:
     env = {"INMAIL_GUARD_DB_SQLITE_CHECKPOINT_INTERVAL": "0"}
     assert StoreSettings.from_env(env).sqlite_checkpoint_interval == 0
     assert StoreSettings.from_env({}).sqlite_checkpoint_interval == 0.25
+
+
+def test_threads_queue_on_the_write_lock_and_it_is_bounded(tmp_path: Path) -> None:
+    """Writers of one process wait on Store.write_lock, not in SQLite's sleeping busy handler;
+    the wait is bounded by sqlite_busy_timeout and ends as lock_timeout, writing nothing."""
+    store = Store(tmp_path / "lock.db", settings=StoreSettings(sqlite_busy_timeout=0.2))
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.write() as conn:
+            now = datetime.now(UTC)
+            conn.execute(t.members.insert(), {
+                "id": "m1", "plan": "basic", "profile_public": True, "accepts_inmail": True,
+                "is_employee": False, "name": None, "photo_url": None, "created_at": now,
+                "updated_at": now})
+            held.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(5)
+        assert store.write_lock is not None
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable) as info, store.write() as conn:
+            conn.execute(text("DELETE FROM members"))
+        assert info.value.reason == "lock_timeout"
+        assert 0.15 < time.monotonic() - started < 2
+    finally:
+        release.set()
+        holder.join(5)
+    with store.read() as conn:
+        assert conn.execute(text("SELECT id FROM members")).scalars().all() == ["m1"]
+    store.close()
+
+
+
+def test_writes_wait_for_the_process_lock_even_when_sqlite_is_free(tmp_path: Path) -> None:
+    from inmail_guard.store.db import raw_write
+
+    store = Store(tmp_path / "lock2.db", settings=StoreSettings(sqlite_busy_timeout=0.1))
+    assert store.write_lock is not None
+    taken, release = threading.Event(), threading.Event()
+
+    def take() -> None:
+        with store.write_lock:  # no SQLite transaction: only the process lock is held
+            taken.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=take)
+    holder.start()
+    try:
+        assert taken.wait(5)
+        for write in (store.write, lambda: raw_write(store)):
+            with pytest.raises(StoreUnavailable) as info, write():
+                pass
+            assert info.value.reason == "lock_timeout"
+    finally:
+        release.set()
+        holder.join(5)
+    with store.write() as conn:  # free again
+        conn.execute(text("DELETE FROM members"))
+    store.close()

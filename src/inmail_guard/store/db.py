@@ -204,7 +204,7 @@ def raw_write(store: Store) -> Iterator[RawDb]:
     """A write transaction on a pooled DBAPI connection: ``BEGIN IMMEDIATE`` on SQLite (the
     write lock first), the driver's implicit transaction on PostgreSQL. Committed on exit,
     rolled back whole on any exception."""
-    with unavailable_as_error():
+    with store.writer(), unavailable_as_error():
         raw = store.db.raw_connection()
         with _raw_transaction(raw, store) as db:
             yield db
