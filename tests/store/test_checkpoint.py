@@ -135,3 +135,14 @@ def test_writes_wait_for_the_process_lock_even_when_sqlite_is_free(tmp_path: Pat
     with store.write() as conn:  # free again
         conn.execute(text("DELETE FROM members"))
     store.close()
+
+
+def test_checkpoint_thread_never_creates_a_removed_file(tmp_path: Path) -> None:
+    from inmail_guard.store import _Checkpointer
+
+    gone = tmp_path / "removed.db"
+    thread = _Checkpointer(str(gone), 0.01)
+    thread.start()
+    thread._thread.join(5)
+    assert not thread._thread.is_alive()  # it ended on its own
+    assert not gone.exists()

@@ -44,6 +44,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine as SAEngine
@@ -188,8 +189,9 @@ class _Checkpointer:
     """A daemon thread running ``PRAGMA wal_checkpoint(PASSIVE)`` every ``interval`` seconds.
 
     sqlite3 releases the GIL while SQLite copies pages and syncs, so the sending thread goes on
-    meanwhile. Errors (the file is busy, gone, locked) are ignored: the next tick retries, and
-    the sending connections' backstop checkpoint bounds the WAL whatever happens here."""
+    meanwhile. A failed checkpoint is retried on the next tick; if the file cannot be opened
+    (it was removed), the thread ends instead of creating an empty one. The sending
+    connections' backstop checkpoint bounds the WAL whatever happens here."""
 
     def __init__(self, path: str, interval: float) -> None:
         self._path = path
@@ -209,14 +211,17 @@ class _Checkpointer:
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
         while not self._stopped.wait(self._interval):
-            try:
-                if conn is None:
-                    conn = sqlite3.connect(self._path, timeout=0, isolation_level=None,
+            if conn is None:
+                try:  # mode=rw: never create the file (a Store's file removed under it)
+                    conn = sqlite3.connect(f"file:{quote(self._path)}?mode=rw", uri=True,
+                                           timeout=0, isolation_level=None,
                                            check_same_thread=False)
+                except sqlite3.Error:
+                    return  # the file is gone; the connections' backstop still applies
+            try:
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             except sqlite3.Error:
-                if conn is not None:
-                    conn.close()
+                conn.close()
                 conn = None
         if conn is not None:
             conn.close()
