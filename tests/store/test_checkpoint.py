@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -74,64 +76,65 @@ def test_interval_comes_from_the_environment() -> None:
     assert StoreSettings.from_env({}).sqlite_checkpoint_interval == 0.25
 
 
+@contextmanager
+def _held_by_another_thread(hold: Callable[[], AbstractContextManager[Any]]) -> Iterator[None]:
+    """Run ``with hold():`` in another thread for the duration of the block."""
+    entered, release = threading.Event(), threading.Event()
+
+    def run() -> None:
+        with hold():
+            entered.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=run)
+    holder.start()
+    try:
+        assert entered.wait(5)
+        yield
+    finally:
+        release.set()
+        holder.join(5)
+
+
+@contextmanager
+def _write_one_member(store: Store) -> Iterator[None]:
+    with store.write() as conn:
+        now = datetime.now(UTC)
+        conn.execute(t.members.insert(), {
+            "id": "m1", "plan": "basic", "profile_public": True, "accepts_inmail": True,
+            "is_employee": False, "name": None, "photo_url": None, "created_at": now,
+            "updated_at": now})
+        yield
+
+
 def test_threads_queue_on_the_write_lock_and_it_is_bounded(tmp_path: Path) -> None:
     """Writers of one process wait on Store.write_lock, not in SQLite's sleeping busy handler;
     the wait is bounded by sqlite_busy_timeout and ends as lock_timeout, writing nothing."""
     store = Store(tmp_path / "lock.db", settings=StoreSettings(sqlite_busy_timeout=0.2))
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with store.write() as conn:
-            now = datetime.now(UTC)
-            conn.execute(t.members.insert(), {
-                "id": "m1", "plan": "basic", "profile_public": True, "accepts_inmail": True,
-                "is_employee": False, "name": None, "photo_url": None, "created_at": now,
-                "updated_at": now})
-            held.set()
-            release.wait(5)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert held.wait(5)
-        assert store.write_lock is not None
+    assert store.write_lock is not None
+    with _held_by_another_thread(lambda: _write_one_member(store)):
         started = time.monotonic()
         with pytest.raises(StoreUnavailable) as info, store.write() as conn:
             conn.execute(text("DELETE FROM members"))
         assert info.value.reason == "lock_timeout"
         assert 0.15 < time.monotonic() - started < 2
-    finally:
-        release.set()
-        holder.join(5)
     with store.read() as conn:
         assert conn.execute(text("SELECT id FROM members")).scalars().all() == ["m1"]
     store.close()
-
 
 
 def test_writes_wait_for_the_process_lock_even_when_sqlite_is_free(tmp_path: Path) -> None:
     from inmail_guard.store.db import raw_write
 
     store = Store(tmp_path / "lock2.db", settings=StoreSettings(sqlite_busy_timeout=0.1))
-    assert store.write_lock is not None
-    taken, release = threading.Event(), threading.Event()
-
-    def take() -> None:
-        with store.write_lock:  # no SQLite transaction: only the process lock is held
-            taken.set()
-            release.wait(5)
-
-    holder = threading.Thread(target=take)
-    holder.start()
-    try:
-        assert taken.wait(5)
+    lock = store.write_lock
+    assert lock is not None
+    # No SQLite transaction in the other thread: only the process lock is held.
+    with _held_by_another_thread(lambda: lock):
         for write in (store.write, lambda: raw_write(store)):
             with pytest.raises(StoreUnavailable) as info, write():
                 pass
             assert info.value.reason == "lock_timeout"
-    finally:
-        release.set()
-        holder.join(5)
     with store.write() as conn:  # free again
         conn.execute(text("DELETE FROM members"))
     store.close()
