@@ -13,7 +13,8 @@ from inmail_guard.models.features import (
     base_features,
     channel_prefix,
     char_grams,
-    email_base_features,
+    email_feature_keys,
+    feature_keys,
     inmail_text,
 )
 from inmail_guard.models.scorer import CompiledScorer, UnsupportedPipelineError
@@ -111,7 +112,7 @@ def test_channel_and_features() -> None:
     mail = analyze_email("Subject: ok")
     assert mail[:len(analyze("Subject: ok"))] == analyze("Subject: ok")
     assert mail[len(analyze("Subject: ok")):] == ["e:#" + g for g in char_grams("Subject: ok")]
-    assert email_base_features("Subject: ok") == base_features("Subject: ok") + [
+    assert email_feature_keys("Subject: ok") == feature_keys("Subject: ok") + [
         "#" + g for g in char_grams("Subject: ok")]
 
 

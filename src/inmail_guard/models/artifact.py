@@ -37,7 +37,7 @@ import sklearn
 
 from inmail_guard.models import routes
 from inmail_guard.models.features import FEATURES_VERSION, analyze, channel_prefix
-from inmail_guard.models.scorer import BASE_OF, CompiledScorer, check_supported
+from inmail_guard.models.scorer import KEYS_OF, CompiledScorer, check_supported
 
 MANIFEST_FORMAT = "inmail-guard-model/1"
 BUILTIN_PREFIX = "builtin:"
@@ -111,7 +111,8 @@ class SpamModel:
         if self.routes:
             prefix = channel_prefix(text)
             if prefix in self.routes:
-                return self._route_scorer(prefix).probability(text)
+                return self._route_scorer(prefix).probability(text, prefix)
+            return self.scorer.probability(text, prefix)
         return self.scorer.probability(text)
 
     def _route_scorer(self, prefix: str) -> CompiledScorer:
@@ -288,7 +289,7 @@ def load_model_uncached(ref: str, sha256: str | None = None) -> SpamModel:
     extra = payload.get("routes") or {} if isinstance(payload, dict) else {}
     if (pipeline is None or getattr(pipeline[0], "analyzer", None) is not analyze
             or not isinstance(extra, dict)
-            or any(getattr(p[0], "analyzer", None) not in BASE_OF for p in extra.values())):
+            or any(getattr(p[0], "analyzer", None) not in KEYS_OF for p in extra.values())):
         raise ModelVerificationError(
             f"{artifact}: not an inmail-guard spam model (no pipeline with our analyzer)."
         )

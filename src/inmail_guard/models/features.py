@@ -114,7 +114,8 @@ def feature_keys(text: str) -> list[str | tuple[str, str]]:
 
 
 def email_feature_keys(text: str) -> list[str | tuple[str, str]]:
-    """:func:`email_base_features` as the compiled scorer looks them up."""
+    """:func:`feature_keys`, plus ``#``-tagged :func:`char_grams` for e-mail text: the keys of
+    the e-mail route's compiled tables (its ``e:#`` features without the channel prefix)."""
     keys = feature_keys(text)
     if channel_prefix(text) == EMAIL_PREFIX:
         keys += [CHAR_TAG + g for g in char_grams(text)]
@@ -145,14 +146,6 @@ def char_grams(text: str) -> list[str]:
         for n in range(lo, min(hi, size) + 1):
             extend([w[i:i + n] for i in range(size - n + 1)])
     return out
-
-
-def email_base_features(text: str) -> list[str]:
-    """:func:`base_features`, plus ``#``-tagged :func:`char_grams` for e-mail text."""
-    features = base_features(text)
-    if channel_prefix(text) == EMAIL_PREFIX:
-        features += [CHAR_TAG + g for g in char_grams(text)]
-    return features
 
 
 def analyze_email(text: str) -> list[str]:

@@ -40,7 +40,7 @@ from inmail_guard.models.features import (
 Key = str | tuple[str, str]
 #: Analyzer a pipeline may use -> the keys its compiled tables are looked up by: its base
 #: features, with bigrams as (w1, w2) tuples (cheaper to make than "w1 w2"; see _key).
-BASE_OF: dict[Callable[[str], list[str]], Callable[[str], list[Key]]] = {
+KEYS_OF: dict[Callable[[str], list[str]], Callable[[str], list[Key]]] = {
     analyze: feature_keys,
     analyze_email: email_feature_keys,
 }
@@ -110,17 +110,18 @@ class CompiledScorer:
             float(calibrator.b_),
             bool(vectorizer.sublinear_tf),
             len(vectorizer.vocabulary_),
-            BASE_OF[vectorizer.analyzer],
+            KEYS_OF[vectorizer.analyzer],
         )
 
-    def decision(self, text: str) -> float:
-        """The linear model's decision value for ``text`` (before calibration)."""
+    def decision(self, text: str, prefix: str | None = None) -> float:
+        """The linear model's decision value for ``text`` (before calibration). ``prefix``:
+        the text's channel, when the caller already knows it."""
         counts = Counter(self._base(text))
         num = 0.0
         sq = 0.0
         repeated = []
         # map() does the dict lookups in C; most features occur once (tf = 1).
-        for entry, count in zip(map(self._tables[channel_prefix(text)].get, counts),
+        for entry, count in zip(map(self._tables[prefix or channel_prefix(text)].get, counts),
                                 counts.values(), strict=True):
             if entry is not None:
                 if count == 1:
@@ -139,9 +140,9 @@ class CompiledScorer:
             return self._intercept
         return num / math.sqrt(sq) + self._intercept
 
-    def probability(self, text: str) -> float:
-        """Calibrated probability that ``text`` is spam."""
-        z = -(self._a * self.decision(text) + self._b)
+    def probability(self, text: str, prefix: str | None = None) -> float:
+        """Calibrated probability that ``text`` is spam (``prefix`` as for :meth:`decision`)."""
+        z = -(self._a * self.decision(text, prefix) + self._b)
         if z >= 0:
             return 1.0 / (1.0 + math.exp(-z))
         e = math.exp(z)
@@ -150,7 +151,7 @@ class CompiledScorer:
 
 def check_supported(vectorizer: Any, calibrated: Any) -> None:
     problems = []
-    if getattr(vectorizer, "analyzer", None) not in BASE_OF:
+    if getattr(vectorizer, "analyzer", None) not in KEYS_OF:
         problems.append("the vectorizer's analyzer is not inmail_guard.models.features.analyze "
                         "or analyze_email")
     if getattr(vectorizer, "norm", None) != "l2" or not getattr(vectorizer, "use_idf", False):

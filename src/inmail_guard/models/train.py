@@ -191,7 +191,7 @@ def train(data: Pooled, params: TrainParams, progress: Progress | None = None) -
                                  params.fpr_for(prefix))
         for prefix in sorted(set(channels.tolist()))
     }
-    trained = Trained(build_pipeline(params), threshold, {}, {}, thresholds)
+    trained = Trained(build_pipeline(params), threshold, validation={}, thresholds=thresholds)
     trained.validation = per_source_metrics(data, routed, trained.row_thresholds(channels))
     if progress:
         progress("final fit on all rows")
