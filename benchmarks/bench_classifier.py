@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
-import platform
 import random
-import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+
+from _harness import machine, time_calls
 
 from inmail_guard.models import load_model
 from inmail_guard.models.features import inmail_text
@@ -37,34 +36,6 @@ def message(n_words: int, seed: int, kind: str = "InMail") -> str:
     if kind == "e-mail":
         return f"Subject: quick question\n{body} ."
     return inmail_text("Quick question", body.capitalize() + ".")
-
-
-def timings_us(fn: Callable[[], object], repeat: int) -> list[float]:
-    for _ in range(min(50, repeat)):
-        fn()
-    out = []
-    clock = time.perf_counter_ns
-    for _ in range(repeat):
-        t0 = clock()
-        fn()
-        out.append((clock() - t0) / 1000)
-    return out
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}")
 
 
 def main() -> None:
@@ -88,19 +59,16 @@ def main() -> None:
                         pipeline: object = pipeline) -> object:
             return pipeline.predict_proba([next(cycle)])  # type: ignore[attr-defined]
 
-        fast_t = timings_us(fast, args.repeat)
-        slow_t = timings_us(sklearn_one, max(200, args.repeat // 10))
+        fast_t = time_calls("fast", fast, args.repeat, min(50, args.repeat))
+        slow_t = time_calls("sklearn", sklearn_one, max(200, args.repeat // 10), 50)
         batch = texts * 16
         t0 = time.perf_counter()
         model.spam_probabilities(batch)
         batch_rate = len(batch) / (time.perf_counter() - t0)
-        fast_rate = 1e6 / statistics.fmean(fast_t)
-        slow_rate = 1e6 / statistics.fmean(slow_t)
         rows.append(
-            f"| {kind} | {n_words} | {pct(fast_t, .5):.1f} | {pct(fast_t, .99):.1f} | "
-            f"{fast_rate:,.0f} | "
-            f"{pct(slow_t, .5):.1f} | {pct(slow_t, .99):.1f} | {slow_rate:,.0f} | "
-            f"{batch_rate:,.0f} | {fast_rate / slow_rate:.1f}x |"
+            f"| {kind} | {n_words} | {fast_t.p50_us:.1f} | {fast_t.p99_us:.1f} | "
+            f"{fast_t.per_s:,.0f} | {slow_t.p50_us:.1f} | {slow_t.p99_us:.1f} | "
+            f"{slow_t.per_s:,.0f} | {batch_rate:,.0f} | {fast_t.per_s / slow_t.per_s:.1f}x |"
         )
     print(f"model {model.name} sha256:{model.sha256[:12]}, {model.scorer.n_features:,} features")
     print()
@@ -109,7 +77,7 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
     print()
-    print(f"machine: {machine()}")
+    print(f"Machine: {machine()}")
 
 
 if __name__ == "__main__":
