@@ -67,3 +67,29 @@ def test_train_rejects_malformed_csv(tmp_path: Path) -> None:
         "Fix: label the row ham or spam.\n"
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_train_without_the_email_route(tmp_path: Path) -> None:
+    from inmail_guard.models import load_model
+
+    mail = TINY.with_name("tiny_email.csv")
+    result = run("train", str(TINY), str(mail), "--out", str(tmp_path), "--name", "words",
+                 "--no-email-route", "--email-target-fpr", "0.05")
+    assert result.exit_code == 0, result.output
+    assert "routes: none)" in result.output
+    manifest = json.loads((tmp_path / "words.json").read_text())
+    assert manifest["routes"] == []
+    assert manifest["email_target_fpr"] == 0.05
+    assert manifest["params"]["email_route"] is False
+    assert "--no-email-route" in manifest["command"]
+    assert set(manifest["thresholds"]) == {"e:", "s:"}  # still one threshold per channel
+    assert load_model(str(tmp_path / "words.joblib")).routes == {}
+
+
+def test_train_rejects_an_email_target_fpr_out_of_range(tmp_path: Path) -> None:
+    result = CliRunner().invoke(model, ["train", str(TINY), "--out", str(tmp_path / "out"),
+                                        "--email-target-fpr", "0"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--email-target-fpr': 0.0 is not in the range 0<x<=1." in (
+        result.output)
+    assert not (tmp_path / "out").exists()
