@@ -148,7 +148,20 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
         clock: Callable[[], datetime] = utc_now,
         dispatch_in_background: bool = False,
         recorder: Recorder | None = None,
+        event_retention: timedelta | object | None = outbox.FROM_ENV,
     ) -> None:
+        """``event_retention``: how long delivered events stay in the outbox before
+        :meth:`purge_events` (run by the dispatcher) deletes them; None keeps them forever.
+        Default: ``INMAIL_GUARD_EVENTS_RETENTION`` (``30d`` when unset)."""
+        #: Delivered events older than this are purged; None: kept forever.
+        self.event_retention: timedelta | None = (
+            outbox.retention_from_env() if event_retention is outbox.FROM_ENV
+            else event_retention)  # type: ignore[assignment]
+        if self.event_retention is not None and (
+                not isinstance(self.event_retention, timedelta)
+                or self.event_retention <= timedelta(0)):
+            raise ValueError(f"event_retention must be a positive timedelta or None, found"
+                             f" {self.event_retention!r}")
         self._owns_store = not isinstance(store, Store)
         if recorder is None:
             settings = RecordingSettings.from_env()

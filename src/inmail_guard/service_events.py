@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from inmail_guard.plugins.manager import Plugins
@@ -23,6 +23,7 @@ class EventDispatch:
     clock: Callable[[], datetime]
     _dispatcher: threading.Thread | None
     _stop: threading.Event
+    event_retention: timedelta | None
 
     if TYPE_CHECKING:
         def _now(self) -> datetime: ...
@@ -48,10 +49,17 @@ class EventDispatch:
         outbox.mark_delivered(self.store, done, self._now())
         return len(done)
 
+    def purge_events(self) -> int:
+        """Delete events delivered more than ``event_retention`` ago (never an undelivered
+        one); returns how many. Nothing is purged when the retention is None."""
+        if self.event_retention is None:
+            return 0
+        return outbox.purge_delivered(self.store, self._now() - self.event_retention)
+
     def start_dispatcher(self, interval: float = 1.0, *, expire_every: float = 60.0) -> None:
         """Deliver events from a daemon thread every ``interval`` seconds until stopped, and
-        every ``expire_every`` seconds run :meth:`expire_due` so ``inmail.expired`` events
-        need no cron either."""
+        every ``expire_every`` seconds run :meth:`expire_due` and :meth:`purge_events`, so
+        ``inmail.expired`` events and the outbox's upkeep need no cron either."""
         if self._dispatcher is not None and self._dispatcher.is_alive():
             return
         self._stop.clear()
@@ -63,6 +71,7 @@ class EventDispatch:
                     if time.monotonic() >= next_expiry:
                         next_expiry = time.monotonic() + expire_every
                         self.expire_due()
+                        self.purge_events()
                     delivered = self.dispatch_events()
                 except Exception:
                     log.exception("event dispatcher failed; retrying in %ss", interval)

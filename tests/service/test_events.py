@@ -109,6 +109,23 @@ def test_background_dispatcher_delivers_and_expires(svc, recorder, clock):
     assert [e["type"] for e in recorder.events] == ["inmail.sent", "inmail.expired"]
 
 
+def test_background_dispatcher_purges_old_delivered_events(svc, store, recorder, clock):
+    svc.event_retention = timedelta(days=30)
+    svc.send(msg())
+    assert svc.dispatch_events() == 1
+    clock.advance(timedelta(days=31))
+    svc.start_dispatcher(interval=0.02, expire_every=0.02)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and [r.type for r in outbox_rows(store)] != [
+                "inmail.expired"]:
+            time.sleep(0.02)
+    finally:
+        svc.stop_dispatcher()
+    # inmail.sent was delivered 31 days ago: purged; the expiry it led to is kept.
+    assert [r.type for r in outbox_rows(store)] == ["inmail.expired"]
+
+
 def test_jsonl_sink_from_environment(svc, tmp_path, monkeypatch):
     path = tmp_path / "events.jsonl"
     monkeypatch.setenv(sinks.JSONL_ENV, str(path))
@@ -180,3 +197,78 @@ def test_webhook_down_keeps_events_queued(svc, store, monkeypatch):
 def test_webhook_requires_a_secret():
     with pytest.raises(ValueError, match="SECRET"):
         sinks.configured_sinks({sinks.WEBHOOK_URL_ENV: "http://127.0.0.1:1/"})
+
+
+def test_purge_deletes_only_events_delivered_before_the_retention(svc, store, recorder, clock):
+    svc.event_retention = timedelta(days=30)
+    svc.send(msg(subject="old, delivered"))
+    svc.dispatch_events()
+    svc.send(msg(subject="old, undelivered"))  # its sink fails for good
+    recorder.fail = ConnectionError("sink down")
+    svc.dispatch_events()
+    clock.advance(timedelta(days=20))
+    recorder.fail = None
+    svc.send(msg(subject="recent, delivered"))
+    clock.advance(timedelta(days=5))
+    svc.dispatch_events()  # delivers the retried event too: delivered now, not 30 days ago
+    (stuck,) = [r for r in outbox_rows(store) if r.attempts > 1]
+    clock.advance(timedelta(days=11))  # first delivery 36 days ago, the others 11 days ago
+    assert svc.purge_events() == 1
+    rows = outbox_rows(store)
+    assert len(rows) == 2 and stuck.event_id in {r.event_id for r in rows}
+    assert svc.purge_events() == 0
+
+
+def test_purge_keeps_an_undelivered_event_however_old(svc, store, recorder, clock):
+    svc.event_retention = timedelta(days=1)
+    svc.send(msg())
+    recorder.fail = ConnectionError("sink down")
+    svc.dispatch_events()
+    clock.advance(timedelta(days=400))
+    assert svc.purge_events() == 0
+    (row,) = outbox_rows(store)
+    assert row.delivered_at is None and row.attempts == 1
+
+
+def test_purge_runs_in_batches_and_off_keeps_everything(svc, store, recorder, clock):
+    from inmail_guard.store import outbox
+
+    for i in range(5):
+        svc.send(msg(subject=f"s{i}"))
+    assert svc.dispatch_events() == 5
+    clock.advance(timedelta(days=31))
+    svc.event_retention = None
+    assert svc.purge_events() == 0 and len(outbox_rows(store)) == 5
+    assert outbox.purge_delivered(store, clock(), batch=2) == 5  # 2 + 2 + 1
+    assert outbox_rows(store) == []
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (None, timedelta(days=30)), ("7d", timedelta(days=7)), ("off", None), (" OFF ", None)])
+def test_events_retention_from_the_environment(value, expected):
+    from inmail_guard.store import outbox
+
+    env = {} if value is None else {"INMAIL_GUARD_EVENTS_RETENTION": value}
+    assert outbox.retention_from_env(env) == expected
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("30", "INMAIL_GUARD_EVENTS_RETENTION: expected a duration such as 7d, 24h, 30m or 5s (a"
+           " whole number and one of s, m, h, d, w), found '30', or off"),
+    ("0s", "INMAIL_GUARD_EVENTS_RETENTION: must be longer than 0s; use off to keep delivered"
+           " events forever"),
+])
+def test_a_bad_events_retention_is_refused_with_its_name(value, message):
+    from inmail_guard.store import outbox
+
+    with pytest.raises(ValueError) as info:
+        outbox.retention_from_env({"INMAIL_GUARD_EVENTS_RETENTION": value})
+    assert str(info.value) == message
+
+
+def test_the_service_refuses_a_bad_event_retention(store):
+    import inmail_guard as ig
+    from inmail_guard.service import InMailService
+
+    with pytest.raises(ValueError, match="event_retention must be a positive timedelta or None"):
+        InMailService(ig.default_policy(), store, event_retention=timedelta(0))

@@ -11,12 +11,13 @@ processes share the work; on SQLite the claim runs under ``BEGIN IMMEDIATE``.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from inmail_guard.service_types import iso
 from inmail_guard.store import Store
@@ -24,6 +25,12 @@ from inmail_guard.store import tables as t
 from inmail_guard.store.db import Db, SADb, insert_of
 
 LEASE = timedelta(seconds=60)
+#: How long delivered events stay in the outbox by default (``INMAIL_GUARD_EVENTS_RETENTION``).
+DEFAULT_RETENTION = timedelta(days=30)
+#: Rows deleted per purge transaction: short transactions, so sends are not held up.
+PURGE_BATCH = 1000
+#: InMailService's default ``event_retention``: read ``INMAIL_GUARD_EVENTS_RETENTION``.
+FROM_ENV = object()
 BACKOFF_BASE = timedelta(seconds=1)
 BACKOFF_MAX = timedelta(hours=1)
 
@@ -92,3 +99,41 @@ def pending_count(store: Store) -> int:
     o = t.outbox.c
     with store.read() as conn:
         return len(conn.execute(select(o.seq).where(o.delivered_at.is_(None))).all())
+
+
+def retention_from_env(env: dict[str, str] | None = None) -> timedelta | None:
+    """``INMAIL_GUARD_EVENTS_RETENTION``: how long delivered events are kept (``30d`` when
+    unset); ``off`` keeps them forever."""
+    from inmail_guard.policies.schema import parse_duration
+
+    value = (dict(os.environ) if env is None else env).get("INMAIL_GUARD_EVENTS_RETENTION",
+                                                           "30d").strip()
+    if value.lower() == "off":
+        return None
+    try:
+        retention = parse_duration(value)
+    except ValueError as exc:
+        raise ValueError(f"INMAIL_GUARD_EVENTS_RETENTION: {exc}, or off") from None
+    if retention <= timedelta(0):
+        raise ValueError("INMAIL_GUARD_EVENTS_RETENTION: must be longer than 0s; use off to"
+                         " keep delivered events forever")
+    return retention
+
+
+_o = t.outbox.c
+_PURGE = t.outbox.delete().where(_o.seq.in_(
+    select(_o.seq).where(_o.delivered_at.is_not(None),
+                         _o.delivered_at < bindparam("before", type_=_o.delivered_at.type))
+    .order_by(_o.seq).limit(bindparam("batch")).scalar_subquery()))
+
+
+def purge_delivered(store: Store, before: datetime, batch: int = PURGE_BATCH) -> int:
+    """Delete events delivered before ``before``, ``batch`` rows per transaction; returns how
+    many. Undelivered events are never deleted, however old: nothing is lost."""
+    removed = 0
+    while True:
+        with store.write() as conn:
+            n = conn.execute(_PURGE, {"before": before, "batch": batch}).rowcount
+        removed += n
+        if n < batch:
+            return removed
