@@ -12,7 +12,9 @@ How writes are serialised (what makes credit spending race-free):
   process first queue on :attr:`Store.write_lock` (an ``RLock``, bounded by the same timeout):
   SQLite's busy handler waits by sleeping and polling (1, 2, 5, 10 ... 100 ms), so 32 threads
   contending for the lock through it sent ~240 sends/s at a p99 above 1 s over HTTP, where a
-  mutex hands the lock over at once. Other processes still meet at ``busy_timeout``.
+  mutex hands the lock over at once. Processes then meet on a ``flock`` next to the database
+  (:mod:`~inmail_guard.store.writerlock`), which wakes a waiting process the moment the lock
+  is free and makes them take turns, rather than in the busy handler.
 * PostgreSQL: ``READ COMMITTED`` transactions; a send first locks its sender's row in
   ``credit_accounts`` with ``SELECT ... FOR UPDATE`` and only then reads the facts, so sends of
   one sender run one at a time while different senders run in parallel.
@@ -37,8 +39,10 @@ lock and statement timeouts), and a database that is down or too slow surfaces a
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -52,6 +56,7 @@ from sqlalchemy.engine import make_url
 
 from inmail_guard.store.errors import StoreUnavailable, unavailable_as_error
 from inmail_guard.store.settings import StoreSettings
+from inmail_guard.store.writerlock import WriterFileLock
 
 DEFAULT_URL = "sqlite:///./inmail-guard.db"
 SQLITE_BUSY_TIMEOUT_MS = 60_000  # the default; StoreSettings.sqlite_busy_timeout sets it
@@ -118,6 +123,11 @@ class Store:
         self.write_lock: threading.RLock | None = (
             threading.RLock() if self.dialect == "sqlite" else None)
         self._write_lock_timeout = cfg.sqlite_busy_timeout or -1
+        #: SQLite: taken after :attr:`write_lock`, shared with the other processes.
+        self.file_lock: WriterFileLock | None = (
+            WriterFileLock(os.path.abspath(str(parsed.database)))
+            if self.dialect == "sqlite" else None)
+        self._writer_depth = 0  # nested writer() calls of the thread holding write_lock
         if self.dialect == "sqlite":
             background = cfg.sqlite_checkpoint_interval > 0
             _sqlite_setup(self.db, round(cfg.sqlite_busy_timeout * 1000),
@@ -163,10 +173,23 @@ class Store:
         if lock is None:
             yield
             return
-        if not lock.acquire(timeout=self._write_lock_timeout):
+        timeout = self._write_lock_timeout
+        started = time.monotonic()
+        if not lock.acquire(timeout=timeout):
             raise StoreUnavailable("lock_timeout")
         try:
-            yield
+            outermost = self._writer_depth == 0
+            if outermost and self.file_lock is not None:
+                left = -1.0 if timeout < 0 else max(timeout - (time.monotonic() - started), 0)
+                if not self.file_lock.acquire(left):
+                    raise StoreUnavailable("lock_timeout")
+            self._writer_depth += 1
+            try:
+                yield
+            finally:
+                self._writer_depth -= 1
+                if outermost and self.file_lock is not None:
+                    self.file_lock.release()
         finally:
             lock.release()
 
@@ -180,6 +203,8 @@ class Store:
         if self._checkpointer is not None:
             self._checkpointer.stop()
         self.db.dispose()
+        if self.file_lock is not None:
+            self.file_lock.close()
 
     def __repr__(self) -> str:
         return f"Store({make_url(self.url).render_as_string(hide_password=True)!r})"
