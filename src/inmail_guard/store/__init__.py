@@ -54,6 +54,7 @@ from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine as SAEngine
 from sqlalchemy.engine import make_url
 
+from inmail_guard.store import writerlock
 from inmail_guard.store.errors import StoreUnavailable, unavailable_as_error
 from inmail_guard.store.settings import StoreSettings
 from inmail_guard.store.writerlock import WriterFileLock
@@ -126,7 +127,7 @@ class Store:
         #: SQLite: taken after :attr:`write_lock`, shared with the other processes.
         self.file_lock: WriterFileLock | None = (
             WriterFileLock(os.path.abspath(str(parsed.database)))
-            if self.dialect == "sqlite" else None)
+            if self.dialect == "sqlite" and writerlock.AVAILABLE else None)
         self._writer_depth = 0  # nested writer() calls of the thread holding write_lock
         if self.dialect == "sqlite":
             background = cfg.sqlite_checkpoint_interval > 0

@@ -30,10 +30,17 @@ still meets this one in SQLite's busy handler, as before.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
 import time
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: writers meet in SQLite's busy handler
+    fcntl = None  # type: ignore[assignment]
+
+#: Whether this platform has ``flock`` (POSIX); without it no file lock is used.
+AVAILABLE = fcntl is not None
 
 #: How long a writer that finds the lock taken leaves the holder before it queues: the
 #: holder's turn. Turns rather than strict alternation: two processes swapping after every
