@@ -106,8 +106,10 @@ def retention_from_env(env: dict[str, str] | None = None) -> timedelta | None:
     unset); ``off`` keeps them forever."""
     from inmail_guard.policies.schema import parse_duration
 
-    value = (dict(os.environ) if env is None else env).get("INMAIL_GUARD_EVENTS_RETENTION",
-                                                           "30d").strip()
+    value = (dict(os.environ) if env is None else env).get("INMAIL_GUARD_EVENTS_RETENTION")
+    if value is None or not value.strip():
+        return DEFAULT_RETENTION
+    value = value.strip()
     if value.lower() == "off":
         return None
     try:
