@@ -102,3 +102,17 @@ def test_a_busy_process_does_not_starve_another(tmp_path: Path) -> None:
 def test_the_turn_and_the_courtesy_pause_are_short() -> None:
     # The bounds the starvation test relies on; a longer turn is a longer worst-case wait.
     assert writerlock.TURN_SECONDS <= 0.01 and writerlock.COURTESY_SECONDS <= 0.001
+
+
+def test_without_a_lock_file_writers_go_on_and_sqlite_reports_the_database(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    lock = writerlock.WriterFileLock(str(tmp_path / "missing-dir" / "x.db"))
+    with caplog.at_level("WARNING", logger="inmail_guard.store.writerlock"):
+        assert lock.acquire(1.0)
+        lock.release()
+        assert lock.acquire(1.0)
+        lock.release()
+    (record,) = caplog.records  # said once, not per write
+    assert record.getMessage().startswith(
+        f"no SQLite writer lock file {tmp_path / 'missing-dir' / 'x.db'}-writer.lock")
+    assert not (tmp_path / "missing-dir").exists()

@@ -30,6 +30,7 @@ still meets this one in SQLite's busy handler, as before.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -41,6 +42,8 @@ except ImportError:  # pragma: no cover - Windows: writers meet in SQLite's busy
 
 #: Whether this platform has ``flock`` (POSIX); without it no file lock is used.
 AVAILABLE = fcntl is not None
+
+log = logging.getLogger(__name__)
 
 #: How long a writer that finds the lock taken leaves the holder before it queues: the
 #: holder's turn. Turns rather than strict alternation: two processes swapping after every
@@ -65,19 +68,34 @@ class WriterFileLock:
         self._pid = -1
         self._fd = -1
         self._wait_fd = -1
-        self._held = -1  # the descriptor holding the lock
+        self._held = -1  # the descriptor holding the lock; -1: none (no lock file)
+        self._warned = False
 
     def _files(self) -> tuple[int, int]:
         if self._pid != os.getpid():  # first use, or a forked child: descriptors of its own
-            self._fd = _open(self.path)
-            self._wait_fd = _open(self.wait_path)
-            self._pid = os.getpid()
+            fd = _open(self.path)
+            try:
+                self._wait_fd = _open(self.wait_path)
+            except OSError:
+                os.close(fd)
+                raise
+            self._fd, self._pid = fd, os.getpid()
         return self._fd, self._wait_fd
 
     def acquire(self, timeout: float) -> bool:
         """Take the lock, waiting at most ``timeout`` seconds (< 0: no limit); False if it
         did not come."""
-        fd, wait_fd = self._files()
+        try:
+            fd, wait_fd = self._files()
+        except OSError as exc:
+            # No lock file (the database's folder is missing or read-only): go on without it,
+            # and let SQLite say what is wrong with the database, as it did before.
+            if not self._warned:
+                log.warning("no SQLite writer lock file %s (%s); writers of several processes"
+                            " meet in SQLite's busy handler", self.path, exc)
+                self._warned = True
+            self._held = -1
+            return True
         if _try(fd):
             self._held = fd
             return True
@@ -102,6 +120,8 @@ class WriterFileLock:
 
     def release(self) -> None:
         held, self._held = self._held, -1
+        if held < 0:
+            return  # taken without a lock file
         fcntl.flock(held, fcntl.LOCK_UN)
         if held != self._fd:
             os.close(held)  # the descriptor of a contended attempt
