@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,10 +50,10 @@ from inmail_guard.service_types import (
     decision_from_dict,
     iso,
 )
-from inmail_guard.store import Store, outbox
+from inmail_guard.store import Store, WouldBlock, outbox
 from inmail_guard.store import analytics as analytics_queries
 from inmail_guard.store import tables as t
-from inmail_guard.store.db import Db, SADb, as_db, insert_of, raw_write
+from inmail_guard.store.db import Db, SADb, as_db, insert_of, raw_write, raw_write_nowait
 from inmail_guard.store.facts import (
     Account,
     StoredMember,
@@ -244,10 +245,7 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
         """Evaluate and, when accepted, spend one credit, store the InMail and queue
         ``inmail.sent``, all in one transaction. A rejection only writes the decision log (and,
         if the decision restricts the sender, the restriction and ``sender.restricted``)."""
-        for name in ("sender_id", "recipient_id"):
-            if not isinstance(getattr(message, name), str) or not getattr(message, name):
-                raise ServiceError("invalid_request", f"{name} must be a non-empty string",
-                                   field=name)
+        self._check_ids(message)
         # Only an idempotency key needs the message's hash (to tell a retry from a conflict).
         digest = "" if message.idempotency_key is None else request_hash(message)
         try:
@@ -259,10 +257,36 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
                 raise
             return self._send(message, digest)
 
-    def _send(self, message: Message, digest: str) -> SendResult:
+    def send_nowait(self, message: Message) -> SendResult | None:
+        """:meth:`send`, if it can run without waiting: SQLite, and no other thread or process
+        writing at this moment. Otherwise None, having done nothing: call :meth:`send` where
+        it may wait. For callers on an event loop (the HTTP route): a send that would wait on
+        a lock (or on the network, as on PostgreSQL) must not hold the loop."""
+        if not self.store.is_sqlite:
+            return None
+        self._check_ids(message)
+        digest = "" if message.idempotency_key is None else request_hash(message)
+        try:
+            return self._send(message, digest, raw_write_nowait)
+        except WouldBlock:
+            return None
+        except (IntegrityError, self.store.db.dialect.loaded_dbapi.IntegrityError):
+            if message.idempotency_key is None:
+                raise
+            return None  # a racing retry: send() replays it
+
+    @staticmethod
+    def _check_ids(message: Message) -> None:
+        for name in ("sender_id", "recipient_id"):
+            if not isinstance(getattr(message, name), str) or not getattr(message, name):
+                raise ServiceError("invalid_request", f"{name} must be a non-empty string",
+                                   field=name)
+
+    def _send(self, message: Message, digest: str,
+              write: Callable[[Store], AbstractContextManager[Db]] = raw_write) -> SendResult:
         now = self._now()
         window_start, previous_start = self._windows(now)
-        with raw_write(self.store) as db:
+        with write(self.store) as db:
             # The per-sender lock first (PostgreSQL), then both members and the facts in one
             # statement. A sender's first send of a window reads the members before creating
             # the account (its creation date decides the roll-over).

@@ -3,6 +3,8 @@ schema (``store_url`` from tests/conftest.py; marked ``postgres``)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -71,6 +73,39 @@ def test_send_accepted_is_201_with_decision_and_inmail(api):
     assert data["decision"]["policy"]["version"].startswith("sha256:")
     credits = api.get("/v1/members/alice/credits", headers=SVC).json()
     assert credits["used"] == 1 and credits["remaining"] == 9
+
+
+def test_send_waits_in_the_threadpool_while_another_thread_writes(make_client, clock,
+                                                                   tmp_path):
+    """SQLite sends run on the event loop only when they can start at once; with the write
+    lock held elsewhere the route hands the send to the threadpool, which waits for it."""
+    api = make_client(clock=clock, db=f"sqlite:///{tmp_path}/wait.db")
+    for member_id in ("alice", "bob"):
+        plan = {"plan": "premium_business"} if member_id == "alice" else {}
+        assert api.put(f"/v1/members/{member_id}", json=plan, headers=SVC).status_code == 200
+    store = api.app.state.services.built().store
+    assert store.write_lock is not None
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.writer():
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(10)
+    timer = threading.Timer(0.3, release.set)
+    timer.start()
+    started = time.monotonic()
+    try:
+        r = send(api)
+    finally:
+        release.set()
+        holder.join(10)
+    assert r.status_code == 201, r.text
+    assert time.monotonic() - started >= 0.25  # it waited for the lock instead of failing
+    assert api.get("/v1/members/alice/credits", headers=SVC).json()["used"] == 1
 
 
 def test_send_rejected_is_403_with_decision_and_spends_nothing(api):

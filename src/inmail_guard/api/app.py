@@ -54,6 +54,10 @@ class ServiceSlot:
                 self._service = self._build()
             return self._service
 
+    def built(self) -> Any:
+        """The service if it is built already, else None (never builds: that may wait)."""
+        return self._service
+
     def _build(self) -> Any:
         from inmail_guard.service import InMailService
 

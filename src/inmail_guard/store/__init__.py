@@ -70,6 +70,11 @@ class StoreError(RuntimeError):
     """The database cannot be used as is (schema too new, unsupported dialect...)."""
 
 
+class WouldBlock(Exception):
+    """The write path is busy (or this database's sends must not run on an event loop):
+    nothing was done; run the call where it may wait."""
+
+
 def to_url(target: str | Path | None) -> str:
     """A SQLAlchemy URL from a URL, a file path (SQLite) or None (the default file)."""
     if target is None:
@@ -129,6 +134,7 @@ class Store:
             WriterFileLock(os.path.abspath(str(parsed.database)))
             if self.dialect == "sqlite" and writerlock.AVAILABLE else None)
         self._writer_depth = 0  # nested writer() calls of the thread holding write_lock
+        self._nowait_raw: Any = None  # see nowait_connection()
         if self.dialect == "sqlite":
             background = cfg.sqlite_checkpoint_interval > 0
             _sqlite_setup(self.db, round(cfg.sqlite_busy_timeout * 1000),
@@ -195,6 +201,44 @@ class Store:
             lock.release()
 
     @contextmanager
+    def writer_nowait(self) -> Iterator[None]:
+        """:meth:`writer`, or :class:`WouldBlock` at once if another thread or process holds
+        the write path (SQLite only; PostgreSQL always says WouldBlock: its sends wait on row
+        locks and the network, which an event loop must not)."""
+        lock = self.write_lock
+        if lock is None or not lock.acquire(blocking=False):
+            raise WouldBlock
+        try:
+            if self._writer_depth or (self.file_lock is not None
+                                      and not self.file_lock.try_acquire()):
+                raise WouldBlock
+            self._writer_depth += 1
+            try:
+                yield
+            finally:
+                self._writer_depth -= 1
+                if self.file_lock is not None:
+                    self.file_lock.release()
+        finally:
+            lock.release()
+
+    def nowait_connection(self) -> Any:
+        """The DBAPI connection of :func:`~inmail_guard.store.db.raw_write_nowait` (SQLite):
+        kept out of the pool, so taking it never waits, with ``busy_timeout`` 0, so a write
+        lock held by a program outside inmail-guard fails ``BEGIN`` at once instead of
+        waiting. Used only under :meth:`writer_nowait`."""
+        if self._nowait_raw is None:
+            raw = self.db.raw_connection()
+            raw.driver_connection.execute("PRAGMA busy_timeout=0")
+            self._nowait_raw = raw
+        return self._nowait_raw
+
+    def drop_nowait_connection(self) -> None:
+        raw, self._nowait_raw = self._nowait_raw, None
+        if raw is not None:
+            raw.invalidate()  # closed, not returned to the pool with busy_timeout 0
+
+    @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction (a consistent snapshot on SQLite WAL)."""
         with unavailable_as_error(), self.db.connect() as conn, conn.begin():
@@ -203,6 +247,7 @@ class Store:
     def close(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
+        self.drop_nowait_connection()
         self.db.dispose()
         if self.file_lock is not None:
             self.file_lock.close()
@@ -287,4 +332,4 @@ def _postgres_setup(db: SAEngine, session: dict[str, str]) -> None:
 
 
 __all__ = ["DEFAULT_URL", "SQLITE_BACKSTOP_PAGES", "Store", "StoreError", "StoreSettings",
-           "StoreUnavailable", "to_url"]
+           "StoreUnavailable", "WouldBlock", "to_url"]

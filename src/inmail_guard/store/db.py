@@ -13,6 +13,7 @@ datetimes in both cases.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -211,11 +212,41 @@ def raw_write(store: Store) -> Iterator[RawDb]:
 
 
 @contextmanager
-def _raw_transaction(raw: Any, store: Store) -> Iterator[RawDb]:
-    try:
+def raw_write_nowait(store: Store) -> Iterator[RawDb]:
+    """:func:`raw_write` if it can start at once, else ``WouldBlock`` before anything is done:
+    for a caller on an event loop (SQLite only). Another thread or process writing, or a
+    write lock held outside inmail-guard (``BEGIN IMMEDIATE`` fails at once on this
+    connection), all say WouldBlock."""
+    from inmail_guard.store import WouldBlock
+
+    if not store.is_sqlite:
+        raise WouldBlock
+    with store.writer_nowait(), unavailable_as_error():
+        raw = store.nowait_connection()
         cursor = raw.cursor()
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            cursor.close()
+            if "locked" in str(exc):  # SQLITE_BUSY with busy_timeout 0
+                raise WouldBlock from exc
+            store.drop_nowait_connection()
+            raise
+        try:
+            with _raw_transaction(raw, store, begun=cursor, close=False) as db:
+                yield db
+        finally:
+            if raw.driver_connection.in_transaction:  # its ROLLBACK failed: start afresh
+                store.drop_nowait_connection()
+
+
+@contextmanager
+def _raw_transaction(raw: Any, store: Store, *, begun: Any = None,
+                     close: bool = True) -> Iterator[RawDb]:
+    try:
+        cursor = begun if begun is not None else raw.cursor()
         sqlite = store.dialect == "sqlite"
-        if sqlite:
+        if sqlite and begun is None:
             cursor.execute("BEGIN IMMEDIATE")
         try:
             yield RawDb(cursor, store)
@@ -231,4 +262,5 @@ def _raw_transaction(raw: Any, store: Store) -> Iterator[RawDb]:
             raw.commit()
         cursor.close()
     finally:
-        raw.close()
+        if close:
+            raw.close()

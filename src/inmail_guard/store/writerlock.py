@@ -82,7 +82,11 @@ class WriterFileLock:
             self._fd, self._pid = fd, os.getpid()
         return self._fd, self._wait_fd
 
-    def acquire(self, timeout: float) -> bool:
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free now; never waits."""
+        return self.acquire(0.0, wait=False)
+
+    def acquire(self, timeout: float, *, wait: bool = True) -> bool:
         """Take the lock, waiting at most ``timeout`` seconds (< 0: no limit); False if it
         did not come."""
         try:
@@ -99,6 +103,8 @@ class WriterFileLock:
         if _try(fd):
             self._held = fd
             return True
+        if not wait:
+            return False
         # Taken by another process: leave it a turn first, unannounced (it keeps its caches
         # warm and runs without handing over), then queue for it.
         deadline = None if timeout < 0 else time.monotonic() + timeout
