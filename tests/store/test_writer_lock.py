@@ -116,3 +116,20 @@ def test_without_a_lock_file_writers_go_on_and_sqlite_reports_the_database(
     assert record.getMessage().startswith(
         f"no SQLite writer lock file {tmp_path / 'missing-dir' / 'x.db'}-writer.lock")
     assert not (tmp_path / "missing-dir").exists()
+
+
+def test_a_killed_holder_leaves_the_lock_free(tmp_path: Path) -> None:
+    store = Store(tmp_path / "killed.db", settings=StoreSettings(sqlite_busy_timeout=5))
+    assert store.file_lock is not None
+    ready = CTX.Event()
+    holder = CTX.Process(target=writers.hold_file_lock,
+                         args=(store.file_lock.path, 60, ready))
+    holder.start()
+    assert ready.wait(30)
+    holder.kill()  # SIGKILL while holding it: the kernel drops its locks with its descriptors
+    holder.join(30)
+    started = time.monotonic()
+    _add_member(store, "after")
+    assert time.monotonic() - started < 1
+    assert _members(store) == ["after"]
+    store.close()
