@@ -4,14 +4,12 @@ path free); otherwise it returns None having done nothing, and send() takes over
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
 from inmail_guard.service import ServiceError
 from inmail_guard.store import tables as t
+from thread_helpers import held_by_another_thread
 
 from .cast import cast, count, msg
 
@@ -37,25 +35,6 @@ def _nothing_written(store) -> bool:
         0, 0, 0)
 
 
-@contextmanager
-def _write_lock_held_by_another_thread(store) -> Iterator[None]:
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with store.writer():
-            held.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert held.wait(10)
-    try:
-        yield
-    finally:
-        release.set()
-        thread.join(10)
-
-
 def test_it_sends_when_the_write_path_is_free(svc, store):
     if not store.is_sqlite:
         assert svc.send_nowait(msg()) is None and _nothing_written(store)
@@ -70,7 +49,7 @@ def test_it_sends_when_the_write_path_is_free(svc, store):
 
 def test_another_writing_thread_makes_it_return_none_having_done_nothing(lite):
     svc, store = lite, lite.store
-    with _write_lock_held_by_another_thread(store):
+    with held_by_another_thread(store.writer):
         assert svc.send_nowait(msg()) is None
     assert _nothing_written(store) and svc.credits("alice").used == 0
     assert svc.send_nowait(msg()).accepted  # free again

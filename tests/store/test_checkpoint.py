@@ -6,16 +6,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from inmail_guard.store import SQLITE_BACKSTOP_PAGES, Store, StoreSettings, StoreUnavailable
 from inmail_guard.store import tables as t
+from thread_helpers import held_by_another_thread
 
 THREAD = "inmail-guard-wal-checkpoint"
 
@@ -77,26 +77,6 @@ def test_interval_comes_from_the_environment() -> None:
 
 
 @contextmanager
-def _held_by_another_thread(hold: Callable[[], AbstractContextManager[Any]]) -> Iterator[None]:
-    """Run ``with hold():`` in another thread for the duration of the block."""
-    entered, release = threading.Event(), threading.Event()
-
-    def run() -> None:
-        with hold():
-            entered.set()
-            release.wait(5)
-
-    holder = threading.Thread(target=run)
-    holder.start()
-    try:
-        assert entered.wait(5)
-        yield
-    finally:
-        release.set()
-        holder.join(5)
-
-
-@contextmanager
 def _write_one_member(store: Store) -> Iterator[None]:
     with store.write() as conn:
         now = datetime.now(UTC)
@@ -112,7 +92,7 @@ def test_threads_queue_on_the_write_lock_and_it_is_bounded(tmp_path: Path) -> No
     the wait is bounded by sqlite_busy_timeout and ends as lock_timeout, writing nothing."""
     store = Store(tmp_path / "lock.db", settings=StoreSettings(sqlite_busy_timeout=0.2))
     assert store.write_lock is not None
-    with _held_by_another_thread(lambda: _write_one_member(store)):
+    with held_by_another_thread(lambda: _write_one_member(store)):
         started = time.monotonic()
         with pytest.raises(StoreUnavailable) as info, store.write() as conn:
             conn.execute(text("DELETE FROM members"))
@@ -130,7 +110,7 @@ def test_writes_wait_for_the_process_lock_even_when_sqlite_is_free(tmp_path: Pat
     lock = store.write_lock
     assert lock is not None
     # No SQLite transaction in the other thread: only the process lock is held.
-    with _held_by_another_thread(lambda: lock):
+    with held_by_another_thread(lambda: lock):
         for write in (store.write, lambda: raw_write(store)):
             with pytest.raises(StoreUnavailable) as info, write():
                 pass

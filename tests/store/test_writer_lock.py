@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -31,6 +32,24 @@ def _add_member(store: Store, member_id: str) -> None:
             " '2026-11-27 10:00:00')"), {"id": member_id})
 
 
+def _holder(store: Store, seconds: float) -> Any:
+    """Another process holding the store's writer lock file for ``seconds``; started."""
+    assert store.file_lock is not None
+    ready = CTX.Event()
+    holder = CTX.Process(target=writers.hold_file_lock,
+                         args=(store.file_lock.path, seconds, ready))
+    holder.start()
+    assert ready.wait(30)
+    return holder
+
+
+def _writes_at_once(store: Store, member_id: str) -> None:
+    started = time.monotonic()
+    _add_member(store, member_id)
+    assert time.monotonic() - started < 1
+    assert _members(store) == [member_id]
+
+
 def test_the_lock_file_sits_next_to_the_database_and_one_process_takes_it_at_once(
         tmp_path: Path) -> None:
     store = Store(tmp_path / "one.db")
@@ -51,13 +70,8 @@ def test_the_lock_file_sits_next_to_the_database_and_one_process_takes_it_at_onc
 def test_a_write_waits_for_another_process_and_gives_up_after_the_busy_timeout(
         tmp_path: Path) -> None:
     store = Store(tmp_path / "held.db", settings=StoreSettings(sqlite_busy_timeout=0.3))
-    assert store.file_lock is not None
-    ready = CTX.Event()
-    holder = CTX.Process(target=writers.hold_file_lock,
-                         args=(store.file_lock.path, 1.5, ready))
-    holder.start()
+    holder = _holder(store, 1.5)
     try:
-        assert ready.wait(30)
         started = time.monotonic()
         with pytest.raises(StoreUnavailable) as info:
             _add_member(store, "never")
@@ -66,10 +80,7 @@ def test_a_write_waits_for_another_process_and_gives_up_after_the_busy_timeout(
     finally:
         holder.join(30)
     # The attempt that gave up released the lock when it finally got it: writing works again.
-    started = time.monotonic()
-    _add_member(store, "later")
-    assert time.monotonic() - started < 1
-    assert _members(store) == ["later"]
+    _writes_at_once(store, "later")
     store.close()
 
 
@@ -120,16 +131,8 @@ def test_without_a_lock_file_writers_go_on_and_sqlite_reports_the_database(
 
 def test_a_killed_holder_leaves_the_lock_free(tmp_path: Path) -> None:
     store = Store(tmp_path / "killed.db", settings=StoreSettings(sqlite_busy_timeout=5))
-    assert store.file_lock is not None
-    ready = CTX.Event()
-    holder = CTX.Process(target=writers.hold_file_lock,
-                         args=(store.file_lock.path, 60, ready))
-    holder.start()
-    assert ready.wait(30)
+    holder = _holder(store, 60)
     holder.kill()  # SIGKILL while holding it: the kernel drops its locks with its descriptors
     holder.join(30)
-    started = time.monotonic()
-    _add_member(store, "after")
-    assert time.monotonic() - started < 1
-    assert _members(store) == ["after"]
+    _writes_at_once(store, "after")
     store.close()
