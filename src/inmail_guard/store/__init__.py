@@ -53,6 +53,7 @@ from urllib.parse import quote
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine as SAEngine
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from inmail_guard.store import writerlock
 from inmail_guard.store.errors import StoreUnavailable, unavailable_as_error
@@ -135,10 +136,13 @@ class Store:
             if self.dialect == "sqlite" and writerlock.AVAILABLE else None)
         self._writer_depth = 0  # nested writer() calls of the thread holding write_lock
         self._nowait_raw: Any = None  # see nowait_connection()
+        self._nowait_engine: SAEngine | None = None
+        self._autocheckpoint_pages: int | None = None
         if self.dialect == "sqlite":
             background = cfg.sqlite_checkpoint_interval > 0
+            self._autocheckpoint_pages = SQLITE_BACKSTOP_PAGES if background else None
             _sqlite_setup(self.db, round(cfg.sqlite_busy_timeout * 1000),
-                          SQLITE_BACKSTOP_PAGES if background else None)
+                          self._autocheckpoint_pages)
             if background:
                 self._checkpointer = _Checkpointer(str(parsed.database),
                                                    cfg.sqlite_checkpoint_interval)
@@ -224,19 +228,24 @@ class Store:
 
     def nowait_connection(self) -> Any:
         """The DBAPI connection of :func:`~inmail_guard.store.db.raw_write_nowait` (SQLite):
-        kept out of the pool, so taking it never waits, with ``busy_timeout`` 0, so a write
+        kept out of the pool, so taking it never waits; with ``busy_timeout`` 0, so a write
         lock held by a program outside inmail-guard fails ``BEGIN`` at once instead of
         waiting. Used only under :meth:`writer_nowait`."""
         if self._nowait_raw is None:
-            raw = self.db.raw_connection()
-            raw.driver_connection.execute("PRAGMA busy_timeout=0")
-            self._nowait_raw = raw
+            # Its own engine without a pool: opening it can't wait for the shared pool's
+            # connections (held by readers in other threads) on an event loop.
+            if self._nowait_engine is None:
+                engine = create_engine(self.url, poolclass=NullPool,
+                                       connect_args={"check_same_thread": False, "timeout": 0})
+                _sqlite_setup(engine, 0, self._autocheckpoint_pages)
+                self._nowait_engine = engine
+            self._nowait_raw = self._nowait_engine.raw_connection()
         return self._nowait_raw
 
     def drop_nowait_connection(self) -> None:
         raw, self._nowait_raw = self._nowait_raw, None
         if raw is not None:
-            raw.invalidate()  # closed, not returned to the pool with busy_timeout 0
+            raw.invalidate()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -248,6 +257,8 @@ class Store:
         if self._checkpointer is not None:
             self._checkpointer.stop()
         self.drop_nowait_connection()
+        if self._nowait_engine is not None:
+            self._nowait_engine.dispose()
         self.db.dispose()
         if self.file_lock is not None:
             self.file_lock.close()
