@@ -250,7 +250,7 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
         digest = "" if message.idempotency_key is None else request_hash(message)
         try:
             return self._send(message, digest)
-        except (IntegrityError, self.store.db.dialect.loaded_dbapi.IntegrityError):
+        except self._integrity_errors:
             # Only the idempotency key's unique index can clash (two sends with one key racing
             # across a window boundary, where they lock different accounts): the retry replays.
             if message.idempotency_key is None:
@@ -270,10 +270,15 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
             return self._send(message, digest, raw_write_nowait)
         except WouldBlock:
             return None
-        except (IntegrityError, self.store.db.dialect.loaded_dbapi.IntegrityError):
+        except self._integrity_errors:
             if message.idempotency_key is None:
                 raise
             return None  # a racing retry: send() replays it
+
+    @property
+    def _integrity_errors(self) -> tuple[type[Exception], ...]:
+        """What a unique-index clash raises: SQLAlchemy's error, or the driver's (raw path)."""
+        return (IntegrityError, self.store.db.dialect.loaded_dbapi.IntegrityError)
 
     @staticmethod
     def _check_ids(message: Message) -> None:

@@ -207,8 +207,14 @@ def raw_write(store: Store) -> Iterator[RawDb]:
     rolled back whole on any exception."""
     with store.writer(), unavailable_as_error():
         raw = store.db.raw_connection()
-        with _raw_transaction(raw, store) as db:
-            yield db
+        try:
+            cursor = raw.cursor()
+            if store.is_sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            with _transaction(raw, cursor, store) as db:
+                yield db
+        finally:
+            raw.close()
 
 
 @contextmanager
@@ -216,11 +222,9 @@ def raw_write_nowait(store: Store) -> Iterator[RawDb]:
     """:func:`raw_write` if it can start at once, else ``WouldBlock`` before anything is done:
     for a caller on an event loop (SQLite only). Another thread or process writing, or a
     write lock held outside inmail-guard (``BEGIN IMMEDIATE`` fails at once on this
-    connection), all say WouldBlock."""
+    connection), all say WouldBlock; so does PostgreSQL (see ``Store.writer_nowait``)."""
     from inmail_guard.store import WouldBlock
 
-    if not store.is_sqlite:
-        raise WouldBlock
     with store.writer_nowait(), unavailable_as_error():
         raw = store.nowait_connection()
         cursor = raw.cursor()
@@ -233,7 +237,7 @@ def raw_write_nowait(store: Store) -> Iterator[RawDb]:
             store.drop_nowait_connection()
             raise
         try:
-            with _raw_transaction(raw, store, begun=cursor, close=False) as db:
+            with _transaction(raw, cursor, store) as db:
                 yield db
         finally:
             if raw.driver_connection.in_transaction:  # its ROLLBACK failed: start afresh
@@ -241,26 +245,20 @@ def raw_write_nowait(store: Store) -> Iterator[RawDb]:
 
 
 @contextmanager
-def _raw_transaction(raw: Any, store: Store, *, begun: Any = None,
-                     close: bool = True) -> Iterator[RawDb]:
+def _transaction(raw: Any, cursor: Any, store: Store) -> Iterator[RawDb]:
+    """The rest of a transaction the caller began (SQLite: after ``BEGIN IMMEDIATE``):
+    committed on exit, rolled back whole on any exception."""
+    sqlite = store.dialect == "sqlite"
     try:
-        cursor = begun if begun is not None else raw.cursor()
-        sqlite = store.dialect == "sqlite"
-        if sqlite and begun is None:
-            cursor.execute("BEGIN IMMEDIATE")
-        try:
-            yield RawDb(cursor, store)
-        except BaseException:
-            if sqlite:
-                cursor.execute("ROLLBACK")
-            else:
-                raw.rollback()
-            raise
+        yield RawDb(cursor, store)
+    except BaseException:
         if sqlite:
-            cursor.execute("COMMIT")
+            cursor.execute("ROLLBACK")
         else:
-            raw.commit()
-        cursor.close()
-    finally:
-        if close:
-            raw.close()
+            raw.rollback()
+        raise
+    if sqlite:
+        cursor.execute("COMMIT")
+    else:
+        raw.commit()
+    cursor.close()
