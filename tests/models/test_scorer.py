@@ -131,8 +131,51 @@ def test_email_route_is_compiled_on_its_first_text() -> None:
     from inmail_guard.models.artifact import load_model_uncached
 
     model = load_model_uncached("builtin:spam-v1")
+    assert model.scorer.compiled_channels == ("n:",)  # the InMail table, at load
     model.spam_probability(inmail_text("A role on my team", "Hi Raj, chat next week?"))
+    assert model.scorer.compiled_channels == ("n:",)
     model.spam_probability("free entry! text WIN to 80086")
-    assert model._scorers == {}  # InMail and SMS never build the e-mail tables (~100 MB)
+    assert model.scorer.compiled_channels == ("n:", "s:")
+    assert model._scorers == {}  # InMail and SMS never build the e-mail route's tables
     model.spam_probability("Subject: cheap meds\nbuy cheap meds online")
     assert set(model._scorers) == {"e:"}
+    assert model._scorers["e:"].compiled_channels == ("e:",)  # the route's own channel only
+    assert model.scorer.compiled_channels == ("n:", "s:")
+
+
+def test_tables_compiled_later_agree_with_tables_compiled_at_once(shipped) -> None:
+    eager = CompiledScorer.from_pipeline(shipped.pipeline)
+    lazy = CompiledScorer.from_pipeline(shipped.pipeline, channels=())
+    assert lazy.compiled_channels == ()
+    for text in TEXTS:
+        assert lazy.decision(text) == eager.decision(text)  # same sums, same order: exact
+    assert sorted(lazy.compiled_channels) == ["e:", "n:", "s:"]
+
+
+def test_a_channel_is_compiled_once_when_threads_race_for_it(shipped, monkeypatch) -> None:
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from inmail_guard.models import scorer
+
+    calls = []
+    compile_tables = scorer._compile_tables
+
+    def slow_compile(pipeline, channels):
+        calls.append(channels)
+        time.sleep(0.05)  # every thread reaches the missing table while this one compiles
+        return compile_tables(pipeline, channels)
+
+    lazy = CompiledScorer.from_pipeline(shipped.pipeline, channels=())
+    monkeypatch.setattr(scorer, "_compile_tables", slow_compile)
+    with ThreadPoolExecutor(4) as pool:
+        scores = list(pool.map(lazy.decision, ["free entry! text WIN to 80086"] * 8))
+    assert calls == [("s:",)]
+    assert len(set(scores)) == 1
+    assert lazy.compiled_channels == ("s:",)
+
+
+def test_unknown_channel_is_a_key_error(shipped) -> None:
+    lazy = CompiledScorer.from_pipeline(shipped.pipeline, channels=())
+    with pytest.raises(KeyError, match="no compiled table for channel 'x:'"):
+        lazy.decision("hello", "x:")

@@ -23,8 +23,9 @@ checks that this agrees with ``pipeline.predict_proba`` to 1e-9.
 from __future__ import annotations
 
 import math
+import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from inmail_guard.models.features import (
@@ -60,9 +61,15 @@ class UnsupportedPipelineError(ValueError):
 
 
 class CompiledScorer:
-    """Scores one text exactly as the compiled pipeline's ``predict_proba(...)[:, 1]`` would."""
+    """Scores one text exactly as the compiled pipeline's ``predict_proba(...)[:, 1]`` would.
 
-    __slots__ = ("_a", "_b", "_base", "_intercept", "_sublinear", "_tables", "n_features")
+    Each channel's table is compiled when it is first needed, unless it was asked for up
+    front (``from_pipeline(channels=...)``): a process that only ever scores InMails holds the
+    ``n:`` table alone, not the e-mail and short-message ones it never uses.
+    """
+
+    __slots__ = ("_a", "_b", "_base", "_intercept", "_lock", "_source", "_sublinear", "_tables",
+                 "n_features")
 
     def __init__(
         self,
@@ -73,6 +80,7 @@ class CompiledScorer:
         sublinear: bool,
         n_features: int,
         base: Callable[[str], list[Key]] = feature_keys,
+        source: Any = None,
     ) -> None:
         self._tables = tables
         self._base = base
@@ -81,37 +89,45 @@ class CompiledScorer:
         self._b = b
         self._sublinear = sublinear
         self.n_features = n_features
+        self._source = source  # the fitted pipeline, to compile the other channels' tables
+        self._lock = threading.Lock()
 
     @classmethod
-    def from_pipeline(cls, pipeline: Any) -> CompiledScorer:
-        """Compile a fitted ``Pipeline([("tfidf", ...), ("clf", CalibratedClassifierCV)])``."""
+    def from_pipeline(
+        cls, pipeline: Any, channels: Iterable[str] = CHANNEL_PREFIXES
+    ) -> CompiledScorer:
+        """Compile a fitted ``Pipeline([("tfidf", ...), ("clf", CalibratedClassifierCV)])``;
+        the tables of ``channels`` now, any other channel's on its first text."""
         vectorizer, calibrated = pipeline[0], pipeline[-1]
         check_supported(vectorizer, calibrated)
         fitted = calibrated.calibrated_classifiers_[0]
-        coef = fitted.estimator.coef_.ravel().tolist()
-        intercept = float(fitted.estimator.intercept_[0])
         calibrator = fitted.calibrators[0]
-        idf = vectorizer.idf_.tolist()
-        tables: dict[str, dict[Key, tuple[float, float]]] = {p: {} for p in CHANNEL_PREFIXES}
-        for term, j in vectorizer.vocabulary_.items():
-            sq, wx = idf[j] * idf[j], coef[j] * idf[j]
-            prefix = term[:2]
-            if prefix in tables:
-                targets, key = (tables[prefix],), _key(term[2:])
-            else:
-                targets, key = tuple(tables.values()), _key(term)
-            for table in targets:
-                old_sq, old_wx = table.get(key, (0.0, 0.0))
-                table[key] = (old_sq + sq, old_wx + wx)
         return cls(
-            tables,
-            intercept,
+            _compile_tables(pipeline, tuple(channels)),
+            float(fitted.estimator.intercept_[0]),
             float(calibrator.a_),
             float(calibrator.b_),
             bool(vectorizer.sublinear_tf),
             len(vectorizer.vocabulary_),
             KEYS_OF[vectorizer.analyzer],
+            source=pipeline,
         )
+
+    @property
+    def compiled_channels(self) -> tuple[str, ...]:
+        """The channels whose tables are compiled so far."""
+        return tuple(self._tables)
+
+    def _compile(self, prefix: str) -> dict[Key, tuple[float, float]]:
+        if prefix not in CHANNEL_PREFIXES or self._source is None:
+            raise KeyError(f"no compiled table for channel {prefix!r}")
+        with self._lock:
+            table = self._tables.get(prefix)
+            if table is None:
+                table = _compile_tables(self._source, (prefix,))[prefix]
+                # A new dict, never one resized while another thread reads it.
+                self._tables = {**self._tables, prefix: table}
+        return table
 
     def decision(self, text: str, prefix: str | None = None) -> float:
         """The linear model's decision value for ``text`` (before calibration). ``prefix``:
@@ -121,8 +137,11 @@ class CompiledScorer:
         sq = 0.0
         repeated = []
         # map() does the dict lookups in C; most features occur once (tf = 1).
-        for entry, count in zip(map(self._tables[prefix or channel_prefix(text)].get, counts),
-                                counts.values(), strict=True):
+        channel = prefix or channel_prefix(text)
+        table = self._tables.get(channel)
+        if table is None:
+            table = self._compile(channel)
+        for entry, count in zip(map(table.get, counts), counts.values(), strict=True):
             if entry is not None:
                 if count == 1:
                     sq += entry[0]
@@ -147,6 +166,32 @@ class CompiledScorer:
             return 1.0 / (1.0 + math.exp(-z))
         e = math.exp(z)
         return e / (1.0 + e)
+
+
+def _compile_tables(
+    pipeline: Any, channels: tuple[str, ...]
+) -> dict[str, dict[Key, tuple[float, float]]]:
+    """``channel -> {base feature key: (sum of idf**2, sum of coef * idf)}`` over the shared
+    copy of each feature and the copy tagged with that channel (see the module docstring)."""
+    vectorizer, fitted = pipeline[0], pipeline[-1].calibrated_classifiers_[0]
+    coef = fitted.estimator.coef_.ravel().tolist()
+    idf = vectorizer.idf_.tolist()
+    tables: dict[str, dict[Key, tuple[float, float]]] = {p: {} for p in channels}
+    every = tuple(tables.values())
+    for term, j in vectorizer.vocabulary_.items():
+        prefix = term[:2]
+        if prefix in CHANNEL_PREFIXES:  # a channel's own copy: only that channel's table
+            own = tables.get(prefix)
+            if own is None:
+                continue
+            targets, key = (own,), _key(term[2:])
+        else:
+            targets, key = every, _key(term)
+        sq, wx = idf[j] * idf[j], coef[j] * idf[j]
+        for table in targets:
+            old_sq, old_wx = table.get(key, (0.0, 0.0))
+            table[key] = (old_sq + sq, old_wx + wx)
+    return tables
 
 
 def check_supported(vectorizer: Any, calibrated: Any) -> None:
