@@ -39,6 +39,38 @@ def test_service_key_cannot_lift_restrictions(client):
     assert r.status_code == 403
 
 
+BAD_JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("POST", "/v1/inmails"),
+    ("PUT", "/v1/members/alice"),
+    ("POST", "/v1/members/alice/restriction/lift"),
+    ("POST", "/v1/inmails/im-1/reply"),
+])
+def test_the_key_is_checked_before_the_body_is_read(client, method, path):
+    # FastAPI validates a body before a route's dependencies run: without the key check first,
+    # a caller with no key learnt about their JSON (400) instead of getting 401.
+    r = client.request(method, path, content=b"{bad", headers=BAD_JSON)
+    assert r.status_code == 401, r.text
+    assert r.json()["error"]["code"] == "unauthorized"
+    r = client.request(method, path, content=b"{bad",
+                       headers={**BAD_JSON, "Authorization": "Bearer nope"})
+    assert r.status_code == 401
+    assert 'error="invalid_token"' in r.headers["www-authenticate"]
+
+
+def test_the_role_is_checked_before_the_body_is_read(client):
+    r = client.post("/v1/members/alice/restriction/lift", content=b"{bad",
+                    headers={**SVC, **BAD_JSON})
+    assert r.status_code == 403
+    assert r.json()["error"]["code"] == "forbidden"
+    r = client.post("/v1/members/alice/restriction/lift", content=b"{bad",
+                    headers={**ADMIN, **BAD_JSON})
+    assert r.status_code == 400  # the right key: now the body counts
+    assert r.json()["error"]["code"] == "malformed_json"
+
+
 def test_admin_key_does_what_service_does(client):
     assert client.post("/v1/evaluate", json=evaluate_body(), headers=ADMIN).status_code == 200
     assert client.get("/v1/policy", headers=ADMIN).status_code == 200

@@ -148,19 +148,22 @@ def _unauthorized(message: str, error: str | None = None) -> ApiError:
 
 
 def authenticate(request: Request, role: str | None = None) -> Principal:
-    """The caller's principal, or ApiError 401 (no/wrong key) or 403 (``role`` missing)."""
-    keys: KeyStore = request.app.state.keys
-    header = request.headers.get("authorization")
-    if not header:
-        raise _unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise _unauthorized("expected 'Authorization: Bearer <key>'", "invalid_request")
-    principal = keys.verify(token)
+    """The caller's principal, or ApiError 401 (no/wrong key) or 403 (``role`` missing). The
+    key is verified once per request: a second call only checks the role."""
+    principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:
-        raise _unauthorized("invalid API key", "invalid_token")
-    request.state.principal = principal
+        keys: KeyStore = request.app.state.keys
+        header = request.headers.get("authorization")
+        if not header:
+            raise _unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise _unauthorized("expected 'Authorization: Bearer <key>'", "invalid_request")
+        principal = keys.verify(token)
+        if principal is None:
+            raise _unauthorized("invalid API key", "invalid_token")
+        request.state.principal = principal
     if role is not None and not principal.has(role):
         raise ApiError(403, "forbidden",
                        f"this operation needs the {role} role; key {principal.name!r}"
@@ -178,7 +181,17 @@ def require(role: str):
         return authenticate(request, role)
 
     dependency.__name__ = f"require_{role}"
+    dependency.role = role  # type: ignore[attr-defined]  # for required_role()
     return dependency
+
+
+def required_role(dependant: Any) -> str | None:
+    """The role a route's dependencies (made by :func:`require`) demand, if any."""
+    for dep in dependant.dependencies:
+        role = getattr(dep.call, "role", None) or required_role(dep)
+        if role is not None:
+            return str(role)
+    return None
 
 
 require_service = require("service")

@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
+from inmail_guard.api.auth import authenticate, required_role
 from inmail_guard.api.errors import ApiError
 from inmail_guard.api.models import ErrorOut
 from inmail_guard.api.responses import loads
@@ -58,12 +59,21 @@ class StrictJSONRequest(Request):
 
 
 class JSONRoute(APIRoute):
-    """Routes that read their body with :class:`StrictJSONRequest`."""
+    """Routes that read their body with :class:`StrictJSONRequest`, after the API key.
+
+    FastAPI reads and validates a route's body before it runs the route's dependencies, the
+    key check among them: a caller without a valid key would get ``400 malformed_json`` or a
+    422 about the body instead of 401/403. So the role the route's dependencies require is
+    checked here first; the dependency then finds the caller already authenticated."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        role = required_role(self.dependant)
 
         async def strict_handler(request: Request) -> Response:
-            return await handler(StrictJSONRequest(request.scope, request.receive))
+            strict = StrictJSONRequest(request.scope, request.receive)
+            if role is not None:
+                authenticate(strict, role)
+            return await handler(strict)
 
         return strict_handler
