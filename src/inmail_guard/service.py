@@ -47,6 +47,7 @@ from inmail_guard.service_types import (
     RetractResult,
     SendResult,
     ServiceError,
+    check_text,
     decision_from_dict,
     iso,
 )
@@ -82,6 +83,11 @@ _INSERT_RESTRICTION = insert_of(t.restrictions)
 # json.dumps(x, separators=...) / (x, sort_keys=True), without building an encoder per call.
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 _SORTED_JSON = json.JSONEncoder(sort_keys=True)
+# Column sizes a send's text must fit (check_text): the same limit on SQLite as on PostgreSQL.
+_KEY_CHARS = t.decision_log.c.idempotency_key.type.length
+_TAG_CHARS = t.inmail_tags.c.tag.type.length
+_CRM_CHARS = {"lead_id": t.inmails.c.lead_id.type.length,
+              "account_id": t.inmails.c.account_id.type.length}
 _INMAIL_BY_ID = select(t.inmails).where(t.inmails.c.id == bindparam("id"))
 _INMAIL_KEYS = tuple(t.inmails.c.keys())
 _FIND_KEY = select(t.decision_log.c.request_hash, t.decision_log.c.decision,
@@ -245,7 +251,7 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
         """Evaluate and, when accepted, spend one credit, store the InMail and queue
         ``inmail.sent``, all in one transaction. A rejection only writes the decision log (and,
         if the decision restricts the sender, the restriction and ``sender.restricted``)."""
-        self._check_ids(message)
+        self._check_message(message)
         # Only an idempotency key needs the message's hash (to tell a retry from a conflict).
         digest = "" if message.idempotency_key is None else request_hash(message)
         try:
@@ -264,7 +270,7 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
         a lock (or on the network, as on PostgreSQL) must not hold the loop."""
         if not self.store.is_sqlite:
             return None
-        self._check_ids(message)
+        self._check_message(message)
         digest = "" if message.idempotency_key is None else request_hash(message)
         try:
             return self._send(message, digest, raw_write_nowait)
@@ -281,11 +287,23 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
         return (IntegrityError, self.store.db.dialect.loaded_dbapi.IntegrityError)
 
     @staticmethod
-    def _check_ids(message: Message) -> None:
+    def _check_message(message: Message) -> None:
+        """Ids present, and every text the send stores storable (:func:`check_text`)."""
         for name in ("sender_id", "recipient_id"):
             if not isinstance(getattr(message, name), str) or not getattr(message, name):
                 raise ServiceError("invalid_request", f"{name} must be a non-empty string",
                                    field=name)
+        if message.idempotency_key == "":
+            raise ServiceError("invalid_request", "idempotency_key is empty; leave it out for a"
+                               " send without one", field="idempotency_key")
+        check_text("idempotency_key", message.idempotency_key, _KEY_CHARS)
+        check_text("subject", message.subject)
+        check_text("body", message.body)
+        for tag in message.tags:
+            check_text("tags", tag, _TAG_CHARS)
+        for key, value in message.crm.items():
+            check_text("crm", str(key))
+            check_text(f"crm.{key}", str(value), _CRM_CHARS.get(key))
 
     def _send(self, message: Message, digest: str,
               write: Callable[[Store], AbstractContextManager[Db]] = raw_write) -> SendResult:
@@ -445,6 +463,7 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
     def lift_restriction(self, member_id: str, *, by: str = "operator", note: str = "") -> int:
         """End the member's restrictions in force now; returns how many were lifted. History is
         kept: a later restriction still escalates."""
+        check_text("note", note)
         now = self._now()
         r = t.restrictions.c
         with self.store.write() as conn:

@@ -30,6 +30,7 @@ from inmail_guard.service_types import (
     RetractResult,
     SenderCard,
     ServiceError,
+    check_text,
     iso,
 )
 from inmail_guard.store import outbox
@@ -253,6 +254,7 @@ class Lifecycle:
     def _check_body(self, body: str) -> None:
         if not isinstance(body, str) or not body.strip():
             raise ServiceError("invalid_request", "write a message", field="body")
+        check_text("body", body)
         limit = self.policy.content.body.max_chars
         length = parse_body(body, max_source_chars=limit * 4).length
         if length > limit:
@@ -350,6 +352,7 @@ class Lifecycle:
         is emitted, and when the sender's reports within the abuse window reach the threshold
         (and ``spam.restriction.on_abuse_report``) the sender is restricted. Reporting the same
         InMail twice changes nothing."""
+        check_text("reason", reason)
         now = self._now()
         a, im = t.abuse_reports.c, t.inmails.c
         with self.store.write() as conn:

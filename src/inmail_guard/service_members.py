@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection
 
 from inmail_guard.engine.types import Member
-from inmail_guard.service_types import ServiceError
+from inmail_guard.service_types import ServiceError, check_text
 from inmail_guard.store import Store
 from inmail_guard.store import tables as t
 from inmail_guard.store.db import SADb
@@ -36,6 +36,11 @@ class MemberAdmin:
         if not member.id or not isinstance(member.id, str):
             raise ServiceError("invalid_request", "member id must be a non-empty string",
                                field="id")
+        m = t.members.c
+        check_text("id", member.id, m.id.type.length)
+        check_text("plan", member.plan, m.plan.type.length)
+        check_text("name", member.name, m.name.type.length)
+        check_text("photo_url", member.photo_url, m.photo_url.type.length)
         self._plan_limit(member.plan)
         now = self._now()
         values = {"plan": member.plan, "profile_public": member.profile_public,

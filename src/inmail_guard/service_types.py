@@ -56,6 +56,21 @@ class ServiceError(Exception):
         return out
 
 
+def check_text(field: str, value: str | None, max_chars: int | None = None) -> None:
+    """Refuse text the store cannot keep the same way on SQLite and PostgreSQL, before anything
+    is written: a NUL character (PostgreSQL's text types cannot hold one), or more than
+    ``max_chars`` characters (the column's size, which SQLite would not enforce). Raises
+    ``ServiceError("invalid_request")`` naming ``field``; never repeats the value."""
+    if value is None:
+        return
+    if "\x00" in value:
+        raise ServiceError("invalid_request", f"{field} contains a NUL character (U+0000);"
+                           " remove it", field=field)
+    if max_chars is not None and len(value) > max_chars:
+        raise ServiceError("invalid_request", f"{field} is {len(value)} characters long; at"
+                           f" most {max_chars}", field=field)
+
+
 class ManualClock:
     """A clock tests and the demo can move: ``clock()`` returns the current (aware, UTC) time."""
 

@@ -63,6 +63,20 @@ def test_wrong_type_is_422_naming_it(client):
     assert r.json()["error"]["field"] == "facts.credits_used"
 
 
+@pytest.mark.parametrize("field", ["credits_used", "abuse_reports", "credits_extra",
+                                   "prior_restrictions"])
+def test_count_beyond_the_stores_integers_is_422_not_500(client, field):
+    body = evaluate_body()
+    body["facts"][field] = 10**20  # JSON can carry it; no count ever reaches it
+    r = client.post("/v1/evaluate", json=body, headers=SVC)
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert (error["code"], error["field"]) == ("validation_error", f"facts.{field}")
+    assert "less than or equal to 2147483647" in error["message"]
+    body["facts"][field] = 2**31 - 1
+    assert client.post("/v1/evaluate", json=body, headers=SVC).status_code == 200
+
+
 def test_missing_field_and_nested_index(client):
     body = evaluate_body(attachments=[{"content_type": "x"}])
     del body["message"]["sender_id"]

@@ -149,6 +149,40 @@ def test_send_to_unknown_member_is_404_naming_the_field(api):
                                  "field": "message.recipient_id"}
 
 
+@pytest.mark.parametrize(("overrides", "field", "message"), [
+    ({"body": "Hi\u0000 Bob"}, "message.body",
+     "body contains a NUL character (U+0000); remove it"),
+    ({"tags": ["t" * 201]}, "message.tags", "tags is 201 characters long; at most 200"),
+    ({"crm": {"lead_id": "L" * 201}}, "message.crm.lead_id",
+     "crm.lead_id is 201 characters long; at most 200"),
+    ({"idempotency_key": ""}, "message.idempotency_key",
+     "idempotency_key is empty; leave it out for a send without one"),
+])
+def test_send_text_the_store_cannot_hold_is_422_naming_the_field(api, overrides, field,
+                                                                 message):
+    # On PostgreSQL these were 500s (the driver refused them mid-transaction).
+    r = send(api, **overrides)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == {"code": "invalid_request", "message": message, "field": field}
+    assert api.get("/v1/members/alice/credits", headers=SVC).json()["used"] == 0
+
+
+def test_member_id_longer_than_the_store_holds_is_422(api):
+    r = api.put(f"/v1/members/{'m' * 65}", json={}, headers=SVC)
+    assert r.status_code == 422
+    assert r.json()["error"] == {"code": "invalid_request", "field": "id",
+                                 "message": "id is 65 characters long; at most 64"}
+
+
+def test_a_driver_data_error_is_422_not_500() -> None:
+    psycopg_errors = pytest.importorskip("psycopg.errors")
+    from inmail_guard.api.errors import map_exception
+
+    mapped = map_exception(psycopg_errors.StringDataRightTruncation("value too long"))
+    assert mapped is not None and (mapped.status, mapped.code) == (422, "validation_error")
+    assert "value too long" not in mapped.message
+
+
 def test_lifecycle_open_reply_and_acting_member_checks(api):
     inmail_id = send(api).json()["inmail"]["id"]
     # only the recipient opens

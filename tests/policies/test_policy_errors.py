@@ -198,12 +198,23 @@ def test_missing_top_level_keys_point_at_the_document() -> None:
      " (integer)"),
     ("content: [bold]",
      "<string>:4:10: content: expected a mapping, found a list"),
+    ("credits: {rollover_cap: 2147483648}",
+     "<string>:4:25: credits.rollover_cap: expected a number of at most 2147483647, found"
+     " 2147483648 (integer)"),
 ])
 def test_schema_messages(snippet: str, expected: str) -> None:
     text = f"name: x\nplans:\n  basic: {{monthly_credits: 0}}\n{snippet}\n"
     with pytest.raises(PolicyError) as caught:
         load_policy_text(text)
     assert str(caught.value) == expected
+
+
+def test_credits_beyond_the_stores_integers_are_refused_at_the_value() -> None:
+    with pytest.raises(PolicyError) as caught:
+        load_policy_text("name: x\nplans:\n  basic: {monthly_credits: 100000000000}\n")
+    assert str(caught.value) == (
+        "<string>:3:28: plans.basic.monthly_credits: expected a number of at most 2147483647,"
+        " found 100000000000 (integer)")
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -9,7 +9,7 @@ import pytest
 from inmail_guard import Member
 from inmail_guard.service import ServiceError
 
-from .cast import cast, events, msg
+from .cast import cast, events, msg, state
 
 
 @pytest.fixture
@@ -98,6 +98,37 @@ def test_reply_opens_a_conversation_without_spending(svc, store):
     assert replied["conversation_id"] == conv.id and replied["credit_refunded"] is False
     assert len(events(store, "inmail.opened")) == 1  # a reply implies the open
     assert error(svc.reply, inmail.id, "bob", "   ") == "invalid_request"
+
+
+def test_lifecycle_text_the_store_cannot_hold_is_refused(svc, store):
+    inmail = svc.send(msg()).inmail
+    conv = svc.reply(inmail.id, "bob", "Happy to talk")
+    before = state(store)
+    for call, field in ((lambda: svc.reply(inmail.id, "bob", "ok\x00"), "body"),
+                        (lambda: svc.post(conv.id, "alice", "\x00"), "body"),
+                        (lambda: svc.report(inmail.id, "bob", "spam\x00"), "reason"),
+                        (lambda: svc.lift_restriction("alice", note="\x00"), "note")):
+        with pytest.raises(ServiceError) as info:
+            call()
+        assert (info.value.code, info.value.field) == ("invalid_request", field)
+        assert info.value.message == f"{field} contains a NUL character (U+0000); remove it"
+    assert state(store) == before
+
+
+@pytest.mark.parametrize(("member", "field", "message"), [
+    (Member("m" * 65), "id", "id is 65 characters long; at most 64"),
+    (Member("m1", name="N" * 201), "name", "name is 201 characters long; at most 200"),
+    (Member("m1", name="Ann\x00"), "name", "name contains a NUL character (U+0000); remove it"),
+    (Member("m1", photo_url="https://x/" + "p" * 1991), "photo_url",
+     "photo_url is 2001 characters long; at most 2000"),
+])
+def test_member_text_the_store_cannot_hold_is_refused(svc, store, member, field, message):
+    before = state(store)
+    with pytest.raises(ServiceError) as info:
+        svc.put_member(member)
+    assert (info.value.code, info.value.field, info.value.message) == (
+        "invalid_request", field, message)
+    assert state(store) == before
 
 
 def test_reports_restrict_the_sender_at_the_threshold(svc, store, clock):

@@ -187,3 +187,43 @@ def test_credit_window_is_the_calendar_month_in_the_policy_time_zone(store, cloc
         assert credits.used == 1
         clock.set(datetime(2026, 4, 1, 4, 0, tzinfo=UTC))  # April 1, 00:00 in New York
         assert svc.credits("alice").used == 0
+
+
+NUL = "contains a NUL character (U+0000); remove it"
+
+
+@pytest.mark.parametrize(("kwargs", "field", "message"), [
+    ({"body": "Hi\x00 Bob"}, "body", f"body {NUL}"),
+    ({"subject": "Role\x00"}, "subject", f"subject {NUL}"),
+    ({"tags": ("ok", "t" * 201)}, "tags", "tags is 201 characters long; at most 200"),
+    ({"tags": ("q\x001",)}, "tags", f"tags {NUL}"),
+    ({"crm": {"lead_id": "L" * 201}}, "crm.lead_id",
+     "crm.lead_id is 201 characters long; at most 200"),
+    ({"crm": {"account_id": "A" * 201}}, "crm.account_id",
+     "crm.account_id is 201 characters long; at most 200"),
+    ({"crm": {"stage": "new\x00"}}, "crm.stage", f"crm.stage {NUL}"),
+    ({"idempotency_key": "k" * 201}, "idempotency_key",
+     "idempotency_key is 201 characters long; at most 200"),
+    ({"idempotency_key": "k\x00"}, "idempotency_key", f"idempotency_key {NUL}"),
+    ({"idempotency_key": ""}, "idempotency_key",
+     "idempotency_key is empty; leave it out for a send without one"),
+])
+def test_text_the_store_cannot_hold_is_refused_before_anything_is_written(
+        svc, store, kwargs, field, message):
+    # PostgreSQL cannot store NUL and enforces the column sizes; SQLite would take both. The
+    # service refuses them alike on both, naming the field, and never evaluates or spends.
+    before = state(store)
+    with pytest.raises(ServiceError) as info:
+        svc.send(msg(**kwargs))
+    assert (info.value.code, info.value.field, info.value.message) == (
+        "invalid_request", field, message)
+    assert state(store) == before
+
+
+def test_text_at_the_column_sizes_is_stored(svc):
+    result = svc.send(msg(tags=("t" * 200,), crm={"lead_id": "L" * 200},
+                          idempotency_key="k" * 200))
+    assert result.accepted
+    assert result.inmail.tags == ("t" * 200,) and result.inmail.crm["lead_id"] == "L" * 200
+    assert svc.send(msg(tags=("t" * 200,), crm={"lead_id": "L" * 200},
+                        idempotency_key="k" * 200)).replayed

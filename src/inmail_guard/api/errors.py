@@ -227,10 +227,12 @@ def map_exception(exc: BaseException) -> ApiError | None:
     ):
         return ApiError(503, "database_unavailable", "the database is unavailable; retry later",
                         headers={"Retry-After": "1"})
-    if module.startswith("sqlalchemy") and name == "DataError":
-        # e.g. a NUL character PostgreSQL will not store; the write was rolled back.
-        return ApiError(422, "validation_error", "a value cannot be stored (NUL characters"
-                        " are not allowed in text)")
+    if module.startswith(("sqlalchemy", "psycopg", "sqlite3")) and any(
+            k.__name__ == "DataError" for k in type(exc).__mro__):  # also the raw send path's
+        # A backstop: the service refuses, naming the field, the text PostgreSQL cannot store
+        # (a NUL character, more than a column holds) before it writes. The write rolled back.
+        return ApiError(422, "validation_error", "a value cannot be stored: text with a NUL"
+                        " character, or longer than its field allows")
     code = getattr(exc, "code", None)
     if isinstance(code, str) and code and not module.startswith("sqlalchemy"):
         status = getattr(exc, "status", None)

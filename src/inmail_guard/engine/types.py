@@ -18,7 +18,10 @@ _STRICT = ConfigDict(extra="forbid")
 
 
 Outcome = Literal["accepted", "rejected"]
-Count = Annotated[int, Field(ge=0)]
+#: The largest count a fact or a policy may hold: the store's integer columns (32-bit on
+#: PostgreSQL) hold no more, and every sum of two stays within JSON's 64-bit integers.
+MAX_COUNT = 2**31 - 1
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 
 
 @dataclass(frozen=True, slots=True)

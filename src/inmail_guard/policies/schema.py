@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic.json_schema import WithJsonSchema
 
 from inmail_guard.engine.reasons import BLOCKLIST_CODES
+from inmail_guard.engine.types import MAX_COUNT
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -66,14 +67,17 @@ class _Strict(BaseModel):
 
 
 class Plan(_Strict):
-    monthly_credits: int = Field(ge=0, description="InMail credits granted each window.")
+    monthly_credits: int = Field(
+        ge=0, le=MAX_COUNT, description="InMail credits granted each window."
+    )
 
 
 class Credits(_Strict):
     window: Literal["calendar_month"] = "calendar_month"
     timezone: str = Field("UTC", description="IANA time zone in which the monthly window turns.")
     rollover_cap: int = Field(
-        0, ge=0, description="Unused credits carried into the next month, at most this many."
+        0, ge=0, le=MAX_COUNT,
+        description="Unused credits carried into the next month, at most this many.",
     )
     refund_on_response_within: Duration | None = Field(
         None, description="A credit comes back when the recipient responds within this time."
