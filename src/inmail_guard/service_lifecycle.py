@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -150,7 +151,9 @@ class Lifecycle:
                                f" {iso(row.sent_at + self.expire_after)}", field="inmail_id")
 
     def get_inmail(self, inmail_id: str, member_id: str) -> InMail:
-        """Read one InMail as its sender or recipient, without opening it."""
+        """Read one InMail as its sender or recipient, without opening it. The recipient gets
+        the body only once they opened it (``open`` shows the full text, counts the open and
+        refuses an expired InMail): before that, ``body`` is None."""
         now = self._now()
         with self.store.read() as conn:
             row = self._row(conn, inmail_id)
@@ -160,7 +163,10 @@ class Lifecycle:
             if member_id not in (row.sender_id, row.recipient_id):
                 raise ServiceError("not_allowed", "only the sender and the recipient can read"
                                    " this InMail", field="member_id")
-            return self._to_inmail(row, now)
+            inmail = self._to_inmail(row, now)
+        if member_id != row.sender_id and row.opened_at is None:
+            return replace(inmail, body=None)
+        return inmail
 
     def inbox(self, member_id: str, *, limit: int = 50) -> list[InboxItem]:
         """The recipient's InMail inbox, newest first: not retracted, not reported, and opened

@@ -102,13 +102,14 @@ def iso(value: datetime | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class InMail:
-    """One InMail as its sender or recipient sees it. ``body`` is the Markdown source."""
+    """One InMail as its sender or recipient sees it. ``body`` is the Markdown source; None
+    where the reader may not see it yet (the recipient, before opening it)."""
 
     id: str
     sender_id: str
     recipient_id: str
     subject: str
-    body: str
+    body: str | None
     status: InMailStatus
     sent_at: datetime
     expires_at: datetime
@@ -141,7 +142,7 @@ class InMail:
             "reported_at": iso(self.reported_at),
             "conversation_id": self.conversation_id,
         }
-        if include_body:
+        if include_body and self.body is not None:
             out["body"] = self.body
         return out
 

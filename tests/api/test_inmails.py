@@ -185,6 +185,10 @@ def test_a_driver_data_error_is_422_not_500() -> None:
 
 def test_lifecycle_open_reply_and_acting_member_checks(api):
     inmail_id = send(api).json()["inmail"]["id"]
+    # before the open, the recipient reads everything but the body
+    r = api.get(f"/v1/inmails/{inmail_id}?member_id=bob", headers=SVC)
+    assert r.status_code == 200 and "body" not in r.json() and r.json()["status"] == "delivered"
+    InMailOut.model_validate(r.json())
     # only the recipient opens
     r = api.post(f"/v1/inmails/{inmail_id}/open", json={"member_id": "alice"}, headers=SVC)
     assert r.status_code == 403 and r.json()["error"]["code"] == "not_allowed"
@@ -194,6 +198,7 @@ def test_lifecycle_open_reply_and_acting_member_checks(api):
     assert r.json()["body"] == BODY and r.json()["status"] == "opened"
     # reading is for the two of them only
     assert api.get(f"/v1/inmails/{inmail_id}?member_id=alice", headers=SVC).status_code == 200
+    assert api.get(f"/v1/inmails/{inmail_id}?member_id=bob", headers=SVC).json()["body"] == BODY
     r = api.get(f"/v1/inmails/{inmail_id}?member_id=carol", headers=SVC)
     assert r.status_code == 403
     # only the recipient replies

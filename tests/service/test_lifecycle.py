@@ -49,6 +49,22 @@ def test_only_the_recipient_opens_and_sees_the_full_text(svc, store):
     assert error(svc.open, "im_nope", "bob") == "inmail_not_found"
 
 
+def test_the_recipient_reads_the_body_only_by_opening(svc, store, clock):
+    inmail = svc.send(msg()).inmail
+    expiring = svc.send(msg(subject="two")).inmail
+    before = svc.get_inmail(inmail.id, "bob")  # a read is not an open: no body, no event
+    assert before.body is None and before.subject == "An opportunity"
+    assert "body" not in before.to_dict() and before.status == "delivered"
+    assert svc.get_inmail(inmail.id, "alice").body == msg().body  # the sender wrote it
+    assert events(store, "inmail.opened") == []
+    svc.open(inmail.id, "bob")
+    assert svc.get_inmail(inmail.id, "bob").body == msg().body
+    clock.advance(timedelta(days=7))
+    late = svc.get_inmail(expiring.id, "bob")  # expired unopened: open refuses, so does this
+    assert late.status == "expired" and late.body is None
+    assert error(svc.open, expiring.id, "bob") == "inmail_expired"
+
+
 def test_unopened_inmail_expires_at_read_time_and_expire_due_emits_once(svc, store, clock):
     unopened = svc.send(msg()).inmail
     opened = svc.send(msg(subject="two")).inmail

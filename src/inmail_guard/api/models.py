@@ -249,7 +249,8 @@ class InMailOut(_Out):
     retracted_at: str | None
     reported_at: str | None
     conversation_id: str | None
-    body: str | None = Field(None, description="Markdown source; only in GET and open.")
+    body: str | None = Field(None, description="Markdown source; only in open and GET (the"
+                             " sender's, and the recipient's once they opened it).")
 
 
 class SendOut(BaseModel):
