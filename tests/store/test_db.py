@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import bindparam, select
+from sqlalchemy.exc import IntegrityError
 
 from inmail_guard.store import tables as t
 from inmail_guard.store.db import SADb, insert_of, raw_write
@@ -60,3 +62,16 @@ def test_put_member_updates_an_existing_member(store):
         svc.put_member(ig.Member("bob", plan="job_seeker", accepts_inmail=False))
         assert svc.get_member("bob") == ig.Member("bob", plan="job_seeker",
                                                   accepts_inmail=False)
+
+
+def test_a_database_error_does_not_carry_the_values(store):
+    # Unmapped database errors are logged with their message; a body must never be in it.
+    values = {"id": "dup", "plan": "basic", "profile_public": True, "accepts_inmail": True,
+              "is_employee": False, "name": "SECRET-BODY-TEXT", "photo_url": None,
+              "created_at": T, "updated_at": T}
+    with store.write() as conn:
+        conn.execute(t.members.insert().values(**values))
+    with pytest.raises(IntegrityError) as caught, store.write() as conn:
+        conn.execute(t.members.insert().values(**values))
+    assert "SECRET-BODY-TEXT" not in str(caught.value)
+    assert "hidden due to hide_parameters" in str(caught.value)

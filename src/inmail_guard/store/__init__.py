@@ -109,9 +109,11 @@ class Store:
         self.dialect = parsed.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
             raise StoreError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
+        # hide_parameters: a database error's message (which may be logged) names the statement
+        # but not its values, so a message body never reaches a log through it.
         kwargs: dict[str, Any] = {"echo": echo, "pool_size": cfg.pool_size,
                                   "max_overflow": cfg.max_overflow,
-                                  "pool_timeout": cfg.pool_timeout}
+                                  "pool_timeout": cfg.pool_timeout, "hide_parameters": True}
         if self.dialect == "sqlite":
             if parsed.database in (None, "", ":memory:"):
                 raise StoreError("use a SQLite file, not an in-memory database: the service, its"
