@@ -267,6 +267,16 @@ class Lifecycle:
             raise ServiceError("invalid_request", f"message is {length} characters; at most"
                                f" {limit}", field="body")
 
+    @staticmethod
+    def _check_not_blocked(conn: Connection, author_id: str, other_id: str) -> None:
+        """A member who blocked the author takes no more messages from them, in a conversation
+        too (a block refuses new InMail through the policy's eligibility rules)."""
+        b = t.blocks.c
+        if conn.execute(select(b.blocker_id).where(b.blocker_id == other_id,
+                                                   b.blocked_id == author_id)).first():
+            raise ServiceError("not_allowed", "this member does not take messages from you",
+                               field="member_id")
+
     def _post(self, conn: Connection, conversation_id: str, author_id: str, body: str,
               now: datetime) -> ConversationMessage:
         mid = new_id("msg")
@@ -293,6 +303,7 @@ class Lifecycle:
         with self.store.write() as conn:
             row = self._as_recipient(conn, inmail_id, member_id, "reply to")
             if row.conversation_id is not None:
+                self._check_not_blocked(conn, member_id, row.sender_id)
                 self._post(conn, row.conversation_id, member_id, body, now)
                 return self._conversation(conn, row.conversation_id)
             self._check_unexpired(row, now)
@@ -348,7 +359,10 @@ class Lifecycle:
         self._check_body(body)
         now = self._now()
         with self.store.write() as conn:
-            self._conversation(conn, conversation_id, member_id)
+            conv = self._conversation(conn, conversation_id, member_id)
+            other = conv.participants[1] if conv.participants[0] == member_id \
+                else conv.participants[0]
+            self._check_not_blocked(conn, member_id, other)
             return self._post(conn, conversation_id, member_id, body, now)
 
     # --- report ----------------------------------------------------------------------------

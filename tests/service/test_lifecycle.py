@@ -116,6 +116,27 @@ def test_reply_opens_a_conversation_without_spending(svc, store):
     assert error(svc.reply, inmail.id, "bob", "   ") == "invalid_request"
 
 
+def test_a_block_ends_the_conversation_for_the_blocked_member(svc, store):
+    inmail = svc.send(msg()).inmail
+    conv = svc.reply(inmail.id, "bob", "Happy to talk")
+    svc.post(conv.id, "alice", "Great, Tuesday?")
+    svc.block("bob", "alice")
+    before = state(store)
+    with pytest.raises(ServiceError) as info:
+        svc.post(conv.id, "alice", "Hello again?")
+    assert (info.value.code, info.value.field) == ("not_allowed", "member_id")
+    assert info.value.message == "this member does not take messages from you"
+    assert state(store) == before
+    svc.post(conv.id, "bob", "For the record: no.")  # the blocker may still write
+    svc.block("alice", "bob")
+    assert error(svc.reply, inmail.id, "bob", "one more") == "not_allowed"
+    svc.unblock("alice", "bob")
+    svc.unblock("bob", "alice")
+    svc.post(conv.id, "alice", "Thanks")
+    assert [m.author_id for m in svc.conversation(conv.id, "bob").messages] == [
+        "bob", "alice", "bob", "alice"]
+
+
 def test_lifecycle_text_the_store_cannot_hold_is_refused(svc, store):
     inmail = svc.send(msg()).inmail
     conv = svc.reply(inmail.id, "bob", "Happy to talk")
