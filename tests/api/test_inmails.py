@@ -167,6 +167,18 @@ def test_send_text_the_store_cannot_hold_is_422_naming_the_field(api, overrides,
     assert api.get("/v1/members/alice/credits", headers=SVC).json()["used"] == 0
 
 
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded",
+                                          "text/plain; charset=utf-8"])
+def test_a_json_body_is_read_as_json_whatever_its_declared_type(api, content_type):
+    # As POST /v1/evaluate always did: `curl -d '{...}'` declares form data.
+    headers = {**SVC, **({"Content-Type": content_type} if content_type else {})}
+    r = api.put("/v1/members/zed", content=b'{"plan": "basic", "name": "Zed"}', headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["name"] == "Zed"
+    r = api.put("/v1/members/zed", content=b"plan=basic", headers=headers)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_json"
+
+
 def test_member_id_longer_than_the_store_holds_is_422(api):
     r = api.put(f"/v1/members/{'m' * 65}", json={}, headers=SVC)
     assert r.status_code == 422

@@ -69,11 +69,28 @@ class JSONRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         role = required_role(self.dependant)
+        has_body = self.body_field is not None
 
         async def strict_handler(request: Request) -> Response:
-            strict = StrictJSONRequest(request.scope, request.receive)
+            scope = request.scope
+            if has_body and not _is_json(request.headers.get("content-type")):
+                scope = _as_json(scope)
+            strict = StrictJSONRequest(scope, request.receive)
             if role is not None:
                 authenticate(strict, role)
             return await handler(strict)
 
         return strict_handler
+
+
+def _is_json(content_type: str | None) -> bool:
+    mime = (content_type or "").split(";", 1)[0].strip().lower()
+    return mime == "application/json" or mime.endswith("+json")
+
+
+def _as_json(scope: Any) -> Any:
+    """The request with ``Content-Type: application/json``. The body is read as JSON whatever
+    it is declared as (``curl -d`` says form data), as ``POST /v1/evaluate`` always did: a body
+    that is not JSON is 400 ``malformed_json``, not a 422 about a missing object."""
+    headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+    return {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
