@@ -117,6 +117,15 @@ def test_bad_key_env_says_why(value, message):
         parse_key_env(value)
 
 
+def test_a_binary_key_file_says_why(tmp_path: Path):
+    path = tmp_path / "keys.yaml"
+    path.write_bytes(b"keys:\n\xff\xfe\x00garbage")
+    with pytest.raises(KeyConfigError) as caught:
+        KeyStore.from_sources(str(path))
+    assert str(caught.value) == (f"{path}: not UTF-8 text (byte 6): expected a JSON or YAML"
+                                 " list of {name, role, sha256}")
+
+
 def test_bad_key_file_says_why(tmp_path: Path):
     path = tmp_path / "keys.json"
     path.write_text('[{"name": "x", "role": "service", "sha256": "abc"}]')

@@ -107,6 +107,25 @@ def test_no_flags_generates_a_key_prints_it_and_sighup_reloads(tmp_path: Path):
     assert "Application shutdown complete" in err
 
 
+@pytest.mark.parametrize(("env", "flags", "message"), [
+    ({"INMAIL_GUARD_EVENTS_RETENTION": "soon"}, [],
+     "Error: INMAIL_GUARD_EVENTS_RETENTION: expected a duration"),
+    ({"INMAIL_GUARD_WEBHOOK_URL": "http://127.0.0.1:1/", "INMAIL_GUARD_WEBHOOK_SECRET": "s",
+      "INMAIL_GUARD_WEBHOOK_TIMEOUT": "abc"}, ["--dispatch-events"],
+     "Error: INMAIL_GUARD_WEBHOOK_TIMEOUT: expected a number of seconds above 0"),
+])
+def test_a_bad_events_variable_is_refused_before_serving(tmp_path: Path, env, flags, message):
+    from click.testing import CliRunner
+
+    from inmail_guard.cli.serve import serve as serve_command
+
+    result = CliRunner().invoke(serve_command, ["--db", str(tmp_path / "x.db"), *flags],
+                                env={**env, "INMAIL_GUARD_API_KEYS": "t:service:k-test"})
+    assert result.exit_code == 1
+    assert message in result.output
+    assert not (tmp_path / "x.db").exists()
+
+
 @pytest.mark.slow
 def test_broken_policy_is_refused_at_start(tmp_path: Path):
     policy = tmp_path / "bad.yaml"

@@ -4,6 +4,7 @@ built-in sinks (JSON Lines file, signed webhook) against a local HTTP server."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from datetime import timedelta
@@ -192,6 +193,66 @@ def test_webhook_down_keeps_events_queued(svc, store, monkeypatch):
     assert svc.dispatch_events() == 0
     (row,) = outbox_rows(store)
     assert row.delivered_at is None and row.attempts == 1
+
+
+def test_a_jsonl_write_that_fails_part_way_is_cut_back_off(tmp_path, monkeypatch):
+    path = tmp_path / "events.jsonl"
+    sink = sinks.JsonlSink(path)
+    sink.inmail_guard_event({"event_id": "a", "type": "x"})
+    real_write = os.write
+
+    def half_then_full(fd, data):  # the disk fills up in the middle of the line
+        real_write(fd, bytes(data[:5]))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sinks.os, "write", half_then_full)
+    with pytest.raises(OSError, match="No space left"):
+        sink.inmail_guard_event({"event_id": "b", "type": "x"})
+    monkeypatch.setattr(sinks.os, "write", real_write)
+    sink.inmail_guard_event({"event_id": "b", "type": "x"})  # the outbox's retry
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [e["event_id"] for e in events] == ["a", "b"]
+
+
+def test_a_webhook_delivery_is_bounded_in_all(svc, store, monkeypatch):
+    import socket
+
+    def trickle(server: socket.socket) -> None:  # answers one byte a second, for ever
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok":
+                try:
+                    conn.send(bytes([byte]))
+                except OSError:
+                    return
+                time.sleep(0.4)
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    threading.Thread(target=trickle, args=(server,), daemon=True).start()
+    monkeypatch.setenv(sinks.WEBHOOK_URL_ENV, f"http://127.0.0.1:{server.getsockname()[1]}/")
+    monkeypatch.setenv(sinks.WEBHOOK_SECRET_ENV, "s3cret")
+    monkeypatch.setenv(sinks.WEBHOOK_TIMEOUT_ENV, "1")  # each read takes 0.4 s: never times out
+    svc.send(msg())
+    started = time.monotonic()
+    assert svc.dispatch_events() == 0
+    assert time.monotonic() - started < 3  # without the deadline: ~16 s, a read at a time
+    (row,) = outbox_rows(store)
+    assert row.delivered_at is None and row.attempts == 1
+    assert "webhook delivery took longer than 1s" in row.last_error
+    server.close()
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "nan", "inf"])
+def test_a_bad_webhook_timeout_is_refused_with_its_name(value):
+    env = {sinks.WEBHOOK_URL_ENV: "http://127.0.0.1:1/", sinks.WEBHOOK_SECRET_ENV: "s",
+           sinks.WEBHOOK_TIMEOUT_ENV: value}
+    with pytest.raises(ValueError) as caught:
+        sinks.configured_sinks(env)
+    assert str(caught.value) == (f"INMAIL_GUARD_WEBHOOK_TIMEOUT: expected a number of seconds"
+                                 f" above 0, such as 5 or 2.5; found {value!r}")
 
 
 def test_webhook_requires_a_secret():

@@ -110,6 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:  # open (and migrate) the database now rather than on the first request
             await asyncio.to_thread(slot.get)
+        except ValueError as exc:  # a bad setting, e.g. INMAIL_GUARD_EVENTS_RETENTION
+            log.error("configuration error at start-up (/readyz will say so): %s", exc)
         except Exception as exc:
             log.error("database unavailable at start-up (/readyz will say so): %s",
                       type(exc).__name__)

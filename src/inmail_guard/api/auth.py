@@ -105,7 +105,11 @@ class KeyStore:
 
 
 def load_key_file(path: str | Path) -> list[KeyEntry]:
-    text = Path(path).read_text(encoding="utf-8")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise KeyConfigError(f"{path}: not UTF-8 text (byte {exc.start}): expected a JSON or"
+                             " YAML list of {name, role, sha256}") from None
     try:
         data: Any = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:

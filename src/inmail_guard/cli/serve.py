@@ -64,6 +64,19 @@ def _banner(host: str, port: int, key: str | None, workers: int, policy: str, db
     return "\n".join(lines)
 
 
+def _check_event_settings(dispatch_events: bool) -> None:
+    """Refuse a bad events variable now, naming it, rather than in every worker's log later."""
+    from inmail_guard.plugins import sinks
+    from inmail_guard.store import outbox
+
+    try:
+        outbox.retention_from_env()
+        if dispatch_events:
+            sinks.configured_sinks()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @click.command()
 @click.option("--policy", metavar="FILE", default=None,
               help="Policy YAML (default: the shipped policy, builtin:default).")
@@ -104,6 +117,7 @@ def serve(policy: str | None, db: str, host: str, port: int, workers: int,
         configured = len(KeyStore.from_sources(keys_file, keys_env))
     except (KeyConfigError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
+    _check_event_settings(dispatch_events)
     generated = None
     if not configured:
         generated = generate_key()

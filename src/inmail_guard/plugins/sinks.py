@@ -13,16 +13,19 @@ when the first event is delivered (never at import time):
     verify it). A non-2xx answer or a network error raises, so the outbox retries the event with
     exponential backoff; nothing is lost while the receiver is down.
 ``INMAIL_GUARD_WEBHOOK_TIMEOUT``
-    Seconds per request (default 5).
+    Seconds a delivery may take in all, connecting and reading the answer included (default
+    5): a receiver that answers a byte at a time is cut off then, and the event retried.
 
 Programmatic use: ``plugins.pm.register(WebhookSink(url, secret))``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
+import math
 import os
 import threading
 from pathlib import Path
@@ -61,7 +64,12 @@ def verify(body: bytes, header: str, secret: str) -> bool:
 
 
 class JsonlSink:
-    """Appends each event as one line of JSON to ``path`` (flushed before returning)."""
+    """Appends each event as one line of JSON to ``path`` (on disk before returning).
+
+    A write that fails part-way (disk full, file size limit) is cut back off, so the event's
+    retry starts a fresh line instead of finishing a broken one. Writers in other processes
+    (several dispatchers) take turns on an advisory lock of the file, where there is ``flock``.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -70,33 +78,105 @@ class JsonlSink:
     @hookimpl
     def inmail_guard_event(self, event: dict[str, Any]) -> None:
         line = encode(event) + b"\n"
-        with self._lock, self.path.open("ab") as fh:
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
+        with self._lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                if _flock is not None:
+                    _flock(fd, _LOCK_EX)
+                start = os.lseek(fd, 0, os.SEEK_END)
+                try:
+                    view = memoryview(line)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    os.fsync(fd)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, start)
+                    raise
+            finally:
+                os.close(fd)  # also releases the flock
+
+
+try:
+    from fcntl import LOCK_EX as _LOCK_EX
+    from fcntl import flock as _flock
+except ImportError:  # pragma: no cover - Windows: one process per file
+    _flock, _LOCK_EX = None, 0
 
 
 class WebhookSink:
-    """POSTs each event to ``url``, signed; raises on failure so the outbox retries."""
+    """POSTs each event to ``url``, signed; raises on failure so the outbox retries.
+
+    A delivery takes at most ``timeout`` seconds in all: httpx's own timeouts bound each
+    connect, write and read, so a receiver trickling its answer could hold a delivery for
+    far longer. A timer closes the delivering thread's client at the deadline, which aborts
+    the request; that thread gets a new client for its next event. (A ``client`` passed in
+    is used as it is: its own timeouts apply.)
+    """
 
     def __init__(self, url: str, secret: str, *, timeout: float = 5.0,
                  client: httpx.Client | None = None) -> None:
         if not secret:
             raise ValueError(f"a webhook needs a signing secret ({WEBHOOK_SECRET_ENV})")
+        if not (math.isfinite(timeout) and timeout > 0):
+            raise ValueError(f"a webhook timeout must be a number of seconds above 0, found"
+                             f" {timeout!r}")
         self.url = url
         self.secret = secret
-        self.client = client or httpx.Client(timeout=timeout)
+        self.timeout = timeout
+        self._given = client
+        self._local = threading.local()
+
+    @property
+    def client(self) -> httpx.Client:
+        """This thread's client."""
+        if self._given is not None:
+            return self._given
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is None or client.is_closed:
+            client = self._local.client = httpx.Client(timeout=self.timeout)
+        return client
 
     @hookimpl
     def inmail_guard_event(self, event: dict[str, Any]) -> None:
         body = encode(event)
-        response = self.client.post(self.url, content=body, headers={
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(body, self.secret),
-            EVENT_ID_HEADER: str(event.get("event_id", "")),
-            EVENT_TYPE_HEADER: str(event.get("type", "")),
-        })
+        client = self.client
+        timer = None
+        if self._given is None:
+            timer = threading.Timer(self.timeout, client.close)
+            timer.daemon = True
+            timer.start()
+        try:
+            response = client.post(self.url, content=body, headers={
+                "Content-Type": "application/json",
+                SIGNATURE_HEADER: sign(body, self.secret),
+                EVENT_ID_HEADER: str(event.get("event_id", "")),
+                EVENT_TYPE_HEADER: str(event.get("type", "")),
+            })
+        except httpx.HTTPError as exc:
+            if client.is_closed:  # the deadline closed it under the request
+                raise httpx.TimeoutException(
+                    f"webhook delivery took longer than {self.timeout:g}s") from exc
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
         response.raise_for_status()
+
+
+def webhook_timeout_from_env(env: dict[str, str] | None = None) -> float:
+    """``INMAIL_GUARD_WEBHOOK_TIMEOUT`` in seconds (5 when unset), or a ValueError naming it."""
+    value = (dict(os.environ) if env is None else env).get(WEBHOOK_TIMEOUT_ENV, "").strip()
+    if not value:
+        return 5.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"{WEBHOOK_TIMEOUT_ENV}: expected a number of seconds above 0, such as"
+                         f" 5 or 2.5; found {value!r}")
+    return seconds
 
 
 _configured: tuple[tuple[str | None, ...], list[Any]] | None = None
@@ -119,7 +199,7 @@ def configured_sinks(env: dict[str, str] | None = None) -> list[Any]:
             if not key[2]:
                 raise ValueError(f"{WEBHOOK_URL_ENV} is set but {WEBHOOK_SECRET_ENV} is not:"
                                  " webhooks are always signed")
-            sinks.append(WebhookSink(key[1], key[2], timeout=float(key[3] or 5)))
+            sinks.append(WebhookSink(key[1], key[2], timeout=webhook_timeout_from_env(env)))
         _configured = (key, sinks)
         return sinks
 
