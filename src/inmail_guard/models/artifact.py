@@ -4,7 +4,8 @@ Unpickling runs code, so a model file is only unpickled after all of these hold 
 :class:`ModelVerificationError`, naming the file, what was expected, what was found, and the fix):
 
 1. the manifest ``<name>.json`` next to ``<name>.joblib`` is valid JSON with every field of
-   :data:`REQUIRED_FIELDS`;
+   :data:`REQUIRED_FIELDS`, each of the right type, no unknown field, ``format`` equal to
+   :data:`MANIFEST_FORMAT` and ``artifact`` naming the file next to it (:class:`Manifest`);
 2. the artifact's sha256 equals the manifest's ``sha256`` and, when the caller pins one
    (``sha256:`` in a policy), the pinned value too. The bytes that were hashed are the bytes that
    are unpickled, so the file cannot change in between;
@@ -14,6 +15,9 @@ Unpickling runs code, so a model file is only unpickled after all of these hold 
    scipy, joblib and Python ``major``. A mismatch is an error, not a warning: retrain instead;
 4. the manifest's ``features`` equals :data:`~inmail_guard.models.features.FEATURES_VERSION`
    (the pickle refers to our analyzer by name).
+
+A file that passes all of these but still cannot be unpickled (say, truncated before its
+manifest was rewritten) is refused with :class:`ModelVerificationError` too.
 """
 
 from __future__ import annotations
@@ -23,17 +27,21 @@ import io
 import json
 import os
 import platform
+import re
+import tempfile
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import joblib
 import numpy
 import scipy
 import sklearn
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from inmail_guard.models import routes
 from inmail_guard.models.features import FEATURES_VERSION, INMAIL_PREFIX, analyze, channel_prefix
@@ -50,10 +58,82 @@ REQUIRED_FIELDS = (
 VERSION_MATCH = {"sklearn": 2, "numpy": 1, "scipy": 1, "joblib": 1, "python": 1}
 _LIBRARY_NAMES = {"sklearn": "scikit-learn", "numpy": "numpy", "scipy": "scipy",
                   "joblib": "joblib", "python": "Python"}
+#: A model name becomes the file names ``<name>.joblib`` and ``<name>.json``: no separators, no
+#: leading dot (hidden files, ``..``), nothing a shell or another platform would mangle.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")
+NAME_RULE = ("letters, digits, '.', '_' and '-' only, not starting with '.', "
+             "at most 100 characters")
+_SHA256 = r"^(sha256:)?[0-9a-fA-F]{64}$"
 
 
 class ModelVerificationError(ValueError):
     """A model file or its manifest failed verification; nothing was unpickled."""
+
+
+def check_model_name(name: str) -> str:
+    """``name`` if it is a valid model name (:data:`NAME_PATTERN`), else a ``ValueError``."""
+    if not NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            f"model name {name!r} is not allowed: it becomes the file names NAME.joblib and "
+            f"NAME.json, so use {NAME_RULE}. Fix: choose a name such as 'spam-v2'."
+        )
+    return name
+
+
+Probability = Annotated[float, Field(ge=0, le=1)]
+Count = Annotated[int, Field(ge=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Versions(_Strict):
+    python: str
+    sklearn: str
+    numpy: str
+    scipy: str
+    joblib: str
+
+
+class TrainingFile(_Strict):
+    file: str
+    sha256: Annotated[str, Field(pattern=_SHA256)]
+    rows: Count
+    ham: Count
+    spam: Count
+
+
+class Manifest(_Strict):
+    """The manifest ``<name>.json``, as :func:`save_model` writes it; checked before unpickling."""
+
+    format: Literal["inmail-guard-model/1"]
+    name: Annotated[str, Field(pattern=NAME_PATTERN.pattern)]
+    artifact: str
+    sha256: Annotated[str, Field(pattern=_SHA256)]
+    size_bytes: Count | None = None
+    versions: Versions
+    features: str
+    threshold: Probability
+    thresholds: dict[str, Probability] = Field(default_factory=dict)
+    routes: list[str] = Field(default_factory=list)
+    target_fpr: Probability | None = None
+    email_target_fpr: Probability | None = None
+    created_at: str
+    training_data: list[TrainingFile]
+    params: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any]
+    command: str
+
+    @field_validator("created_at")
+    @classmethod
+    def _iso_timestamp(cls, value: str) -> str:
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("expected an ISO 8601 timestamp such as "
+                             "'2026-11-27T12:03:48+00:00'") from None
+        return value
 
 
 def library_versions() -> dict[str, str]:
@@ -147,8 +227,15 @@ def save_model(pipeline: Any, out_dir: str | Path, name: str, manifest: Mapping[
     """Write ``<name>.joblib`` and ``<name>.json``; return the manifest path.
 
     ``manifest`` holds the training facts (threshold, metrics, data, command); this adds the
-    format, file name, sha256, size, versions and feature version.
+    format, file name, sha256, size, versions and feature version. ``name`` must match
+    :data:`NAME_PATTERN` (``ValueError`` otherwise, before anything is written).
+
+    Both files are written to temporary files in ``out_dir`` first and then renamed into place,
+    artifact first and manifest last. So a failed write (disk full, size limit, a pickling
+    error) raises with the previous ``<name>.joblib`` and ``<name>.json`` untouched and no
+    temporary file left behind.
     """
+    check_model_name(name)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for p in (pipeline, *(routes or {}).values()):
@@ -158,7 +245,6 @@ def save_model(pipeline: Any, out_dir: str | Path, name: str, manifest: Mapping[
     joblib.dump({"pipeline": pipeline, "routes": dict(routes or {})}, buffer,
                 compress=("zlib", 6))
     data = buffer.getvalue()
-    artifact.write_bytes(data)
     full = {
         "format": MANIFEST_FORMAT,
         "name": name,
@@ -170,8 +256,29 @@ def save_model(pipeline: Any, out_dir: str | Path, name: str, manifest: Mapping[
         **manifest,
     }
     path = manifest_path(artifact)
-    path.write_text(json.dumps(full, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    text = json.dumps(full, indent=2, sort_keys=False) + "\n"
+    _replace_all([(artifact, data), (path, text.encode("utf-8"))])
     return path
+
+
+def _replace_all(files: Sequence[tuple[Path, bytes]]) -> None:
+    """Write every file to a temporary sibling, then rename each into place, in order."""
+    temps: list[Path] = []
+    try:
+        for target, data in files:
+            fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                        suffix=".tmp")
+            temps.append(Path(name))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        for (target, _), temp in zip(files, temps, strict=True):
+            os.replace(temp, target)
+    except BaseException:
+        for temp in temps:
+            temp.unlink(missing_ok=True)
+        raise
 
 
 def manifest_path(artifact: Path) -> Path:
@@ -227,7 +334,37 @@ def read_manifest(artifact: Path) -> dict[str, Any]:
             f"{mpath}: field 'versions' must map {', '.join(VERSION_MATCH)} to versions, "
             f"found {versions!r}. {fix}"
         )
+    try:
+        checked = Manifest.model_validate(manifest)
+    except ValidationError as exc:
+        raise ModelVerificationError(f"{mpath}: {_describe(exc)}. {fix}") from None
+    if checked.artifact != artifact.name:
+        raise ModelVerificationError(
+            f"{mpath}: field 'artifact' names {checked.artifact!r}, but the manifest sits next "
+            f"to {artifact.name!r}; a manifest only vouches for the file it was written with. "
+            f"Fix: give both files their original names ({Path(checked.artifact).stem}.joblib "
+            f"and {Path(checked.artifact).stem}.json), or retrain."
+        )
+    # One spelling of the digest from here on: bare lowercase hex (``version`` adds the prefix).
+    manifest["sha256"] = checked.sha256.lower().removeprefix("sha256:")
     return manifest
+
+
+def _describe(exc: ValidationError) -> str:
+    """Each problem of a manifest as ``field 'a.b[0]': what was wrong, found <value>``."""
+    problems = []
+    for err in exc.errors(include_url=False):
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+        where = where.removeprefix(".")
+        if err["type"] == "extra_forbidden":
+            problems.append(f"field {where!r} is not a manifest field. Remove it")
+        elif err["type"] == "missing":
+            problems.append(f"field {where!r} is missing")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"field {where!r}: {msg[:1].lower()}{msg[1:]}, "
+                            f"found {err['input']!r}")
+    return "; ".join(problems)
 
 
 def verify(
@@ -284,15 +421,23 @@ def load_model_uncached(ref: str, sha256: str | None = None) -> SpamModel:
             "path, or use builtin:spam-v1."
         ) from exc
     verify(artifact, data, manifest, sha256)
+    mpath = manifest_path(artifact)
     with warnings.catch_warnings():
         # Patch-level scikit-learn differences are allowed by VERSION_MATCH; sklearn still warns.
         warnings.simplefilter("ignore", sklearn.exceptions.InconsistentVersionWarning)
-        payload = joblib.load(io.BytesIO(data))
+        try:
+            payload = joblib.load(io.BytesIO(data))
+        except Exception as exc:  # a damaged pickle fails in many ways; report them all
+            raise ModelVerificationError(
+                f"{artifact}: cannot unpickle the model file although its sha256 matches "
+                f"manifest {mpath.name} ({type(exc).__name__}: {exc}); the file is damaged "
+                f"(e.g. truncated) and its manifest was rewritten to match. Fix: restore the "
+                f"original file or retrain with: {manifest['command']}"
+            ) from None
     pipeline = payload.get("pipeline") if isinstance(payload, dict) else None
     extra = payload.get("routes") or {} if isinstance(payload, dict) else {}
-    if (pipeline is None or getattr(pipeline[0], "analyzer", None) is not analyze
-            or not isinstance(extra, dict)
-            or any(getattr(p[0], "analyzer", None) not in KEYS_OF for p in extra.values())):
+    if (not _is_pipeline(pipeline, (analyze,)) or not isinstance(extra, dict)
+            or not all(_is_pipeline(p, KEYS_OF) for p in extra.values())):
         raise ModelVerificationError(
             f"{artifact}: not an inmail-guard spam model (no pipeline with our analyzer)."
         )
@@ -327,6 +472,14 @@ def load_model(ref: str, sha256: str | None = None) -> SpamModel:
 def clear_cache() -> None:
     with _cache_lock:
         _cache.clear()
+
+
+def _is_pipeline(obj: Any, analyzers: Any) -> bool:
+    """Whether ``obj`` is indexable and its first step's analyzer is one of ``analyzers``."""
+    try:
+        return getattr(obj[0], "analyzer", None) in analyzers
+    except (TypeError, KeyError, IndexError):
+        return False
 
 
 def _strip_pipeline(pipeline: Any) -> None:
