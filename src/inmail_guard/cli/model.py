@@ -14,6 +14,7 @@ import click
 
 from inmail_guard.models.artifact import (
     ModelVerificationError,
+    check_model_name,
     load_model,
     read_manifest,
     resolve,
@@ -83,6 +84,40 @@ def _fail(exc: Exception) -> click.ClickException:
     return click.ClickException(str(exc))
 
 
+def _check_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        return check_model_name(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _check_cv_folds(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    if value == 1:
+        raise click.BadParameter("1: use 0 to skip cross-validation, or at least 2 folds.")
+    return value
+
+
+def _check_out_dir(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """--out is created when missing, so its nearest existing ancestor must be a directory."""
+    existing = next(p for p in (value, *value.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise click.BadParameter(
+            f"{value} cannot be created: {existing} is a file. Fix: choose another directory."
+        )
+    return value
+
+
+def _check_output_file(ctx: click.Context, param: click.Parameter,
+                       value: Path | None) -> Path | None:
+    """Output files go into an existing directory: checked before the work, never created."""
+    if value is not None and not value.absolute().parent.is_dir():
+        raise click.BadParameter(
+            f"{value}: directory {value.parent} does not exist. Fix: create it first, or "
+            "write into an existing directory."
+        )
+    return value
+
+
 @click.group(name="model")
 def model() -> None:
     """Train, evaluate and inspect the spam text classifier."""
@@ -91,32 +126,47 @@ def model() -> None:
 @model.command()
 @_DATA
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Directory to write NAME.joblib and NAME.json into.")
-@click.option("--name", default="spam-v1", show_default=True, help="Model name (file stem).")
+              callback=_check_out_dir,
+              help="Directory to write NAME.joblib and NAME.json into (created if missing).")
+@click.option("--name", default="spam-v1", show_default=True, callback=_check_name,
+              help="Model name (file stem): letters, digits, '.', '_', '-'; not starting "
+              "with '.'.")
 @_training_options
 @click.option("--crossval", "cv_folds", type=click.IntRange(0), default=0, show_default=True,
-              help="Also run K-fold cross-validation and record it in the manifest (0: skip).")
+              callback=_check_cv_folds,
+              help="Also run K-fold cross-validation (K >= 2) and record it in the manifest "
+              "(0: skip).")
 def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
           email_target_fpr: float, email_route: bool, seed: int, c: float, min_df: int,
           cv_folds: int) -> None:
     """Train a model from id,label,text CSV files (label ham|spam)."""
-    from inmail_guard.models.train import Pooled, crossval, train_steps
+    from inmail_guard.models.train import (
+        Pooled,
+        TrainingDataError,
+        check_trainable,
+        crossval,
+        train_steps,
+    )
     from inmail_guard.models.train import train as fit
 
     params = _params(target_fpr, email_target_fpr, email_route, seed, c, min_df)
     try:
         datasets = read_datasets(data)
-    except DatasetError as exc:
+        pooled = Pooled.of(datasets)
+        check_trainable(pooled, params, cv_folds)
+    except (DatasetError, TrainingDataError) as exc:
         raise _fail(exc) from None
-    pooled = Pooled.of(datasets)
     per_fit = train_steps(pooled, params)
     steps = 1 + per_fit + cv_folds * per_fit
     metrics: dict[str, Any] = {}
-    with _progress(steps) as step:
-        step(f"read {len(pooled.labels)} rows from {len(datasets)} file(s)")
-        if cv_folds:
-            metrics["crossval"] = crossval(pooled, params, cv_folds, step)
-        trained = fit(pooled, params, step)
+    try:
+        with _progress(steps) as step:
+            step(f"read {len(pooled.labels)} rows from {len(datasets)} file(s)")
+            if cv_folds:
+                metrics["crossval"] = crossval(pooled, params, cv_folds, step)
+            trained = fit(pooled, params, step)
+    except TrainingDataError as exc:
+        raise _fail(exc) from None
     metrics["validation"] = trained.validation
     command = ["inmail-guard", "model", "train", *map(str, data), "--out", str(out_dir),
                "--name", name, "--target-fpr", str(target_fpr),
@@ -126,7 +176,7 @@ def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
         command.append("--no-email-route")
     if cv_folds:
         command += ["--crossval", str(cv_folds)]
-    manifest_path = save_model(trained.pipeline, out_dir, name, {
+    facts = {
         "threshold": trained.threshold,
         "thresholds": trained.thresholds,
         "routes": sorted(trained.routes),
@@ -137,7 +187,16 @@ def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
         "params": params.as_dict(),
         "metrics": metrics,
         "command": shlex.join(command),
-    }, trained.routes)
+    }
+    try:
+        manifest_path = save_model(trained.pipeline, out_dir, name, facts, trained.routes)
+    except OSError as exc:
+        raise click.ClickException(
+            f"{out_dir}: cannot write model {name}: {exc.strerror or exc}. Nothing was "
+            f"replaced: a previous {name}.joblib and {name}.json there are unchanged. Fix: "
+            "free disk space or raise the file size limit, check the directory's permissions, "
+            "and train again."
+        ) from None
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     click.echo(f"wrote {out_dir / manifest['artifact']} ({manifest['size_bytes']:,} bytes, "
                f"sha256:{manifest['sha256']})")
@@ -157,7 +216,9 @@ def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
               help="One decision threshold for every row (default: the model's threshold for "
               "each row's channel).")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write precision-recall and ROC curves to this PNG.")
+              callback=_check_output_file,
+              help="Write precision-recall and ROC curves to this PNG (its directory must "
+              "exist).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def evaluate(model_ref: str, data: tuple[Path, ...], sha256: str | None,
              threshold: float | None, plot: Path | None, as_json: bool) -> None:
@@ -205,10 +266,18 @@ def info(model_ref: str) -> None:
         manifest = read_manifest(artifact)
     except ModelVerificationError as exc:
         raise _fail(exc) from None
-    found = sha256_file(artifact) if artifact.exists() else None
     manifest["path"] = str(artifact)
+    try:
+        found: str | None = sha256_file(artifact)
+        problem = None
+    except OSError as exc:
+        found = None
+        problem = (f"{artifact}: cannot read the model file: {exc.strerror or exc}. Fix: check "
+                   "the path, or use builtin:spam-v1.")
     manifest["sha256_verified"] = found == manifest["sha256"]
     click.echo(json.dumps(manifest, indent=2))
+    if problem is not None:
+        raise click.ClickException(problem)
     if not manifest["sha256_verified"]:
         raise click.ClickException(
             f"{artifact}: sha256 mismatch: manifest expects {manifest['sha256']}, the file has "
@@ -221,21 +290,29 @@ def info(model_ref: str) -> None:
 @_training_options
 @click.option("--folds", type=click.IntRange(2), default=5, show_default=True)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Also write the results as JSON to this file.")
+              default=None, callback=_check_output_file,
+              help="Also write the results as JSON to this file (its directory must exist).")
 def crossval_command(data: tuple[Path, ...], target_fpr: float, email_target_fpr: float,
                      email_route: bool, seed: int, c: float, min_df: int, folds: int,
                      json_out: Path | None) -> None:
     """Stratified K-fold cross-validation of training + threshold choice, per file."""
-    from inmail_guard.models.train import Pooled, crossval, train_steps
+    from inmail_guard.models.train import (
+        Pooled,
+        TrainingDataError,
+        check_trainable,
+        crossval,
+        train_steps,
+    )
 
     params = _params(target_fpr, email_target_fpr, email_route, seed, c, min_df)
     try:
         pooled = Pooled.of(read_datasets(data))
-    except DatasetError as exc:
+        check_trainable(pooled, params, folds)
+        with _progress(1 + folds * train_steps(pooled, params)) as step:
+            step(f"read {len(pooled.labels)} rows")
+            result = crossval(pooled, params, folds, step)
+    except (DatasetError, TrainingDataError) as exc:
         raise _fail(exc) from None
-    with _progress(1 + folds * train_steps(pooled, params)) as step:
-        step(f"read {len(pooled.labels)} rows")
-        result = crossval(pooled, params, folds, step)
     result["params"] = params.as_dict()
     click.echo(format_metrics_table(result["metrics"]))
     click.echo(f"\nthresholds per fold: {result['fold_thresholds']}")

@@ -25,11 +25,16 @@ threshold whose ham false-positive rate over its out-of-fold scores is at most i
 for channels without training rows such as InMail, is chosen the same way over the word
 pipeline's scores of all rows. The shipped pipelines are then fitted on all rows.
 
+:func:`check_trainable` refuses, before any fitting, data that cannot train: too few rows of a
+label for the folds (every fit calibrates on ``CALIBRATION_FOLDS`` folds, so it needs that many
+rows of each label), or a ``min_df`` above the rows of the smallest fit.
+
 Run ``python -m inmail_guard.models.train --help`` (same as ``inmail-guard model``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +64,12 @@ DEFAULT_TARGET_FPR = 0.005
 DEFAULT_EMAIL_TARGET_FPR = 0.01
 DEFAULT_SEED = 20261127
 DEFAULT_VAL_FOLDS = 5
+#: The folds of ``CalibratedClassifierCV``: each fit needs this many rows of each label.
+CALIBRATION_FOLDS = 5
+
+
+class TrainingDataError(ValueError):
+    """Data that cannot train a model with the given parameters; says what is needed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +133,66 @@ def build_pipeline(params: TrainParams, analyzer: Callable[[str], list[str]] = a
                                  dtype=np.float64)
     svm = LinearSVC(C=params.c, class_weight="balanced", random_state=params.seed,
                     max_iter=5000)
-    calibrated = CalibratedClassifierCV(svm, method="sigmoid", cv=5, ensemble=False)
+    calibrated = CalibratedClassifierCV(svm, method="sigmoid", cv=CALIBRATION_FOLDS,
+                                        ensemble=False)
     return Pipeline([("tfidf", vectorizer), ("clf", calibrated)])
+
+
+def smallest_fit(rows: int, val_folds: int, cv_folds: int = 0) -> int:
+    """The fewest of ``rows`` (of one label, or all) that a fit of :func:`train` sees: a
+    validation fold's training part, inside an outer fold's training part with ``cv_folds``."""
+    if cv_folds:
+        rows -= math.ceil(rows / cv_folds)
+    return rows - math.ceil(rows / val_folds)
+
+
+def rows_needed(val_folds: int, cv_folds: int = 0) -> int:
+    """The fewest rows of each label that :func:`train` (in ``cv_folds`` outer folds) needs:
+    one in every fold, and ``CALIBRATION_FOLDS`` in every fit."""
+    rows = max(val_folds, cv_folds)
+    while smallest_fit(rows, val_folds, cv_folds) < CALIBRATION_FOLDS:
+        rows += 1
+    return rows
+
+
+def check_trainable(data: Pooled, params: TrainParams, cv_folds: int = 0) -> None:
+    """Raise :class:`TrainingDataError` unless :func:`train` (and :func:`crossval` with
+    ``cv_folds``) can fit on ``data``: enough rows of each label, and ``min_df`` no more than
+    the rows of the smallest fit."""
+    ham, spam = np.bincount(data.labels, minlength=2).tolist()
+    need = rows_needed(params.val_folds, cv_folds)
+    files = ", ".join(data.names)
+    folds = f"{params.val_folds} validation folds"
+    if cv_folds:
+        folds += f" inside each of {cv_folds} cross-validation folds"
+    if min(ham, spam) < need:
+        fix = "add labelled rows" + (", or use fewer cross-validation folds" if cv_folds else "")
+        raise TrainingDataError(
+            f"{files}: training needs at least {need} ham and {need} spam rows ({folds}, each "
+            f"fit calibrating on {CALIBRATION_FOLDS} folds), found {ham} ham and {spam} spam. "
+            f"Fix: {fix}."
+        )
+    smallest = smallest_fit(len(data.labels), params.val_folds, cv_folds)
+    if params.min_df > smallest:
+        raise TrainingDataError(
+            f"--min-df {params.min_df}: a feature must appear in at least {params.min_df} rows, "
+            f"but the smallest fit ({folds}) trains on {smallest} of the {len(data.labels)} "
+            f"rows of {files}. Fix: lower --min-df to at most {smallest} (default "
+            f"{DEFAULT_MIN_DF})."
+        )
+
+
+def _fit(pipeline: Pipeline, texts: Sequence[str], labels: np.ndarray,
+         params: TrainParams) -> Pipeline:
+    try:
+        return pipeline.fit(texts, labels)
+    except ValueError as exc:
+        if "no terms remain" not in str(exc):
+            raise
+        raise TrainingDataError(
+            f"no feature appears in at least {params.min_df} rows of a fit (--min-df "
+            f"{params.min_df}). Fix: lower --min-df, or add rows."
+        ) from None
 
 
 def _folds(data: Pooled, n: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -140,8 +209,8 @@ def out_of_fold(
     for k, (train, test) in enumerate(_folds(data, params.val_folds, params.seed), 1):
         if progress:
             progress(f"{label} {k}/{params.val_folds}")
-        pipeline = build_pipeline(params, analyzer).fit(data.take(train).texts,
-                                                       data.labels[train])
+        pipeline = _fit(build_pipeline(params, analyzer), data.take(train).texts,
+                        data.labels[train], params)
         scores[test] = pipeline.predict_proba(data.take(test).texts)[:, 1]
     return scores
 
@@ -195,12 +264,12 @@ def train(data: Pooled, params: TrainParams, progress: Progress | None = None) -
     trained.validation = per_source_metrics(data, routed, trained.row_thresholds(channels))
     if progress:
         progress("final fit on all rows")
-    trained.pipeline.fit(data.texts, data.labels)
+    _fit(trained.pipeline, data.texts, data.labels, params)
     if email_route:
         if progress:
             progress("e-mail route: final fit")
-        trained.routes[EMAIL_PREFIX] = build_pipeline(params, analyze_email).fit(data.texts,
-                                                                                data.labels)
+        trained.routes[EMAIL_PREFIX] = _fit(build_pipeline(params, analyze_email), data.texts,
+                                            data.labels, params)
     return trained
 
 
