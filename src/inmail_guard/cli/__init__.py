@@ -5,8 +5,13 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from inmail_guard.policies.schema import Policy
 
 # verb -> "module:attribute" of its click command or group
 COMMANDS: dict[str, str] = {
@@ -17,6 +22,49 @@ COMMANDS: dict[str, str] = {
     "serve": "inmail_guard.cli.serve:serve",
     "replay": "inmail_guard.cli.replay:replay",
 }
+
+
+class BadInput(click.ClickException):
+    """An unreadable or invalid input file (a policy, a suite, a CSV): exit code 2, apart from
+    1 = "found a problem"."""
+
+    exit_code = 2
+
+
+def load_policy_or_exit(ref: str, *, runnable: bool = True) -> Policy:
+    """The policy ``ref`` (a file or ``builtin:default``), or :class:`BadInput` naming every
+    issue at file:line:col, as ``policy validate`` prints them.
+
+    With ``runnable`` (commands that evaluate), the engine is also built once, so a policy it
+    cannot run (an unknown detector, a classifier model that is missing or fails its sha256
+    check) is refused here, before any output is written.
+    """
+    from inmail_guard.policies.loader import load_policy
+    from inmail_guard.workflow.engines import checked_policy
+
+    try:
+        return checked_policy(ref) if runnable else load_policy(ref)
+    except (OSError, ValueError) as exc:  # PolicyError is a ValueError
+        text = str(exc)
+        raise BadInput(text if text.startswith(ref) else f"{ref}: {text}") from None
+
+
+class OutputPath(click.Path):
+    """A file to write: refused while parsing the options (so before any work is done) when
+    its directory does not exist or it is a directory. The directory is never created."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, writable=True, path_type=str)
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        path = Path(str(value))
+        parent = path.parent
+        if not parent.is_dir():
+            problem = "is not a directory" if parent.exists() else "does not exist"
+            self.fail(f"{str(value)!r}: the directory {str(parent)!r} {problem};"
+                      " create it first or choose another path.", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 class LazyGroup(click.Group):

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 import inmail_guard as ig
+from inmail_guard.cli import OutputPath, load_policy_or_exit
 from inmail_guard.plugins.teststring import MARKER
 from inmail_guard.service import InMailService, ManualClock, SendResult, ServiceError
 
@@ -210,17 +211,19 @@ def run_tour(svc: InMailService, clock: ManualClock) -> tuple[Tour, Table, Table
 
 
 @click.command()
-@click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="SQLite file to create (default: a temporary file).")
+@click.option("--db", "db_path", type=OutputPath(), default=None,
+              help="SQLite file to create, in an existing directory (default: a temporary"
+                   " file).")
 @click.option("--policy", "policy_path", default=None,
               help="Policy file (default: the shipped policy).")
-def demo(db: Path | None, policy_path: str | None) -> None:
+def demo(db_path: str | None, policy_path: str | None) -> None:
     """Walk through every InMail rule on a fresh database and print each decision."""
-    if db is None:
-        db = Path(tempfile.mkdtemp(prefix="inmail-guard-demo-")) / "demo.db"
-    elif db.exists():
-        raise click.UsageError(f"{db} exists; the demo builds a fresh database, pick a new path")
-    policy = ig.load_policy(policy_path) if policy_path else ig.default_policy()
+    if db_path is not None and Path(db_path).exists():
+        raise click.UsageError(f"{db_path} exists; the demo builds a fresh database,"
+                               " pick a new path")
+    policy = load_policy_or_exit(policy_path or "builtin:default")
+    db = (Path(db_path) if db_path is not None
+          else Path(tempfile.mkdtemp(prefix="inmail-guard-demo-")) / "demo.db")
     clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
     console = Console(width=None if sys.stdout.isatty() else 160)
     with InMailService(policy, db, clock=clock) as svc:

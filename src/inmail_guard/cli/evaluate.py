@@ -156,12 +156,9 @@ def evaluate(source: IO[str], policy_path: str, summary: bool, progress: bool | 
     evaluated, 1 when some were invalid (each gets an error record naming its line and field),
     2 on usage errors or an invalid policy.
     """
-    from inmail_guard.policies.loader import PolicyError, load_policy
+    from inmail_guard.cli import load_policy_or_exit
 
-    try:
-        engine = Engine(load_policy(policy_path))
-    except (PolicyError, ValueError, OSError) as exc:
-        raise click.ClickException(f"policy {policy_path}: {exc}") from exc
+    engine = Engine(load_policy_or_exit(policy_path))
     out = click.get_text_stream("stdout")
     show = sys.stderr.isatty() if progress is None else progress
     if show:

@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from inmail_guard.cli import OutputPath
 from inmail_guard.policies.check import check_policy
 from inmail_guard.policies.loader import BUILTIN_DEFAULT, policy_schema_text
 
@@ -113,9 +114,10 @@ def validate(ctx: click.Context, files: tuple[str, ...], fmt: str) -> None:
 
 
 @policy.command()
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the schema to this file instead of standard output.")
-def schema(out: Path | None) -> None:
+@click.option("--out", type=OutputPath(),
+              help="Write the schema to this file instead of standard output (its directory"
+                   " must exist).")
+def schema(out: str | None) -> None:
     """Print the JSON Schema of a policy file (for editor completion and checks).
 
     Point your editor at it with a first line such as
@@ -125,5 +127,5 @@ def schema(out: Path | None) -> None:
     if out is None:
         click.echo(text, nl=False)
     else:
-        out.write_text(text, encoding="utf-8")
+        Path(out).write_text(text, encoding="utf-8")
         click.echo(f"wrote {out}", err=True)

@@ -14,6 +14,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from inmail_guard.cli import BadInput, OutputPath, load_policy_or_exit
+
 FORMATS = click.Choice(["text", "markdown", "json"])
 
 
@@ -22,28 +24,12 @@ def _console() -> Console:
     return Console(soft_wrap=True, highlight=False)
 
 
-class _Exit2(click.ClickException):
-    """Bad input (unreadable or invalid file): exit code 2, apart from 1 = "found a problem"."""
-
-    exit_code = 2
-
-
-def _load_policy(ref: str):  # -> Policy
-    from inmail_guard.policies.loader import PolicyError, default_policy, load_policy
-
-    try:
-        return default_policy() if ref == "builtin:default" else load_policy(ref)
-    except (PolicyError, OSError, ValueError) as exc:
-        text = str(exc)
-        raise _Exit2(text if text.startswith(ref) else f"{ref}: {text}") from None
-
-
 @click.command("test")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--policy", "policy_ref", metavar="POLICY",
               help="Run the suites against this policy instead of their own policy:.")
-@click.option("--junit", type=click.Path(dir_okay=False, writable=True),
-              help="Also write a JUnit XML report here (for CI).")
+@click.option("--junit", type=OutputPath(),
+              help="Also write a JUnit XML report here (for CI; its directory must exist).")
 @click.option("--require-coverage", is_flag=True,
               help="Fail (exit 1) when a rule or reason code is exercised by no case.")
 @click.option("-q", "--quiet", is_flag=True, help="List failed cases only.")
@@ -56,14 +42,14 @@ def test_command(paths: tuple[str, ...], policy_ref: str | None, junit: str | No
     from inmail_guard.workflow.suite import SuiteError, find_suites, load_suite, run_suite
     from inmail_guard.workflow.suite_report import print_report, write_junit
 
-    policy = _load_policy(policy_ref) if policy_ref else None
+    policy = load_policy_or_exit(policy_ref) if policy_ref else None
     files = [f for p in paths for f in find_suites(p)]
     if not files:
-        raise _Exit2(f"no suite files (*.yaml) found in {', '.join(paths)}")
+        raise BadInput(f"no suite files (*.yaml) found in {', '.join(paths)}")
     try:
         results = [run_suite(load_suite(f, policy=policy)) for f in files]
     except SuiteError as exc:
-        raise _Exit2(str(exc)) from None
+        raise BadInput(str(exc)) from None
     print_report(results, _console(), show_passed=not quiet)
     if junit:
         write_junit(results, junit)
@@ -83,7 +69,7 @@ def explain_command(policy_ref: str, fmt: str) -> None:
     from inmail_guard.workflow.explain import explain_policy
     from inmail_guard.workflow.render import print_sections, sections_json, sections_markdown
 
-    sections = explain_policy(_load_policy(policy_ref))
+    sections = explain_policy(load_policy_or_exit(policy_ref, runnable=False))
     if fmt == "markdown":
         click.echo(sections_markdown(sections), nl=False)
     elif fmt == "json":
@@ -105,7 +91,8 @@ def diff_command(old_ref: str, new_ref: str, fmt: str) -> None:
 
     from inmail_guard.workflow.diff import diff_policies
 
-    old, new = _load_policy(old_ref), _load_policy(new_ref)
+    old = load_policy_or_exit(old_ref, runnable=False)
+    new = load_policy_or_exit(new_ref, runnable=False)
     changes = diff_policies(old, new)
     if fmt == "json":
         click.echo(json.dumps([c.to_dict() for c in changes], indent=2))
@@ -141,11 +128,11 @@ def qa_command(corpus: str, policy_ref: str, fmt: str) -> None:
     from inmail_guard.workflow.qa import CorpusError, run_qa
     from inmail_guard.workflow.qa_report import print_qa, qa_json, qa_markdown
 
-    policy = _load_policy(policy_ref)
+    policy = load_policy_or_exit(policy_ref)
     try:
         report = run_qa(Path(corpus), policy)
     except CorpusError as exc:
-        raise _Exit2(str(exc)) from None
+        raise BadInput(str(exc)) from None
     if fmt == "json":
         click.echo(qa_json(report))
     elif fmt == "markdown":

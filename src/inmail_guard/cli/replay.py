@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import ExitStack
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import IO
 
 import click
 from rich.console import Console
@@ -21,19 +24,25 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from inmail_guard.cli import BadInput, OutputPath, load_policy_or_exit
 
-def _policy(ref: str):  # -> Policy
-    from inmail_guard.policies.loader import PolicyError, default_policy, load_policy
 
+@contextmanager
+def _atomic_output(path: str) -> Iterator[IO[str]]:
+    """A file written next to ``path`` and renamed over it only when the block succeeds, so
+    a failed replay leaves no half-written file behind (and an old one untouched)."""
+    directory = os.path.dirname(path) or "."
+    fd, temp = tempfile.mkstemp(prefix=".flips-", suffix=".tmp", dir=directory)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(fd, 0o666 & ~umask)  # as open() would have made it, not mkstemp's 0600
     try:
-        return default_policy() if ref == "builtin:default" else load_policy(ref)
-    except (PolicyError, OSError, ValueError) as exc:
-        text = str(exc)
-        raise _BadInput(text if text.startswith(ref) else f"{ref}: {text}") from None
-
-
-class _BadInput(click.ClickException):
-    exit_code = 2
+        with open(fd, "w", encoding="utf-8") as handle:
+            yield handle
+        os.replace(temp, path)
+    except BaseException:
+        os.unlink(temp)
+        raise
 
 
 @click.command()
@@ -42,10 +51,11 @@ class _BadInput(click.ClickException):
               help="The policy to replay the traffic through (a file or builtin:default).")
 @click.option("--baseline", "old_ref", metavar="OLD",
               help="Compare with this policy instead of the decisions recorded in TRAFFIC.")
-@click.option("--flips", "flips_path", type=click.Path(dir_okay=False, writable=True),
-              help="Write every flipped record here (JSON Lines).")
-@click.option("--examples", default=3, show_default=True, help="Examples shown per direction.")
-@click.option("--chunk-size", default=2000, show_default=True,
+@click.option("--flips", "flips_path", type=OutputPath(),
+              help="Write every flipped record here (JSON Lines; its directory must exist).")
+@click.option("--examples", default=3, show_default=True, type=click.IntRange(min=0),
+              help="Examples shown per direction.")
+@click.option("--chunk-size", default=2000, show_default=True, type=click.IntRange(min=1),
               help="Records evaluated per evaluate_many call.")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]),
               default="text", show_default=True)
@@ -62,17 +72,17 @@ def replay(traffic: str, new_ref: str, old_ref: str | None, flips_path: str | No
     from inmail_guard.workflow.replay import replay as run_replay
     from inmail_guard.workflow.replay_report import print_replay, replay_json, replay_markdown
 
-    new = _policy(new_ref)
-    old = _policy(old_ref) if old_ref else None
+    new = load_policy_or_exit(new_ref)
+    old = load_policy_or_exit(old_ref) if old_ref else None
     err = Console(stderr=True)
     with ExitStack() as stack:
         try:
             stream = (sys.stdin.buffer if traffic == "-"
                       else stack.enter_context(open(traffic, "rb")))
         except OSError as exc:
-            raise _BadInput(f"{traffic}: {exc.strerror or exc}") from None
-        flips = (stack.enter_context(open(flips_path, "w", encoding="utf-8"))
-                 if flips_path else None)
+            raise BadInput(f"{traffic}: {exc.strerror or exc}") from None
+        # Created only now that the policies and the traffic file are known good.
+        flips = stack.enter_context(_atomic_output(flips_path)) if flips_path else None
         total = None
         if traffic != "-":
             total = os.fstat(stream.fileno()).st_size
@@ -86,7 +96,7 @@ def replay(traffic: str, new_ref: str, old_ref: str | None, flips_path: str | No
                                 max_examples=examples,
                                 on_bytes=lambda n: bar.advance(task, n))
         except PolicyCompileError as exc:
-            raise _BadInput(str(exc)) from None
+            raise BadInput(str(exc)) from None
     if fmt == "json":
         click.echo(replay_json(report))
     elif fmt == "markdown":

@@ -25,9 +25,9 @@ import yaml
 
 from inmail_guard.engine.evaluator import Engine, PolicyCompileError
 from inmail_guard.engine.types import Decision, Facts, Message
-from inmail_guard.policies.loader import PolicyError, default_policy, load_policy
 from inmail_guard.policies.schema import Policy
 from inmail_guard.workflow.coverage import Coverage, measure_coverage
+from inmail_guard.workflow.engines import checked_policy
 from inmail_guard.workflow.records import (
     RecordError,
     deep_merge,
@@ -46,6 +46,9 @@ _SUITE_KEYS = {"policy", "now", "defaults", "cases", "description"}
 _CASE_KEYS = {"name", "message", "facts", "expect", "description"}
 _EXPECT_KEYS = {"outcome", "codes", "spam_score", "sender_message", "shadow"}
 _DEFAULTS_KEYS = {"message", "facts"}
+#: Longest text ``{repeat: ..., times: N}`` may build: well past every content limit, short of
+#: exhausting memory on a typo.
+MAX_EXPANDED = 1_000_000
 
 
 class SuiteError(ValueError):
@@ -125,12 +128,13 @@ class SuiteResult:
 
 
 def resolve_policy(ref: str, suite_path: Path) -> Policy:
+    """The suite's ``policy:``, checked as ``policy validate`` checks it (models included)."""
     if ref == BUILTIN_DEFAULT:
-        return default_policy()
+        return checked_policy(ref)
     path = Path(ref)
     if not path.is_absolute():
         path = suite_path.parent / path
-    return load_policy(path)
+    return checked_policy(path)
 
 
 def load_suite(path: str | Path, *, policy: Policy | None = None) -> Suite:
@@ -141,6 +145,11 @@ def load_suite(path: str | Path, *, policy: Policy | None = None) -> Suite:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SuiteError(shown, f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raw = path.read_bytes()
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise SuiteError(shown, f"not valid UTF-8 (byte {exc.start}); a suite is a YAML text"
+                                " file: save it as UTF-8", line=line) from None
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -158,7 +167,7 @@ def load_suite(path: str | Path, *, policy: Policy | None = None) -> Suite:
     if policy is None:
         try:
             policy = resolve_policy(ref, path)
-        except (PolicyError, OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:  # PolicyError is a ValueError
             raise SuiteError(shown, f"policy {ref!r}: {exc}") from None
     else:
         ref = policy.source or policy.name
@@ -232,7 +241,13 @@ def expand_text(value: Any, where: str) -> str:
     if isinstance(value, dict):
         extra = set(value) - {"repeat", "times", "before", "after"}
         times = value.get("times")
-        if not extra and isinstance(value.get("repeat"), str) and isinstance(times, int):
+        if not extra and isinstance(value.get("repeat"), str) and isinstance(times, int) \
+                and not isinstance(times, bool):
+            if times < 0:
+                raise ValueError(f"{where}.times: expected a whole number >= 0, found {times}")
+            if len(value["repeat"]) * times > MAX_EXPANDED:
+                raise ValueError(f"{where}: {len(value['repeat'])} characters repeated {times}"
+                                 f" times is over {MAX_EXPANDED:,} characters; use fewer times")
             return str(value.get("before", "")) + value["repeat"] * times + str(
                 value.get("after", ""))
     raise ValueError(f"{where}: expected a string or {{repeat: TEXT, times: N, before?, after?}},"
@@ -284,7 +299,7 @@ def run_suite(suite: Suite, engine: Engine | None = None) -> SuiteResult:
 
     try:
         engine = engine or Engine(suite.policy)
-    except PolicyCompileError as exc:
+    except (PolicyCompileError, ValueError) as exc:  # e.g. a model that fails verification
         raise SuiteError(suite.path, f"policy {suite.policy_ref!r} does not compile: {exc}") \
             from None
     result = SuiteResult(suite)
