@@ -2,6 +2,7 @@
 
 Output is one JSON object per input record, in input order, on stdout: the Decision, or an error
 record ``{"line": N, "error": {"code": "invalid_request", "message": ..., "fields": [...]}}``.
+A line that is not UTF-8, not JSON or nested too deeply to read is such an error record too.
 
 Exit codes: 0 every record was evaluated; 1 at least one record was invalid (the others were
 still evaluated); 2 usage error, unreadable input or an invalid policy.
@@ -13,6 +14,7 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO, Any
 
 import click
@@ -25,48 +27,96 @@ from inmail_guard.engine.wire import RequestError, parse_request
 BATCH = 512
 
 
-def _records(stream: IO[str]) -> Iterator[tuple[int, Any]]:
-    """(line number, decoded JSON or its JSONDecodeError) per record.
+@dataclass(frozen=True, slots=True)
+class _Unreadable:
+    """A record that cannot be decoded (bad UTF-8, bad or too deeply nested JSON)."""
+
+    message: str
+
+
+def _decode(raw: bytes, first: bool) -> str | _Unreadable:
+    try:
+        return raw.decode("utf-8-sig" if first else "utf-8")
+    except UnicodeDecodeError as exc:
+        return _Unreadable(f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at column"
+                           f" {exc.start + 1}; save the input as UTF-8")
+
+
+def _text_lines(stream: IO[bytes]) -> Iterator[tuple[int, str | _Unreadable]]:
+    """(line number, its text) per line: a line that is not UTF-8 is an error of its own, so
+    the records around it are still evaluated."""
+    for lineno, raw in enumerate(stream, start=1):
+        yield lineno, _decode(raw, lineno == 1)
+
+
+def _parse(text: str) -> Any:
+    """Decoded JSON, or an :class:`_Unreadable` saying why not."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        return _Unreadable(f"not valid JSON: {exc.msg} at column {exc.colno}")
+    except RecursionError:
+        return _Unreadable("not valid JSON: nested too deeply")
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        return _Unreadable(f"not valid JSON: {exc}")
+
+
+def _records(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
+    """(line number, decoded JSON or an :class:`_Unreadable`) per record.
 
     JSON Lines are streamed. A document starting with ``[`` (an array of records) or a single
     pretty-printed object is read whole.
     """
-    lineno, first = 0, ""
-    for lineno, first in enumerate(stream, start=1):  # noqa: B007 - skip leading blank lines
-        if first.strip():
+    lines = _text_lines(stream)
+    for lineno, first in lines:  # noqa: B007 - skip leading blank lines
+        if isinstance(first, _Unreadable) or first.strip():
             break
-    if not first.strip():
+    else:
+        return
+    if isinstance(first, _Unreadable):
+        yield lineno, first
+        yield from _lines(lines)
         return
     if not first.lstrip().startswith("["):
-        try:
-            value: Any = json.loads(first)
-        except json.JSONDecodeError:
-            rest = stream.read()
-            try:  # one object spread over several lines
-                yield lineno, json.loads(first + rest)
-                return
-            except json.JSONDecodeError:
-                yield from _lines(iter([first, *rest.splitlines(keepends=True)]), lineno)
-                return
+        value = _parse(first)
+        if isinstance(value, _Unreadable):
+            rest = list(lines)
+            if not any(isinstance(text, _Unreadable) for _, text in rest):
+                whole = _parse(first + "".join(str(text) for _, text in rest))
+                if not isinstance(whole, _Unreadable):  # one object spread over several lines
+                    yield lineno, whole
+                    return
+            yield from _lines(iter([(lineno, first), *rest]))
+            return
         yield lineno, value
-        yield from _lines(stream, lineno + 1)
+        yield from _lines(lines)
+        return
+    rest = list(lines)
+    bad = next(((n, text) for n, text in rest if isinstance(text, _Unreadable)), None)
+    if bad is not None:  # the array cannot be parsed: say where
+        yield bad
         return
     try:
-        items = json.loads(first + stream.read())
+        items = json.loads(first + "".join(str(text) for _, text in rest))
     except json.JSONDecodeError as exc:
-        yield exc.lineno + lineno - 1, exc
+        yield exc.lineno + lineno - 1, _Unreadable(
+            f"not valid JSON: {exc.msg} at column {exc.colno}")
+        return
+    except RecursionError:
+        yield lineno, _Unreadable("not valid JSON: nested too deeply")
+        return
+    except ValueError as exc:
+        yield lineno, _Unreadable(f"not valid JSON: {exc}")
         return
     yield from enumerate(items, start=1)
 
 
-def _lines(lines: Iterator[str], start: int) -> Iterator[tuple[int, Any]]:
-    for lineno, line in enumerate(lines, start=start):
-        if not line.strip():
-            continue
-        try:
-            yield lineno, json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield lineno, exc
+def _lines(lines: Iterator[tuple[int, str | _Unreadable]]) -> Iterator[tuple[int, Any]]:
+    for lineno, text in lines:
+        if isinstance(text, _Unreadable):
+            yield lineno, text
+        elif text.strip():
+            yield lineno, _parse(text)
 
 
 def _error(line: int, message: str, fields: list[dict[str, str]] | None = None) -> dict[str, Any]:
@@ -77,15 +127,17 @@ def _error(line: int, message: str, fields: list[dict[str, str]] | None = None) 
 
 
 def _prepare(line: int, value: Any) -> tuple[Message, Facts] | dict[str, Any]:
-    if isinstance(value, json.JSONDecodeError):
-        return _error(line, f"not valid JSON: {value.msg} at column {value.colno}")
+    if isinstance(value, _Unreadable):
+        return _error(line, value.message)
     try:
         return parse_request(value)
     except RequestError as exc:
         return _error(line, str(exc), [{"field": f, "problem": p} for f, p in exc.errors])
+    except RecursionError:
+        return _error(line, "the record is nested too deeply")
 
 
-def run(engine: Engine, stream: IO[str], out: IO[str], progress: Any = None) -> Counter[str]:
+def run(engine: Engine, stream: IO[bytes], out: IO[str], progress: Any = None) -> Counter[str]:
     """Evaluate every record, writing one line per record; returns counts for the summary."""
     counts: Counter[str] = Counter()
     pending: list[tuple[int, tuple[Message, Facts] | dict[str, Any]]] = []
@@ -143,13 +195,13 @@ def _summary(counts: Counter[str]) -> None:
 
 
 @click.command()
-@click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
+@click.argument("source", type=click.File("rb"), default="-")
 @click.option("--policy", "policy_path", default="builtin:default", show_default=True,
               help="Policy file (or builtin:default).")
 @click.option("--summary", is_flag=True, help="Print a table of outcomes and reason codes.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
-def evaluate(source: IO[str], policy_path: str, summary: bool, progress: bool | None) -> None:
+def evaluate(source: IO[bytes], policy_path: str, summary: bool, progress: bool | None) -> None:
     """Evaluate JSON or JSON Lines of {message, facts} (FILE or - for stdin).
 
     Writes one decision per input record, in order, to stdout. Exit 0 when every record was

@@ -1,0 +1,83 @@
+"""``inmail-guard evaluate``: input that is not UTF-8 or not readable JSON is an error record
+for its line; the records around it are still evaluated (exit 1, never a traceback)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from inmail_guard.cli import main
+
+RECORD = {
+    "message": {"sender_id": "a", "recipient_id": "b", "subject": "Hi", "body": "Hello"},
+    "facts": {"sender": {"id": "a", "plan": "premium_business"}, "recipient": {"id": "b"},
+              "now": "2026-11-27T09:00:00Z"},
+}
+LINE = json.dumps(RECORD).encode() + b"\n"
+DEEP = "not valid JSON: nested too deeply"
+
+
+def error(line: int, message: str) -> dict:
+    return {"line": line, "error": {"code": "invalid_request", "message": message}}
+
+
+def evaluate(tmp_path: Path, content: bytes) -> tuple[int, list[dict]]:
+    path = tmp_path / "input.jsonl"
+    path.write_bytes(content)
+    result = CliRunner().invoke(main, ["evaluate", "--no-progress", str(path)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, [json.loads(line) for line in result.output.splitlines()]
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("{\"message\": \"caf\u00e9\"}\n".encode("latin-1"),
+         "not valid UTF-8: byte 0xe9 at column 17; save the input as UTF-8"),
+        (b"\xff\xfe{\x00}\x00\n",
+         "not valid UTF-8: byte 0xff at column 1; save the input as UTF-8"),
+        (b"\x00\x9f\x92\x96garbage\n",
+         "not valid UTF-8: byte 0x9f at column 2; save the input as UTF-8"),
+        (b"[" * 100_000 + b"\n", DEEP),
+        (b'{"a": ' + b"[" * 100_000 + b"\n", DEEP),
+    ],
+)
+def test_a_bad_line_between_good_records(tmp_path: Path, bad: bytes, message: str) -> None:
+    code, out = evaluate(tmp_path, LINE + bad + LINE)
+    assert code == 1
+    assert [o.get("outcome") for o in out] == ["accepted", None, "accepted"]
+    assert out[1] == error(2, message)
+
+
+def test_a_bad_first_line(tmp_path: Path) -> None:
+    code, out = evaluate(tmp_path, b"\xe9\n" + LINE)
+    assert code == 1
+    assert out[0] == error(1, "not valid UTF-8: byte 0xe9 at column 1; save the input as UTF-8")
+    assert out[1]["outcome"] == "accepted"
+
+
+def test_a_document_nested_100k_deep(tmp_path: Path) -> None:
+    assert evaluate(tmp_path, b"[" * 100_000) == (1, [error(1, DEEP)])
+
+
+def test_an_array_with_a_bad_byte_names_its_line(tmp_path: Path) -> None:
+    content = b"[\n" + LINE.rstrip() + b",\n" + b'{"message": "\xe9"}\n]\n'
+    assert evaluate(tmp_path, content) == (1, [error(
+        3, "not valid UTF-8: byte 0xe9 at column 14; save the input as UTF-8")])
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    code, out = evaluate(tmp_path, b"\xef\xbb\xbf" + LINE + LINE)
+    assert code == 0
+    assert [o["outcome"] for o in out] == ["accepted", "accepted"]
+
+
+def test_good_input_still_reads_all_three_shapes(tmp_path: Path) -> None:
+    pretty = json.dumps(RECORD, indent=2).encode()
+    array = json.dumps([RECORD, RECORD], indent=1).encode()
+    for content, count in ((LINE * 3, 3), (pretty, 1), (array, 2)):
+        code, out = evaluate(tmp_path, content)
+        assert (code, [o["outcome"] for o in out]) == (0, ["accepted"] * count)
