@@ -58,7 +58,7 @@ def test_subject_line() -> None:
 @pytest.mark.parametrize(
     ("text", "error"),
     [
-        ("", "empty file; expected a header line id,label,text"),
+        ("", ":1: the file is empty. Fix: start it with the header line 'id,label,text'."),
         ("id,text\n1,hi\n", ":1: header: missing column(s) label"),
         ("id,label,text\n1,ham,hi\n2,hm,hello\n", ":3: field 'label': expected ham or spam,"
                                                   " found 'hm'"),

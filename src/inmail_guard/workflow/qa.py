@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 from inmail_guard.engine.rules import compile_rules, rule_names
 from inmail_guard.engine.types import Decision, Facts, Member, Message
@@ -102,25 +103,48 @@ def split_text(text: str) -> tuple[str, str, bool]:
     return DEFAULT_SUBJECT, text, True
 
 
+#: The fix for a row the csv module cannot parse; the same advice as the model commands give.
+CSV_FIX = ('Fix: quote fields that contain commas, quotes or newlines ("..."), doubling quotes'
+           " inside them.")
+
+
+def _text_lines(name: str, handle: IO[bytes]) -> Iterator[str]:
+    """The file's lines as text, read as the model commands read a CSV (UTF-8, a byte-order
+    mark allowed), failing on the line that is not UTF-8 rather than at the start."""
+    offset = 0
+    for lineno, raw in enumerate(handle, start=1):
+        try:
+            yield raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise CorpusError(f"{name}:{lineno}: the file is not valid UTF-8 (byte"
+                              f" {offset + exc.start}). Fix: save it as UTF-8 CSV.") from None
+        offset += len(raw)
+
+
 def read_corpus(path: Path) -> Iterator[CorpusItem]:
+    """The rows of a CSV with the columns id, label and text (in any order; others ignored),
+    streamed. Read as ``inmail_guard.models.data`` reads training data: UTF-8, strict CSV (an
+    unterminated quote is an error), every error at file:line with its fix."""
     name = str(path)
     try:
-        handle = path.open(newline="", encoding="utf-8")
+        handle = path.open("rb")
     except OSError as exc:
         raise CorpusError(f"{name}: cannot read: {exc.strerror or exc}") from None
     with handle:
-        reader = csv.reader(handle)
+        reader = csv.reader(_text_lines(name, handle), strict=True)
         try:
             header = next(reader, None)
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise CorpusError(f"{name}:1: {exc}") from None
+        except csv.Error as exc:
+            raise CorpusError(f"{name}:1: malformed CSV: {exc}. {CSV_FIX}") from None
         if header is None:
-            raise CorpusError(f"{name}: empty file; expected a header line id,label,text")
+            raise CorpusError(f"{name}:1: the file is empty. Fix: start it with the header line"
+                              " 'id,label,text'.")
         columns = [h.strip().lower() for h in header]
         missing = [c for c in ("id", "label", "text") if c not in columns]
         if missing:
             raise CorpusError(f"{name}:1: header: missing column(s) {', '.join(missing)};"
-                              f" expected id,label,text, found {','.join(header)}")
+                              f" expected id,label,text, found {','.join(header)}. Fix: start"
+                              " the file with the header line 'id,label,text'.")
         where = {c: columns.index(c) for c in ("id", "label", "text")}
         seen: dict[str, int] = {}
         line = reader.line_num + 1
@@ -129,8 +153,8 @@ def read_corpus(path: Path) -> Iterator[CorpusItem]:
                 row = next(reader)
             except StopIteration:
                 return
-            except (csv.Error, UnicodeDecodeError) as exc:
-                raise CorpusError(f"{name}:{line}: {exc}") from None
+            except csv.Error as exc:  # reported where the broken row starts
+                raise CorpusError(f"{name}:{line}: malformed CSV: {exc}. {CSV_FIX}") from None
             start, line = line, reader.line_num + 1
             if not row or all(not cell.strip() for cell in row):
                 continue
@@ -143,23 +167,26 @@ def _item(name: str, line: int, row: list[str], where: dict[str, int],
         index = where[column]
         if index >= len(row):
             raise CorpusError(f"{name}:{line}: field '{column}': missing (the row has"
-                              f" {len(row)} fields, expected {len(where)})")
+                              f" {len(row)} fields, expected {len(where)}). Fix: quote a text"
+                              ' that contains commas ("...") and give every row an id, a label'
+                              " and a text.")
         return row[index]
 
     item_id = field_value("id").strip()
     if not item_id:
-        raise CorpusError(f"{name}:{line}: field 'id': empty")
+        raise CorpusError(f"{name}:{line}: field 'id': empty. Fix: give every row an id.")
     if item_id in seen:
         raise CorpusError(f"{name}:{line}: field 'id': duplicate id {item_id!r}"
-                          f" (first on line {seen[item_id]})")
+                          f" (first on line {seen[item_id]}). Fix: give every row its own id.")
     seen[item_id] = line
     label = field_value("label").strip().lower()
     if label not in LABELS:
         raise CorpusError(f"{name}:{line}: field 'label': expected ham or spam,"
-                          f" found {field_value('label')!r}")
+                          f" found {field_value('label')!r}. Fix: label the row ham or spam.")
     text = field_value("text")
     if not text.strip():
-        raise CorpusError(f"{name}:{line}: field 'text': empty")
+        raise CorpusError(f"{name}:{line}: field 'text': empty. Fix: remove the row or add the"
+                          " message text.")
     subject, body, _ = split_text(text)
     return CorpusItem(item_id, label, subject, body, line)
 
@@ -209,7 +236,8 @@ def run_qa(path: Path, policy: Policy) -> QAReport:
         flush()
     report.n_ham, report.n_spam = len(scores["ham"]), len(scores["spam"])
     if not report.n_ham and not report.n_spam:
-        raise CorpusError(f"{path}: no rows")
+        raise CorpusError(f"{path}: no data rows after the header. Fix: add id,label,text"
+                          " rows.")
     report.overall = [
         Overall(f"spam score ≥ reject_at ({policy.spam.reject_at:g})", spam_flagged["spam"],
                 spam_flagged["ham"], report.n_spam, report.n_ham),
