@@ -126,6 +126,23 @@ def test_a_bad_events_variable_is_refused_before_serving(tmp_path: Path, env, fl
     assert not (tmp_path / "x.db").exists()
 
 
+@pytest.mark.parametrize(("db", "message"), [
+    ("bogus://x", "Error: --db bogus://x: unsupported database 'bogus': use sqlite or"
+                  " postgresql\n"),
+    ("sqlite:///:memory:", "Error: --db sqlite:///:memory:: use a SQLite file, not an in-memory"
+                           " database: the service, its dispatcher and other processes share"
+                           " the file\n"),
+])
+def test_a_database_it_cannot_use_is_refused_before_serving(db, message):
+    from click.testing import CliRunner
+
+    from inmail_guard.cli.serve import serve as serve_command
+
+    result = CliRunner().invoke(serve_command, ["--db", db],
+                                env={"INMAIL_GUARD_API_KEYS": "t:service:k-test"})
+    assert (result.exit_code, result.output) == (1, message)
+
+
 @pytest.mark.slow
 def test_broken_policy_is_refused_at_start(tmp_path: Path):
     policy = tmp_path / "bad.yaml"

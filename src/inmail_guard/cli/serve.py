@@ -77,6 +77,18 @@ def _check_event_settings(dispatch_events: bool) -> None:
         raise click.ClickException(str(exc)) from None
 
 
+def _check_db(db: str) -> None:
+    """Refuse a database inmail-guard cannot use at all (a server that is down is fine: the
+    service waits for it, and /readyz says so meanwhile)."""
+    from inmail_guard.api.settings import db_url
+    from inmail_guard.store import StoreError, check_url
+
+    try:
+        check_url(db_url(db))
+    except StoreError as exc:
+        raise click.ClickException(f"--db {db}: {exc}") from None
+
+
 @click.command()
 @click.option("--policy", metavar="FILE", default=None,
               help="Policy YAML (default: the shipped policy, builtin:default).")
@@ -118,6 +130,7 @@ def serve(policy: str | None, db: str, host: str, port: int, workers: int,
     except (KeyConfigError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     _check_event_settings(dispatch_events)
+    _check_db(db)
     generated = None
     if not configured:
         generated = generate_key()

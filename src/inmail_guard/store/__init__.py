@@ -51,8 +51,9 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Connection, create_engine, event
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine import Engine as SAEngine
-from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool
 
 from inmail_guard.store import writerlock
@@ -86,6 +87,24 @@ def to_url(target: str | Path | None) -> str:
     return f"sqlite:///{text}"
 
 
+def check_url(url: str) -> URL:
+    """``url`` parsed, or StoreError saying why inmail-guard cannot keep its state there: not a
+    URL, a database other than SQLite or PostgreSQL, or an in-memory SQLite database. Checks
+    the URL only; nothing is opened."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError("expected a SQLite file path or a database URL such as"
+                         " postgresql+psycopg://user@host/db") from None
+    dialect = parsed.get_backend_name()
+    if dialect not in ("sqlite", "postgresql"):
+        raise StoreError(f"unsupported database {dialect!r}: use sqlite or postgresql")
+    if dialect == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise StoreError("use a SQLite file, not an in-memory database: the service, its"
+                         " dispatcher and other processes share the file")
+    return parsed
+
+
 class Store:
     """A database holding inmail-guard's state, migrated to the current schema on open."""
 
@@ -105,19 +124,14 @@ class Store:
         if pool_size is not None:
             cfg = replace(cfg, pool_size=pool_size)
         self.settings = cfg
-        parsed = make_url(self.url)
+        parsed = check_url(self.url)
         self.dialect = parsed.get_backend_name()
-        if self.dialect not in ("sqlite", "postgresql"):
-            raise StoreError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
         # hide_parameters: a database error's message (which may be logged) names the statement
         # but not its values, so a message body never reaches a log through it.
         kwargs: dict[str, Any] = {"echo": echo, "pool_size": cfg.pool_size,
                                   "max_overflow": cfg.max_overflow,
                                   "pool_timeout": cfg.pool_timeout, "hide_parameters": True}
         if self.dialect == "sqlite":
-            if parsed.database in (None, "", ":memory:"):
-                raise StoreError("use a SQLite file, not an in-memory database: the service, its"
-                                 " dispatcher and other processes share the file")
             kwargs["connect_args"] = {"check_same_thread": False,
                                       "timeout": cfg.sqlite_busy_timeout}
         else:
@@ -345,4 +359,4 @@ def _postgres_setup(db: SAEngine, session: dict[str, str]) -> None:
 
 
 __all__ = ["DEFAULT_URL", "SQLITE_BACKSTOP_PAGES", "Store", "StoreError", "StoreSettings",
-           "StoreUnavailable", "WouldBlock", "to_url"]
+           "StoreUnavailable", "WouldBlock", "check_url", "to_url"]
