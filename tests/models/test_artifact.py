@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from inmail_guard.models import ModelVerificationError, SpamModel, load_model
-from inmail_guard.models.artifact import REQUIRED_FIELDS, library_versions, load_model_uncached
+from inmail_guard.models.artifact import library_versions, load_model_uncached
 from inmail_guard.models.features import inmail_text
+from inmail_guard.models.manifest import REQUIRED_FIELDS
 
 
 def manifest_of(artifact: Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import joblib
 import pytest
 
 from inmail_guard.models import ModelVerificationError, load_model
-from inmail_guard.models.artifact import MANIFEST_FORMAT, Manifest, read_manifest
+from inmail_guard.models.manifest import MANIFEST_FORMAT, Manifest, read_manifest
 
 
 def manifest_of(artifact: Path) -> dict[str, Any]:

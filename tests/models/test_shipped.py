@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from inmail_guard.models import BUILTIN_MODELS, load_model
-from inmail_guard.models.artifact import REQUIRED_FIELDS, resolve
+from inmail_guard.models.artifact import resolve
 from inmail_guard.models.features import inmail_text
+from inmail_guard.models.manifest import REQUIRED_FIELDS
 
 HAM = [
     ("Senior backend engineer role at Northwind",

@@ -12,16 +12,13 @@ from typing import Any
 
 import click
 
-from inmail_guard.models.artifact import (
+from inmail_guard.models.artifact import load_model, resolve, save_model, sha256_file
+from inmail_guard.models.data import DatasetError, read_datasets
+from inmail_guard.models.manifest import (
     ModelVerificationError,
     check_model_name,
-    load_model,
     read_manifest,
-    resolve,
-    save_model,
-    sha256_file,
 )
-from inmail_guard.models.data import DatasetError, read_datasets
 from inmail_guard.models.metrics import format_metrics_table
 
 _DATA = click.argument(

@@ -4,8 +4,9 @@ Unpickling runs code, so a model file is only unpickled after all of these hold 
 :class:`ModelVerificationError`, naming the file, what was expected, what was found, and the fix):
 
 1. the manifest ``<name>.json`` next to ``<name>.joblib`` is valid JSON with every field of
-   :data:`REQUIRED_FIELDS`, each of the right type, no unknown field, ``format`` equal to
-   :data:`MANIFEST_FORMAT` and ``artifact`` naming the file next to it (:class:`Manifest`);
+   :data:`~inmail_guard.models.manifest.REQUIRED_FIELDS`, each of the right type, no unknown
+   field, ``format`` equal to :data:`~inmail_guard.models.manifest.MANIFEST_FORMAT` and
+   ``artifact`` naming the file next to it (:mod:`inmail_guard.models.manifest`);
 2. the artifact's sha256 equals the manifest's ``sha256`` and, when the caller pins one
    (``sha256:`` in a policy), the pinned value too. The bytes that were hashed are the bytes that
    are unpickled, so the file cannot change in between;
@@ -27,113 +28,39 @@ import io
 import json
 import os
 import platform
-import re
 import tempfile
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import joblib
 import numpy
 import scipy
 import sklearn
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from inmail_guard.models import routes
 from inmail_guard.models.features import FEATURES_VERSION, INMAIL_PREFIX, analyze, channel_prefix
+from inmail_guard.models.manifest import (
+    MANIFEST_FORMAT,
+    VERSION_MATCH,
+    ModelVerificationError,
+    check_model_name,
+    manifest_path,
+    read_manifest,
+)
 from inmail_guard.models.scorer import KEYS_OF, CompiledScorer, check_supported
 
-MANIFEST_FORMAT = "inmail-guard-model/1"
+__all__ = ["BUILTIN_MODELS", "BUILTIN_PREFIX", "ModelVerificationError", "SpamModel",
+           "load_model", "load_model_uncached", "resolve", "save_model", "sha256_file",
+           "verify"]
+
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_MODELS = ("spam-v1",)
-REQUIRED_FIELDS = (
-    "format", "name", "artifact", "sha256", "versions", "features", "threshold",
-    "created_at", "training_data", "metrics", "command",
-)
-#: How many leading version components must match between training and loading.
-VERSION_MATCH = {"sklearn": 2, "numpy": 1, "scipy": 1, "joblib": 1, "python": 1}
 _LIBRARY_NAMES = {"sklearn": "scikit-learn", "numpy": "numpy", "scipy": "scipy",
                   "joblib": "joblib", "python": "Python"}
-#: A model name becomes the file names ``<name>.joblib`` and ``<name>.json``: no separators, no
-#: leading dot (hidden files, ``..``), nothing a shell or another platform would mangle.
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")
-NAME_RULE = ("letters, digits, '.', '_' and '-' only, not starting with '.', "
-             "at most 100 characters")
-_SHA256 = r"^(sha256:)?[0-9a-fA-F]{64}$"
-
-
-class ModelVerificationError(ValueError):
-    """A model file or its manifest failed verification; nothing was unpickled."""
-
-
-def check_model_name(name: str) -> str:
-    """``name`` if it is a valid model name (:data:`NAME_PATTERN`), else a ``ValueError``."""
-    if not NAME_PATTERN.fullmatch(name):
-        raise ValueError(
-            f"model name {name!r} is not allowed: it becomes the file names NAME.joblib and "
-            f"NAME.json, so use {NAME_RULE}. Fix: choose a name such as 'spam-v2'."
-        )
-    return name
-
-
-Probability = Annotated[float, Field(ge=0, le=1)]
-Count = Annotated[int, Field(ge=0)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class Versions(_Strict):
-    python: str
-    sklearn: str
-    numpy: str
-    scipy: str
-    joblib: str
-
-
-class TrainingFile(_Strict):
-    file: str
-    sha256: Annotated[str, Field(pattern=_SHA256)]
-    rows: Count
-    ham: Count
-    spam: Count
-
-
-class Manifest(_Strict):
-    """The manifest ``<name>.json``, as :func:`save_model` writes it; checked before unpickling."""
-
-    format: Literal["inmail-guard-model/1"]
-    name: Annotated[str, Field(pattern=NAME_PATTERN.pattern)]
-    artifact: str
-    sha256: Annotated[str, Field(pattern=_SHA256)]
-    size_bytes: Count | None = None
-    versions: Versions
-    features: str
-    threshold: Probability
-    thresholds: dict[str, Probability] = Field(default_factory=dict)
-    routes: list[str] = Field(default_factory=list)
-    target_fpr: Probability | None = None
-    email_target_fpr: Probability | None = None
-    created_at: str
-    training_data: list[TrainingFile]
-    params: dict[str, Any] = Field(default_factory=dict)
-    metrics: dict[str, Any]
-    command: str
-
-    @field_validator("created_at")
-    @classmethod
-    def _iso_timestamp(cls, value: str) -> str:
-        try:
-            datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError("expected an ISO 8601 timestamp such as "
-                             "'2026-11-27T12:03:48+00:00'") from None
-        return value
 
 
 def library_versions() -> dict[str, str]:
@@ -281,10 +208,6 @@ def _replace_all(files: Sequence[tuple[Path, bytes]]) -> None:
         raise
 
 
-def manifest_path(artifact: Path) -> Path:
-    return artifact.with_suffix(".json")
-
-
 def resolve(ref: str) -> Path:
     """A model reference (``builtin:spam-v1`` or a path to the .joblib) -> the artifact path."""
     if ref.startswith(BUILTIN_PREFIX):
@@ -299,72 +222,6 @@ def resolve(ref: str) -> Path:
     if path.suffix == ".json":
         path = path.with_suffix(".joblib")
     return path
-
-
-def read_manifest(artifact: Path) -> dict[str, Any]:
-    """Read and check the manifest next to ``artifact`` (no unpickling)."""
-    mpath = manifest_path(artifact)
-    fix = f"Fix: restore {mpath.name} as written by `inmail-guard model train`, or retrain."
-    try:
-        text = mpath.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ModelVerificationError(
-            f"{mpath}: manifest not found; a model is only loaded with its manifest. {fix}"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelVerificationError(f"{mpath}: cannot read the manifest: {exc}. {fix}") from exc
-    try:
-        manifest = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ModelVerificationError(
-            f"{mpath}:{exc.lineno}:{exc.colno}: manifest is not valid JSON: {exc.msg}. {fix}"
-        ) from None
-    if not isinstance(manifest, dict):
-        raise ModelVerificationError(
-            f"{mpath}: manifest must be a JSON object, found {type(manifest).__name__}. {fix}"
-        )
-    missing = [f for f in REQUIRED_FIELDS if f not in manifest]
-    if missing:
-        raise ModelVerificationError(
-            f"{mpath}: manifest is missing the field(s) {', '.join(map(repr, missing))}. {fix}"
-        )
-    versions = manifest["versions"]
-    if not isinstance(versions, dict) or any(k not in versions for k in VERSION_MATCH):
-        raise ModelVerificationError(
-            f"{mpath}: field 'versions' must map {', '.join(VERSION_MATCH)} to versions, "
-            f"found {versions!r}. {fix}"
-        )
-    try:
-        checked = Manifest.model_validate(manifest)
-    except ValidationError as exc:
-        raise ModelVerificationError(f"{mpath}: {_describe(exc)}. {fix}") from None
-    if checked.artifact != artifact.name:
-        raise ModelVerificationError(
-            f"{mpath}: field 'artifact' names {checked.artifact!r}, but the manifest sits next "
-            f"to {artifact.name!r}; a manifest only vouches for the file it was written with. "
-            f"Fix: give both files their original names ({Path(checked.artifact).stem}.joblib "
-            f"and {Path(checked.artifact).stem}.json), or retrain."
-        )
-    # One spelling of the digest from here on: bare lowercase hex (``version`` adds the prefix).
-    manifest["sha256"] = checked.sha256.lower().removeprefix("sha256:")
-    return manifest
-
-
-def _describe(exc: ValidationError) -> str:
-    """Each problem of a manifest as ``field 'a.b[0]': what was wrong, found <value>``."""
-    problems = []
-    for err in exc.errors(include_url=False):
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
-        where = where.removeprefix(".")
-        if err["type"] == "extra_forbidden":
-            problems.append(f"field {where!r} is not a manifest field. Remove it")
-        elif err["type"] == "missing":
-            problems.append(f"field {where!r} is missing")
-        else:
-            msg = err["msg"].removeprefix("Value error, ")
-            problems.append(f"field {where!r}: {msg[:1].lower()}{msg[1:]}, "
-                            f"found {err['input']!r}")
-    return "; ".join(problems)
 
 
 def verify(
