@@ -211,7 +211,7 @@ def evaluate(source: IO[bytes], policy_path: str, summary: bool, progress: bool 
     from inmail_guard.cli import load_policy_or_exit
 
     engine = Engine(load_policy_or_exit(policy_path))
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     show = sys.stderr.isatty() if progress is None else progress
     if show:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
