@@ -47,6 +47,7 @@ from inmail_guard.service_types import (
     RetractResult,
     SendResult,
     ServiceError,
+    check_service_policy,
     check_text,
     decision_from_dict,
     iso,
@@ -189,6 +190,7 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
         from inmail_guard.plugins.sinks import register_builtin_sinks
 
         policy = engine.policy
+        check_service_policy(policy)
         register_builtin_sinks(engine.plugins)
         life = policy.lifecycle
         self.expire_after: timedelta = life.expire_unopened_after

@@ -10,9 +10,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from inmail_guard.engine.types import Credits, Decision, iso_z
+
+if TYPE_CHECKING:
+    from inmail_guard.policies.schema import Policy
 
 InMailStatus = Literal["delivered", "opened", "replied", "expired", "retracted", "reported"]
 
@@ -54,6 +57,16 @@ class ServiceError(Exception):
         if self.field is not None:
             out["field"] = self.field
         return out
+
+
+def check_service_policy(policy: Policy) -> None:
+    """Refuse, with a ``ValueError`` naming the key, a policy the InMail service cannot run:
+    ``rules_mode.credits: shadow``. Every accepted send spends a credit, so here the credit
+    rule cannot be advisory (a send it would have refused has no credit to spend)."""
+    if policy.rules_mode.get("credits") == "shadow":
+        raise ValueError("rules_mode.credits: expected enforce for the InMail service, found"
+                         " shadow: every accepted send spends a credit. Shadow the credit rule"
+                         " in replay or policy test instead")
 
 
 def check_text(field: str, value: str | None, max_chars: int | None = None) -> None:

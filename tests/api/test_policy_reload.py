@@ -80,6 +80,15 @@ def test_broken_reload_keeps_the_old_policy_and_returns_issues(make_client, poli
     assert decision["policy"]["version"] == old["version"]
 
 
+def test_a_reload_the_inmail_routes_could_not_run_is_refused(make_client, policy_file):
+    client = make_client(policy=str(policy_file))
+    policy_file.write_text("name: t\nextends: builtin:default\nrules_mode: {credits: shadow}\n")
+    r = client.post("/v1/policy/reload", headers=ADMIN)
+    assert r.status_code == 422
+    assert "rules_mode.credits: expected enforce for the InMail service" in r.text
+    assert client.get("/v1/policy", headers=SVC).json()["name"] == "test-a"
+
+
 def test_missing_file_on_reload_keeps_old(make_client, policy_file):
     client = make_client(policy=str(policy_file))
     policy_file.unlink()

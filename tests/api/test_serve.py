@@ -205,3 +205,17 @@ def test_sigterm_lets_an_in_flight_request_finish(tmp_path: Path):
         proc.wait(timeout=30)
     finally:
         stop(proc)
+
+
+def test_a_policy_the_inmail_service_cannot_run_is_refused_before_serving(tmp_path: Path):
+    from click.testing import CliRunner
+
+    from inmail_guard.cli.serve import serve as serve_command
+
+    policy = tmp_path / "p.yaml"
+    policy.write_text("name: t\nextends: builtin:default\nrules_mode: {credits: shadow}\n")
+    result = CliRunner().invoke(serve_command, ["--policy", str(policy), "--db",
+                                                str(tmp_path / "x.db")],
+                                env={"INMAIL_GUARD_API_KEYS": "t:service:k-test"})
+    assert result.exit_code == 1
+    assert "rules_mode.credits: expected enforce for the InMail service" in result.output

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import inmail_guard as ig
+from inmail_guard.policies.loader import load_policy_text
 from inmail_guard.service import InMailService
 
 from .cast import cast, events, msg
@@ -85,3 +86,32 @@ def test_unused_credits_roll_over_up_to_the_cap(svc, policy, store, clock):
     with InMailService(capped, store, clock=clock) as other:
         clock.advance(timedelta(days=30))  # May: April's 8 unused, capped at 2
         assert other.credits("jess").limit == 5 + 2
+
+
+SHADOW_CREDITS = ("rules_mode.credits: expected enforce for the InMail service, found shadow:"
+                  " every accepted send spends a credit. Shadow the credit rule in replay or"
+                  " policy test instead")
+
+
+def test_the_service_refuses_credits_in_shadow_mode(store, clock):
+    # An accepted send the credit rule would have refused has no credit to spend: it used to
+    # raise mid-send (a 500 over HTTP). The engine alone still shadows credits (what-if).
+    policy = load_policy_text("name: t\nextends: builtin:default\n"
+                                 "rules_mode: {credits: shadow}\n")
+    with pytest.raises(ValueError) as caught:
+        InMailService(policy, store, clock=clock)
+    assert str(caught.value) == SHADOW_CREDITS
+    engine = ig.Engine(policy)
+    facts = ig.Facts(ig.Member("s", "basic"), ig.Member("r"), clock(), 2)
+    decision = engine.evaluate(ig.Message("s", "r", "Hi", "Hello"), facts)
+    assert decision.outcome == "accepted"
+    assert [hit.code for hit in decision.shadow] == ["plan_has_no_credits"]
+
+
+def test_a_running_service_keeps_its_policy_when_given_credits_in_shadow(svc, store, clock):
+    policy = load_policy_text("name: t\nextends: builtin:default\n"
+                                 "rules_mode: {credits: shadow}\n")
+    before = svc.policy
+    with pytest.raises(ValueError, match=r"^rules_mode\.credits: expected enforce"):
+        svc.swap_engine(ig.Engine(policy))
+    assert svc.policy is before

@@ -22,6 +22,7 @@ from inmail_guard.api.responses import JSONBytesResponse
 from inmail_guard.api.settings import Settings
 from inmail_guard.engine.evaluator import Engine
 from inmail_guard.policies.schema import Policy
+from inmail_guard.service_types import check_service_policy
 
 log = logging.getLogger("inmail_guard.api")
 
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics()
 
     def make_engine(policy: Policy) -> Engine:
+        check_service_policy(policy)  # a reload the InMail routes could not run is refused
         return Engine(policy, MeteredPlugins(metrics))
 
     holder = PolicyHolder(settings.policy, make_engine)

@@ -25,9 +25,15 @@ def _check_policy(policy: str | None) -> str:
     """Load and compile the policy once before starting, so a broken one fails here, clearly."""
     from inmail_guard.api.policy_state import PolicyHolder, PolicyReloadError
     from inmail_guard.engine.evaluator import Engine
+    from inmail_guard.policies.schema import Policy
+    from inmail_guard.service_types import check_service_policy
+
+    def make_engine(loaded: Policy) -> Engine:
+        check_service_policy(loaded)
+        return Engine(loaded)
 
     try:
-        holder = PolicyHolder(policy, Engine)
+        holder = PolicyHolder(policy, make_engine)
     except PolicyReloadError as exc:
         lines = [exc.message] + [
             "  " + " ".join(f"{k}={v}" for k, v in issue.items()) for issue in exc.issues]
