@@ -74,6 +74,17 @@ def test_one_pending_inmail_per_recipient_until_reply_expiry_or_retraction(svc, 
     assert svc.send(msg("rita", "bob", subject="after expiry")).accepted
 
 
+def test_an_opened_unanswered_inmail_stays_pending_after_seven_days(svc, clock):
+    # An opened InMail never expires, so it waits for a reply however old it is.
+    first = svc.send(msg()).inmail
+    svc.open(first.id, "bob")
+    clock.advance(timedelta(days=8))
+    assert svc.get_inmail(first.id, "alice").status == "opened"
+    assert svc.send(msg(subject="nudge")).decision.codes == ("recipient_has_pending_inmail",)
+    svc.reply(first.id, "bob", "sorry, busy")
+    assert svc.send(msg(subject="after reply")).accepted
+
+
 def test_unused_credits_roll_over_up_to_the_cap(svc, policy, store, clock):
     for recipient in ("bob", "rita"):
         assert svc.send(msg("jess", recipient)).accepted

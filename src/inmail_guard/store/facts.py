@@ -245,9 +245,11 @@ def _facts_statement() -> Any:
         exists().where(bl.blocker_id == r, bl.blocked_id == s).label("blocked"),
         _reports_counted(s, bindparam("reports_since", type_=_T)).scalar_subquery()
         .label("reports"),
+        # Pending: not replied, not retracted, not expired (an opened InMail never expires).
         exists().where(im.sender_id == s, im.recipient_id == r, im.replied_at.is_(None),
                        im.retracted_at.is_(None),
-                       im.sent_at > bindparam("pending_since", type_=_T)).label("pending"),
+                       or_(im.opened_at.is_not(None),
+                           im.sent_at > bindparam("pending_since", type_=_T))).label("pending"),
         *_RESTRICTION_STATE.selected_columns,
     )
 
