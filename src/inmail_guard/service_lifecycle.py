@@ -415,14 +415,16 @@ class Lifecycle:
         total = 0
         while True:
             with self.store.write() as conn:
+                # A reported InMail is "reported", not "expired" (the status order): no event.
                 rows = conn.execute(select(t.inmails).where(
-                    im.opened_at.is_(None), im.retracted_at.is_(None),
+                    im.opened_at.is_(None), im.retracted_at.is_(None), im.reported_at.is_(None),
                     im.expired_event_at.is_(None), im.sent_at <= now - self.expire_after)
                     .order_by(im.sent_at).limit(EXPIRE_BATCH)).all()
                 for row in rows:
                     done = conn.execute(t.inmails.update().where(
                         im.id == row.id, im.expired_event_at.is_(None),
-                        im.opened_at.is_(None), im.retracted_at.is_(None))
+                        im.opened_at.is_(None), im.retracted_at.is_(None),
+                        im.reported_at.is_(None))
                         .values(expired_event_at=now)).rowcount
                     if done:
                         total += 1

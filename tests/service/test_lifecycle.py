@@ -168,6 +168,17 @@ def test_member_text_the_store_cannot_hold_is_refused(svc, store, member, field,
     assert state(store) == before
 
 
+def test_a_reported_unopened_inmail_is_reported_not_expired(svc, store, clock):
+    reported = svc.send(msg()).inmail
+    unopened = svc.send(msg(subject="two")).inmail
+    svc.report(reported.id, "bob", "spam")
+    clock.advance(timedelta(days=8))
+    assert svc.get_inmail(reported.id, "alice").status == "reported"
+    assert svc.expire_due() == 1
+    assert [e["inmail_id"] for e in events(store, "inmail.expired")] == [unopened.id]
+    assert svc.analytics(sender_id="alice").total.expired == 1
+
+
 def test_reports_restrict_the_sender_at_the_threshold(svc, store, clock):
     ids = []
     for name in ("r1", "r2", "r3"):

@@ -39,7 +39,9 @@ def _filters(sender_id: str | None, tag: str | None, since: datetime | None,
 
 def _aggregates(cutoff: datetime) -> list[Any]:
     im = t.inmails.c
-    expired = and_(im.opened_at.is_(None), im.retracted_at.is_(None), im.sent_at <= cutoff)
+    # Counted as its status says: reported and retracted outrank expired.
+    expired = and_(im.opened_at.is_(None), im.retracted_at.is_(None), im.reported_at.is_(None),
+                   im.sent_at <= cutoff)
     return [
         func.count().label("sent"),
         func.count(im.opened_at).label("opened"),
