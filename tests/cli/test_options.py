@@ -27,31 +27,26 @@ def outputs(target: str) -> dict[str, tuple[list[str], str]]:
     }
 
 
-@pytest.mark.parametrize("command", ["policy schema", "policy test", "replay", "demo"])
-def test_output_in_a_missing_directory(command: str, tmp_path: Path) -> None:
-    target = str(tmp_path / "nodir" / "out.file")
+@pytest.mark.parametrize(("command", "parent"), [
+    *((command, "missing") for command in ("policy schema", "policy test", "replay", "demo")),
+    ("policy schema", "a file"), ("replay", "a file"),
+])
+def test_output_in_a_directory_that_is_not_one(command: str, parent: str, tmp_path: Path):
+    directory = tmp_path / ("nodir" if parent == "missing" else "file")
+    if parent == "a file":
+        directory.write_text("keep")
+    target = str(directory / "out.file")
     args, option = outputs(target)[command]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2, result.output
+    problem = "does not exist" if parent == "missing" else "is not a directory"
     assert result.output.endswith(
         f"Error: Invalid value for '{option}': {target!r}: the directory"
-        f" {str(tmp_path / 'nodir')!r} does not exist; create it first or choose another"
-        " path.\n")
-    assert list(tmp_path.iterdir()) == []
-
-
-@pytest.mark.parametrize("command", ["policy schema", "replay"])
-def test_output_whose_directory_is_a_file(command: str, tmp_path: Path) -> None:
-    (tmp_path / "file").write_text("keep")
-    target = str(tmp_path / "file" / "out.file")
-    args, option = outputs(target)[command]
-    result = CliRunner().invoke(main, args)
-    assert result.exit_code == 2, result.output
-    assert result.output.endswith(
-        f"Error: Invalid value for '{option}': {target!r}: the directory"
-        f" {str(tmp_path / 'file')!r} is not a directory; create it first or choose another"
-        " path.\n")
-    assert (tmp_path / "file").read_text() == "keep"
+        f" {str(directory)!r} {problem}; create it first or choose another path.\n")
+    if parent == "missing":
+        assert list(tmp_path.iterdir()) == []
+    else:
+        assert directory.read_text() == "keep" and list(tmp_path.iterdir()) == [directory]
 
 
 @pytest.mark.parametrize("command", ["policy schema", "policy test", "replay"])
