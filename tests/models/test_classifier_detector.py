@@ -87,3 +87,25 @@ def test_own_model_path(tiny_copy: Path) -> None:
     settings = {"model": str(tiny_copy), "sha256": f"sha256:{sha}"}
     detector = ClassifierDetector.from_settings(settings)
     assert detector.model.name == "tiny"
+
+
+def test_a_relative_model_path_is_read_from_the_policy_files_folder(
+        tiny_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from inmail_guard import Engine
+    from inmail_guard.policies.loader import load_policy
+
+    folder = tmp_path / "policies"
+    (folder / "models").mkdir(parents=True)
+    for suffix in (".joblib", ".json"):
+        tiny_copy.with_suffix(suffix).rename(folder / "models" / f"tiny{suffix}")
+    policy_file = folder / "p.yaml"
+    policy_file.write_text("name: p\nextends: builtin:default\nspam:\n  detectors:\n"
+                           "    classifier: {model: models/tiny.joblib}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # as blocklist files: not the working directory
+    engine = Engine(load_policy(str(policy_file)))
+    (slot,) = [s for s in engine.detectors if s.detector.name == "classifier"]
+    assert slot.detector.model.path == folder / "models" / "tiny.joblib"
+    assert classifier.model_ref("models/tiny.joblib", None) == "models/tiny.joblib"
+    assert classifier.model_ref("builtin:spam-v1", engine.policy) == "builtin:spam-v1"

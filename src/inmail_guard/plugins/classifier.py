@@ -1,9 +1,10 @@
 """The classifier detector: a trained text model's spam probability for subject + body.
 
 The model (``builtin:spam-v1`` by default, or a path to a ``.joblib`` with its manifest,
-optionally pinned with ``sha256:``) is loaded and verified when the detector is built, so a
-tampered or incompatible model fails the engine's start-up with
-:class:`~inmail_guard.models.ModelVerificationError` instead of silently scoring nothing.
+relative to the policy file's folder, optionally pinned with ``sha256:``) is loaded and
+verified when the detector is built, so a tampered or incompatible model fails the engine's
+start-up with :class:`~inmail_guard.models.ModelVerificationError` instead of silently scoring
+nothing.
 
 A send scores ``score`` when the probability is at least ``threshold``, else the detector
 abstains. ``threshold`` defaults to 0.9, not the model's own (0.6748 for spam-v1, chosen for a
@@ -21,6 +22,7 @@ batches of a thousand (``benchmarks/bench_classifier.py``).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import Field
@@ -35,6 +37,15 @@ if TYPE_CHECKING:
     from inmail_guard.policies.schema import Policy
 
 
+def model_ref(ref: str, policy: Policy | None) -> str:
+    """``ref`` with a relative path read from the folder of the policy file that was loaded
+    (as blocklist files are), not from the process's working directory."""
+    source = getattr(policy, "source", None)
+    if ref.startswith("builtin:") or not source or Path(ref).is_absolute():
+        return ref
+    return str(Path(source).parent / ref)
+
+
 class ClassifierDetector(Detector):
     name = "classifier"
     expensive = True
@@ -43,7 +54,7 @@ class ClassifierDetector(Detector):
         model: str = Field(
             "builtin:spam-v1",
             description="builtin:<name> or a path to a .joblib whose .json manifest sits next "
-            "to it.",
+            "to it; a relative path is read from the policy file's folder.",
         )
         sha256: str | None = Field(
             None, pattern=r"^(sha256:)?[0-9a-fA-F]{64}$",
@@ -64,7 +75,7 @@ class ClassifierDetector(Detector):
 
         self._inmail_text = inmail_text
         cfg: ClassifierDetector.Config = config  # type: ignore[assignment]
-        self.model: SpamModel = load_model(cfg.model, cfg.sha256)
+        self.model: SpamModel = load_model(model_ref(cfg.model, policy), cfg.sha256)
         self.threshold = self.model.threshold if cfg.threshold is None else cfg.threshold
 
     def text_of(self, message: Message, content: Content) -> str:
