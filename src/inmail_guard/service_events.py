@@ -34,9 +34,17 @@ class EventDispatch:
     def dispatch_events(self, batch: int = 100) -> int:
         """Deliver due outbox events to the ``inmail_guard_event`` hook; returns how many were
         delivered. A sink that raises leaves its event queued with exponential backoff."""
-        claimed = outbox.claim_due(self.store, self._now(), batch)
+        lease = outbox.LEASE
+        claimed = outbox.claim_due(self.store, self._now(), batch, lease)
+        # Deliver for at most half the lease: an event still being delivered when its lease
+        # ends may be claimed by another dispatcher too (a duplicate; at-least-once allows it,
+        # but slow sinks made it routine). What is left goes back for the next round.
+        budget = time.monotonic() + lease.total_seconds() / 2
         done: list[int] = []
-        for item in claimed:
+        for i, item in enumerate(claimed):
+            if time.monotonic() >= budget:
+                outbox.release(self.store, [c.seq for c in claimed[i:]], self._now())
+                break
             try:
                 self.plugins.event(dict(item.event))
             except Exception as exc:

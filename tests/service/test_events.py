@@ -97,6 +97,27 @@ def test_a_dispatcher_that_dies_mid_batch_is_redelivered_after_the_lease(svc, st
     assert svc.dispatch_events() == 1
 
 
+class SlowSink:
+    @hookimpl
+    def inmail_guard_event(self, event: dict) -> None:
+        time.sleep(0.3)
+
+
+def test_a_slow_sink_stops_the_batch_at_half_the_lease(svc, store, clock, monkeypatch):
+    from inmail_guard.store import outbox
+
+    for i in range(4):
+        svc.send(msg(recipient="bob" if i % 2 else "rita", subject=f"s{i}"))
+    queued = len(outbox_rows(store))
+    monkeypatch.setattr(outbox, "LEASE", timedelta(seconds=1))
+    svc.plugins.pm.register(SlowSink(), name="slow")  # 0.3 s each: the 0.5 s budget fits two
+    assert svc.dispatch_events() == 2
+    rows = outbox_rows(store)
+    assert [r.delivered_at is not None for r in rows] == [True, True] + [False] * (queued - 2)
+    assert all(r.next_attempt_at == clock() for r in rows[2:])  # given back, due at once
+    assert svc.dispatch_events() == 2  # the next round takes them without waiting the lease
+
+
 def test_background_dispatcher_delivers_and_expires(svc, recorder, clock):
     svc.send(msg())
     clock.advance(timedelta(days=8))

@@ -74,6 +74,16 @@ def claim_due(store: Store, now: datetime, batch: int, lease: timedelta = LEASE)
     return [Claimed(r.seq, r.event_id, r.attempts, json.loads(r.payload)) for r in rows]
 
 
+def release(store: Store, seqs: list[int], now: datetime) -> None:
+    """Give claimed events back before their lease ends: due again from ``now``."""
+    if not seqs:
+        return
+    o = t.outbox.c
+    with store.write() as conn:
+        conn.execute(t.outbox.update().where(o.seq.in_(seqs), o.delivered_at.is_(None))
+                     .values(next_attempt_at=now))
+
+
 def mark_delivered(store: Store, seqs: list[int], now: datetime) -> None:
     if not seqs:
         return
