@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 from inmail_guard.engine.reasons import SENDER_MESSAGES
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from inmail_guard.policies.schema import Policy
 
 NOTHING: tuple[Reason, ...] = ()
-_ZERO = timedelta(0)
 
 
 class UnknownPlanError(ValueError):
@@ -103,7 +102,7 @@ def _restricted(policy: Policy) -> Checker:
         until = ctx.facts.restricted_until
         if until is None or until <= ctx.facts.now:
             return NOTHING
-        when = until.strftime("%Y-%m-%d %H:%M UTC") if until.utcoffset() == _ZERO else until
+        when = until.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")  # one zone for everyone
         return (
             reason(
                 "sender_restricted",
