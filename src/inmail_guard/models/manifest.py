@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from inmail_guard.engine.types import Count
+
 MANIFEST_FORMAT = "inmail-guard-model/1"
 REQUIRED_FIELDS = (
     "format", "name", "artifact", "sha256", "versions", "features", "threshold",
@@ -45,7 +47,6 @@ def check_model_name(name: str) -> str:
 
 
 Probability = Annotated[float, Field(ge=0, le=1)]
-Count = Annotated[int, Field(ge=0)]
 
 
 class _Strict(BaseModel):
