@@ -17,6 +17,8 @@ from pathlib import Path
 from _harness import machine, table, time_calls
 
 from inmail_guard import Engine, Facts, Member, Message, default_policy, load_policy
+from inmail_guard.models.features import INMAIL_PREFIX
+from inmail_guard.models.scorer import CompiledScorer
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 _TEXT = ("Hi Dana, I lead platform hiring at Acme. Your work on distributed queues caught my "
@@ -83,6 +85,15 @@ def main() -> None:
         time_calls("default policy (all detectors), evaluate_many(1000)",
                    lambda: full.evaluate_many(batch), max(n // 4000, 10), 3, 1000),
     ]
+    # The same, with the classifier's pure-Python scorer instead of its C accelerator (what an
+    # install without a C compiler runs): the detector's model is the shared, cached one.
+    model = next(s.detector.model for s in full.detectors if s.detector.name == "classifier")
+    accelerated = model.scorer
+    model.scorer = CompiledScorer.from_pipeline(model.pipeline, channels=(INMAIL_PREFIX,),
+                                                accelerated=False)
+    timings.append(time_calls("default policy (all detectors), evaluate, pure-Python scorer",
+                              lambda: full.evaluate(message, facts), n // 4))
+    model.scorer = accelerated
     for words in (20, 500):
         sized = Message("s-1", "r-1", "Staff engineer role at Acme", body(words))
         sized_batch = [(sized, facts)] * 1000

@@ -6,6 +6,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from inmail_guard.cli.model import model
+from inmail_guard.models.scorer import ACCELERATOR_AVAILABLE
 
 TINY = Path(__file__).resolve().parents[1] / "fixtures" / "models" / "tiny.csv"
 
@@ -20,6 +21,7 @@ def test_info_builtin() -> None:
     manifest = json.loads(result.output)
     assert manifest["name"] == "spam-v1"
     assert manifest["sha256_verified"] is True
+    assert manifest["accelerated"] is ACCELERATOR_AVAILABLE
 
 
 def test_info_reports_tampering(tiny_copy: Path) -> None:

@@ -20,6 +20,7 @@ from inmail_guard.models.manifest import (
     read_manifest,
 )
 from inmail_guard.models.metrics import format_metrics_table
+from inmail_guard.models.scorer import ACCELERATOR_AVAILABLE
 
 _DATA = click.argument(
     "data", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path)
@@ -257,7 +258,8 @@ def evaluate(model_ref: str, data: tuple[Path, ...], sha256: str | None,
 @model.command()
 @click.argument("model_ref", metavar="MODEL")
 def info(model_ref: str) -> None:
-    """Print MODEL's manifest (MODEL: a .joblib path or builtin:spam-v1); checks the sha256."""
+    """Print MODEL's manifest (MODEL: a .joblib path or builtin:spam-v1); checks the sha256.
+    Also prints the file's path and whether this install's scorer has its C accelerator."""
     try:
         artifact = resolve(model_ref)
         manifest = read_manifest(artifact)
@@ -272,6 +274,9 @@ def info(model_ref: str) -> None:
         problem = (f"{artifact}: cannot read the model file: {exc.strerror or exc}. Fix: check "
                    "the path, or use builtin:spam-v1.")
     manifest["sha256_verified"] = found == manifest["sha256"]
+    # This install's per-message scorer: the C accelerator, or the slower pure-Python loop
+    # where no C compiler was there at install (same scores either way).
+    manifest["accelerated"] = ACCELERATOR_AVAILABLE
     click.echo(json.dumps(manifest, indent=2))
     if problem is not None:
         raise click.ClickException(problem)

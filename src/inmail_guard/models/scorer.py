@@ -18,6 +18,12 @@ a message costs one lookup per base feature whatever the channel. The e-mail rou
 (:func:`~inmail_guard.models.features.analyze_email`) compiles the same way: its ``e:#``
 character n-grams land in the ``e:`` table as ``#``-tagged base features. ``tests/models``
 checks that this agrees with ``pipeline.predict_proba`` to 1e-9.
+
+Where the optional C accelerator (``_fastscore.c``, built at install when a C compiler is there)
+is importable, each table is copied into a :class:`~inmail_guard.models._fastscore.Table` and the
+counting and lookups run in C: the same arithmetic in the same order, so the result is the same
+float bit for bit, in a third of the time (the table's flat arrays touch far less memory than a
+dict of tuples of floats). Without it the pure-Python loop below runs.
 """
 
 from __future__ import annotations
@@ -27,6 +33,11 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
+
+try:  # the optional C accelerator; absent where the install had no C compiler
+    from inmail_guard.models import _fastscore
+except ImportError:  # pragma: no cover - depends on the install
+    _fastscore = None  # type: ignore[assignment]
 
 from inmail_guard.models.features import (
     CHANNEL_PREFIXES,
@@ -45,6 +56,8 @@ KEYS_OF: dict[Callable[[str], list[str]], Callable[[str], list[Key]]] = {
     analyze: feature_keys,
     analyze_email: email_feature_keys,
 }
+#: Whether the C accelerator was built and imported (``inmail-guard model info`` shows it).
+ACCELERATOR_AVAILABLE = _fastscore is not None
 
 
 def _key(base: str) -> Key:
@@ -68,8 +81,8 @@ class CompiledScorer:
     ``n:`` table alone, not the e-mail and short-message ones it never uses.
     """
 
-    __slots__ = ("_a", "_b", "_base", "_intercept", "_lock", "_source", "_sublinear", "_tables",
-                 "n_features")
+    __slots__ = ("_a", "_accelerated", "_b", "_base", "_intercept", "_lock", "_source",
+                 "_sublinear", "_tables", "n_features")
 
     def __init__(
         self,
@@ -81,8 +94,16 @@ class CompiledScorer:
         n_features: int,
         base: Callable[[str], list[Key]] = feature_keys,
         source: Any = None,
+        accelerated: bool | None = None,
     ) -> None:
-        self._tables = tables
+        if accelerated is None:
+            accelerated = ACCELERATOR_AVAILABLE
+        elif accelerated and not ACCELERATOR_AVAILABLE:
+            raise RuntimeError("the C accelerator inmail_guard.models._fastscore is not built: "
+                               "reinstall with a C compiler (pip install -e .) or pass "
+                               "accelerated=False")
+        self._accelerated = accelerated
+        self._tables = {p: self._native(t) for p, t in tables.items()}
         self._base = base
         self._intercept = intercept
         self._a = a
@@ -94,10 +115,13 @@ class CompiledScorer:
 
     @classmethod
     def from_pipeline(
-        cls, pipeline: Any, channels: Iterable[str] = CHANNEL_PREFIXES
+        cls, pipeline: Any, channels: Iterable[str] = CHANNEL_PREFIXES,
+        accelerated: bool | None = None,
     ) -> CompiledScorer:
         """Compile a fitted ``Pipeline([("tfidf", ...), ("clf", CalibratedClassifierCV)])``;
-        the tables of ``channels`` now, any other channel's on its first text."""
+        the tables of ``channels`` now, any other channel's on its first text. ``accelerated``:
+        score with the C accelerator (``None``: when it is built; ``False``: the pure-Python
+        loop, e.g. to compare the two)."""
         vectorizer, calibrated = pipeline[0], pipeline[-1]
         check_supported(vectorizer, calibrated)
         fitted = calibrated.calibrated_classifiers_[0]
@@ -111,20 +135,31 @@ class CompiledScorer:
             len(vectorizer.vocabulary_),
             KEYS_OF[vectorizer.analyzer],
             source=pipeline,
+            accelerated=accelerated,
         )
+
+    @property
+    def accelerated(self) -> bool:
+        """Whether this scorer's lookups run in the C accelerator."""
+        return self._accelerated
+
+    def _native(self, table: dict[Key, tuple[float, float]]) -> Any:
+        """The table as this scorer looks it up: a C ``Table`` when accelerated (the dict, its
+        tuples and floats are then freed), else the dict itself."""
+        return _fastscore.Table(table) if self._accelerated else table
 
     @property
     def compiled_channels(self) -> tuple[str, ...]:
         """The channels whose tables are compiled so far."""
         return tuple(self._tables)
 
-    def _compile(self, prefix: str) -> dict[Key, tuple[float, float]]:
+    def _compile(self, prefix: str) -> Any:
         if prefix not in CHANNEL_PREFIXES or self._source is None:
             raise KeyError(f"no compiled table for channel {prefix!r}")
         with self._lock:
             table = self._tables.get(prefix)
             if table is None:
-                table = _compile_tables(self._source, (prefix,))[prefix]
+                table = self._native(_compile_tables(self._source, (prefix,))[prefix])
                 # A new dict, never one resized while another thread reads it.
                 self._tables = {**self._tables, prefix: table}
         return table
@@ -132,15 +167,18 @@ class CompiledScorer:
     def decision(self, text: str, prefix: str | None = None) -> float:
         """The linear model's decision value for ``text`` (before calibration). ``prefix``:
         the text's channel, when the caller already knows it."""
+        channel = prefix or channel_prefix(text)
+        table = self._tables.get(channel)
+        if table is None:
+            table = self._compile(channel)
+        if self._accelerated:
+            return table.decision(self._base(text), self._intercept, self._sublinear)
+        # The C accelerator's Table.decision does exactly this, in this order.
         counts = Counter(self._base(text))
         num = 0.0
         sq = 0.0
         repeated = []
         # map() does the dict lookups in C; most features occur once (tf = 1).
-        channel = prefix or channel_prefix(text)
-        table = self._tables.get(channel)
-        if table is None:
-            table = self._compile(channel)
         for entry, count in zip(map(table.get, counts), counts.values(), strict=True):
             if entry is not None:
                 if count == 1:

@@ -1,0 +1,24 @@
+"""Builds the optional C accelerator of the classifier's per-message scorer.
+
+Everything else is configured in pyproject.toml. The extension is ``optional``: where it cannot
+be compiled (no C compiler), the install still succeeds and ``models/scorer.py`` uses its
+pure-Python path, which gives the same results, only slower (docs/model.md).
+"""
+
+import sys
+
+from setuptools import Extension, setup
+
+# No fused multiply-add: the C scorer must round exactly as the Python one does.
+_ARGS = [] if sys.platform == "win32" else ["-O2", "-ffp-contract=off"]
+
+setup(
+    ext_modules=[
+        Extension(
+            "inmail_guard.models._fastscore",
+            ["src/inmail_guard/models/_fastscore.c"],
+            extra_compile_args=_ARGS,
+            optional=True,
+        )
+    ]
+)

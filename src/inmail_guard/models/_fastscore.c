@@ -1,0 +1,349 @@
+/* Optional accelerator for models/scorer.py: a compiled channel table in flat C arrays.
+ *
+ * The pure-Python scorer counts a message's feature keys with Counter and looks each one up in
+ * a dict {key: (idf_sq, wx)}. On a 2-core VM that is memory-bound: a dict hit touches the hash
+ * index, the entry, the key object, the value tuple and two float objects, scattered over the
+ * ~20 MB a channel's 86k-entry table takes. Here a hit touches one 16-byte slot, the key object
+ * (to confirm equality, exactly as dict does) and two adjacent doubles.
+ *
+ * Table(mapping) copies {key: (idf_sq, wx)}; Table.decision(keys, intercept, sublinear)
+ * returns exactly what CompiledScorer.decision's Python loop returns for the same keys: the
+ * same operations on the same doubles in the same order (entries seen once, in order of first
+ * occurrence, then repeated ones in that order), so the two paths agree bit for bit.
+ * tests/models/test_fastscore.py checks that.
+ *
+ * Keys are hashed with PyObject_Hash and compared with PyObject_RichCompareBool, the dict's own
+ * rules, so a str or (str, str) key matches here exactly when it would match in the dict.
+ * A Table is immutable once built, so threads may share it.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+
+typedef struct {
+    Py_hash_t hash;
+    Py_ssize_t entry; /* -1: empty */
+} Slot;
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t n;
+    size_t mask;
+    Slot *slots;
+    PyObject **keys;
+    double *idf_sq;
+    double *wx;
+} TableObject;
+
+static void
+table_free_arrays(TableObject *self)
+{
+    if (self->keys != NULL) {
+        for (Py_ssize_t i = 0; i < self->n; i++) {
+            Py_XDECREF(self->keys[i]);
+        }
+    }
+    PyMem_Free(self->keys);
+    PyMem_Free(self->slots);
+    PyMem_Free(self->idf_sq);
+    PyMem_Free(self->wx);
+    self->keys = NULL;
+    self->slots = NULL;
+    self->idf_sq = NULL;
+    self->wx = NULL;
+    self->n = 0;
+}
+
+static void
+table_dealloc(TableObject *self)
+{
+    table_free_arrays(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* The entry holding `key` (hash `hash`), -1 when absent, -2 on an error from a comparison. */
+static Py_ssize_t
+table_find(TableObject *self, PyObject *key, Py_hash_t hash)
+{
+    size_t i = (size_t)hash & self->mask;
+    for (;;) {
+        Slot *slot = &self->slots[i];
+        if (slot->entry < 0) {
+            return -1;
+        }
+        if (slot->hash == hash) {
+            PyObject *stored = self->keys[slot->entry];
+            if (stored == key) {
+                return slot->entry;
+            }
+            int eq = PyObject_RichCompareBool(stored, key, Py_EQ);
+            if (eq < 0) {
+                return -2;
+            }
+            if (eq) {
+                return slot->entry;
+            }
+        }
+        i = (i + 1) & self->mask;
+    }
+}
+
+static int
+table_init(TableObject *self, PyObject *args, PyObject *kwargs)
+{
+    PyObject *mapping;
+    static char *kwlist[] = {"mapping", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!:Table", kwlist, &PyDict_Type, &mapping)) {
+        return -1;
+    }
+    table_free_arrays(self);
+    Py_ssize_t n = PyDict_GET_SIZE(mapping);
+    size_t capacity = 8;
+    while (capacity < (size_t)n * 2) { /* load factor at most 1/2: short probe runs */
+        capacity <<= 1;
+    }
+    self->slots = PyMem_Malloc(capacity * sizeof(Slot));
+    self->keys = PyMem_Calloc(n ? n : 1, sizeof(PyObject *));
+    self->idf_sq = PyMem_Malloc((n ? n : 1) * sizeof(double));
+    self->wx = PyMem_Malloc((n ? n : 1) * sizeof(double));
+    if (self->slots == NULL || self->keys == NULL || self->idf_sq == NULL || self->wx == NULL) {
+        table_free_arrays(self);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i < capacity; i++) {
+        self->slots[i].entry = -1;
+    }
+    self->mask = capacity - 1;
+    self->n = n;
+
+    Py_ssize_t pos = 0, entry = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(mapping, &pos, &key, &value)) {
+        double a, b;
+        if (!PyTuple_Check(value) || PyTuple_GET_SIZE(value) != 2) {
+            PyErr_Format(PyExc_TypeError,
+                         "Table values must be (idf_sq, wx) tuples of two floats, found %R",
+                         value);
+            goto fail;
+        }
+        a = PyFloat_AsDouble(PyTuple_GET_ITEM(value, 0));
+        if (a == -1.0 && PyErr_Occurred()) {
+            goto fail;
+        }
+        b = PyFloat_AsDouble(PyTuple_GET_ITEM(value, 1));
+        if (b == -1.0 && PyErr_Occurred()) {
+            goto fail;
+        }
+        Py_hash_t hash = PyObject_Hash(key);
+        if (hash == -1) {
+            goto fail;
+        }
+        size_t i = (size_t)hash & self->mask;
+        while (self->slots[i].entry >= 0) { /* dict keys are distinct: find a free slot */
+            i = (i + 1) & self->mask;
+        }
+        self->slots[i].hash = hash;
+        self->slots[i].entry = entry;
+        Py_INCREF(key);
+        self->keys[entry] = key;
+        self->idf_sq[entry] = a;
+        self->wx[entry] = b;
+        entry++;
+    }
+    return 0;
+
+fail:
+    table_free_arrays(self);
+    return -1;
+}
+
+static Py_ssize_t
+table_length(TableObject *self)
+{
+    return self->n;
+}
+
+static PyObject *
+table_get(TableObject *self, PyObject *key)
+{
+    Py_hash_t hash = PyObject_Hash(key);
+    if (hash == -1) {
+        return NULL;
+    }
+    Py_ssize_t entry = self->n ? table_find(self, key, hash) : -1;
+    if (entry == -2) {
+        return NULL;
+    }
+    if (entry < 0) {
+        Py_RETURN_NONE;
+    }
+    return Py_BuildValue("(dd)", self->idf_sq[entry], self->wx[entry]);
+}
+
+/* Per-call scratch: the entries a message hit, in order of first occurrence, with counts;
+ * `where` maps an entry to its position (open addressing on the entry number). */
+#define SMALL 512
+
+static PyObject *
+table_decision(TableObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError,
+                        "decision(keys, intercept, sublinear) takes exactly 3 arguments");
+        return NULL;
+    }
+    PyObject *keys = args[0];
+    if (!PyList_Check(keys)) {
+        PyErr_SetString(PyExc_TypeError, "decision(): keys must be a list");
+        return NULL;
+    }
+    double intercept = PyFloat_AsDouble(args[1]);
+    if (intercept == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    int sublinear = PyObject_IsTrue(args[2]);
+    if (sublinear < 0) {
+        return NULL;
+    }
+    Py_ssize_t n_keys = PyList_GET_SIZE(keys);
+    size_t cap = 16;
+    while (cap < (size_t)n_keys * 2) {
+        cap <<= 1;
+    }
+    Py_ssize_t small_order[SMALL], small_count[SMALL], small_where[2 * SMALL];
+    Py_ssize_t *order = small_order, *count = small_count, *where = small_where;
+    PyObject *result = NULL;
+    if ((size_t)n_keys > SMALL || cap > 2 * SMALL) {
+        order = PyMem_Malloc((n_keys ? n_keys : 1) * sizeof(Py_ssize_t));
+        count = PyMem_Malloc((n_keys ? n_keys : 1) * sizeof(Py_ssize_t));
+        where = PyMem_Malloc(cap * sizeof(Py_ssize_t));
+        if (order == NULL || count == NULL || where == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
+    for (size_t i = 0; i < cap; i++) {
+        where[i] = -1;
+    }
+    size_t wmask = cap - 1;
+    Py_ssize_t distinct = 0;
+    for (Py_ssize_t k = 0; k < n_keys && self->n; k++) {
+        PyObject *key = PyList_GET_ITEM(keys, k);
+        Py_hash_t hash = PyObject_Hash(key);
+        if (hash == -1) {
+            goto done;
+        }
+        Py_ssize_t entry = table_find(self, key, hash);
+        if (entry == -2) {
+            goto done;
+        }
+        if (entry < 0) {
+            continue;
+        }
+        size_t w = ((size_t)entry * 0x9E3779B97F4A7C15ull) >> 7 & wmask;
+        for (;;) {
+            Py_ssize_t at = where[w];
+            if (at < 0) {
+                where[w] = distinct;
+                order[distinct] = entry;
+                count[distinct] = 1;
+                distinct++;
+                break;
+            }
+            if (order[at] == entry) {
+                count[at]++;
+                break;
+            }
+            w = (w + 1) & wmask;
+        }
+    }
+    /* The Python loop's order: entries counted once as they come, then the repeated ones. */
+    double num = 0.0, sq = 0.0;
+    int repeated = 0;
+    for (Py_ssize_t j = 0; j < distinct; j++) {
+        if (count[j] == 1) {
+            sq += self->idf_sq[order[j]];
+            num += self->wx[order[j]];
+        }
+        else {
+            repeated = 1;
+        }
+    }
+    if (repeated) {
+        for (Py_ssize_t j = 0; j < distinct; j++) {
+            if (count[j] > 1) {
+                double c = (double)count[j];
+                double tf = sublinear ? 1.0 + log(c) : c;
+                sq += tf * tf * self->idf_sq[order[j]];
+                num += tf * self->wx[order[j]];
+            }
+        }
+    }
+    if (sq == 0.0) {
+        result = PyFloat_FromDouble(intercept);
+    }
+    else {
+        result = PyFloat_FromDouble(num / sqrt(sq) + intercept);
+    }
+
+done:
+    if (order != small_order) {
+        PyMem_Free(order);
+        PyMem_Free(count);
+        PyMem_Free(where);
+    }
+    return result;
+}
+
+static PyMethodDef table_methods[] = {
+    {"get", (PyCFunction)table_get, METH_O,
+     "get(key) -> (idf_sq, wx), or None when the table has no such key."},
+    {"decision", (PyCFunction)(void (*)(void))table_decision, METH_FASTCALL,
+     "decision(keys: list, intercept: float, sublinear: bool) -> float: the linear model's "
+     "decision value for a message whose feature keys are `keys`."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods table_as_sequence = {
+    .sq_length = (lenfunc)table_length,
+};
+
+static PyTypeObject TableType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "inmail_guard.models._fastscore.Table",
+    .tp_doc = PyDoc_STR("Table(mapping: dict[key, (idf_sq, wx)]): a compiled channel table."),
+    .tp_basicsize = sizeof(TableObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)table_init,
+    .tp_dealloc = (destructor)table_dealloc,
+    .tp_methods = table_methods,
+    .tp_as_sequence = &table_as_sequence,
+};
+
+static struct PyModuleDef fastscore_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "inmail_guard.models._fastscore",
+    .m_doc = "Compiled channel tables for inmail_guard.models.scorer (optional accelerator).",
+    .m_size = -1,
+};
+
+PyMODINIT_FUNC
+PyInit__fastscore(void)
+{
+    if (PyType_Ready(&TableType) < 0) {
+        return NULL;
+    }
+    PyObject *module = PyModule_Create(&fastscore_module);
+    if (module == NULL) {
+        return NULL;
+    }
+    Py_INCREF(&TableType);
+    if (PyModule_AddObject(module, "Table", (PyObject *)&TableType) < 0) {
+        Py_DECREF(&TableType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

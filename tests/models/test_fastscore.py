@@ -1,0 +1,206 @@
+"""The optional C accelerator (``models/_fastscore.c``) must score exactly as the Python loop.
+
+"Exactly" is bit for bit: both paths add the same doubles in the same order, so the tests below
+compare with ``==``, not ``approx``. Without a C compiler at install the accelerator is not
+built and these tests skip, saying so; with ``CI=true`` they fail instead, so CI cannot
+silently test the pure-Python path only.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import re
+
+import pytest
+
+from inmail_guard.models import load_model, scorer
+from inmail_guard.models.artifact import load_model_uncached
+from inmail_guard.models.features import inmail_text
+from inmail_guard.models.scorer import CompiledScorer
+
+if not scorer.ACCELERATOR_AVAILABLE:
+    _MESSAGE = ("the C accelerator inmail_guard.models._fastscore is not built (no C compiler "
+                "at install?); reinstall with gcc or cc on PATH: pip install -e '.[test]'")
+    if os.environ.get("CI") == "true":
+        pytest.fail(_MESSAGE, pytrace=False)
+    pytest.skip(_MESSAGE, allow_module_level=True)
+
+from inmail_guard.models._fastscore import Table
+
+TEXTS = [
+    "",
+    "ok",
+    "Hi Anna, would you be open to a short call next week about a senior engineer role?",
+    "EARN $5000 A WEEK FROM HOME!!! Click here now: http://get-rich.example.biz",
+    "Free entry! Text WIN to 80086 to win. 150p per msg. Call 09061701461 now!",
+    "Subject: cheap meds\nbuy cheap meds online ! ! ! no prescription , visit www . meds . com",
+    inmail_text("Senior data engineer role", "Hi Raj, your pipeline work is great. Chat?"),
+    "free free free free free win win win cash cash £££ !!! ???",
+    "zxqv unseen tokens only qwzx",
+    "word " * 400,
+]
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_model("builtin:spam-v1")
+
+
+def _salad(vocabulary: list[str], rng: random.Random, words: int) -> str:
+    """Words the model knows, many repeated: most keys hit, many with tf > 1."""
+    return " ".join(rng.choice(vocabulary) for _ in range(words))
+
+
+def _texts(pipeline) -> list[str]:
+    rng = random.Random(20261127)
+    known = sorted({t.split(" ")[0].split(":")[-1] for t in pipeline[0].vocabulary_})
+    common = known[:40]  # a small pool: repeated words and bigrams
+    texts = list(TEXTS)
+    for i in range(150):
+        body = _salad(common if i % 2 else known, rng, rng.choice([1, 5, 20, 100, 700]))
+        texts += [body, inmail_text("Quick question", body), f"Subject: re : hi\n{body}"]
+    return texts
+
+
+def test_loaded_models_score_with_the_accelerator(shipped) -> None:
+    assert shipped.scorer.accelerated
+    shipped.spam_probability("Subject: hi\nlunch ?")
+    assert shipped._scorers["e:"].accelerated
+
+
+def test_word_pipeline_scores_bit_for_bit_as_the_python_loop(shipped) -> None:
+    fast = CompiledScorer.from_pipeline(shipped.pipeline, accelerated=True)
+    slow = CompiledScorer.from_pipeline(shipped.pipeline, accelerated=False)
+    assert fast.accelerated and not slow.accelerated
+    for text in _texts(shipped.pipeline):
+        assert fast.decision(text) == slow.decision(text), text[:80]
+        assert fast.probability(text) == slow.probability(text), text[:80]
+    for prefix in ("e:", "s:", "n:"):  # each channel's table, whatever the text says
+        assert fast.decision("free cash now !!!", prefix) == slow.decision(
+            "free cash now !!!", prefix)
+
+
+def test_email_route_scores_bit_for_bit_as_the_python_loop(shipped) -> None:
+    route = shipped.routes["e:"]
+    fast = CompiledScorer.from_pipeline(route, channels=("e:",), accelerated=True)
+    slow = CompiledScorer.from_pipeline(route, channels=("e:",), accelerated=False)
+    for text in _texts(shipped.pipeline)[::3]:
+        mail = text if text.startswith("Subject:") else f"Subject: x\n{text}"
+        assert fast.decision(mail, "e:") == slow.decision(mail, "e:"), mail[:80]
+
+
+def test_the_pure_python_path_is_still_the_pipeline(shipped) -> None:
+    """What the C path is compared with is itself right (test_scorer checks the default)."""
+    slow = CompiledScorer.from_pipeline(shipped.pipeline, accelerated=False)
+    for text in TEXTS:
+        want = float(shipped.pipeline.predict_proba([text])[0, 1])
+        assert slow.probability(text) == pytest.approx(want, abs=1e-9)
+
+
+def test_tables_hold_the_compiled_values(shipped) -> None:
+    slow = CompiledScorer.from_pipeline(shipped.pipeline, channels=("n:",), accelerated=False)
+    fast = CompiledScorer.from_pipeline(shipped.pipeline, channels=("n:",), accelerated=True)
+    table, native = slow._tables["n:"], fast._tables["n:"]
+    assert isinstance(native, Table) and isinstance(table, dict)
+    assert len(native) == len(table) > 50_000
+    for key in [*list(table)[:500], ("free", "entry"), "xdoc"]:
+        assert native.get(key) == table.get(key)
+    assert native.get("no-such-feature") is None
+    assert native.get(("no", "such-bigram")) is None
+
+
+def test_decision_counts_repeats_with_sublinear_tf() -> None:
+    table = Table({"a": (1.0, 2.0), ("a", "b"): (3.0, 4.0)})
+    # "a" twice: tf = 1 + ln 2; ("a", "b") once; "q" unknown. Same formula as the Python loop.
+    tf = 1.0 + math.log(2)
+    sq = 3.0 + tf * tf * 1.0
+    num = 4.0 + tf * 2.0
+    assert table.decision(["a", "q", ("a", "b"), "a"], 0.5, True) == num / math.sqrt(sq) + 0.5
+    assert table.decision(["a", "a"], 0.5, False) == (2 * 2.0) / math.sqrt(4 * 1.0) + 0.5
+    assert table.decision([], -1.25, True) == -1.25  # nothing known: the intercept
+    assert table.decision(["q", "r"], -1.25, True) == -1.25
+
+
+def test_keys_equal_but_not_identical_match() -> None:
+    table = Table({"hello": (1.0, 1.0), ("big", "deal"): (2.0, 3.0)})
+    built = "".join(["hel", "lo"])  # another object, same text
+    assert built is not "hello"  # noqa: F632
+    assert table.get(built) == (1.0, 1.0)
+    assert table.get(("".join(["b", "ig"]), "deal")) == (2.0, 3.0)
+
+
+class _Colliding(str):
+    """Every instance hashes alike: the table must probe past other keys, as a dict does."""
+
+    def __hash__(self) -> int:
+        return 7
+
+
+def test_colliding_hashes_probe_to_the_right_key() -> None:
+    keys = [_Colliding(w) for w in ("alpha", "beta", "gamma")]
+    table = Table({k: (float(i), float(10 * i)) for i, k in enumerate(keys)})
+    assert [table.get(_Colliding(w)) for w in ("alpha", "beta", "gamma")] == [
+        (0.0, 0.0), (1.0, 10.0), (2.0, 20.0)]
+    assert table.get(_Colliding("delta")) is None
+    want = 20.0 / math.sqrt(2.0)
+    assert table.decision([_Colliding("gamma"), _Colliding("delta")], 0.0, True) == want
+
+
+def test_many_keys_use_the_heap_path() -> None:
+    """Over 512 keys the per-call scratch is allocated, not on the stack: same result."""
+    words = [f"w{i}" for i in range(2000)]
+    keys: list = [*words, *words[:10], "unknown"]
+    table = {w: (1.0 + i % 7, 0.5 - i % 3) for i, w in enumerate(words)}
+
+    def scorer_of(accelerated: bool) -> CompiledScorer:
+        return CompiledScorer({"n:": dict(table)}, 0.25, 1.0, 0.0, True, len(words),
+                              base=lambda text: keys, accelerated=accelerated)
+
+    fast, slow = scorer_of(True), scorer_of(False)
+    assert isinstance(fast._tables["n:"], Table)
+    assert fast.decision("ignored", "n:") == slow.decision("ignored", "n:")
+    assert fast.decision("ignored", "n:") != 0.25
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        ({"a": 1.0}, "Table values must be (idf_sq, wx) tuples of two floats, found 1.0"),
+        ({"a": (1.0,)}, "Table values must be (idf_sq, wx) tuples of two floats, found (1.0,)"),
+        ({"a": ("x", 1.0)}, "must be real number, not str"),
+    ],
+)
+def test_bad_tables_are_refused(mapping, message) -> None:
+    with pytest.raises(TypeError, match=re.escape(message)):
+        Table(mapping)
+
+
+def test_bad_decision_arguments_are_refused() -> None:
+    table = Table({"a": (1.0, 1.0)})
+    with pytest.raises(TypeError, match="keys must be a list"):
+        table.decision(("a",), 0.0, True)
+    with pytest.raises(TypeError, match="takes exactly 3 arguments"):
+        table.decision(["a"], 0.0)
+    with pytest.raises(TypeError, match="unhashable type: 'list'"):
+        table.decision([["a"]], 0.0, True)
+    with pytest.raises(TypeError, match="Table"):
+        Table([("a", (1.0, 1.0))])
+
+
+def test_accelerated_true_without_the_accelerator_is_refused(shipped, monkeypatch) -> None:
+    monkeypatch.setattr(scorer, "ACCELERATOR_AVAILABLE", False)
+    with pytest.raises(RuntimeError, match=r"the C accelerator .* is not built"):
+        CompiledScorer.from_pipeline(shipped.pipeline, channels=(), accelerated=True)
+    assert not CompiledScorer.from_pipeline(shipped.pipeline, channels=()).accelerated
+
+
+def test_a_model_loaded_without_the_accelerator_scores_the_same(monkeypatch) -> None:
+    texts = [*TEXTS, "Subject: hi\nfree meds now"]
+    fast = load_model_uncached("builtin:spam-v1")
+    want = [fast.spam_probability(t) for t in texts]
+    monkeypatch.setattr(scorer, "ACCELERATOR_AVAILABLE", False)
+    slow = load_model_uncached("builtin:spam-v1")
+    assert not slow.scorer.accelerated
+    assert [slow.spam_probability(t) for t in texts] == want
