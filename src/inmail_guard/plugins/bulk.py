@@ -71,6 +71,26 @@ _SHIFT = np.uint64(32)
 # times cheaper than numpy converting the tuples' ints one by one.
 _PACK = struct.Struct(f"={PERMUTATIONS}I").pack
 
+try:  # the same arithmetic in C, where the optional speedups were built (setup.py)
+    from inmail_guard._speedups import MinHash
+except ImportError:  # pragma: no cover - depends on the install
+    MinHash = None  # type: ignore[assignment,misc]
+
+
+def _numpy_minhash(hashes: list[int]) -> tuple[int, ...]:
+    """Steps 2-3 of the module docstring over the words' CRC-32s (at least 3 of them)."""
+    w = np.array(hashes, dtype=np.uint64)
+    shingles = w[:-2] * _P0 + w[1:-1] * _P1 + w[2:]  # wraps modulo 2**64, on purpose
+    hashed = shingles[:, None] * _A  # (shingles, PERMUTATIONS)
+    hashed += _B
+    # The shift is monotonic, so shifting the 64 minima equals taking the minima of the shifts.
+    return tuple((hashed.min(axis=0) >> _SHIFT).tolist())
+
+
+#: The C MinHash (~10x faster, bit-identical: tests/test_speedups.py), else numpy's.
+_minhash = (MinHash(_A.tolist(), _B.tolist(), int(_P0), int(_P1)) if MinHash is not None
+            else _numpy_minhash)
+
 
 def fingerprint(text: str) -> tuple[int, ...]:
     """The MinHash signature of a body: :data:`PERMUTATIONS` ints in ``[0, 2**32)``, or ``()``.
@@ -90,12 +110,7 @@ def _fingerprint(text: str) -> tuple[int, ...]:
     hashes = list(map(zlib.crc32, " ".join(words).encode("utf-8", "surrogatepass").split()))
     if len(hashes) < SHINGLE_WORDS:
         hashes += [0] * (SHINGLE_WORDS - len(hashes))
-    w = np.array(hashes, dtype=np.uint64)
-    shingles = w[:-2] * _P0 + w[1:-1] * _P1 + w[2:]  # wraps modulo 2**64, on purpose
-    hashed = shingles[:, None] * _A  # (shingles, PERMUTATIONS)
-    hashed += _B
-    # The shift is monotonic, so shifting the 64 minima equals taking the minima of the shifts.
-    return tuple((hashed.min(axis=0) >> _SHIFT).tolist())
+    return _minhash(hashes)
 
 
 def similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:

@@ -1,4 +1,10 @@
-/* Optional accelerator for models/scorer.py: a compiled channel table in flat C arrays.
+/* inmail_guard._speedups: optional C versions of two hot paths, each bit-identical to the pure
+ * Python (or numpy) code it stands in for, which stays the fallback where this is not built:
+ *
+ * - Table: the classifier's compiled channel table (models/scorer.py);
+ * - MinHash: the bulk detector's body fingerprint (plugins/bulk.py).
+ *
+ * Table.
  *
  * The pure-Python scorer counts a message's feature keys with Counter and looks each one up in
  * a dict {key: (idf_sq, wx)}. On a 2-core VM that is memory-bound: a dict hit touches the hash
@@ -10,7 +16,7 @@
  * returns exactly what CompiledScorer.decision's Python loop returns for the same keys: the
  * same operations on the same doubles in the same order (entries seen once, in order of first
  * occurrence, then repeated ones in that order), so the two paths agree bit for bit.
- * tests/models/test_fastscore.py checks that.
+ * tests/test_speedups.py checks that.
  *
  * Keys are hashed with PyObject_Hash and compared with PyObject_RichCompareBool, the dict's own
  * rules, so a str or (str, str) key matches here exactly when it would match in the dict.
@@ -19,6 +25,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
+#include <stdint.h>
 
 typedef struct {
     Py_hash_t hash;
@@ -311,7 +318,7 @@ static PySequenceMethods table_as_sequence = {
 
 static PyTypeObject TableType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "inmail_guard.models._fastscore.Table",
+    .tp_name = "inmail_guard._speedups.Table",
     .tp_doc = PyDoc_STR("Table(mapping: dict[key, (idf_sq, wx)]): a compiled channel table."),
     .tp_basicsize = sizeof(TableObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -322,17 +329,164 @@ static PyTypeObject TableType = {
     .tp_as_sequence = &table_as_sequence,
 };
 
+/* MinHash(a, b, p0, p1): the bulk detector's fingerprint of a body's word hashes.
+ *
+ * Exactly plugins/bulk.py's numpy code: shingle k = w[k]*p0 + w[k+1]*p1 + w[k+2], and for
+ * permutation j the minimum over the shingles of shingle*a[j] + b[j], all modulo 2**64, then
+ * shifted right by 32. Unsigned 64-bit C arithmetic wraps as numpy's uint64 does. */
+
+#define MAX_PERMUTATIONS 256
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t n;
+    uint64_t a[MAX_PERMUTATIONS];
+    uint64_t b[MAX_PERMUTATIONS];
+    uint64_t p0, p1;
+} MinHashObject;
+
+static int
+u64_list(PyObject *list, const char *name, uint64_t *out, Py_ssize_t *n)
+{
+    if (!PyList_Check(list)) {
+        PyErr_Format(PyExc_TypeError, "MinHash(): %s must be a list of ints", name);
+        return -1;
+    }
+    Py_ssize_t size = PyList_GET_SIZE(list);
+    if (size < 1 || size > MAX_PERMUTATIONS) {
+        PyErr_Format(PyExc_ValueError, "MinHash(): %s must hold 1 to %d ints, found %zd",
+                     name, MAX_PERMUTATIONS, size);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < size; i++) {
+        unsigned long long v = PyLong_AsUnsignedLongLong(PyList_GET_ITEM(list, i));
+        if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+            return -1;
+        }
+        out[i] = (uint64_t)v;
+    }
+    *n = size;
+    return 0;
+}
+
+static int
+minhash_init(MinHashObject *self, PyObject *args, PyObject *kwargs)
+{
+    PyObject *a, *b;
+    unsigned long long p0, p1;
+    static char *kwlist[] = {"a", "b", "p0", "p1", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOKK:MinHash", kwlist, &a, &b, &p0, &p1)) {
+        return -1;
+    }
+    Py_ssize_t na, nb;
+    if (u64_list(a, "a", self->a, &na) < 0 || u64_list(b, "b", self->b, &nb) < 0) {
+        return -1;
+    }
+    if (na != nb) {
+        PyErr_Format(PyExc_ValueError, "MinHash(): a and b must be as long, found %zd and %zd",
+                     na, nb);
+        return -1;
+    }
+    self->n = na;
+    self->p0 = (uint64_t)p0;
+    self->p1 = (uint64_t)p1;
+    return 0;
+}
+
+/* minhash(word_hashes: list[int]) -> tuple[int, ...]; at least 3 hashes (the caller pads). */
+static PyObject *
+minhash_call(MinHashObject *self, PyObject *args, PyObject *kwargs)
+{
+    PyObject *words;
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs)) {
+        PyErr_SetString(PyExc_TypeError, "MinHash() takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "O!:MinHash", &PyList_Type, &words)) {
+        return NULL;
+    }
+    if (self->n == 0) {
+        PyErr_SetString(PyExc_ValueError, "MinHash object was not initialised");
+        return NULL;
+    }
+    Py_ssize_t n_words = PyList_GET_SIZE(words);
+    if (n_words < 3) {
+        PyErr_Format(PyExc_ValueError, "MinHash needs at least 3 word hashes, found %zd",
+                     n_words);
+        return NULL;
+    }
+    uint64_t mins[MAX_PERMUTATIONS];
+    for (Py_ssize_t j = 0; j < self->n; j++) {
+        mins[j] = UINT64_MAX;
+    }
+    uint64_t w0, w1, w2;
+    unsigned long long v;
+    /* The first two words, then one shingle per further word. */
+    v = PyLong_AsUnsignedLongLong(PyList_GET_ITEM(words, 0));
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    w1 = (uint64_t)v;
+    v = PyLong_AsUnsignedLongLong(PyList_GET_ITEM(words, 1));
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    w2 = (uint64_t)v;
+    for (Py_ssize_t k = 2; k < n_words; k++) {
+        v = PyLong_AsUnsignedLongLong(PyList_GET_ITEM(words, k));
+        if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        w0 = w1;
+        w1 = w2;
+        w2 = (uint64_t)v;
+        uint64_t shingle = w0 * self->p0 + w1 * self->p1 + w2;
+        for (Py_ssize_t j = 0; j < self->n; j++) {
+            uint64_t h = shingle * self->a[j] + self->b[j];
+            if (h < mins[j]) {
+                mins[j] = h;
+            }
+        }
+    }
+    PyObject *out = PyTuple_New(self->n);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t j = 0; j < self->n; j++) {
+        PyObject *item = PyLong_FromUnsignedLongLong(mins[j] >> 32);
+        if (item == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(out, j, item);
+    }
+    return out;
+}
+
+static PyTypeObject MinHashType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "inmail_guard._speedups.MinHash",
+    .tp_doc = PyDoc_STR("MinHash(a, b, p0, p1)(word_hashes) -> fingerprint tuple "
+                        "(plugins/bulk.py)."),
+    .tp_basicsize = sizeof(MinHashObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)minhash_init,
+    .tp_call = (ternaryfunc)minhash_call,
+};
+
 static struct PyModuleDef fastscore_module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "inmail_guard.models._fastscore",
-    .m_doc = "Compiled channel tables for inmail_guard.models.scorer (optional accelerator).",
+    .m_name = "inmail_guard._speedups",
+    .m_doc = "Optional C versions of the classifier's table lookups and the bulk detector's "
+             "MinHash (pure-Python fallbacks give the same results).",
     .m_size = -1,
 };
 
 PyMODINIT_FUNC
-PyInit__fastscore(void)
+PyInit__speedups(void)
 {
-    if (PyType_Ready(&TableType) < 0) {
+    if (PyType_Ready(&TableType) < 0 || PyType_Ready(&MinHashType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&fastscore_module);
@@ -342,6 +496,12 @@ PyInit__fastscore(void)
     Py_INCREF(&TableType);
     if (PyModule_AddObject(module, "Table", (PyObject *)&TableType) < 0) {
         Py_DECREF(&TableType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    Py_INCREF(&MinHashType);
+    if (PyModule_AddObject(module, "MinHash", (PyObject *)&MinHashType) < 0) {
+        Py_DECREF(&MinHashType);
         Py_DECREF(module);
         return NULL;
     }

@@ -1,9 +1,11 @@
-"""The optional C accelerator (``models/_fastscore.c``) must score exactly as the Python loop.
+"""The optional C speedups (``inmail_guard/_speedups.c``) must give exactly what the Python
+(and numpy) code they stand in for gives.
 
-"Exactly" is bit for bit: both paths add the same doubles in the same order, so the tests below
-compare with ``==``, not ``approx``. Without a C compiler at install the accelerator is not
-built and these tests skip, saying so; with ``CI=true`` they fail instead, so CI cannot
-silently test the pure-Python path only.
+"Exactly" is bit for bit: the classifier's table adds the same doubles in the same order as the
+Python loop, and MinHash wraps modulo 2**64 as numpy does, so the tests below compare with
+``==``, not ``approx``. Without a C compiler at install the speedups are not built and these
+tests skip, saying so; with ``CI=true`` they fail instead, so CI cannot silently test the
+pure-Python paths only.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 import os
 import random
 import re
+import zlib
 
 import pytest
 
@@ -21,13 +24,13 @@ from inmail_guard.models.features import inmail_text
 from inmail_guard.models.scorer import CompiledScorer
 
 if not scorer.ACCELERATOR_AVAILABLE:
-    _MESSAGE = ("the C accelerator inmail_guard.models._fastscore is not built (no C compiler "
-                "at install?); reinstall with gcc or cc on PATH: pip install -e '.[test]'")
+    _MESSAGE = ("the C speedups inmail_guard._speedups are not built (no C compiler at "
+                "install?); reinstall with gcc or cc on PATH: pip install -e '.[test]'")
     if os.environ.get("CI") == "true":
         pytest.fail(_MESSAGE, pytrace=False)
     pytest.skip(_MESSAGE, allow_module_level=True)
 
-from inmail_guard.models._fastscore import Table
+from inmail_guard._speedups import MinHash, Table
 
 TEXTS = [
     "",
@@ -191,7 +194,7 @@ def test_bad_decision_arguments_are_refused() -> None:
 
 def test_accelerated_true_without_the_accelerator_is_refused(shipped, monkeypatch) -> None:
     monkeypatch.setattr(scorer, "ACCELERATOR_AVAILABLE", False)
-    with pytest.raises(RuntimeError, match=r"the C accelerator .* is not built"):
+    with pytest.raises(RuntimeError, match=r"the C accelerator inmail_guard\._speedups is not"):
         CompiledScorer.from_pipeline(shipped.pipeline, channels=(), accelerated=True)
     assert not CompiledScorer.from_pipeline(shipped.pipeline, channels=()).accelerated
 
@@ -204,3 +207,66 @@ def test_a_model_loaded_without_the_accelerator_scores_the_same(monkeypatch) -> 
     slow = load_model_uncached("builtin:spam-v1")
     assert not slow.scorer.accelerated
     assert [slow.spam_probability(t) for t in texts] == want
+
+
+# --- MinHash: the bulk detector's fingerprint -------------------------------------------------
+
+
+def test_bulk_uses_the_c_minhash() -> None:
+    from inmail_guard.plugins import bulk
+
+    assert isinstance(bulk._minhash, MinHash)
+
+
+@pytest.mark.parametrize("words", [3, 4, 17, 40, 500, 5000])
+def test_minhash_equals_numpy_bit_for_bit(words: int) -> None:
+    from inmail_guard.plugins import bulk
+
+    rng = random.Random(words)
+    for _ in range(50):
+        hashes = [rng.getrandbits(32) for _ in range(words)]
+        assert bulk._minhash(list(hashes)) == bulk._numpy_minhash(list(hashes))
+    extremes = [0, 2**32 - 1, 1, 2**31] * 3  # wrap-around at both ends
+    assert bulk._minhash(extremes) == bulk._numpy_minhash(extremes)
+
+
+def test_fingerprints_of_bodies_are_unchanged() -> None:
+    """The stored format's contract (FINGERPRINT_VERSION 1): the C path must not change it."""
+    from inmail_guard.plugins import bulk
+
+    body = "Hi Anna, would you be open to a short call next week about a senior engineer role?"
+    fast = bulk._fingerprint.__wrapped__(body)
+    words = bulk.normalise(body).words
+    hashes = list(map(zlib.crc32, " ".join(words).encode().split()))
+    assert fast == bulk._numpy_minhash(hashes)
+    assert len(fast) == bulk.PERMUTATIONS and all(0 <= v < 2**32 for v in fast)
+    assert bulk._fingerprint.__wrapped__("Hi") == bulk._numpy_minhash(
+        [zlib.crc32(b"hi"), 0, 0])
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "message"),
+    [
+        (([1], [1, 2], 1, 1), ValueError, "MinHash(): a and b must be as long, found 1 and 2"),
+        (([], [], 1, 1), ValueError, "MinHash(): a must hold 1 to 256 ints, found 0"),
+        (((1,), [1], 1, 1), TypeError, "MinHash(): a must be a list of ints"),
+        (([-1], [1], 1, 1), OverflowError, "can't convert negative int to unsigned"),
+    ],
+)
+def test_bad_minhash_parameters_are_refused(args, error, message) -> None:
+    with pytest.raises(error, match=re.escape(message)):
+        MinHash(*args)
+
+
+def test_bad_minhash_input_is_refused() -> None:
+    minhash = MinHash([3, 5], [7, 11], 13, 17)
+    assert minhash([1, 2, 3]) == ((3 * (1 * 13 + 2 * 17 + 3) + 7) >> 32,
+                                  (5 * (1 * 13 + 2 * 17 + 3) + 11) >> 32)
+    with pytest.raises(ValueError, match="MinHash needs at least 3 word hashes, found 2"):
+        minhash([1, 2])
+    with pytest.raises(TypeError, match="must be list"):
+        minhash((1, 2, 3))
+    with pytest.raises(TypeError):
+        minhash([1, "2", 3])
+    with pytest.raises(ValueError, match="was not initialised"):
+        MinHash.__new__(MinHash)([1, 2, 3])
