@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
+from inmail_guard.store import StoreUnavailable
 from inmail_guard.store import tables as t
 from inmail_guard.store.db import SADb, insert_of, raw_write
 
@@ -75,3 +77,121 @@ def test_a_database_error_does_not_carry_the_values(store):
         conn.execute(t.members.insert().values(**values))
     assert "SECRET-BODY-TEXT" not in str(caught.value)
     assert "hidden due to hide_parameters" in str(caught.value)
+
+
+# --- SQLite: raw_write's one writer connection -------------------------------------------------
+
+_MEMBER = {"plan": "basic", "profile_public": True, "accepts_inmail": True,
+           "is_employee": False, "name": None, "photo_url": None, "created_at": T,
+           "updated_at": T}
+
+
+def _ids(store) -> list[str]:
+    with store.read() as conn:
+        return sorted(conn.execute(select(t.members.c.id)).scalars())
+
+
+@pytest.fixture
+def sqlite_store(tmp_path):
+    from inmail_guard.store import Store
+
+    store = Store(f"sqlite:///{tmp_path}/w.db")
+    yield store
+    store.close()
+
+
+def test_sqlite_writes_share_one_connection_outside_the_pool(sqlite_store):
+    from sqlalchemy import event
+
+    checkouts = []
+    event.listen(sqlite_store.db, "checkout", lambda *a: checkouts.append(1))
+    with raw_write(sqlite_store) as db:
+        db.run(_INSERT, {**_MEMBER, "id": "a"})
+    first = sqlite_store.writer_connection()
+    with raw_write(sqlite_store) as db:
+        db.run(_INSERT, {**_MEMBER, "id": "b"})
+    assert sqlite_store.writer_connection() is first
+    assert checkouts == []  # neither write took a pooled connection
+    assert _ids(sqlite_store) == ["a", "b"]
+
+
+def test_an_error_in_a_write_rolls_back_and_keeps_the_connection(sqlite_store):
+    with raw_write(sqlite_store) as db:
+        db.run(_INSERT, {**_MEMBER, "id": "a"})
+    first = sqlite_store.writer_connection()
+    with pytest.raises(RuntimeError, match="boom"), raw_write(sqlite_store) as db:
+        db.run(_INSERT, {**_MEMBER, "id": "b"})
+        raise RuntimeError("boom")
+    assert not first.driver_connection.in_transaction
+    assert sqlite_store.writer_connection() is first  # nothing wrong with it: kept
+    assert _ids(sqlite_store) == ["a"]
+
+
+def test_a_driver_error_replaces_the_connection_and_changes_nothing(sqlite_store):
+    with raw_write(sqlite_store) as db:
+        db.run(_INSERT, {**_MEMBER, "id": "a"})
+    first = sqlite_store.writer_connection()
+    with pytest.raises(sqlite3.IntegrityError), raw_write(sqlite_store) as db:
+        db.run(_INSERT, {**_MEMBER, "id": "b"})
+        db.run(_INSERT, {**_MEMBER, "id": "a"})  # the primary key again
+    assert sqlite_store.writer_connection() is first  # a broken constraint: still usable
+    with pytest.raises(StoreUnavailable) as info, raw_write(sqlite_store) as db:
+        db.run(_INSERT, {**_MEMBER, "id": "c"})
+        db.cursor.execute("SELECT * FROM no_such_table")  # an OperationalError, as disk I/O
+    assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+    assert sqlite_store.writer_connection() is not first  # a fresh one after a driver error
+    assert _ids(sqlite_store) == ["a"]  # "b" and "c" rolled back whole
+    with raw_write(sqlite_store) as db:
+        db.run(_INSERT, {**_MEMBER, "id": "d"})
+    assert _ids(sqlite_store) == ["a", "d"]
+
+
+def test_a_nested_write_uses_a_pooled_connection(sqlite_store):
+    """Only a thread's outermost write takes the writer connection: a nested one must not
+    BEGIN on a connection already in a transaction."""
+    from sqlalchemy import event
+
+    checkouts = []
+    event.listen(sqlite_store.db, "checkout", lambda *a: checkouts.append(1))
+    with sqlite_store.writer(), raw_write(sqlite_store) as db:
+        db.run(_INSERT, {**_MEMBER, "id": "a"})
+    assert checkouts == [1]
+    assert _ids(sqlite_store) == ["a"]
+
+
+def test_a_forked_child_opens_its_own_writer_connection(sqlite_store):
+    import multiprocessing
+    import os
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("needs fork")
+    with raw_write(sqlite_store) as db:
+        db.run(_INSERT, {**_MEMBER, "id": "parent"})
+    parents = sqlite_store.writer_connection()
+    pid = os.fork()
+    if pid == 0:  # the child: write through the same Store object, then report by exit code
+        code = 1
+        try:
+            with raw_write(sqlite_store) as db:
+                db.run(_INSERT, {**_MEMBER, "id": "child"})
+            code = 0 if sqlite_store.writer_connection() is not parents else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with raw_write(sqlite_store) as db:  # the parent's connection still works
+        db.run(_INSERT, {**_MEMBER, "id": "after"})
+    assert sqlite_store.writer_connection() is parents
+    assert _ids(sqlite_store) == ["after", "child", "parent"]
+
+
+def test_close_closes_the_writer_connection(tmp_path):
+    from inmail_guard.store import Store
+
+    store = Store(f"sqlite:///{tmp_path}/c.db")
+    with raw_write(store) as db:
+        db.run(_INSERT, {**_MEMBER, "id": "a"})
+    raw = store.writer_connection()
+    store.close()
+    assert store._writer_raw is None
+    assert not raw.is_valid  # invalidated: its DBAPI connection is closed

@@ -204,8 +204,28 @@ class RawDb:
 def raw_write(store: Store) -> Iterator[RawDb]:
     """A write transaction on a pooled DBAPI connection: ``BEGIN IMMEDIATE`` on SQLite (the
     write lock first), the driver's implicit transaction on PostgreSQL. Committed on exit,
-    rolled back whole on any exception."""
+    rolled back whole on any exception.
+
+    On SQLite the outermost write of a thread runs on the store's one writer connection
+    (``Store.writer_connection``), not a pooled one."""
     with store.writer(), unavailable_as_error():
+        if store.is_sqlite and store.writer_depth == 1:
+            raw = store.writer_connection()
+            try:
+                cursor = raw.cursor()
+                cursor.execute("BEGIN IMMEDIATE")
+                with _transaction(raw, cursor, store) as db:
+                    yield db
+            except BaseException as exc:
+                # A driver error (other than a constraint a statement broke) may have left the
+                # connection unusable, and one still in a transaction (its ROLLBACK failed)
+                # would hold the write lock: start afresh.
+                broken = (isinstance(exc, sqlite3.DatabaseError)
+                          and not isinstance(exc, sqlite3.IntegrityError))
+                if broken or raw.driver_connection.in_transaction:
+                    store.drop_writer_connection()
+                raise
+            return
         raw = store.db.raw_connection()
         try:
             cursor = raw.cursor()
