@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import threading
@@ -117,6 +118,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except Exception as exc:
             log.error("database unavailable at start-up (/readyz will say so): %s",
                       type(exc).__name__)
+        if settings.freeze_gc:
+            # Everything alive now lives as long as the process: keep full collections off it.
+            gc.collect()
+            gc.freeze()
         stop_flush = metrics.start_flusher()
         stop_watch = None
         if settings.watch_policy > 0 or settings.reload_marker:

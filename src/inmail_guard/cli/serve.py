@@ -145,7 +145,7 @@ def serve(policy: str | None, db: str, host: str, port: int, workers: int,
         policy=policy, db=db, keys_file=keys_file and str(Path(keys_file).resolve()),
         keys_env=keys_env, max_body_bytes=max_body,
         watch_policy=watch if watch is not None else (2.0 if workers > 1 else 0.0),
-        sighup=True, configure_logging=True, access_log=access_log,
+        sighup=True, freeze_gc=True, configure_logging=True, access_log=access_log,
         dispatch_events=dispatch_events,
     )
     configure()
