@@ -3,9 +3,8 @@
 Run: ``.venv/bin/python benchmarks/bench_service.py [--sends N]``; prints a markdown table.
 Every send is accepted (recruiter_corporate senders, 50 credits each, at most 10 sends per
 sender, distinct bodies, so no spam detector of the shipped policy trips), through the shipped
-default policy (and once with its detectors off, to show the service and store alone; once
-with the garbage collector frozen after start-up, as ``serve`` runs; and once awaited from an
-asyncio loop while a pool thread sends, as the HTTP route runs it).
+default policy (and once with its detectors off, to show the service and store alone; and once
+awaited from an asyncio loop while a pool thread sends, as the HTTP route runs it).
 Cases: SQLite in one process and in two processes (multiprocessing, each with its own engine
 and connections, one database file), and PostgreSQL the same way when
 ``INMAIL_GUARD_TEST_PG_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``)
@@ -73,8 +72,8 @@ def _policy(bare: bool) -> Any:
     return policy
 
 
-def worker(url: str, senders: list[str], seed: int, bare: bool, handoff: bool, freeze: bool,
-           start: Any, out: Any) -> None:
+def worker(url: str, senders: list[str], seed: int, bare: bool, handoff: bool, start: Any,
+           out: Any) -> None:
     import inmail_guard as ig
     from inmail_guard.service import InMailService
 
@@ -93,11 +92,6 @@ def worker(url: str, senders: list[str], seed: int, bare: bool, handoff: bool, f
     for m in messages[:20]:  # warm up (compiles statements, fills the pool)
         send(m)
     messages = messages[20:]
-    if freeze:  # as `serve` does once started (docs/http.md)
-        import gc
-
-        gc.collect()
-        gc.freeze()
     start.wait(60)
     latencies = []
     accepted = 0
@@ -112,14 +106,14 @@ def worker(url: str, senders: list[str], seed: int, bare: bool, handoff: bool, f
     out.put((latencies, began, ended, accepted, cpu))
 
 
-def run(url: str, processes: int, sends: int, bare: bool = False, handoff: bool = False,
-        freeze: bool = False) -> tuple[float, float, float, int, int, float]:
+def run(url: str, processes: int, sends: int, bare: bool = False,
+        handoff: bool = False) -> tuple[float, float, float, int, int, float]:
     n_senders = max(sends // processes // PER_SENDER + 2, 1)
     groups = [[f"s{p}_{i}_{uuid.uuid4().hex[:6]}" for i in range(n_senders)]
               for p in range(processes)]
     setup(url, [s for g in groups for s in g])
     results, latencies, wall = run_processes(
-        worker, [(url, g, i, bare, handoff, freeze) for i, g in enumerate(groups)])
+        worker, [(url, g, i, bare, handoff) for i, g in enumerate(groups)])
     accepted = sum(r[3] for r in results)
     p50, p99 = p50_p99_us(latencies)
     cpu_us = sum(r[4] for r in results) / len(latencies) * 1e6  # client-process CPU per send
@@ -155,9 +149,6 @@ def main() -> None:
             db = Path(tmp) / f"bench-{processes}.db"
             rows.append(("SQLite (WAL, file)", processes, *run(f"sqlite:///{db}", processes,
                                                                args.sends)))
-        frozen_db = Path(tmp) / "bench-frozen.db"
-        rows.append(("SQLite (WAL, file), gc frozen after start-up as `serve` does", 1,
-                     *run(f"sqlite:///{frozen_db}", 1, args.sends, freeze=True)))
         bare_db = Path(tmp) / "bench-bare.db"
         rows.append(("SQLite, detectors off", 1, *run(f"sqlite:///{bare_db}", 1, args.sends,
                                                      bare=True)))
