@@ -195,3 +195,32 @@ def test_close_closes_the_writer_connection(tmp_path):
     store.close()
     assert store._writer_raw is None
     assert not raw.is_valid  # invalidated: its DBAPI connection is closed
+
+
+def test_close_waits_for_a_write_in_progress(sqlite_store):
+    import threading
+    import time
+
+    inside, done = threading.Event(), []
+
+    def write() -> None:
+        with raw_write(sqlite_store) as db:
+            db.run(_INSERT, {**_MEMBER, "id": "slow"})
+            inside.set()
+            time.sleep(0.3)  # close() is called meanwhile
+            db.run(_INSERT, {**_MEMBER, "id": "slow2"})
+        done.append(True)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert inside.wait(5)
+    sqlite_store.close()  # must not pull the connection from under the write
+    writer.join(5)
+    assert done == [True]
+    from inmail_guard.store import Store
+
+    reopened = Store(sqlite_store.url)
+    try:
+        assert _ids(reopened) == ["slow", "slow2"]
+    finally:
+        reopened.close()

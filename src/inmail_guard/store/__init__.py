@@ -314,12 +314,20 @@ class Store:
     def close(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
-        self.drop_nowait_connection()
-        if self._nowait_engine is not None:
-            self._nowait_engine.dispose()
-        self.drop_writer_connection()
-        if self._writer_engine is not None:
-            self._writer_engine.dispose()
+        # The writer and no-wait connections serve whichever thread holds the write lock: let
+        # a write in progress finish (within the busy timeout) before closing them under it.
+        lock = self.write_lock
+        held = lock.acquire(timeout=self._write_lock_timeout) if lock is not None else False
+        try:
+            self.drop_nowait_connection()
+            if self._nowait_engine is not None:
+                self._nowait_engine.dispose()
+            self.drop_writer_connection()
+            if self._writer_engine is not None:
+                self._writer_engine.dispose()
+        finally:
+            if held:
+                lock.release()
         self.db.dispose()
         if self.file_lock is not None:
             self.file_lock.close()
