@@ -48,3 +48,22 @@ def test_replay_through_main(runner) -> None:
                                   "--policy", "builtin:default"])
     assert result.exit_code == 0, result.output
     assert "flipped: 0" in result.output
+
+
+def test_explain_and_diff_check_detector_settings_without_loading_models(
+        tmp_path: Path, runner) -> None:
+    """A setting the detector's Config refuses is an error, as in ``policy validate``; a
+    model that is missing is not their business (they build no engine)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nextends: builtin:default\n"
+                   "spam:\n  detectors:\n    classifier: {sha256: 'sha256:abc'}\n")
+    for args in (["policy", "explain", str(bad)],
+                 ["policy", "diff", "builtin:default", str(bad)]):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert f"{bad}:5:" in result.output and "sha256" in result.output, result.output
+    missing = tmp_path / "missing-model.yaml"
+    missing.write_text("name: x\nextends: builtin:default\n"
+                       "spam:\n  detectors:\n    classifier: {model: nowhere/model.joblib}\n")
+    assert runner.invoke(main, ["policy", "explain", str(missing)]).exit_code == 0
+    assert runner.invoke(main, ["policy", "validate", str(missing)]).exit_code != 0

@@ -35,15 +35,15 @@ def load_policy_or_exit(ref: str, *, runnable: bool = True) -> Policy:
     """The policy ``ref`` (a file or ``builtin:default``), or :class:`BadInput` naming every
     issue at file:line:col, as ``policy validate`` prints them.
 
-    With ``runnable`` (commands that evaluate), the engine is also built once, so a policy it
-    cannot run (an unknown detector, a classifier model that is missing or fails its sha256
-    check) is refused here, before any output is written.
+    Detector names and settings are always checked, as ``policy validate`` checks them (a
+    malformed ``sha256:`` pin, an unknown detector). With ``runnable`` (commands that
+    evaluate), the engine is also built once, so a policy it cannot run (a classifier model
+    that is missing or fails its sha256 check) is refused here, before any output is written.
     """
-    from inmail_guard.policies.loader import load_policy
     from inmail_guard.workflow.engines import checked_policy
 
     try:
-        return checked_policy(ref) if runnable else load_policy(ref)
+        return checked_policy(ref, build_engine=runnable)
     except (OSError, ValueError) as exc:  # PolicyError is a ValueError
         text = str(exc)
         raise BadInput(text if text.startswith(ref) else f"{ref}: {text}") from None

@@ -25,19 +25,26 @@ from inmail_guard.policies.schema import Policy
 from inmail_guard.policies.yamlpos import KeyPath, Positions
 
 
-def check_policy(path: str | Path) -> tuple[Policy | None, list[PolicyIssue]]:
-    """(policy, []) when ``path`` loads and compiles, else (None, every issue found)."""
+def check_policy(path: str | Path, *, build_engine: bool = True
+                 ) -> tuple[Policy | None, list[PolicyIssue]]:
+    """(policy, []) when ``path`` loads and compiles, else (None, every issue found).
+
+    ``build_engine=False`` checks the detectors' names and settings but builds no engine, so
+    no model is loaded: for commands that only read the policy (``policy explain``, ``diff``).
+    """
     try:
         policy, positions = load_located(path)
     except PolicyError as exc:
         return None, exc.issues
-    found = compile_issues(policy, positions)
+    found = compile_issues(policy, positions, build_engine=build_engine)
     return (None, found) if found else (policy, [])
 
 
-def compile_issues(policy: Policy, positions: Positions) -> list[PolicyIssue]:
+def compile_issues(policy: Policy, positions: Positions, *,
+                   build_engine: bool = True) -> list[PolicyIssue]:
     """What stops ``Engine(policy)``: unknown detectors (naming the installed ones), detector
-    settings their ``Config`` rejects, unknown ``rules_mode`` names."""
+    settings their ``Config`` rejects, and (``build_engine``) unknown ``rules_mode`` names and
+    detectors that cannot start (a missing model)."""
     from inmail_guard.engine.evaluator import Engine, PolicyCompileError
     from inmail_guard.plugins.manager import PluginError, Plugins
 
@@ -63,7 +70,7 @@ def compile_issues(policy: Policy, positions: Positions) -> list[PolicyIssue]:
             cls.Config.model_validate(settings or {})
         except ValidationError as exc:
             found.extend(validation_issues(exc, settings or {}, positions, cls.Config, where))
-    if found:
+    if found or not build_engine:
         return found
     try:
         Engine(policy, plugins)

@@ -32,14 +32,15 @@ def what_if_engine(policy: Policy) -> Engine:
     return Engine(policy, QuietPlugins())
 
 
-def checked_policy(ref: str | Path) -> Policy:
+def checked_policy(ref: str | Path, *, build_engine: bool = True) -> Policy:
     """Load ``ref`` (a file or ``builtin:default``) and check that an engine can run it, as
     ``policy validate`` does: detectors, their settings and models (a classifier model that is
     missing or fails its sha256 check). Raises :class:`PolicyError` with every issue located
-    at file:line:col."""
+    at file:line:col. ``build_engine=False`` checks the detectors' settings without loading
+    any model (see :func:`~inmail_guard.policies.check.check_policy`)."""
     from inmail_guard.policies.check import check_policy
 
-    policy, issues = check_policy(ref)
+    policy, issues = check_policy(ref, build_engine=build_engine)
     if policy is None:
         raise PolicyError(issues)
     return policy
