@@ -188,8 +188,72 @@ def test_bad_decision_arguments_are_refused() -> None:
         table.decision(["a"], 0.0)
     with pytest.raises(TypeError, match="unhashable type: 'list'"):
         table.decision([["a"]], 0.0, True)
+    with pytest.raises(TypeError, match="unhashable type: 'list'"):  # as Counter(keys) does
+        Table({}).decision([["a"]], 0.0, True)
     with pytest.raises(TypeError, match="Table"):
         Table([("a", (1.0, 1.0))])
+
+
+def test_a_table_is_initialised_once() -> None:
+    """Another __init__ (say from a key's __eq__ during decision) would free the arrays that
+    decision is reading; one that failed leaves an empty table, which may be initialised."""
+    table = Table({"a": (1.0, 2.0)})
+    with pytest.raises(TypeError, match="Table is immutable"):
+        table.__init__({"b": (3.0, 4.0)})
+    assert len(table) == 1 and table.get("a") == (1.0, 2.0) and table.get("b") is None
+    blank = Table.__new__(Table)
+    assert (len(blank), blank.get("a"), blank.decision(["a"], 0.5, True)) == (0, None, 0.5)
+    with pytest.raises(TypeError):
+        blank.__init__({"a": (1.0, 2.0), "b": (1.0, "x")})
+    assert len(blank) == 0
+    blank.__init__({"a": (1.0, 2.0)})
+    assert blank.get("a") == (1.0, 2.0)
+
+
+def test_a_dict_changing_while_it_is_copied_is_refused() -> None:
+    """A key's __hash__ that grows or shrinks the dict must not write past the arrays."""
+    mapping: dict = {}
+    armed = [False]
+
+    class Growing(str):
+        def __hash__(self) -> int:
+            if armed[0] and len(mapping) < 7:  # within the arrays' 8 slots: no endless probe
+                mapping[f"new{len(mapping)}"] = (1.0, 1.0)
+            return str.__hash__(self)
+
+    class Shrinking(str):
+        def __hash__(self) -> int:
+            if armed[0]:
+                mapping.clear()
+            return str.__hash__(self)
+
+    for kind in (Growing, Shrinking):
+        armed[0] = False
+        mapping.clear()
+        mapping.update({kind(w): (1.0, 1.0) for w in "abcd"})
+        armed[0] = True
+        with pytest.raises(RuntimeError, match="the dict changed size while it was copied"):
+            Table(mapping)
+
+
+def test_keys_whose_hash_changes_the_list_score_as_the_python_loop() -> None:
+    """decision() must not read the keys list past its end when a key's __hash__ empties it;
+    Counter then stops where the list stops, and so does the C loop."""
+    keys: list = []
+
+    class Clearing(str):
+        def __hash__(self) -> int:
+            keys.clear()
+            return str.__hash__(self)
+
+    def base(text: str) -> list:
+        keys[:] = [Clearing("a"), *["b"] * 600]
+        return keys
+
+    table = {"a": (1.0, 2.0), "b": (4.0, 3.0)}
+    fast, slow = (CompiledScorer({"n:": dict(table)}, 0.25, 1.0, 0.0, True, 2, base=base,
+                                 accelerated=accelerated) for accelerated in (True, False))
+    assert fast.decision("x", "n:") == slow.decision("x", "n:") == 2.0 + 0.25
 
 
 def test_accelerated_true_without_the_accelerator_is_refused(shipped, monkeypatch) -> None:
@@ -270,3 +334,11 @@ def test_bad_minhash_input_is_refused() -> None:
         minhash([1, "2", 3])
     with pytest.raises(ValueError, match="was not initialised"):
         MinHash.__new__(MinHash)([1, 2, 3])
+
+
+def test_a_failed_minhash_init_leaves_it_as_it_was() -> None:
+    minhash = MinHash([3, 5], [7, 11], 13, 17)
+    want = minhash([2**40, 2**41, 2**42])
+    with pytest.raises(OverflowError):
+        minhash.__init__([2**40, 2**41], [-1, 0], 13, 17)  # a is good, b is not
+    assert minhash([2**40, 2**41, 2**42]) == want

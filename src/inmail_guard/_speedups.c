@@ -103,7 +103,10 @@ table_init(TableObject *self, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!:Table", kwlist, &PyDict_Type, &mapping)) {
         return -1;
     }
-    table_free_arrays(self);
+    if (self->slots != NULL) { /* decision() may be running on the arrays: never replace them */
+        PyErr_SetString(PyExc_TypeError, "Table is immutable: __init__ cannot be called again");
+        return -1;
+    }
     Py_ssize_t n = PyDict_GET_SIZE(mapping);
     size_t capacity = 8;
     while (capacity < (size_t)n * 2) { /* load factor at most 1/2: short probe runs */
@@ -114,9 +117,8 @@ table_init(TableObject *self, PyObject *args, PyObject *kwargs)
     self->idf_sq = PyMem_Malloc((n ? n : 1) * sizeof(double));
     self->wx = PyMem_Malloc((n ? n : 1) * sizeof(double));
     if (self->slots == NULL || self->keys == NULL || self->idf_sq == NULL || self->wx == NULL) {
-        table_free_arrays(self);
         PyErr_NoMemory();
-        return -1;
+        goto fail;
     }
     for (size_t i = 0; i < capacity; i++) {
         self->slots[i].entry = -1;
@@ -128,17 +130,28 @@ table_init(TableObject *self, PyObject *args, PyObject *kwargs)
     PyObject *key, *value;
     while (PyDict_Next(mapping, &pos, &key, &value)) {
         double a, b;
+        /* A key's __hash__ or a value's __float__ may change the dict: hold both, and never
+         * write past the arrays. */
+        if (entry == n) {
+            goto changed;
+        }
+        Py_INCREF(key);
+        self->keys[entry] = key;
+        Py_INCREF(value);
         if (!PyTuple_Check(value) || PyTuple_GET_SIZE(value) != 2) {
             PyErr_Format(PyExc_TypeError,
                          "Table values must be (idf_sq, wx) tuples of two floats, found %R",
                          value);
+            Py_DECREF(value);
             goto fail;
         }
         a = PyFloat_AsDouble(PyTuple_GET_ITEM(value, 0));
         if (a == -1.0 && PyErr_Occurred()) {
+            Py_DECREF(value);
             goto fail;
         }
         b = PyFloat_AsDouble(PyTuple_GET_ITEM(value, 1));
+        Py_DECREF(value);
         if (b == -1.0 && PyErr_Occurred()) {
             goto fail;
         }
@@ -150,16 +163,18 @@ table_init(TableObject *self, PyObject *args, PyObject *kwargs)
         while (self->slots[i].entry >= 0) { /* dict keys are distinct: find a free slot */
             i = (i + 1) & self->mask;
         }
-        self->slots[i].hash = hash;
-        self->slots[i].entry = entry;
-        Py_INCREF(key);
-        self->keys[entry] = key;
         self->idf_sq[entry] = a;
         self->wx[entry] = b;
+        self->slots[i].hash = hash;
+        self->slots[i].entry = entry;
         entry++;
     }
-    return 0;
+    if (entry == n) {
+        return 0;
+    }
 
+changed:
+    PyErr_SetString(PyExc_RuntimeError, "Table(): the dict changed size while it was copied");
 fail:
     table_free_arrays(self);
     return -1;
@@ -235,13 +250,13 @@ table_decision(TableObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     size_t wmask = cap - 1;
     Py_ssize_t distinct = 0;
-    for (Py_ssize_t k = 0; k < n_keys && self->n; k++) {
+    /* A key's __hash__ or __eq__ may change the list: hold the key, re-read the list's size. */
+    for (Py_ssize_t k = 0; k < n_keys && k < PyList_GET_SIZE(keys); k++) {
         PyObject *key = PyList_GET_ITEM(keys, k);
-        Py_hash_t hash = PyObject_Hash(key);
-        if (hash == -1) {
-            goto done;
-        }
-        Py_ssize_t entry = table_find(self, key, hash);
+        Py_INCREF(key);
+        Py_hash_t hash = PyObject_Hash(key); /* as Counter does, even when the table is empty */
+        Py_ssize_t entry = hash == -1 ? -2 : self->n ? table_find(self, key, hash) : -1;
+        Py_DECREF(key);
         if (entry == -2) {
             goto done;
         }
@@ -378,8 +393,9 @@ minhash_init(MinHashObject *self, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOKK:MinHash", kwlist, &a, &b, &p0, &p1)) {
         return -1;
     }
+    uint64_t new_a[MAX_PERMUTATIONS], new_b[MAX_PERMUTATIONS]; /* self unchanged on errors */
     Py_ssize_t na, nb;
-    if (u64_list(a, "a", self->a, &na) < 0 || u64_list(b, "b", self->b, &nb) < 0) {
+    if (u64_list(a, "a", new_a, &na) < 0 || u64_list(b, "b", new_b, &nb) < 0) {
         return -1;
     }
     if (na != nb) {
@@ -387,6 +403,8 @@ minhash_init(MinHashObject *self, PyObject *args, PyObject *kwargs)
                      na, nb);
         return -1;
     }
+    memcpy(self->a, new_a, na * sizeof(uint64_t));
+    memcpy(self->b, new_b, nb * sizeof(uint64_t));
     self->n = na;
     self->p0 = (uint64_t)p0;
     self->p1 = (uint64_t)p1;
