@@ -202,12 +202,13 @@ class RawDb:
 
 @contextmanager
 def raw_write(store: Store) -> Iterator[RawDb]:
-    """A write transaction on a pooled DBAPI connection: ``BEGIN IMMEDIATE`` on SQLite (the
-    write lock first), the driver's implicit transaction on PostgreSQL. Committed on exit,
-    rolled back whole on any exception.
+    """A write transaction on a DBAPI connection: ``BEGIN IMMEDIATE`` on SQLite (the write
+    lock first), the driver's implicit transaction on PostgreSQL. Committed on exit, rolled
+    back whole on any exception.
 
     On SQLite the outermost write of a thread runs on the store's one writer connection
-    (``Store.writer_connection``), not a pooled one."""
+    (``Store.writer_connection``); a nested one, and every write on PostgreSQL, on a pooled
+    connection."""
     with store.writer(), unavailable_as_error():
         if store.is_sqlite and store.writer_depth == 1:
             raw = store.writer_connection()
