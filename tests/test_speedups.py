@@ -32,18 +32,20 @@ if not scorer.ACCELERATOR_AVAILABLE:
 
 from inmail_guard._speedups import MinHash, Table
 
-TEXTS = [
-    "",
-    "ok",
-    "Hi Anna, would you be open to a short call next week about a senior engineer role?",
-    "EARN $5000 A WEEK FROM HOME!!! Click here now: http://get-rich.example.biz",
-    "Free entry! Text WIN to 80086 to win. 150p per msg. Call 09061701461 now!",
-    "Subject: cheap meds\nbuy cheap meds online ! ! ! no prescription , visit www . meds . com",
-    inmail_text("Senior data engineer role", "Hi Raj, your pipeline work is great. Chat?"),
-    "free free free free free win win win cash cash £££ !!! ???",
-    "zxqv unseen tokens only qwzx",
-    "word " * 400,
-]
+#: One text of each kind the features treat apart; the word salads below do the heavy lifting.
+KINDS = {
+    "empty": "",
+    "one word and !": "thanks!",
+    "ordinary outreach": "Would a 20-minute chat on Thursday about the platform team suit you?",
+    "spam, URL, currency": "WIN A FREE CRUISE!!! Reply now: www.prize-claim.example.com, £1.50/min",
+    "SMS, long numbers": "URGENT: your mobile 07700900123 won 2000 cash, text CLAIM to 88088",
+    "e-mail channel": "Subject: re : gas nominations\nplease see the attached 12345 schedule",
+    "InMail channel": inmail_text("Hiring a platform lead", "Hi Mei, loved your talk. Coffee?"),
+    "repeats (tf > 1)": "cash cash cash prize prize win win win !!! $$$",
+    "unknown tokens only": "qqzx unknownword zzyx",
+    "one word 300 times": "again " * 300,
+}
+TEXTS = list(KINDS.values())
 
 
 @pytest.fixture(scope="module")
