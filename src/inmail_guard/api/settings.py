@@ -47,7 +47,7 @@ class Settings:
     sighup: bool = False
     #: After start-up, move everything loaded (engine, model, app) out of the cyclic garbage
     #: collector's sight with ``gc.freeze()`` (the server): its full collections then skip the
-    #: model's objects, ~60 ms each, instead of pausing a request now and then.
+    #: model's objects (130 ms each in a server, 0.4 ms frozen) instead of pausing a request.
     freeze_gc: bool = False
     #: Log JSON lines to stderr (the server); tests leave logging alone.
     configure_logging: bool = False
