@@ -5,7 +5,9 @@ Prints a markdown table and the machine it ran on. Both paths score the same tex
 run; the fast path is ``SpamModel.spam_probability`` (the C accelerator where it is built, with
 the pure-Python loop timed next to it), the baseline is the plain sklearn
 ``pipeline.predict_proba([text])`` the model was compiled from: the word pipeline for InMails,
-the e-mail route (character n-grams too) for the e-mail row.
+the e-mail route (character n-grams too) for the e-mail rows. When the e-mail route has a
+partner (sentence embeddings, ``models/partner.py``), a second e-mail row times route +
+partner: every column then includes encoding the text, which dominates (fewer repeats).
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ import itertools
 import random
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 
 from _harness import machine, time_calls
 
-from inmail_guard.models import load_model
-from inmail_guard.models.features import INMAIL_PREFIX, inmail_text
+from inmail_guard.models import SpamModel, load_model, routes
+from inmail_guard.models.features import EMAIL_PREFIX, INMAIL_PREFIX, inmail_text
 from inmail_guard.models.scorer import CompiledScorer
 
 _VOCABULARY = (
@@ -40,6 +42,42 @@ def message(n_words: int, seed: int, kind: str = "InMail") -> str:
     return inmail_text("Quick question", body.capitalize() + ".")
 
 
+Call = Callable[[], object]
+
+
+def _paths(model: SpamModel, kind: str, texts: list[str]
+           ) -> tuple[Call, Call, Call, Call, list[str]]:
+    """The fast path, the pure-Python loop, sklearn on one text, the batch call, and its texts
+    for one row of the table."""
+    cycle = itertools.cycle(texts)
+    if kind == "InMail":
+        pure = CompiledScorer.from_pipeline(model.pipeline, channels=(INMAIL_PREFIX,),
+                                            accelerated=False)
+        batch = texts * 16
+        return (lambda: model.spam_probability(next(cycle)),
+                lambda: pure.probability(next(cycle), INMAIL_PREFIX),
+                lambda: model.pipeline.predict_proba([next(cycle)]),
+                lambda: model.spam_probabilities(batch), batch)
+    route = model.routes[EMAIL_PREFIX]
+    compiled = model._route_scorer(EMAIL_PREFIX)
+    pure = CompiledScorer.from_pipeline(route, channels=(EMAIL_PREFIX,), accelerated=False)
+    if kind == "e-mail":  # the route alone, as scored before it had a partner
+        batch = texts * 16
+        return (lambda: compiled.probability(next(cycle), EMAIL_PREFIX),
+                lambda: pure.probability(next(cycle), EMAIL_PREFIX),
+                lambda: route.predict_proba([next(cycle)]),
+                lambda: route.predict_proba(batch), batch)
+    partner = model.partners[EMAIL_PREFIX]
+
+    def python_loop() -> object:
+        text = next(cycle)
+        return partner.probability(pure.decision(text, EMAIL_PREFIX), model.encode([text])[0])
+
+    return (lambda: model.spam_probability(next(cycle)), python_loop,
+            lambda: routes.partnered(route, partner, [next(cycle)], model.encode),
+            lambda: model.spam_probabilities(texts), texts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="builtin:spam-v1")
@@ -48,32 +86,22 @@ def main() -> None:
     model = load_model(args.model)
     rows = []
     cases = [("InMail", 20), ("InMail", 100), ("InMail", 500)]
-    if "e:" in model.routes:
+    if EMAIL_PREFIX in model.routes:
         cases.append(("e-mail", 100))
+    if EMAIL_PREFIX in model.partners:
+        cases.append(("e-mail + partner", 100))
     for kind, n_words in cases:
-        texts = [message(n_words, seed, kind) for seed in range(64)]
-        pipeline = model.routes["e:"] if kind == "e-mail" else model.pipeline
-
-        def fast(cycle: Iterator[str] = itertools.cycle(texts)) -> object:
-            return model.spam_probability(next(cycle))
-
-        def sklearn_one(cycle: Iterator[str] = itertools.cycle(texts),
-                        pipeline: object = pipeline) -> object:
-            return pipeline.predict_proba([next(cycle)])  # type: ignore[attr-defined]
-
-        prefix = "e:" if kind == "e-mail" else INMAIL_PREFIX
-        pure = CompiledScorer.from_pipeline(pipeline, channels=(prefix,), accelerated=False)
-
-        def python_loop(cycle: Iterator[str] = itertools.cycle(texts),
-                        pure: CompiledScorer = pure, prefix: str = prefix) -> object:
-            return pure.probability(next(cycle), prefix)
-
-        fast_t = time_calls("fast", fast, args.repeat, min(50, args.repeat))
-        python_t = time_calls("python", python_loop, args.repeat, min(50, args.repeat))
-        slow_t = time_calls("sklearn", sklearn_one, max(200, args.repeat // 10), 50)
-        batch = texts * 16
+        email = kind.startswith("e-mail")
+        texts = [message(n_words, seed, "e-mail" if email else kind) for seed in range(64)]
+        fast, python_loop, sklearn_one, score_batch, batch = _paths(model, kind, texts)
+        partnered = kind == "e-mail + partner"
+        repeat = max(20, args.repeat // 40) if partnered else args.repeat
+        fast_t = time_calls("fast", fast, repeat, min(50, repeat))
+        python_t = time_calls("python", python_loop, repeat, min(50, repeat))
+        slow_t = time_calls("sklearn", sklearn_one, max(20 if partnered else 200, repeat // 10),
+                            min(50, repeat))
         t0 = time.perf_counter()
-        model.spam_probabilities(batch)
+        score_batch()
         batch_rate = len(batch) / (time.perf_counter() - t0)
         rows.append(
             f"| {kind} | {n_words} | {fast_t.p50_us:.1f} | {fast_t.p99_us:.1f} | "
@@ -85,7 +113,8 @@ def main() -> None:
           f" fast path: {'C accelerator' if model.scorer.accelerated else 'pure Python'}")
     print()
     print("| text | words | fast p50 µs | fast p99 µs | fast msgs/s | pure-Python p50 µs "
-          "| sklearn p50 µs | sklearn p99 µs | sklearn msgs/s | batch msgs/s (1,024) "
+          "| sklearn p50 µs | sklearn p99 µs | sklearn msgs/s | batch msgs/s (1,024; 64 "
+          "with the partner) "
           "| fast / sklearn | pure-Python / fast |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))

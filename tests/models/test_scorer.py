@@ -40,15 +40,25 @@ def shipped():
     return load_model("builtin:spam-v1")
 
 
+def _expected(model, text: str) -> float:
+    """What scikit-learn says: the word pipeline's probability, or for e-mail the route's, or
+    (when the route has a partner) the partner's combination of the route's sklearn decision
+    value and the text's embedding."""
+    if channel_prefix(text) != "e:":
+        return float(model.pipeline.predict_proba([text])[0, 1])
+    route, partner = model.routes["e:"], model.partners.get("e:")
+    if partner is None:
+        return float(route.predict_proba([text])[0, 1])
+    svm = route[-1].calibrated_classifiers_[0].estimator
+    decision = svm.decision_function(route[0].transform([text]))
+    return float(partner.probabilities(decision, model.encode([text]))[0])
+
+
 def _check_agreement(model, texts: list[str]) -> None:
-    """Each text is scored by its channel's pipeline: the e-mail route for e-mail, the word
-    pipeline for the rest; the compiled scorer and the batch path agree with it."""
+    """Each text is scored by its channel's pipeline: the e-mail route (and its partner) for
+    e-mail, the word pipeline for the rest; the compiled scorer and the batch path agree."""
     assert set(model.routes) == {"e:"}
-    email = model.routes["e:"]
-    expected = [
-        float((email if channel_prefix(t) == "e:" else model.pipeline).predict_proba([t])[0, 1])
-        for t in texts
-    ]
+    expected = [_expected(model, t) for t in texts]
     for text, want in zip(texts, expected, strict=True):
         assert model.spam_probability(text) == pytest.approx(want, abs=1e-9), text
     assert model.spam_probabilities(texts) == pytest.approx(expected, abs=1e-12)
@@ -79,9 +89,7 @@ def test_inmail_channel_uses_shared_weights_only(shipped) -> None:
 def test_routes_choose_the_pipeline_and_threshold_by_channel(shipped) -> None:
     mail = "Subject: cheap meds\nbuy cheap meds online ! ! ! no prescription needed"
     inmail = inmail_text("A role on my team", "Hi Raj, your pipeline work is great. Chat?")
-    email_route = shipped.routes["e:"]
-    assert shipped.spam_probability(mail) == pytest.approx(
-        float(email_route.predict_proba([mail])[0, 1]), abs=1e-9)
+    assert shipped.spam_probability(mail) == pytest.approx(_expected(shipped, mail), abs=1e-9)
     assert shipped.spam_probability(mail) != pytest.approx(
         float(shipped.pipeline.predict_proba([mail])[0, 1]), abs=1e-6)
     assert shipped.spam_probability(inmail) == pytest.approx(

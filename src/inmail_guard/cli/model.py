@@ -14,6 +14,7 @@ import click
 
 from inmail_guard.models.artifact import load_model, resolve, save_model, sha256_file
 from inmail_guard.models.data import DatasetError, read_datasets
+from inmail_guard.models.encoder import ENCODER_FILE
 from inmail_guard.models.manifest import (
     ModelVerificationError,
     check_model_name,
@@ -27,12 +28,13 @@ _DATA = click.argument(
 )
 
 
-def _params(target_fpr: float, email_target_fpr: float, email_route: bool, seed: int, c: float,
-            min_df: int) -> Any:
+def _params(target_fpr: float, email_target_fpr: float, email_route: bool,
+            email_partner: bool, seed: int, c: float, min_df: int) -> Any:
     from inmail_guard.models.train import TrainParams
 
     return TrainParams(target_fpr=target_fpr, email_target_fpr=email_target_fpr,
-                       email_route=email_route, seed=seed, c=c, min_df=min_df)
+                       email_route=email_route, email_partner=email_partner, seed=seed, c=c,
+                       min_df=min_df)
 
 
 def _training_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -49,6 +51,9 @@ def _training_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--email-route/--no-email-route", default=True, show_default=True,
                      help="Train a separate e-mail pipeline with character n-grams on the "
                      "e-mail rows (text starting with 'Subject:')."),
+        click.option("--email-partner/--no-email-partner", default=True, show_default=True,
+                     help="Give the e-mail route a partner model on sentence embeddings "
+                     "(MiniLM-L6), weighted as the validation folds choose (weight 0: none)."),
         click.option("--seed", type=int, default=t.DEFAULT_SEED, show_default=True,
                      help="Seed of the fold splits and the solver."),
         click.option("--c", "c", type=click.FloatRange(0, min_open=True), default=t.DEFAULT_C,
@@ -135,8 +140,8 @@ def model() -> None:
               help="Also run K-fold cross-validation (K >= 2) and record it in the manifest "
               "(0: skip).")
 def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
-          email_target_fpr: float, email_route: bool, seed: int, c: float, min_df: int,
-          cv_folds: int) -> None:
+          email_target_fpr: float, email_route: bool, email_partner: bool, seed: int, c: float,
+          min_df: int, cv_folds: int) -> None:
     """Train a model from id,label,text CSV files (label ham|spam)."""
     from inmail_guard.models.train import (
         Pooled,
@@ -147,7 +152,7 @@ def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
     )
     from inmail_guard.models.train import train as fit
 
-    params = _params(target_fpr, email_target_fpr, email_route, seed, c, min_df)
+    params = _params(target_fpr, email_target_fpr, email_route, email_partner, seed, c, min_df)
     try:
         datasets = read_datasets(data)
         pooled = Pooled.of(datasets)
@@ -166,18 +171,27 @@ def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
     except TrainingDataError as exc:
         raise _fail(exc) from None
     metrics["validation"] = trained.validation
+    if trained.partner_choice:
+        metrics["email_partner"] = trained.partner_choice
     command = ["inmail-guard", "model", "train", *map(str, data), "--out", str(out_dir),
                "--name", name, "--target-fpr", str(target_fpr),
                "--email-target-fpr", str(email_target_fpr), "--seed", str(seed),
                "--c", str(c), "--min-df", str(min_df)]
     if not email_route:
         command.append("--no-email-route")
+    if not email_partner:
+        command.append("--no-email-partner")
     if cv_folds:
         command += ["--crossval", str(cv_folds)]
     facts = {
         "threshold": trained.threshold,
         "thresholds": trained.thresholds,
         "routes": sorted(trained.routes),
+        "partners": {prefix: {"encoder": ENCODER_FILE, "encoder_sha256": p.encoder_sha256,
+                              "weight": p.weight,
+                              "candidates": trained.partner_choice["candidates"],
+                              "validation_errors": trained.partner_choice["validation_errors"]}
+                     for prefix, p in trained.partners.items()},
         "target_fpr": target_fpr,
         "email_target_fpr": email_target_fpr,
         "created_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
@@ -187,7 +201,8 @@ def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
         "command": shlex.join(command),
     }
     try:
-        manifest_path = save_model(trained.pipeline, out_dir, name, facts, trained.routes)
+        manifest_path = save_model(trained.pipeline, out_dir, name, facts, trained.routes,
+                                   trained.partners)
     except OSError as exc:
         raise click.ClickException(
             f"{out_dir}: cannot write model {name}: {exc.strerror or exc}. Nothing was "
@@ -201,6 +216,10 @@ def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
     per_channel = ", ".join(f"{k} {v}" for k, v in trained.thresholds.items())
     click.echo(f"wrote {manifest_path}; threshold {trained.threshold} (per channel: "
                f"{per_channel or 'none'}; routes: {', '.join(trained.routes) or 'none'})")
+    if trained.partner_choice:
+        choice = trained.partner_choice
+        click.echo(f"e-mail partner weight {choice['weight']} (validation errors per weight: "
+                   f"{choice['validation_errors']})")
     if "crossval" in metrics:
         click.echo("\ncross-validated:\n" + format_metrics_table(metrics["crossval"]["metrics"]))
     click.echo("\nvalidation folds:\n" + format_metrics_table(trained.validation))
@@ -295,8 +314,8 @@ def info(model_ref: str) -> None:
               default=None, callback=_check_output_file,
               help="Also write the results as JSON to this file (its directory must exist).")
 def crossval_command(data: tuple[Path, ...], target_fpr: float, email_target_fpr: float,
-                     email_route: bool, seed: int, c: float, min_df: int, folds: int,
-                     json_out: Path | None) -> None:
+                     email_route: bool, email_partner: bool, seed: int, c: float, min_df: int,
+                     folds: int, json_out: Path | None) -> None:
     """Stratified K-fold cross-validation of training + threshold choice, per file."""
     from inmail_guard.models.train import (
         Pooled,
@@ -306,7 +325,7 @@ def crossval_command(data: tuple[Path, ...], target_fpr: float, email_target_fpr
         train_steps,
     )
 
-    params = _params(target_fpr, email_target_fpr, email_route, seed, c, min_df)
+    params = _params(target_fpr, email_target_fpr, email_route, email_partner, seed, c, min_df)
     try:
         pooled = Pooled.of(read_datasets(data))
         check_trainable(pooled, params, folds)
@@ -318,6 +337,8 @@ def crossval_command(data: tuple[Path, ...], target_fpr: float, email_target_fpr
     result["params"] = params.as_dict()
     click.echo(format_metrics_table(result["metrics"]))
     click.echo(f"\nthresholds per fold: {result['fold_thresholds']}")
+    if "fold_partner_weights" in result:
+        click.echo(f"e-mail partner weight per fold: {result['fold_partner_weights']}")
     if json_out is not None:
         json_out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 

@@ -15,7 +15,10 @@ Unpickling runs code, so a model file is only unpickled after all of these hold 
    are only supported by the version that wrote them; patch releases are accepted), numpy,
    scipy, joblib and Python ``major``. A mismatch is an error, not a warning: retrain instead;
 4. the manifest's ``features`` equals :data:`~inmail_guard.models.features.FEATURES_VERSION`
-   (the pickle refers to our analyzer by name).
+   (the pickle refers to our analyzer by name);
+5. every route partner named in the manifest pins the sha256 of the sentence encoder this
+   package ships (``encoder.py``), and the file there has that sha256. The encoder's arrays are
+   read on the first e-mail, after checking its sha256 again.
 
 A file that passes all of these but still cannot be unpickled (say, truncated before its
 manifest was rewritten) is refused with :class:`ModelVerificationError` too.
@@ -42,6 +45,7 @@ import scipy
 import sklearn
 
 from inmail_guard.models import routes
+from inmail_guard.models.encoder import EncoderError, SentenceEncoder, builtin_encoder_path
 from inmail_guard.models.features import FEATURES_VERSION, INMAIL_PREFIX, analyze, channel_prefix
 from inmail_guard.models.manifest import (
     MANIFEST_FORMAT,
@@ -51,6 +55,7 @@ from inmail_guard.models.manifest import (
     manifest_path,
     read_manifest,
 )
+from inmail_guard.models.partner import EmbeddingPartner
 from inmail_guard.models.scorer import KEYS_OF, CompiledScorer, check_supported
 
 __all__ = ["BUILTIN_MODELS", "BUILTIN_PREFIX", "ModelVerificationError", "SpamModel",
@@ -87,13 +92,17 @@ class SpamModel:
     ``{"e:": <e-mail pipeline>}``; other channels use ``pipeline``). A text is spam when its
     probability is ``>= threshold_for(text)``: the manifest's ``thresholds`` hold one per
     channel the training data had, ``threshold`` is the fallback (the InMail channel's, as no
-    training data is InMail).
+    training data is InMail). A route may have a partner (``partners``, ``partner.py``), which
+    adds the text's sentence embedding; its encoder is loaded on the first text that needs it.
     """
 
     def __init__(self, pipeline: Any, manifest: Mapping[str, Any], path: Path,
-                 routes: Mapping[str, Any] | None = None) -> None:
+                 routes: Mapping[str, Any] | None = None,
+                 partners: Mapping[str, EmbeddingPartner] | None = None) -> None:
         self.pipeline = pipeline
         self.routes: dict[str, Any] = dict(routes or {})
+        self.partners: dict[str, EmbeddingPartner] = dict(partners or {})
+        self._encoder: SentenceEncoder | None = None
         self.manifest: dict[str, Any] = dict(manifest)
         self.path = path
         self.name: str = manifest["name"]
@@ -121,9 +130,33 @@ class SpamModel:
         if self.routes:
             prefix = channel_prefix(text)
             if prefix in self.routes:
-                return self._route_scorer(prefix).probability(text, prefix)
+                scorer = self._route_scorer(prefix)
+                partner = self.partners.get(prefix)
+                if partner is not None:
+                    return partner.probability(scorer.decision(text, prefix),
+                                               self.encode([text])[0])
+                return scorer.probability(text, prefix)
             return self.scorer.probability(text, prefix)
         return self.scorer.probability(text)
+
+    def encode(self, texts: Sequence[str]) -> Any:
+        """The sentence embeddings of ``texts`` (loads the encoder on first use)."""
+        encoder = self._encoder
+        if encoder is None:
+            with self._compile_lock:
+                if self._encoder is None:
+                    if not self.partners:
+                        raise ValueError(f"{self.path}: this model has no route partner, so "
+                                         "no sentence encoder")
+                    sha = next(iter(self.partners.values())).encoder_sha256
+                    try:
+                        self._encoder = SentenceEncoder.load(builtin_encoder_path(), sha)
+                    except EncoderError as exc:
+                        raise ModelVerificationError(
+                            f"{self.path}: {exc}. Fix: reinstall inmail-guard, which ships "
+                            "the encoder file") from None
+                encoder = self._encoder
+        return encoder.encode(texts)
 
     def _route_scorer(self, prefix: str) -> CompiledScorer:
         scorer = self._scorers.get(prefix)
@@ -136,7 +169,8 @@ class SpamModel:
         return scorer
 
     def spam_probabilities(self, texts: Sequence[str]) -> list[float]:
-        return routes.predict_proba(self.pipeline, self.routes, texts).tolist()
+        return routes.predict_proba(self.pipeline, self.routes, texts, self.partners,
+                                    self.encode).tolist()
 
     def threshold_for(self, text: str) -> float:
         """The decision threshold of ``text``'s channel (``threshold`` when it has none)."""
@@ -150,7 +184,8 @@ class SpamModel:
 
 
 def save_model(pipeline: Any, out_dir: str | Path, name: str, manifest: Mapping[str, Any],
-               routes: Mapping[str, Any] | None = None) -> Path:
+               routes: Mapping[str, Any] | None = None,
+               partners: Mapping[str, EmbeddingPartner] | None = None) -> Path:
     """Write ``<name>.joblib`` and ``<name>.json``; return the manifest path.
 
     ``manifest`` holds the training facts (threshold, metrics, data, command); this adds the
@@ -169,8 +204,10 @@ def save_model(pipeline: Any, out_dir: str | Path, name: str, manifest: Mapping[
         _strip_pipeline(p)
     artifact = out / f"{name}.joblib"
     buffer = io.BytesIO()
-    joblib.dump({"pipeline": pipeline, "routes": dict(routes or {})}, buffer,
-                compress=("zlib", 6))
+    payload: dict[str, Any] = {"pipeline": pipeline, "routes": dict(routes or {})}
+    if partners:
+        payload["partners"] = dict(partners)
+    joblib.dump(payload, buffer, compress=("zlib", 6))
     data = buffer.getvalue()
     full = {
         "format": MANIFEST_FORMAT,
@@ -264,6 +301,23 @@ def verify(
             f"{artifact}: built for features {manifest['features']!r} but this inmail-guard "
             f"computes {FEATURES_VERSION!r} (manifest {mpath.name}). Fix: {retrain}"
         )
+    partners = manifest.get("partners") or {}
+    if partners:
+        encoder = builtin_encoder_path()
+        try:
+            have = sha256_file(encoder)
+        except OSError as exc:
+            raise ModelVerificationError(
+                f"{artifact}: its e-mail partner needs the sentence encoder {encoder}, which "
+                f"cannot be read: {exc.strerror or exc}. Fix: reinstall inmail-guard."
+            ) from None
+        for prefix, info in partners.items():
+            if info["encoder_sha256"].lower().removeprefix("sha256:") != have:
+                raise ModelVerificationError(
+                    f"{artifact}: its {prefix!r} partner was trained with the sentence encoder "
+                    f"of sha256 {info['encoder_sha256']}, but {encoder.name} here has sha256 "
+                    f"{have} (manifest {mpath.name}). Refusing to unpickle it. Fix: {retrain}"
+                )
 
 
 def load_model_uncached(ref: str, sha256: str | None = None) -> SpamModel:
@@ -293,12 +347,30 @@ def load_model_uncached(ref: str, sha256: str | None = None) -> SpamModel:
             ) from None
     pipeline = payload.get("pipeline") if isinstance(payload, dict) else None
     extra = payload.get("routes") or {} if isinstance(payload, dict) else {}
+    partners = payload.get("partners") or {} if isinstance(payload, dict) else {}
     if (not _is_pipeline(pipeline, (analyze,)) or not isinstance(extra, dict)
             or not all(_is_pipeline(p, KEYS_OF) for p in extra.values())):
         raise ModelVerificationError(
             f"{artifact}: not an inmail-guard spam model (no pipeline with our analyzer)."
         )
-    return SpamModel(pipeline, manifest, artifact, extra)
+    if (not isinstance(partners, dict)
+            or not all(isinstance(p, EmbeddingPartner) for p in partners.values())
+            or sorted(partners) != sorted(manifest.get("partners") or {})
+            or not set(partners) <= set(extra)):
+        raise ModelVerificationError(
+            f"{artifact}: its route partners ({', '.join(sorted(partners)) or 'none'}) are not "
+            f"the ones manifest {mpath.name} names "
+            f"({', '.join(sorted(manifest.get('partners') or {})) or 'none'}), or not on a "
+            f"route. Fix: retrain with: {manifest['command']}"
+        )
+    for prefix, partner in partners.items():
+        if partner.encoder_sha256 != manifest["partners"][prefix]["encoder_sha256"]:
+            raise ModelVerificationError(
+                f"{artifact}: the {prefix!r} partner pins encoder sha256 "
+                f"{partner.encoder_sha256}, its manifest {mpath.name} another. Fix: retrain "
+                f"with: {manifest['command']}"
+            )
+    return SpamModel(pipeline, manifest, artifact, extra, partners)
 
 
 _cache: dict[tuple[str, str | None, int, int], SpamModel] = {}

@@ -69,6 +69,17 @@ class TrainingFile(_Strict):
     spam: Count
 
 
+class PartnerInfo(_Strict):
+    """A route's embedding partner (``partner.py``): which encoder, and how its weight was
+    chosen."""
+
+    encoder: str
+    encoder_sha256: Annotated[str, Field(pattern=_SHA256)]
+    weight: Annotated[float, Field(gt=0)]
+    candidates: list[float] = Field(default_factory=list)
+    validation_errors: dict[str, int] = Field(default_factory=dict)
+
+
 class Manifest(_Strict):
     """The manifest ``<name>.json``, as :func:`save_model` writes it; checked before unpickling."""
 
@@ -82,6 +93,7 @@ class Manifest(_Strict):
     threshold: Probability
     thresholds: dict[str, Probability] = Field(default_factory=dict)
     routes: list[str] = Field(default_factory=list)
+    partners: dict[str, PartnerInfo] = Field(default_factory=dict)
     target_fpr: Probability | None = None
     email_target_fpr: Probability | None = None
     created_at: str

@@ -17,6 +17,13 @@ n-grams and keep the word pipeline's calibration. The route learns from the shor
 (through the shared word weights): in screening that caught three more Enron spams than a route
 fitted on e-mail rows alone. ``--no-email-route`` trains the word pipeline alone.
 
+The e-mail route has a partner (``partner.py``): a logistic regression on each e-mail's
+sentence embedding (``encoder.py``), added to the route's decision value with a weight chosen
+among ``partner_weights`` on the same validation folds as the thresholds: the weight with the
+fewest e-mail errors at the e-mail threshold, then the highest e-mail ROC-AUC, then the smaller
+(0: no partner).
+``--no-email-partner`` leaves it out.
+
 The decision thresholds are chosen on validation folds: the training rows are split into
 ``val_folds`` stratified folds (by file and label), each fold is scored by pipelines trained on
 the others, and each channel present in the data (e-mail, short message) gets the lowest
@@ -42,6 +49,7 @@ from typing import Any
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
@@ -55,6 +63,13 @@ from inmail_guard.models.features import (
     channel_prefix,
 )
 from inmail_guard.models.metrics import binary_metrics, choose_threshold
+from inmail_guard.models.partner import (
+    EMBEDDING_C,
+    WEIGHTS,
+    EmbeddingPartner,
+    Embeddings,
+    fit_partners,
+)
 
 Progress = Callable[[str], None]
 
@@ -81,14 +96,22 @@ class TrainParams:
     val_folds: int = DEFAULT_VAL_FOLDS
     email_target_fpr: float = DEFAULT_EMAIL_TARGET_FPR
     email_route: bool = True
+    email_partner: bool = True
+    #: The partner weights chosen among on the validation folds (0: the route alone).
+    partner_weights: tuple[float, ...] = WEIGHTS
 
     def as_dict(self) -> dict[str, Any]:
         return {"target_fpr": self.target_fpr, "email_target_fpr": self.email_target_fpr,
-                "email_route": self.email_route, "seed": self.seed, "C": self.c,
+                "email_route": self.email_route, "email_partner": self.email_partner,
+                "seed": self.seed, "C": self.c,
                 "min_df": self.min_df, "val_folds": self.val_folds,
                 "estimator": "LinearSVC(class_weight=balanced) + sigmoid calibration",
                 "vectorizer": "tfidf(sublinear_tf, l2), word 1-2-grams x channel; e-mail "
-                              "route: + character 2-6-grams of words"}
+                              "route: + character 2-6-grams of words",
+                "email_partner_model": f"LogisticRegression(C={EMBEDDING_C}, balanced) on "
+                                       "MiniLM-L6 embeddings, weight chosen among "
+                                       f"{list(self.partner_weights)} on the validation "
+                                       "folds"}
 
     def fpr_for(self, prefix: str) -> float:
         """The ham false-positive rate the threshold of channel ``prefix`` is chosen for."""
@@ -187,12 +210,17 @@ def _fit(pipeline: Pipeline, texts: Sequence[str], labels: np.ndarray,
     try:
         return pipeline.fit(texts, labels)
     except ValueError as exc:
-        if "no terms remain" not in str(exc):
-            raise
-        raise TrainingDataError(
-            f"no feature appears in at least {params.min_df} rows of a fit (--min-df "
-            f"{params.min_df}). Fix: lower --min-df, or add rows."
-        ) from None
+        raise _no_terms(exc, params) from None
+
+
+def _no_terms(exc: ValueError, params: TrainParams) -> Exception:
+    """The vectorizer's "no terms remain" as a :class:`TrainingDataError`; others as they are."""
+    if "no terms remain" not in str(exc):
+        return exc
+    return TrainingDataError(
+        f"no feature appears in at least {params.min_df} rows of a fit (--min-df "
+        f"{params.min_df}). Fix: lower --min-df, or add rows."
+    )
 
 
 def _folds(data: Pooled, n: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -200,19 +228,72 @@ def _folds(data: Pooled, n: int, seed: int) -> list[tuple[np.ndarray, np.ndarray
     return list(splitter.split(np.zeros(len(data.labels)), data.strata()))
 
 
-def out_of_fold(
-    data: Pooled, params: TrainParams, progress: Progress | None = None,
-    analyzer: Callable[[str], list[str]] = analyze, label: str = "validation fold",
-) -> np.ndarray:
-    """Spam probability of every row from a pipeline that did not train on it."""
+def out_of_fold(data: Pooled, params: TrainParams, progress: Progress | None = None
+                ) -> np.ndarray:
+    """Spam probability of every row from a word pipeline that did not train on it."""
     scores = np.zeros(len(data.labels))
     for k, (train, test) in enumerate(_folds(data, params.val_folds, params.seed), 1):
         if progress:
-            progress(f"{label} {k}/{params.val_folds}")
-        pipeline = _fit(build_pipeline(params, analyzer), data.take(train).texts,
-                        data.labels[train], params)
+            progress(f"validation fold {k}/{params.val_folds}")
+        pipeline = _fit(build_pipeline(params), data.take(train).texts, data.labels[train],
+                        params)
         scores[test] = pipeline.predict_proba(data.take(test).texts)[:, 1]
     return scores
+
+
+@dataclass(slots=True)
+class EmailRoute:
+    """A fitted e-mail route and its partners, one per candidate weight (``partner.py``)."""
+
+    pipeline: Pipeline
+    partners: dict[float, EmbeddingPartner] = field(default_factory=dict)
+
+    def predict_proba(self, texts: Sequence[str], weight: float,
+                      embeddings: Embeddings | None) -> np.ndarray:
+        """Spam probability of each (e-mail) text, by the route with its partner at
+        ``weight`` (0: the route alone, with its own sigmoid)."""
+        if weight == 0 or embeddings is None:
+            return self.pipeline.predict_proba(texts)[:, 1]
+        return routes.partnered(self.pipeline, self.partners[weight], texts, embeddings)
+
+
+def fit_email_route(data: Pooled, params: TrainParams, embeddings: Embeddings | None,
+                    weights: Sequence[float] = WEIGHTS) -> EmailRoute:
+    """The e-mail route fitted on all of ``data``'s rows and, with ``embeddings``, its
+    partners for ``weights`` fitted on the e-mail rows."""
+    pipeline = build_pipeline(params, analyze_email)
+    try:
+        features = pipeline[0].fit_transform(data.texts)
+    except ValueError as exc:
+        raise _no_terms(exc, params) from None
+    pipeline[-1].fit(features, data.labels)
+    route = EmailRoute(pipeline)
+    if embeddings is not None and any(weights):
+        email = data.channels() == EMAIL_PREFIX
+        texts = [t for t, e in zip(data.texts, email, strict=True) if e]
+        route.partners = fit_partners(
+            pipeline[-1].estimator, features, data.labels, email, embeddings(texts),
+            CALIBRATION_FOLDS, embeddings.sha256, weights)
+    return route
+
+
+def choose_weight(errors: dict[float, int], auc: dict[float, float]) -> float:
+    """The partner weight with the fewest validation errors at the target; among those, the
+    highest validation ROC-AUC (errors at one threshold are coarse: a tie says little, the
+    ranking of all e-mails says more); then the smaller weight (0: no partner)."""
+    return min(errors, key=lambda w: (errors[w], -round(auc[w], 6), w))
+
+
+def _roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    return float(roc_auc_score(labels, scores)) if len(set(labels.tolist())) == 2 else 0.5
+
+
+def errors_at_target(scores: np.ndarray, labels: np.ndarray, target_fpr: float
+                     ) -> tuple[int, float]:
+    """False positives plus false negatives at the threshold chosen for ``target_fpr``."""
+    threshold = choose_threshold(scores[labels == 0], target_fpr)
+    spam = scores >= threshold
+    return int((spam & (labels == 0)).sum() + (~spam & (labels == 1)).sum()), threshold
 
 
 @dataclass(slots=True)
@@ -222,12 +303,17 @@ class Trained:
     validation: dict[str, dict[str, Any]]
     routes: dict[str, Pipeline] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)
+    partners: dict[str, EmbeddingPartner] = field(default_factory=dict)
+    #: How the e-mail partner's weight was chosen: validation errors per candidate weight.
+    partner_choice: dict[str, Any] = field(default_factory=dict)
+    embeddings: Embeddings | None = None
 
     def row_thresholds(self, channels: np.ndarray) -> np.ndarray:
         return np.asarray([self.thresholds.get(c, self.threshold) for c in channels.tolist()])
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return routes.predict_proba(self.pipeline, self.routes, texts)
+        return routes.predict_proba(self.pipeline, self.routes, texts, self.partners,
+                                    self.embeddings)
 
 
 def wants_email_route(data: Pooled, params: TrainParams) -> bool:
@@ -239,28 +325,77 @@ def wants_email_route(data: Pooled, params: TrainParams) -> bool:
     return bool(np.bincount(labels, minlength=2).min() >= 2 * params.val_folds)
 
 
+def wants_partner(data: Pooled, params: TrainParams) -> bool:
+    """Whether :func:`train` fits the e-mail route's embedding partner: asked for, an e-mail
+    route is fitted, and every validation fit has ``CALIBRATION_FOLDS`` e-mail rows of each
+    label (the partner's own out-of-fold scores need them)."""
+    if not (params.email_partner and wants_email_route(data, params)):
+        return False
+    counts = np.bincount(data.labels[data.channels() == EMAIL_PREFIX], minlength=2)
+    return smallest_fit(int(counts.min()), params.val_folds) >= CALIBRATION_FOLDS
+
+
 def train_steps(data: Pooled, params: TrainParams) -> int:
     """How many progress steps :func:`train` reports."""
-    return (params.val_folds + 1) * (2 if wants_email_route(data, params) else 1)
+    steps = params.val_folds + 1
+    if wants_email_route(data, params):
+        steps += params.val_folds + 1 + (1 if wants_partner(data, params) else 0)
+    return steps
 
 
-def train(data: Pooled, params: TrainParams, progress: Progress | None = None) -> Trained:
-    """Choose the thresholds on validation folds, then fit the final pipelines on all rows."""
+def train(data: Pooled, params: TrainParams, progress: Progress | None = None,
+          embeddings: Embeddings | None = None) -> Trained:
+    """Choose the thresholds (and the e-mail partner's weight) on validation folds, then fit
+    the final pipelines on all rows. ``embeddings``: the encoder for the e-mail partner
+    (default: the shipped one); pass one to share its cache across calls."""
     scores = out_of_fold(data, params, progress)
     routed = scores.copy()
     channels = data.channels()
     email_route = wants_email_route(data, params)
+    weight = 0.0
+    choice: dict[str, Any] = {}
     if email_route:
+        if wants_partner(data, params):
+            embeddings = embeddings or Embeddings.builtin()
+            email_texts = [t for t, c in zip(data.texts, channels, strict=True)
+                           if c == EMAIL_PREFIX]
+            if progress:
+                progress(f"e-mail partner: embedding {len(embeddings.missing(email_texts))} "
+                         "e-mails")
+            embeddings(email_texts)
+        else:
+            embeddings = None
+        weights = params.partner_weights if embeddings is not None else (0.0,)
         email = channels == EMAIL_PREFIX
-        routed[email] = out_of_fold(data, params, progress, analyze_email,
-                                    "e-mail route: validation fold")[email]
+        by_weight = {w: np.zeros(len(data.labels)) for w in weights}
+        for k, (train_idx, test_idx) in enumerate(
+                _folds(data, params.val_folds, params.seed), 1):
+            if progress:
+                progress(f"e-mail route: validation fold {k}/{params.val_folds}")
+            route = fit_email_route(data.take(train_idx), params, embeddings, weights)
+            test = test_idx[email[test_idx]]
+            texts = [data.texts[i] for i in test]
+            for w in weights:
+                by_weight[w][test] = route.predict_proba(texts, w, embeddings)
+        labels = data.labels[email]
+        errors = {w: errors_at_target(by_weight[w][email], labels,
+                                      params.email_target_fpr)[0] for w in weights}
+        auc = {w: _roc_auc(labels, by_weight[w][email]) for w in weights}
+        weight = choose_weight(errors, auc)
+        routed[email] = by_weight[weight][email]
+        if embeddings is not None:
+            choice = {"weight": weight, "candidates": list(weights),
+                      "validation_errors": {str(w): errors[w] for w in weights},
+                      "validation_roc_auc": {str(w): round(auc[w], 6) for w in weights},
+                      "encoder_sha256": embeddings.sha256}
     threshold = choose_threshold(scores[data.labels == 0], params.target_fpr)
     thresholds = {
         prefix: choose_threshold(routed[(channels == prefix) & (data.labels == 0)],
                                  params.fpr_for(prefix))
         for prefix in sorted(set(channels.tolist()))
     }
-    trained = Trained(build_pipeline(params), threshold, validation={}, thresholds=thresholds)
+    trained = Trained(build_pipeline(params), threshold, validation={}, thresholds=thresholds,
+                      partner_choice=choice, embeddings=embeddings)
     trained.validation = per_source_metrics(data, routed, trained.row_thresholds(channels))
     if progress:
         progress("final fit on all rows")
@@ -268,8 +403,10 @@ def train(data: Pooled, params: TrainParams, progress: Progress | None = None) -
     if email_route:
         if progress:
             progress("e-mail route: final fit")
-        trained.routes[EMAIL_PREFIX] = _fit(build_pipeline(params, analyze_email), data.texts,
-                                            data.labels, params)
+        route = fit_email_route(data, params, embeddings if weight else None, (weight,))
+        trained.routes[EMAIL_PREFIX] = route.pipeline
+        if weight:
+            trained.partners[EMAIL_PREFIX] = route.partners[weight]
     return trained
 
 
@@ -294,32 +431,44 @@ def per_source_metrics(
 
 
 def crossval(
-    data: Pooled, params: TrainParams, folds: int = 5, progress: Progress | None = None
+    data: Pooled, params: TrainParams, folds: int = 5, progress: Progress | None = None,
+    embeddings: Embeddings | None = None,
 ) -> dict[str, Any]:
-    """Stratified k-fold CV of the whole procedure (inner threshold choice included).
+    """Stratified k-fold CV of the whole procedure (inner threshold and partner weight choice
+    included).
 
     Each outer fold trains on the other folds of ALL files (so the model sees both corpora, as
-    the shipped one does), chooses its threshold on inner validation folds, and scores the
-    held-out rows; metrics are reported per file over all held-out rows.
+    the shipped one does), chooses its thresholds and e-mail partner weight on inner validation
+    folds, and scores the held-out rows; metrics are reported per file over all held-out rows.
+    The encoder is frozen (it never learns from these rows), so one cache of embeddings serves
+    every fold.
     """
     scores = np.zeros(len(data.labels))
     thresholds = np.zeros(len(data.labels))
     fold_thresholds: list[dict[str, float]] = []
+    fold_weights: list[float] = []
+    if embeddings is None and wants_partner(data, params):
+        embeddings = Embeddings.builtin()
     for k, (train_idx, test_idx) in enumerate(_folds(data, folds, params.seed + 1), 1):
         def step(msg: str, k: int = k) -> None:
             if progress:
                 progress(f"fold {k}/{folds}: {msg}")
 
         held_out = data.take(test_idx)
-        trained = train(data.take(train_idx), params, step)
+        trained = train(data.take(train_idx), params, step, embeddings)
         scores[test_idx] = trained.predict_proba(held_out.texts)
         thresholds[test_idx] = trained.row_thresholds(held_out.channels())
         fold_thresholds.append({"default": trained.threshold, **trained.thresholds})
-    return {
+        if trained.partner_choice:
+            fold_weights.append(trained.partner_choice["weight"])
+    result: dict[str, Any] = {
         "folds": folds,
         "fold_thresholds": fold_thresholds,
         "metrics": per_source_metrics(data, scores, thresholds),
     }
+    if fold_weights:
+        result["fold_partner_weights"] = fold_weights
+    return result
 
 
 if __name__ == "__main__":  # pragma: no cover - convenience entry point
