@@ -11,6 +11,7 @@ from inmail_guard.models import BUILTIN_MODELS, load_model
 from inmail_guard.models.artifact import resolve
 from inmail_guard.models.features import inmail_text
 from inmail_guard.models.manifest import REQUIRED_FIELDS
+from inmail_guard.models.train import choose_weight
 
 HAM = [
     ("Senior backend engineer role at Northwind",
@@ -92,3 +93,51 @@ def test_separates_inmail_fixtures(shipped) -> None:
     assert caught == {s for s, _ in SPAM} - KNOWN_MISSES, spam
     batch = shipped.spam_probabilities([inmail_text(s, b) for s, b in HAM + SPAM])
     assert batch == pytest.approx(ham + spam, abs=1e-9)
+
+
+#: Enron-style e-mail (lower-cased, tokenised with spaces, as the corpus is): ordinary business
+#: mail and classic spam. Scored by the e-mail route and its embedding partner.
+EMAIL_HAM = [
+    "Subject: re : gas nominations for march\nthe revised volumes for meter 1234 are attached . "
+    "please confirm them by friday . thanks , daren",
+    "Subject: staff meeting moved\nthe staff meeting moves to thursday at 10 am in room 30 c . "
+    "bring the updated schedules .",
+    "Subject: re : contract review\ni looked over the draft agreement with the pipeline group . "
+    "a few changes to section 4 , otherwise it is fine . let me know when you want to talk .",
+]
+EMAIL_SPAM = [
+    "Subject: you have won ! ! !\ncongratulations ! you have been selected to receive $ 1000 . "
+    "click here http : / / www . prizes . com to claim your prize now",
+    "Subject: cheap meds online\nbuy viagra and cialis online , no prescription needed ! lowest "
+    "prices , discreet shipping . order now",
+    "Subject: make money from home\nearn $ 5000 a week working from home . no experience "
+    "required . limited offer , reply today to get started !",
+]
+
+
+def test_email_route_has_the_partner_its_validation_folds_chose(shipped) -> None:
+    choice = shipped.manifest["metrics"]["email_partner"]
+    errors = {float(w): n for w, n in choice["validation_errors"].items()}
+    auc = {float(w): a for w, a in choice["validation_roc_auc"].items()}
+    assert choice["weight"] == choose_weight(errors, auc) > 0
+    partner = shipped.partners["e:"]
+    assert partner.weight == choice["weight"]
+    assert shipped.manifest["partners"]["e:"]["encoder_sha256"] == partner.encoder_sha256
+    assert shipped.manifest["metrics"]["crossval"]["fold_partner_weights"]
+
+
+def test_separates_email_fixtures(shipped) -> None:
+    ham = [shipped.spam_probability(t) for t in EMAIL_HAM]
+    spam = [shipped.spam_probability(t) for t in EMAIL_SPAM]
+    threshold = shipped.thresholds["e:"]
+    assert max(ham) < threshold <= min(spam), (ham, spam, threshold)
+    assert shipped.spam_probabilities(EMAIL_HAM + EMAIL_SPAM) == pytest.approx(ham + spam,
+                                                                                abs=1e-9)
+
+
+def test_meets_the_crossval_targets(shipped) -> None:
+    """The targets of the spam-detection issue, on the manifest's cross-validation."""
+    metrics = shipped.manifest["metrics"]["crossval"]["metrics"]
+    sms, enron = metrics["sms_spam_train.csv"], metrics["email_spam_train.csv"]
+    assert sms["f1"] >= 0.95 and sms["ham_fpr"] <= 0.005
+    assert enron["f1"] >= 0.985 and enron["ham_fpr"] <= 0.01
