@@ -364,7 +364,8 @@ def load_model_uncached(ref: str, sha256: str | None = None) -> SpamModel:
             f"route. Fix: retrain with: {manifest['command']}"
         )
     for prefix, partner in partners.items():
-        if partner.encoder_sha256 != manifest["partners"][prefix]["encoder_sha256"]:
+        pinned = manifest["partners"][prefix]["encoder_sha256"]
+        if partner.encoder_sha256 != pinned.lower().removeprefix("sha256:"):
             raise ModelVerificationError(
                 f"{artifact}: the {prefix!r} partner pins encoder sha256 "
                 f"{partner.encoder_sha256}, its manifest {mpath.name} another. Fix: retrain "

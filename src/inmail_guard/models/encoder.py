@@ -21,8 +21,9 @@ manifest and checked before the arrays are read. :func:`convert` builds it from 
     python -m inmail_guard.models.encoder model.safetensors vocab.txt \\
         --out src/inmail_guard/models/minilm-l6-v2.npz
 
-Scoring one e-mail costs about 50-100 ms on one core of this machine class. Only e-mail pays
-it: InMails and short messages never reach the partner.
+Encoding one e-mail costs about 34 ms at 100 words and 67 ms for the average Enron e-mail (181
+word pieces) on one core of this machine class. Only e-mail pays it: InMails and short
+messages never reach the partner.
 """
 
 from __future__ import annotations
