@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -198,6 +199,10 @@ def test_probability_is_stable_far_from_the_threshold() -> None:
                                encoder_sha256="0" * 64)
     assert partner.probability(-100.0, np.zeros(2)) == pytest.approx(0.0, abs=1e-300)
     assert partner.probability(100.0, np.zeros(2)) == 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow in exp on the batch path either
+        batch = partner.probabilities(np.array([-100.0, 100.0]), np.zeros((2, 2)))
+    assert batch.tolist() == pytest.approx([0.0, 1.0], abs=1e-300)
 
 
 def _without_emails(data: Pooled, per_label: int) -> Pooled:

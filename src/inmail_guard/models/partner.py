@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.svm import LinearSVC
@@ -56,8 +57,7 @@ class EmbeddingPartner:
                 + self.weight * partner / self.partner_scale)
 
     def probabilities(self, route_decision: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
-        z = self.a * self.combined(route_decision, embeddings) + self.b
-        return 1.0 / (1.0 + np.exp(-z))
+        return expit(self.a * self.combined(route_decision, embeddings) + self.b)
 
     def probability(self, route_decision: float, embedding: np.ndarray) -> float:
         z = self.a * float(self.combined(np.asarray([route_decision]), embedding[None, :])[0]) \
