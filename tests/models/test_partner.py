@@ -93,6 +93,14 @@ def test_choose_weight_fewest_errors_then_ranking_then_smaller() -> None:
     assert choose_weight({0.0: 36, 0.25: 36}, {0.0: 0.99951, 0.25: 0.99951}) == 0.0
 
 
+@pytest.mark.parametrize("weights", [(), (0.0, -0.5)])
+def test_partner_weights_are_checked(weights: tuple[float, ...]) -> None:
+    with pytest.raises(ValueError) as err:
+        TrainParams(partner_weights=weights)
+    assert str(err.value) == ("partner_weights must hold at least one weight, none negative "
+                              f"(0: no partner); got {weights!r}")
+
+
 def test_errors_at_target_counts_both_kinds_at_the_chosen_threshold() -> None:
     scores = np.array([0.1, 0.2, 0.3, 0.9, 0.8, 0.25])
     labels = np.array([0, 0, 0, 1, 1, 1])

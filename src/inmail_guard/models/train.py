@@ -100,6 +100,11 @@ class TrainParams:
     #: The partner weights chosen among on the validation folds (0: the route alone).
     partner_weights: tuple[float, ...] = WEIGHTS
 
+    def __post_init__(self) -> None:
+        if not self.partner_weights or min(self.partner_weights) < 0:
+            raise ValueError(f"partner_weights must hold at least one weight, none negative "
+                             f"(0: no partner); got {self.partner_weights!r}")
+
     def as_dict(self) -> dict[str, Any]:
         return {"target_fpr": self.target_fpr, "email_target_fpr": self.email_target_fpr,
                 "email_route": self.email_route, "email_partner": self.email_partner,
