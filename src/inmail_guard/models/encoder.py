@@ -161,6 +161,8 @@ class SentenceEncoder:
     """Text -> unit vector (mean-pooled last layer of a BERT encoder, l2-normalised)."""
 
     def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
+        #: sha256 of the file it was loaded from (:meth:`load`); None when built from arrays.
+        self.sha256: str | None = None
         try:
             self.tokenizer = Tokenizer(bytes(arrays["vocab"]).decode("utf-8").split("\n"))
             self.heads = int(arrays["num_heads"])
@@ -197,24 +199,26 @@ class SentenceEncoder:
 
     @classmethod
     def load(cls, path: str | Path, sha256: str | None = None) -> SentenceEncoder:
-        """Read an encoder file; with ``sha256``, refuse it unless its bytes hash to that."""
+        """Read an encoder file; with ``sha256``, refuse it unless its bytes hash to that. The
+        encoder's ``sha256`` is the digest of the bytes it was read from."""
         path = Path(path)
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise EncoderError(f"{path}: cannot read the encoder file: "
                                f"{exc.strerror or exc}") from None
-        if sha256 is not None:
-            found = hashlib.sha256(data).hexdigest()
-            if found != sha256:
-                raise EncoderError(f"{path}: sha256 is {found}, but the model manifest pins "
-                                   f"{sha256}: the file was altered or replaced")
+        found = hashlib.sha256(data).hexdigest()
+        if sha256 is not None and found != sha256:
+            raise EncoderError(f"{path}: sha256 is {found}, but the model manifest pins "
+                               f"{sha256}: the file was altered or replaced")
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as npz:
                 arrays = {name: npz[name] for name in npz.files}
         except (OSError, ValueError, zipfile.BadZipFile) as exc:
             raise EncoderError(f"{path}: not an encoder file ({exc})") from None
-        return cls(arrays)
+        encoder = cls(arrays)
+        encoder.sha256 = found
+        return encoder
 
     def encode_ids(self, ids: Sequence[int]) -> np.ndarray:
         n = len(ids)

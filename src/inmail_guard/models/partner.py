@@ -16,7 +16,6 @@ a partner); see ``MODEL_CARD.md``.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -117,9 +116,9 @@ class Embeddings:
     @classmethod
     def builtin(cls) -> Embeddings:
         """The shipped encoder (``encoder.ENCODER_FILE`` in this package)."""
-        path = builtin_encoder_path()
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        return cls(SentenceEncoder.load(path, digest), digest)
+        encoder = SentenceEncoder.load(builtin_encoder_path())  # read and hashed once
+        assert encoder.sha256 is not None
+        return cls(encoder, encoder.sha256)
 
     def missing(self, texts: Sequence[str]) -> list[str]:
         """The distinct texts not encoded yet."""
