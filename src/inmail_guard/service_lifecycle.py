@@ -20,7 +20,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
-from inmail_guard.engine.content import parse_body
+from inmail_guard.engine.content import parse_body, preview
 from inmail_guard.service_types import (
     Conversation,
     ConversationMessage,
@@ -188,7 +188,8 @@ class Lifecycle:
         return [InboxItem(
             inmail_id=r.id, sender=SenderCard(r.sender_id, r.name, r.photo_url),
             subject=r.subject,
-            preview=parse_body(r.body, max_source_chars=max_source).text[:self.preview_chars],
+            preview=preview(parse_body(r.body, max_source_chars=max_source).text,
+                            self.preview_chars),
             status=self._status(r, now), sent_at=r.sent_at,
             expires_at=r.sent_at + self.expire_after, opened_at=r.opened_at,
             conversation_id=r.conversation_id) for r in rows]
