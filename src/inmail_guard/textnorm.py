@@ -76,14 +76,28 @@ INVISIBLE_RANGES: tuple[tuple[int, int], ...] = (
     (0x2800, 0x2800),    # braille pattern blank
     (0xFFF9, 0xFFFB),    # interlinear annotation anchor, separator, terminator
 )
-_INVISIBLE_RE = re.compile("[" + "".join(
-    re.escape(chr(lo)) if lo == hi else f"{re.escape(chr(lo))}-{re.escape(chr(hi))}"
-    for lo, hi in INVISIBLE_RANGES) + "]")
+
+
+def _class(ranges: tuple[tuple[int, int], ...]) -> str:
+    return "".join(f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in ranges)
+
+
+# The regex engine tests a class of BMP characters with one bitmap look-up, but goes through
+# astral characters and ranges one by one for every character it tests: so the astral
+# invisibles get their own pass, only for text that has an astral character (emoji, tags).
+_INVISIBLE_BMP_RE = re.compile(f"[{_class(tuple(r for r in INVISIBLE_RANGES if r[1] <= 0xFFFF))}]")
+_INVISIBLE_ASTRAL_RE = re.compile(
+    f"[{_class(tuple(r for r in INVISIBLE_RANGES if r[0] > 0xFFFF))}]")
+_ASTRAL_RE = re.compile("[\U00010000-\U0010ffff]")
+_INVISIBLE_RE = re.compile(f"[{_class(INVISIBLE_RANGES)}]")  # to test for, not to strip with
 
 
 def strip_invisible(text: str) -> str:
     """``text`` without the code points of :data:`INVISIBLE_RANGES`."""
-    return text if text.isascii() else _INVISIBLE_RE.sub("", text)
+    if text.isascii():
+        return text
+    text = _INVISIBLE_BMP_RE.sub("", text)
+    return _INVISIBLE_ASTRAL_RE.sub("", text) if _ASTRAL_RE.search(text) else text
 
 
 def _load_confusables() -> dict[str, str]:
@@ -108,13 +122,15 @@ _COMBINING = "".join(map(chr, [
     *range(0x0300, 0x0370), *range(0x1AB0, 0x1B00), *range(0x1DC0, 0x1E00),
     *range(0x20D0, 0x2100), *range(0xFE20, 0xFE30),
 ]))
-_COMBINING_RE = re.compile(f"[{_COMBINING}]+")
 # The regex engine tests a class of BMP characters with one bitmap look-up, but goes through
 # astral characters one by one (~0.2 µs a character for this table): so the class holds the
 # BMP look-alikes and the whole astral range, and _confusable sorts the astral ones out.
 _BMP = "".join(re.escape(c) for c in _CONFUSABLES if ord(c) <= 0xFFFF)
 _ASTRAL = "\U00010000-\U0010ffff"
 _CONFUSABLE_RE = re.compile(f"[{_BMP}{_ASTRAL}]")
+# The skeleton also drops combining accents, in the same pass.
+_FOLD = {**_CONFUSABLES, **dict.fromkeys(_COMBINING, "")}
+_FOLD_RE = re.compile(f"[{_BMP}{re.escape(_COMBINING)}{_ASTRAL}]")
 # A letter of another script that reads as no ASCII letter (Russian П, Greek λ): where one
 # is in a word, the word is written in that script, not disguised. (Astral letters are not
 # counted: they are look-alikes far more often than prose here.)
@@ -139,6 +155,11 @@ def _confusable(match: re.Match[str]) -> str:
     return _CONFUSABLES.get(char, char)
 
 
+def _fold(match: re.Match[str]) -> str:
+    char = match.group()
+    return _FOLD.get(char, char)
+
+
 def _punctuation(match: re.Match[str]) -> str:
     return _PUNCTUATION[match.group()]
 
@@ -147,17 +168,17 @@ def _script(char: str) -> str:
     return unicodedata.name(char, "").split(" ", 1)[0]
 
 
-def _fold_confusables(text: str, *, keep_scripts: bool = False) -> str:
-    """Look-alikes read as ASCII.
+def _fold_confusables(text: str) -> str:
+    """Look-alikes read as ASCII, in :func:`model_text`'s way.
 
-    With ``keep_scripts``, text that has words of another script (a letter that reads as no
+    Text that has words of another script (a letter that reads as no
     ASCII letter: Russian ``П``, Greek ``λ``) keeps that script's words as written, also those
     made of look-alikes only (Russian ``работу`` is not ``pa6oty``); words mixing look-alikes
     with ASCII letters (``frее``) and look-alikes of other scripts (``ᴀᴄᴛ``) are still read.
     """
     if not _CONFUSABLE_RE.search(text):
         return text
-    if not keep_scripts or not _FOREIGN_LETTER_RE.search(text):
+    if not _FOREIGN_LETTER_RE.search(text):
         return _CONFUSABLE_RE.sub(_confusable, text)
     scripts = {_script(m.group()) for m in _FOREIGN_LETTER_RE.finditer(text)} - {"LATIN"}
 
@@ -179,8 +200,8 @@ def fold_unicode(text: str) -> str:
     words of other scripts kept (steps 1-3 of :func:`model_text`)."""
     if text.isascii():
         return text
-    text = unicodedata.normalize("NFKC", _INVISIBLE_RE.sub("", text))
-    return _fold_confusables(text, keep_scripts=True)
+    text = unicodedata.normalize("NFKC", strip_invisible(text))
+    return _fold_confusables(text)
 
 
 # --- the keyword skeleton ---------------------------------------------------------------
@@ -257,13 +278,13 @@ def normalise(text: str, *, disable: frozenset[str] = frozenset()) -> Normalised
     folded = text
     if not text.isascii():
         if "zero_width" not in disable:
-            visible = _INVISIBLE_RE.sub("", folded)
+            visible = strip_invisible(folded)
             if len(visible) != len(folded):
                 kinds.add("zero_width")
                 folded = visible
         if "unicode" not in disable:
             nfkd = unicodedata.normalize("NFKD", folded)
-            plain = _COMBINING_RE.sub("", _fold_confusables(nfkd))
+            plain = _FOLD_RE.sub(_fold, nfkd)
             if plain != folded:
                 kinds.add("unicode")
                 folded = plain
