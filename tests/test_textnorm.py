@@ -132,9 +132,8 @@ TEXT = st.text(st.characters(codec="utf-8"), max_size=200) | st.text(
 
 @settings(max_examples=300, deadline=None)
 @given(TEXT)
-def test_model_text_is_total_and_idempotent_on_ascii_output(text: str) -> None:
+def test_model_text_is_total_and_idempotent(text: str) -> None:
+    """Reading normalised text again changes nothing, so training data may be stored so."""
     out = model_text(text)
-    assert isinstance(out, str)
-    if out.isascii():
-        assert model_text(out) == model_text(out)  # deterministic
+    assert model_text(out) == out
     assert not textnorm._INVISIBLE_RE.search(out)
