@@ -29,6 +29,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from inmail_guard.engine.content import parse_body
+from inmail_guard.engine.types import photo_url_problem
 from inmail_guard.service_types import (
     Conversation,
     ConversationMessage,
@@ -86,6 +87,12 @@ def _changed(conn: Connection, inmail_id: str, guard: tuple[Any, ...], **values:
                         .values(**values)).rowcount
     if done != 1:
         raise RuntimeError(f"InMail {inmail_id!r} changed under its row lock")
+
+
+def _shown_photo(url: str | None) -> str | None:
+    """A stored photo URL as other members may see it: one stored before ``put_member``
+    refused all but http(s) URLs (a ``javascript:`` one) is not shown."""
+    return url if url is None or photo_url_problem(url) is None else None
 
 
 class Lifecycle:
@@ -208,7 +215,7 @@ class Lifecycle:
                 .order_by(im.sent_at.desc(), im.id.desc()).limit(limit)).all()
         max_source = self.policy.content.body.max_chars * 4
         return [InboxItem(
-            inmail_id=r.id, sender=SenderCard(r.sender_id, r.name, r.photo_url),
+            inmail_id=r.id, sender=SenderCard(r.sender_id, r.name, _shown_photo(r.photo_url)),
             subject=r.subject,
             preview=parse_body(r.body, max_source_chars=max_source).text[:self.preview_chars],
             status=self._status(r, now), sent_at=r.sent_at,
