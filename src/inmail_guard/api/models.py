@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from inmail_guard.engine.types import Facts, Message, PhotoUrl
+from inmail_guard.engine.types import Facts, Flag, Message, PhotoUrl
 from inmail_guard.engine.wire import EvaluateRequest
 
 NOW = "2026-11-27T09:00:00Z"
@@ -363,9 +363,9 @@ class MemberIn(BaseModel):
          "is_employee": False, "name": "Alice Example", "photo_url": None}]})
 
     plan: str = Field("basic", min_length=1)
-    profile_public: bool = True
-    accepts_inmail: bool = Field(True, description="false is the InMail opt-out.")
-    is_employee: bool = False
+    profile_public: Flag = True
+    accepts_inmail: Flag = Field(True, description="false is the InMail opt-out.")
+    is_employee: Flag = False
     name: str | None = None
     photo_url: PhotoUrl | None = Field(
         None, description="An http:// or https:// URL, at most 2,000 characters.")
