@@ -63,6 +63,27 @@ def test_member_put_and_get(api):
     assert api.get("/v1/members/nobody", headers=SVC).status_code == 404
 
 
+def test_member_flags_must_be_json_booleans(api):
+    for value in ("yes", 1, "true"):
+        r = api.put("/v1/members/dave", json={"is_employee": value}, headers=SVC)
+        assert r.status_code == 422
+        error = r.json()["error"]
+        assert (error["code"], error["field"], error["message"]) == (
+            "validation_error", "is_employee", "is_employee: input should be a valid boolean")
+    assert api.get("/v1/members/dave", headers=SVC).status_code == 404
+    r = api.put("/v1/members/dave", json={"is_employee": True}, headers=SVC)
+    assert r.status_code == 200 and r.json()["is_employee"] is True
+
+
+def test_a_send_with_a_wrongly_typed_field_is_422_and_spends_nothing(api):
+    r = send(api, client={"automated": "no"})
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert (error["field"], error["message"]) == (
+        "message.client.automated", "message.client.automated: input should be a valid boolean")
+    assert api.get("/v1/members/alice/credits", headers=SVC).json()["used"] == 0
+
+
 def test_a_photo_url_other_than_http_or_https_is_422_naming_it(api):
     r = api.put("/v1/members/dave", json=member_body(photo_url="javascript:alert(1)"),
                 headers=SVC)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from inmail_guard.engine.types import Facts, Message, PhotoUrl
+from inmail_guard.engine.types import Facts, Flag, Message, PhotoUrl
 from inmail_guard.engine.wire import EvaluateRequest
 
 NOW = "2026-11-27T09:00:00Z"
@@ -365,9 +365,9 @@ class MemberIn(BaseModel):
          "is_employee": False, "name": "Alice Example", "photo_url": None}]})
 
     plan: str = Field(min_length=1)
-    profile_public: bool
-    accepts_inmail: bool = Field(description="false is the InMail opt-out.")
-    is_employee: bool
+    profile_public: Flag
+    accepts_inmail: Flag = Field(description="false is the InMail opt-out.")
+    is_employee: Flag
     name: str | None = Field(description="null when unknown.")
     photo_url: PhotoUrl | None = Field(
         description="An http:// or https:// URL, at most 2,000 characters; null for none.")
@@ -383,9 +383,9 @@ class MemberPatch(BaseModel):
     # A default of None that is never validated marks "not given"; an explicit null for these
     # is refused by their non-null types.
     plan: str = Field(None, min_length=1)  # type: ignore[assignment]
-    profile_public: bool = None  # type: ignore[assignment]
-    accepts_inmail: bool = Field(None, description="false is the InMail opt-out.")  # type: ignore[assignment]
-    is_employee: bool = None  # type: ignore[assignment]
+    profile_public: Flag = None  # type: ignore[assignment]
+    accepts_inmail: Flag = Field(None, description="false is the InMail opt-out.")  # type: ignore[assignment]
+    is_employee: Flag = None  # type: ignore[assignment]
     name: str | None = None
     photo_url: PhotoUrl | None = Field(
         None, description="An http:// or https:// URL, at most 2,000 characters.")
