@@ -65,13 +65,15 @@ def test_member_put_and_get(api):
 
 def test_member_flags_must_be_json_booleans(api):
     for value in ("yes", 1, "true"):
-        r = api.put("/v1/members/dave", json={"is_employee": value}, headers=SVC)
+        r = api.put("/v1/members/dave", json=member_body(is_employee=value), headers=SVC)
         assert r.status_code == 422
         error = r.json()["error"]
         assert (error["code"], error["field"], error["message"]) == (
             "validation_error", "is_employee", "is_employee: input should be a valid boolean")
+        r = api.patch("/v1/members/alice", json={"is_employee": value}, headers=SVC)
+        assert (r.status_code, r.json()["error"]["field"]) == (422, "is_employee")
     assert api.get("/v1/members/dave", headers=SVC).status_code == 404
-    r = api.put("/v1/members/dave", json={"is_employee": True}, headers=SVC)
+    r = api.put("/v1/members/dave", json=member_body(is_employee=True), headers=SVC)
     assert r.status_code == 200 and r.json()["is_employee"] is True
 
 
