@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "demo": "inmail_guard.cli.demo:demo",
     "serve": "inmail_guard.cli.serve:serve",
     "replay": "inmail_guard.cli.replay:replay",
+    "plugins": "inmail_guard.cli.plugins:plugins",
 }
 
 #: verb -> its one-line help, as the command itself says it (a test keeps them equal):
@@ -32,6 +33,7 @@ SUMMARIES: dict[str, str] = {
     "demo": "Walk through every InMail rule on a fresh database and print each decision.",
     "serve": "Serve the HTTP API (docs/http.md; every flag and variable: docs/deploy.md).",
     "replay": "What a policy change would flip in recorded traffic.",
+    "plugins": "List the installed plugins: versions, hooks and detectors (JSON).",
 }
 
 
