@@ -37,6 +37,14 @@ SUMMARIES: dict[str, str] = {
 }
 
 
+def docs_dir() -> Path:
+    """Where the documentation is: ``inmail_guard/docs/`` in an installed wheel (setup.py
+    copies docs/*.md there), else the source tree's ``docs/`` (an editable install)."""
+    package = Path(__file__).resolve().parent.parent
+    shipped = package / "docs"
+    return shipped if shipped.is_dir() else package.parent.parent / "docs"
+
+
 class BadInput(click.ClickException):
     """An unreadable or invalid input file (a policy, a suite, a CSV): exit code 2, apart from
     1 = "found a problem"."""
@@ -106,7 +114,8 @@ class LazyGroup(click.Group):
         return getattr(module, attr)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=f"\b\nDocumentation (docs/*.md):\n{docs_dir()}")
 @click.version_option(package_name="inmail-guard")
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
 def main(verbose: int) -> None:

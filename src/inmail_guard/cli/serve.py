@@ -28,6 +28,7 @@ from inmail_guard.api.settings import (
     check_environment,
     parse_size,
 )
+from inmail_guard.cli import docs_dir
 
 KEYS_ENV = ENV_PREFIX + "API_KEYS"
 
@@ -76,7 +77,7 @@ def _banner(host: str, port: int, key: str | None, workers: int, policy: str, db
             " {\"sender\": {\"id\": \"a\", \"plan\": \"premium_business\"}, \"recipient\":"
             " {\"id\": \"b\"}, \"now\": \"2026-11-27T09:00:00Z\"}}'",
             f"For real use, configure keys: --keys FILE or {KEYS_ENV}=name:role:key,..."
-            " (docs/security.md).",
+            f" ({docs_dir() / 'security.md'}).",
         ]
     return "\n".join(lines)
 
@@ -179,7 +180,7 @@ class SizeType(click.ParamType):
         return size
 
 
-@click.command()
+@click.command(epilog=f"\b\nDocumentation (docs/http.md, docs/deploy.md):\n{docs_dir()}")
 @_flag("policy", "--policy", metavar="FILE")
 @_flag("db", "--db", show_default=True)
 @_flag("host", "--host", show_default=True)
