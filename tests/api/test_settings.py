@@ -164,3 +164,12 @@ def test_every_environment_variable_is_documented_in_deploy_md() -> None:
     documented = _documented()
     assert sorted(used - documented) == []
     assert sorted(documented - used) == []  # nothing stale
+
+
+def test_a_database_driver_that_is_not_installed_is_refused() -> None:
+    import importlib.util
+
+    assert importlib.util.find_spec("psycopg2") is None  # what this test relies on
+    assert _serve("--db", "postgresql+psycopg2://u@db/inmail") == (
+        1, "Error: --db postgresql+psycopg2://u@db/inmail: the driver psycopg2 is not"
+           " installed; use postgresql:// (psycopg 3, which inmail-guard installs)\n")

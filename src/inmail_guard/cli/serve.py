@@ -111,6 +111,12 @@ def _check_db(db: str) -> None:
     except StoreError as exc:
         raise click.ClickException(f"--db {db}: {exc}") from None
     if url.get_backend_name() != "sqlite":
+        try:
+            url.get_dialect().import_dbapi()
+        except ImportError:
+            raise click.ClickException(
+                f"--db {db}: the driver {url.get_driver_name()} is not installed; use"
+                " postgresql:// (psycopg 3, which inmail-guard installs)") from None
         return
     path = Path(str(url.database))
     if path.is_dir():
