@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from inmail_guard.engine.evaluator import Engine, PolicyCompileError
+from inmail_guard.plugins.manager import PluginError
 from inmail_guard.policies.loader import PolicyError, default_policy, load_policy
 from inmail_guard.policies.schema import Policy
 
@@ -117,6 +118,9 @@ class PolicyHolder:
         except (PolicyError, PolicyCompileError, ValidationError) as exc:
             raise PolicyReloadError(f"policy {source} is invalid: {exc}",
                                     _issues(exc, source)) from exc
+        except PluginError as exc:  # e.g. a plugin installed since the server started
+            raise PolicyReloadError(f"policy {source} cannot run: {exc}",
+                                    [{"message": str(exc)}]) from exc
         except (OSError, ValueError) as exc:
             raise PolicyReloadError(f"policy {source} could not be loaded: {exc}",
                                     _issues(exc, source)) from exc
