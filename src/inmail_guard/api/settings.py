@@ -43,6 +43,10 @@ class Settings:
     #: A file every worker watches: a successful ``POST /v1/policy/reload`` touches it so the
     #: other workers reload too (``serve --workers N`` makes one).
     reload_marker: str | None = None
+    #: Where a worker of ``serve --workers N`` says it is ready to serve (a file named after
+    #: its pid, removed at shutdown), so the supervisor knows when none is
+    #: (:mod:`inmail_guard.api.workers`).
+    ready_dir: str | None = None
     #: Install a SIGHUP handler that reloads the policy (only in a server process).
     sighup: bool = False
     #: After start-up, move everything loaded (engine, model, app) out of the cyclic garbage
@@ -85,6 +89,7 @@ class Settings:
             max_body_bytes=int(get("MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES),
             watch_policy=float(get("WATCH_POLICY") or 0),
             reload_marker=get("RELOAD_MARKER"),
+            ready_dir=get("READY_DIR"),
             sighup=(get("SIGHUP") or "1") == "1",
             freeze_gc=(get("FREEZE_GC") or "1") == "1",
             configure_logging=(get("LOG_JSON") or "1") == "1",
@@ -114,4 +119,6 @@ class Settings:
             out["API_KEYS"] = self.keys_env
         if self.reload_marker:
             out["RELOAD_MARKER"] = self.reload_marker
+        if self.ready_dir:
+            out["READY_DIR"] = self.ready_dir
         return {ENV_PREFIX + k: v for k, v in out.items()}
