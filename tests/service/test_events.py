@@ -354,3 +354,114 @@ def test_the_service_refuses_a_bad_event_retention(store):
 
     with pytest.raises(ValueError, match="event_retention must be a positive timedelta or None"):
         InMailService(ig.default_policy(), store, event_retention=timedelta(0))
+
+
+# --- CloudEvents and Standard Webhooks (opt-in settings of the webhook sink) -----------------
+
+WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def _deliver_one(svc, webhook_server, monkeypatch, **env):
+    monkeypatch.setenv(sinks.WEBHOOK_URL_ENV, webhook_server)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    svc.send(msg(tags=("q3",), crm={"lead_id": "L-9"}))
+    assert svc.dispatch_events() == 1
+    return _Hook.received[-1]
+
+
+def test_webhook_in_cloudevents_structured_mode(svc, webhook_server, monkeypatch):
+    from cloudevents.core.bindings.http import HTTPMessage, from_http
+    from cloudevents.core.formats.json import JSONFormat
+
+    body, headers = _deliver_one(svc, webhook_server, monkeypatch, **{
+        sinks.WEBHOOK_SECRET_ENV: "s3cret", sinks.WEBHOOK_FORMAT_ENV: "cloudevents"})
+    assert headers["Content-Type"] == "application/cloudevents+json"
+    assert sinks.verify(body, headers[sinks.SIGNATURE_HEADER], "s3cret")
+    received = from_http(HTTPMessage(headers, body), JSONFormat())
+    data = received.get_data()
+    assert received.get_specversion() == "1.0" and received.get_id() == data["event_id"]
+    assert received.get_type() == "inmail.sent" and received.get_source() == "inmail-guard"
+    assert received.get_subject() == data["inmail_id"]
+    assert received.get_time().isoformat().replace("+00:00", "Z") == data["occurred_at"]
+    assert data["crm"] == {"lead_id": "L-9"} and data["tags"] == ["q3"]
+    assert "body" not in data and "subject" not in data
+
+
+def test_webhook_in_cloudevents_binary_mode(svc, webhook_server, monkeypatch):
+    from cloudevents.core.bindings.http import HTTPMessage, from_http
+    from cloudevents.core.formats.json import JSONFormat
+
+    body, headers = _deliver_one(svc, webhook_server, monkeypatch, **{
+        sinks.WEBHOOK_SECRET_ENV: "s3cret", sinks.WEBHOOK_FORMAT_ENV: "cloudevents-binary",
+        sinks.CLOUDEVENTS_SOURCE_ENV: "//crm.example/inmail"})
+    assert headers["Content-Type"] == "application/json"
+    assert headers["ce-specversion"] == "1.0" and headers["ce-type"] == "inmail.sent"
+    assert headers["ce-source"] == "//crm.example/inmail"
+    event = json.loads(body)  # the body is the event's own JSON
+    assert headers["ce-id"] == event["event_id"] == headers[sinks.EVENT_ID_HEADER]
+    assert sinks.verify(body, headers[sinks.SIGNATURE_HEADER], "s3cret")
+    received = from_http(HTTPMessage(headers, body), JSONFormat())
+    assert received.get_data() == event and received.get_subject() == event["inmail_id"]
+
+
+def test_webhook_with_standard_webhooks_signature(svc, store, clock, webhook_server,
+                                                  monkeypatch):
+    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+    monkeypatch.setenv(sinks.WEBHOOK_URL_ENV, webhook_server)
+    monkeypatch.setenv(sinks.WEBHOOK_SECRET_ENV, WHSEC)
+    monkeypatch.setenv(sinks.WEBHOOK_SIGNATURE_ENV, "standard")
+    svc.send(msg())
+    _Hook.status = 503  # fails now, delivered on a retry much later (service clock)
+    assert svc.dispatch_events() == 0
+    _Hook.status = 200
+    clock.advance(timedelta(hours=3))
+    assert svc.dispatch_events() == 1
+    (_, first), (body, headers) = _Hook.received
+    event = json.loads(body)
+    assert headers["webhook-id"] == first["webhook-id"] == event["event_id"]
+    assert sinks.SIGNATURE_HEADER not in headers
+    # the retry is signed with its own timestamp, inside the receiver's replay window
+    assert Webhook(WHSEC).verify(body, headers) == event
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + "A" * 32).verify(body, headers)
+    with pytest.raises(WebhookVerificationError):  # replayed outside the window (5 min)
+        stale = {**headers, "webhook-timestamp": str(int(time.time()) - 600)}
+        Webhook(WHSEC).verify(body, stale)
+    with pytest.raises(WebhookVerificationError):  # the id is signed too
+        Webhook(WHSEC).verify(body, {**headers, "webhook-id": "other"})
+
+
+def test_standard_webhooks_signature_over_cloudevents(svc, webhook_server, monkeypatch):
+    from standardwebhooks.webhooks import Webhook
+
+    body, headers = _deliver_one(svc, webhook_server, monkeypatch, **{
+        sinks.WEBHOOK_SECRET_ENV: WHSEC, sinks.WEBHOOK_SIGNATURE_ENV: "standard",
+        sinks.WEBHOOK_FORMAT_ENV: "cloudevents"})
+    data = Webhook(WHSEC).verify(body, headers)
+    assert data["specversion"] == "1.0" and data["id"] == headers["webhook-id"]
+
+
+def test_the_default_webhook_request_is_unchanged(svc, webhook_server, monkeypatch):
+    body, headers = _deliver_one(svc, webhook_server, monkeypatch,
+                                 **{sinks.WEBHOOK_SECRET_ENV: "s3cret"})
+    assert body == sinks.encode(json.loads(body))
+    assert headers["Content-Type"] == "application/json"
+    assert not any(k.lower().startswith(("ce-", "webhook-")) for k in headers)
+    assert sinks.verify(body, headers[sinks.SIGNATURE_HEADER], "s3cret")
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({sinks.WEBHOOK_FORMAT_ENV: "xml"}, "INMAIL_GUARD_WEBHOOK_FORMAT: expected one of"),
+    ({sinks.WEBHOOK_SIGNATURE_ENV: "md5"}, "INMAIL_GUARD_WEBHOOK_SIGNATURE: expected one of"),
+    ({sinks.WEBHOOK_SIGNATURE_ENV: "standard"}, "INMAIL_GUARD_WEBHOOK_SECRET: a Standard"),
+    ({sinks.WEBHOOK_SIGNATURE_ENV: "standard", sinks.WEBHOOK_SECRET_ENV: "whsec_***"},
+     "not base64"),
+    ({sinks.WEBHOOK_SIGNATURE_ENV: "standard", sinks.WEBHOOK_SECRET_ENV: "whsec_c2hvcnQ="},
+     "5 bytes long"),
+])
+def test_bad_webhook_format_or_signature_settings_are_refused_by_name(env, message):
+    base = {sinks.WEBHOOK_URL_ENV: "http://127.0.0.1:9/", sinks.WEBHOOK_SECRET_ENV: "s3cret"}
+    with pytest.raises(ValueError, match=message):
+        sinks.configured_sinks({**base, **env})

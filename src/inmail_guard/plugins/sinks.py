@@ -15,6 +15,14 @@ when the first event is delivered (never at import time):
 ``INMAIL_GUARD_WEBHOOK_TIMEOUT``
     Seconds a delivery may take in all, connecting and reading the answer included (default
     5): a receiver that answers a byte at a time is cut off then, and the event retried.
+``INMAIL_GUARD_WEBHOOK_FORMAT``
+    ``json`` (default: the event's own JSON), ``cloudevents`` (CloudEvents 1.0, structured
+    JSON) or ``cloudevents-binary`` (CloudEvents HTTP binary mode).
+``INMAIL_GUARD_WEBHOOK_SIGNATURE``
+    ``hmac`` (default: the header above) or ``standard`` (Standard Webhooks: ``webhook-id``,
+    ``webhook-timestamp``, ``webhook-signature``; the secret is then ``whsec_<base64>``).
+``INMAIL_GUARD_CLOUDEVENTS_SOURCE``
+    The CloudEvents ``source`` attribute (default ``inmail-guard``).
 
 Programmatic use: ``plugins.pm.register(WebhookSink(url, secret))``.
 """
@@ -22,17 +30,19 @@ Programmatic use: ``plugins.pm.register(WebhookSink(url, secret))``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import hmac
-import json
 import math
 import os
 import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from inmail_guard.plugins import event_formats
+from inmail_guard.plugins.event_formats import encode
 from inmail_guard.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -42,20 +52,21 @@ JSONL_ENV = "INMAIL_GUARD_EVENTS_JSONL"
 WEBHOOK_URL_ENV = "INMAIL_GUARD_WEBHOOK_URL"
 WEBHOOK_SECRET_ENV = "INMAIL_GUARD_WEBHOOK_SECRET"
 WEBHOOK_TIMEOUT_ENV = "INMAIL_GUARD_WEBHOOK_TIMEOUT"
+WEBHOOK_FORMAT_ENV = "INMAIL_GUARD_WEBHOOK_FORMAT"
+WEBHOOK_SIGNATURE_ENV = "INMAIL_GUARD_WEBHOOK_SIGNATURE"
+CLOUDEVENTS_SOURCE_ENV = "INMAIL_GUARD_CLOUDEVENTS_SOURCE"
 SIGNATURE_HEADER = "X-InMail-Guard-Signature"
 EVENT_ID_HEADER = "X-InMail-Guard-Event-Id"
 EVENT_TYPE_HEADER = "X-InMail-Guard-Event-Type"
 PLUGIN_NAME = "inmail_guard.plugins.sinks"
 
 
-def encode(event: dict[str, Any]) -> bytes:
-    """The exact bytes sinks write and sign: compact, sorted-key JSON."""
-    return json.dumps(event, sort_keys=True, separators=(",", ":")).encode()
+__all__ = ["JsonlSink", "WebhookSink", "encode", "sign", "verify"]
 
 
 def sign(body: bytes, secret: str) -> str:
     """The signature header value for ``body``: ``sha256=<hex HMAC-SHA256>``."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return event_formats.hmac_signature(body, secret)
 
 
 def verify(body: bytes, header: str, secret: str) -> bool:
@@ -107,6 +118,10 @@ except ImportError:  # pragma: no cover - Windows: one process per file
 class WebhookSink:
     """POSTs each event to ``url``, signed; raises on failure so the outbox retries.
 
+    ``format`` is ``json`` (the event's own JSON), ``cloudevents`` or ``cloudevents-binary``;
+    ``signature`` is ``hmac`` (``X-InMail-Guard-Signature``) or ``standard`` (Standard
+    Webhooks, with a ``whsec_`` secret and ``clock`` giving each attempt's timestamp).
+
     A delivery takes at most ``timeout`` seconds in all: httpx's own timeouts bound each
     connect, write and read, so a receiver trickling its answer could hold a delivery for
     far longer. A timer closes the delivering thread's client at the deadline, which aborts
@@ -115,15 +130,31 @@ class WebhookSink:
     """
 
     def __init__(self, url: str, secret: str, *, timeout: float = 5.0,
-                 client: httpx.Client | None = None) -> None:
+                 client: httpx.Client | None = None, format: str = "json",
+                 signature: str = "hmac", source: str = event_formats.DEFAULT_SOURCE,
+                 clock: Callable[[], datetime] | None = None) -> None:
         if not secret:
             raise ValueError(f"a webhook needs a signing secret ({WEBHOOK_SECRET_ENV})")
+        if format not in event_formats.FORMATS:
+            raise ValueError(f"{WEBHOOK_FORMAT_ENV}: expected one of"
+                             f" {', '.join(event_formats.FORMATS)}; found {format!r}")
+        if signature not in event_formats.SIGNATURES:
+            raise ValueError(f"{WEBHOOK_SIGNATURE_ENV}: expected one of"
+                             f" {', '.join(event_formats.SIGNATURES)}; found {signature!r}")
+        if signature == "standard":
+            event_formats.standard_secret(secret, WEBHOOK_SECRET_ENV)
+        if not source:
+            raise ValueError(f"{CLOUDEVENTS_SOURCE_ENV}: must not be empty")
         if not (math.isfinite(timeout) and timeout > 0):
             raise ValueError(f"a webhook timeout must be a number of seconds above 0, found"
                              f" {timeout!r}")
         self.url = url
         self.secret = secret
         self.timeout = timeout
+        self.format = format
+        self.signature = signature
+        self.source = source
+        self.clock = clock or (lambda: datetime.now(UTC))
         self._given = client
         self._local = threading.local()
 
@@ -137,9 +168,22 @@ class WebhookSink:
             client = self._local.client = httpx.Client(timeout=self.timeout)
         return client
 
+    def request(self, event: dict[str, Any]) -> tuple[dict[str, str], bytes]:
+        """The headers and body of this attempt to deliver ``event``."""
+        headers, body = event_formats.render(event, self.format, self.source)
+        event_id = str(event.get("event_id", ""))
+        if self.signature == "standard":
+            headers.update(event_formats.standard_headers(body, event_id, self.secret,
+                                                          self.clock()))
+        else:
+            headers[SIGNATURE_HEADER] = sign(body, self.secret)
+        headers[EVENT_ID_HEADER] = event_id
+        headers[EVENT_TYPE_HEADER] = str(event.get("type", ""))
+        return headers, body
+
     @hookimpl
     def inmail_guard_event(self, event: dict[str, Any]) -> None:
-        body = encode(event)
+        headers, body = self.request(event)
         client = self.client
         timer = None
         if self._given is None:
@@ -147,12 +191,7 @@ class WebhookSink:
             timer.daemon = True
             timer.start()
         try:
-            response = client.post(self.url, content=body, headers={
-                "Content-Type": "application/json",
-                SIGNATURE_HEADER: sign(body, self.secret),
-                EVENT_ID_HEADER: str(event.get("event_id", "")),
-                EVENT_TYPE_HEADER: str(event.get("type", "")),
-            })
+            response = client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             if client.is_closed:  # the deadline closed it under the request
                 raise httpx.TimeoutException(
@@ -188,7 +227,8 @@ def configured_sinks(env: dict[str, str] | None = None) -> list[Any]:
     global _configured
     env = dict(os.environ) if env is None else env
     key = (env.get(JSONL_ENV), env.get(WEBHOOK_URL_ENV), env.get(WEBHOOK_SECRET_ENV),
-           env.get(WEBHOOK_TIMEOUT_ENV))
+           env.get(WEBHOOK_TIMEOUT_ENV), env.get(WEBHOOK_FORMAT_ENV),
+           env.get(WEBHOOK_SIGNATURE_ENV), env.get(CLOUDEVENTS_SOURCE_ENV))
     with _configured_lock:
         if _configured is not None and _configured[0] == key:
             return _configured[1]
@@ -199,7 +239,10 @@ def configured_sinks(env: dict[str, str] | None = None) -> list[Any]:
             if not key[2]:
                 raise ValueError(f"{WEBHOOK_URL_ENV} is set but {WEBHOOK_SECRET_ENV} is not:"
                                  " webhooks are always signed")
-            sinks.append(WebhookSink(key[1], key[2], timeout=webhook_timeout_from_env(env)))
+            sinks.append(WebhookSink(
+                key[1], key[2], timeout=webhook_timeout_from_env(env),
+                format=(key[4] or "json").strip(), signature=(key[5] or "hmac").strip(),
+                source=(key[6] or event_formats.DEFAULT_SOURCE).strip()))
         _configured = (key, sinks)
         return sinks
 
