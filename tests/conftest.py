@@ -4,6 +4,9 @@ PostgreSQL: ``INMAIL_GUARD_TEST_PG_URL`` (default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/test``). Each test gets its own schema, dropped
 afterwards. Without a server the PostgreSQL cases skip, saying how to enable them; with
 ``CI=true`` they fail instead, so CI cannot silently test SQLite only.
+
+Redis: ``INMAIL_GUARD_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``), the same way:
+each test gets a key prefix of its own (``redis_prefix``), whose keys are deleted afterwards.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import pytest
 
 PG_ENV = "INMAIL_GUARD_TEST_PG_URL"
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+REDIS_ENV = "INMAIL_GUARD_TEST_REDIS_URL"
+REDIS_DEFAULT = "redis://127.0.0.1:6379/0"
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 
@@ -71,6 +76,47 @@ def store_url(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[str]
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@cache
+def _redis_problem(url: str) -> str | None:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+        client.ping()
+        client.close()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return None
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis server's URL; skips (fails under ``CI=true``) when it does not answer."""
+    url = os.environ.get(REDIS_ENV, REDIS_DEFAULT)
+    problem = _redis_problem(url)
+    if problem is not None:
+        message = (f"Redis not reachable at {url} ({problem}); start a server or set"
+                   f" {REDIS_ENV} to a redis:// URL to run the Redis cases")
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix nobody else uses; every key under it is deleted afterwards."""
+    import redis
+
+    prefix = f"inmail-guard-test:{uuid.uuid4().hex[:16]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 @pytest.fixture

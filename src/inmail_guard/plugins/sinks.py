@@ -1,4 +1,4 @@
-"""Built-in event sinks: a JSON Lines file and a signed HTTP webhook.
+"""Built-in event sinks: a JSON Lines file, a signed HTTP webhook and a Redis stream.
 
 They are ordinary plugins: each sink is an object with an ``inmail_guard_event`` hook
 implementation, registered with the PluginManager like third-party sinks. This module's own
@@ -23,6 +23,8 @@ when the first event is delivered (never at import time):
     ``webhook-timestamp``, ``webhook-signature``; the secret is then ``whsec_<base64>``).
 ``INMAIL_GUARD_CLOUDEVENTS_SOURCE``
     The CloudEvents ``source`` attribute (default ``inmail-guard``).
+``INMAIL_GUARD_REDIS_URL`` (and ``_STREAM``, ``_MAXLEN``, ``_FORMAT``)
+    ``XADD`` every event to a Redis stream (:mod:`inmail_guard.plugins.redis_sink`).
 
 Programmatic use: ``plugins.pm.register(WebhookSink(url, secret))``.
 """
@@ -222,27 +224,42 @@ _configured: tuple[tuple[str | None, ...], list[Any]] | None = None
 _configured_lock = threading.Lock()
 
 
+def _variables() -> tuple[str, ...]:
+    from inmail_guard.plugins import redis_sink
+
+    return (JSONL_ENV, WEBHOOK_URL_ENV, WEBHOOK_SECRET_ENV, WEBHOOK_TIMEOUT_ENV,
+            WEBHOOK_FORMAT_ENV, WEBHOOK_SIGNATURE_ENV, CLOUDEVENTS_SOURCE_ENV,
+            redis_sink.URL_ENV, redis_sink.STREAM_ENV, redis_sink.MAXLEN_ENV,
+            redis_sink.FORMAT_ENV)
+
+
 def configured_sinks(env: dict[str, str] | None = None) -> list[Any]:
     """The sinks the environment asks for (rebuilt when the variables change)."""
     global _configured
+    from inmail_guard.plugins import redis_sink
+
     env = dict(os.environ) if env is None else env
-    key = (env.get(JSONL_ENV), env.get(WEBHOOK_URL_ENV), env.get(WEBHOOK_SECRET_ENV),
-           env.get(WEBHOOK_TIMEOUT_ENV), env.get(WEBHOOK_FORMAT_ENV),
-           env.get(WEBHOOK_SIGNATURE_ENV), env.get(CLOUDEVENTS_SOURCE_ENV))
+    key = tuple(env.get(name) for name in _variables())
     with _configured_lock:
         if _configured is not None and _configured[0] == key:
             return _configured[1]
         sinks: list[Any] = []
-        if key[0]:
-            sinks.append(JsonlSink(key[0]))
-        if key[1]:
-            if not key[2]:
+        if env.get(JSONL_ENV):
+            sinks.append(JsonlSink(env[JSONL_ENV]))
+        url, secret = env.get(WEBHOOK_URL_ENV), env.get(WEBHOOK_SECRET_ENV)
+        if url:
+            if not secret:
                 raise ValueError(f"{WEBHOOK_URL_ENV} is set but {WEBHOOK_SECRET_ENV} is not:"
                                  " webhooks are always signed")
             sinks.append(WebhookSink(
-                key[1], key[2], timeout=webhook_timeout_from_env(env),
-                format=(key[4] or "json").strip(), signature=(key[5] or "hmac").strip(),
-                source=(key[6] or event_formats.DEFAULT_SOURCE).strip()))
+                url, secret, timeout=webhook_timeout_from_env(env),
+                format=(env.get(WEBHOOK_FORMAT_ENV) or "json").strip(),
+                signature=(env.get(WEBHOOK_SIGNATURE_ENV) or "hmac").strip(),
+                source=(env.get(CLOUDEVENTS_SOURCE_ENV) or "").strip()
+                or event_formats.DEFAULT_SOURCE))
+        stream = redis_sink.from_env(env)
+        if stream is not None:
+            sinks.append(stream)
         _configured = (key, sinks)
         return sinks
 
