@@ -34,6 +34,7 @@ from inmail_guard.service_lifecycle import Lifecycle, inmail_event_fields, new_i
 from inmail_guard.service_members import MemberAdmin
 from inmail_guard.service_types import (
     ERROR_CODES,
+    GROUP_BY,
     Analytics,
     Conversation,
     ConversationMessage,
@@ -486,9 +487,9 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
         until: datetime | None = None,
         group_by: GroupBy | None = None,
     ) -> Analytics:
-        if group_by not in (None, "sender", "tag", "day", "week", "month"):
-            raise ServiceError("invalid_request", "group_by must be one of sender, tag, day,"
-                               f" week, month; found {group_by!r}", field="group_by")
+        if group_by is not None and group_by not in GROUP_BY:
+            raise ServiceError("invalid_request", f"group_by must be one of"
+                               f" {', '.join(GROUP_BY)}; found {group_by!r}", field="group_by")
         for name, value in (("since", since), ("until", until)):
             if value is not None and value.tzinfo is None:
                 raise ServiceError("invalid_request", f"{name} must carry a time zone",

@@ -350,14 +350,26 @@ class Counts:
     def response_rate(self) -> float:
         return self.replied / self.delivered if self.delivered else 0.0
 
+    @property
+    def expiry_rate(self) -> float:
+        return self.expired / self.delivered if self.delivered else 0.0
+
+    @property
+    def retraction_rate(self) -> float:
+        return self.retracted / self.delivered if self.delivered else 0.0
+
     def to_dict(self) -> dict[str, Any]:
         return {"sent": self.sent, "delivered": self.delivered, "opened": self.opened,
                 "replied": self.replied, "expired": self.expired, "retracted": self.retracted,
                 "open_rate": round(self.open_rate, 4),
-                "response_rate": round(self.response_rate, 4)}
+                "response_rate": round(self.response_rate, 4),
+                "expiry_rate": round(self.expiry_rate, 4),
+                "retraction_rate": round(self.retraction_rate, 4)}
 
 
-GroupBy = Literal["sender", "tag", "day", "week", "month"]
+GroupBy = Literal["sender", "account", "lead", "tag", "day", "week", "month"]
+#: Every ``group_by`` value, in the order the docs list them.
+GROUP_BY: tuple[str, ...] = ("sender", "account", "lead", "tag", "day", "week", "month")
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,7 +377,8 @@ class Analytics:
     """Counts for the InMail sent in [since, until) matching the filters, and per group."""
 
     total: Counts
-    groups: tuple[tuple[str, Counts], ...] = ()
+    #: ``(key, counts)``; the key is None for InMail without a CRM account or lead.
+    groups: tuple[tuple[str | None, Counts], ...] = ()
     group_by: GroupBy | None = None
     since: datetime | None = None
     until: datetime | None = None
@@ -384,6 +397,7 @@ class Analytics:
 
 __all__ = [
     "ERROR_CODES",
+    "GROUP_BY",
     "Analytics",
     "Conversation",
     "ConversationMessage",

@@ -364,6 +364,47 @@ def test_analytics(api):
     assert r.status_code == 422 and r.json()["error"]["field"] == "since"
 
 
+def test_analytics_across_senders_grouped_by_account_lead_and_day(api):
+    first = send(api, crm={"account_id": "A-1", "lead_id": "L-1"}).json()["inmail"]["id"]
+    send(api, recipient_id="carol", crm={"account_id": "A-1"}, tags=["q1"])
+    api.post(f"/v1/inmails/{first}/open", json={"member_id": "bob"}, headers=SVC)
+    r = api.get("/v1/analytics?group_by=account", headers=SVC)
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["group_by"] == "account" and data["total"]["sent"] == 2
+    ((group),) = data["groups"]
+    assert group["key"] == "A-1" and group["open_rate"] == 0.5
+    assert {"expiry_rate", "retraction_rate"} <= set(group)
+    lead = api.get("/v1/analytics?group_by=lead", headers=SVC).json()["groups"]
+    assert [(g["key"], g["sent"]) for g in lead] == [("L-1", 1), (None, 1)]
+    days = api.get("/v1/analytics?group_by=day&tag=q4", headers=SVC).json()
+    assert [g["key"] for g in days["groups"]] == ["2026-11-27"] and days["total"]["sent"] == 1
+    assert api.get("/v1/analytics?group_by=year", headers=SVC).status_code == 422
+    r = api.get("/v1/analytics?since=2026-11-28T00:00:00Z&until=2026-11-01T00:00:00Z",
+                headers=SVC)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "until"
+    assert api.get("/v1/analytics").status_code == 401
+
+
+def test_analytics_as_csv(api):
+    import csv
+    import io
+
+    send(api, crm={"account_id": "=HYPERLINK(1)"})
+    send(api, recipient_id="carol", crm={"account_id": "A-2"})
+    r = api.get("/v1/analytics?group_by=account&format=csv", headers=SVC)
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/csv")
+    assert "attachment" in r.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [(row["row"], row["key"]) for row in rows] == [
+        ("group", "'=HYPERLINK(1)"), ("group", "A-2"), ("total", "")]  # no formula runs
+    assert rows[-1]["sent"] == "2" and rows[-1]["open_rate"] == "0.0"
+    assert list(rows[0]) == ["row", "key", "sent", "delivered", "opened", "replied",
+                             "expired", "retracted", "open_rate", "response_rate",
+                             "expiry_rate", "retraction_rate"]
+
+
 def test_unknown_inmail_is_404(api):
     r = api.post("/v1/inmails/im-nope/open", json={"member_id": "bob"}, headers=SVC)
     assert r.status_code == 404 and r.json()["error"]["code"] == "inmail_not_found"

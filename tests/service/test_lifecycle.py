@@ -288,3 +288,34 @@ def test_concurrent_expire_due_and_open_emit_each_event_once(svc, store, clock):
     assert sum(counts) == 5
     assert len(events(store, "inmail.expired")) == 5
     assert len(events(store, "inmail.opened")) == 1
+
+
+def test_analytics_by_crm_account_and_lead_with_expiry_and_retraction_rates(svc, clock):
+    a = svc.send(msg(crm={"account_id": "A-1", "lead_id": "L-1"})).inmail
+    b = svc.send(msg(recipient="jess", crm={"account_id": "A-1", "lead_id": "L-2"})).inmail
+    svc.send(msg(recipient="rita", crm={"account_id": "A-2"}))
+    svc.send(msg("rita", subject="no crm"))
+    svc.open(a.id, "bob")
+    svc.retract(b.id, "alice")
+    clock.advance(timedelta(days=8))
+    by_account = svc.analytics(group_by="account")
+    assert [k for k, _ in by_account.groups] == ["A-1", "A-2", None]  # no account: last
+    a1 = dict(by_account.groups)["A-1"]
+    assert (a1.sent, a1.opened, a1.retracted, a1.expired) == (2, 1, 1, 0)
+    assert a1.to_dict()["retraction_rate"] == 0.5 and a1.to_dict()["expiry_rate"] == 0.0
+    a2 = dict(by_account.groups)["A-2"]
+    assert a2.expired == 1 and a2.expiry_rate == 1.0
+    by_lead = dict(svc.analytics(group_by="lead", sender_id="alice").groups)
+    assert set(by_lead) == {"L-1", "L-2", None} and by_lead[None].sent == 1
+    total = svc.analytics().total.to_dict()
+    assert (total["expiry_rate"], total["retraction_rate"]) == (0.5, 0.25)
+
+
+def test_period_groups_count_expiry_as_the_total_does(svc, clock):
+    reported = svc.send(msg()).inmail
+    svc.send(msg(recipient="jess"))
+    svc.report(reported.id, "bob")
+    clock.advance(timedelta(days=8))
+    result = svc.analytics(group_by="day")
+    assert result.total.expired == 1
+    assert sum(c.expired for _, c in result.groups) == 1  # the reported one is not expired

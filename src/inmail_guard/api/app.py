@@ -166,13 +166,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.readiness = lambda: readiness(holder, slot)
     errors.install(app)
 
-    from inmail_guard.api.routes import evaluate, inmails, members, ops
+    from inmail_guard.api.routes import analytics, evaluate, inmails, members, ops
 
     # Routes are matched in order: the hot and the trivial ones first.
     app.include_router(ops.router)
     app.include_router(evaluate.router)
     app.include_router(inmails.router)
     app.include_router(members.router)
+    app.include_router(analytics.router)
     app.add_middleware(EdgeMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes,
                        fast_routes={("POST", "/v1/evaluate"): evaluate.asgi_evaluate})
     _add_schemas(app, {evaluate.REQUEST_SCHEMA: evaluate.request_adapter()})

@@ -456,17 +456,21 @@ class LiftOut(BaseModel):
 
 class CountsOut(_Out):
     sent: int
-    delivered: int
+    delivered: int = Field(description="Delivery is synchronous: equal to sent.")
     opened: int
     replied: int
-    expired: int
+    expired: int = Field(description="Unopened after lifecycle.expire_unopened_after (and"
+                                     " neither retracted nor reported).")
     retracted: int
-    open_rate: float
-    response_rate: float
+    open_rate: float = Field(description="opened / delivered (0 when none was delivered).")
+    response_rate: float = Field(description="replied / delivered.")
+    expiry_rate: float = Field(description="expired / delivered.")
+    retraction_rate: float = Field(description="retracted / delivered.")
 
 
 class GroupCountsOut(CountsOut):
-    key: str
+    key: str | None = Field(description="The group: a sender id, CRM account or lead id (null"
+                                        " for InMail without one), tag, or period.")
 
 
 class AnalyticsFiltersOut(_Out):
@@ -476,7 +480,27 @@ class AnalyticsFiltersOut(_Out):
     until: str | None
 
 
+_COUNTS_EXAMPLE = {"sent": 40, "delivered": 40, "opened": 22, "replied": 9, "expired": 6,
+                   "retracted": 2, "open_rate": 0.55, "response_rate": 0.225,
+                   "expiry_rate": 0.15, "retraction_rate": 0.05}
+ANALYTICS_EXAMPLE = {
+    "filters": {"sender_id": None, "tag": "q4-outreach", "since": "2026-11-01T00:00:00Z",
+                "until": "2026-12-01T00:00:00Z"},
+    "total": _COUNTS_EXAMPLE,
+    "group_by": "account",
+    "groups": [{"key": "001Dn00000AcmeX", **_COUNTS_EXAMPLE}],
+}
+ANALYTICS_CSV_EXAMPLE = (
+    "row,key,sent,delivered,opened,replied,expired,retracted,open_rate,response_rate,"
+    "expiry_rate,retraction_rate\r\n"
+    "group,001Dn00000AcmeX,40,40,22,9,6,2,0.55,0.225,0.15,0.05\r\n"
+    "total,,40,40,22,9,6,2,0.55,0.225,0.15,0.05\r\n")
+
+
 class AnalyticsOut(_Out):
+    model_config = ConfigDict(extra="allow", json_schema_extra={
+        "examples": [ANALYTICS_EXAMPLE]})
+
     filters: AnalyticsFiltersOut
     total: CountsOut
     group_by: str | None

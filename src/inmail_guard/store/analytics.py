@@ -1,4 +1,5 @@
-"""Analytics over stored InMail: sent, delivered, opened, replied, expired, retracted.
+"""Analytics over stored InMail: sent, delivered, opened, replied, expired, retracted; in
+total and grouped by sender, CRM account or lead, campaign tag, or period.
 
 Counted in SQL with portable aggregates (``COUNT(column)``, ``SUM(CASE ...)``); grouping by
 period is done in Python on (sent_at, flags) rows so no dialect's date functions are needed.
@@ -84,10 +85,14 @@ def analytics(
     cutoff = now - expire_after
     where = _filters(sender_id, tag, since, until)
     total = _counts(conn.execute(select(*_aggregates(cutoff)).where(*where)).one())
-    groups: list[tuple[str, Counts]] = []
-    if group_by == "sender":
-        rows = conn.execute(select(im.sender_id.label("key"), *_aggregates(cutoff))
-                            .where(*where).group_by(im.sender_id).order_by(im.sender_id)).all()
+    groups: list[tuple[str | None, Counts]] = []
+    column = {"sender": im.sender_id, "account": im.account_id, "lead": im.lead_id}.get(
+        group_by or "")
+    if column is not None:
+        # NULL (no CRM account or lead) sorts apart on each dialect; put it last everywhere.
+        rows = conn.execute(select(column.label("key"), *_aggregates(cutoff))
+                            .where(*where).group_by(column)
+                            .order_by(column.is_(None), column)).all()
         groups = [(r.key, _counts(r)) for r in rows]
     elif group_by == "tag":
         tg = t.inmail_tags.c
@@ -99,19 +104,21 @@ def analytics(
     elif group_by in PERIODS:
         tz = ZoneInfo(timezone)
         acc: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
-        rows = conn.execute(select(im.sent_at, im.opened_at, im.replied_at, im.retracted_at)
-                            .where(*where)).all()
+        rows = conn.execute(select(im.sent_at, im.opened_at, im.replied_at, im.retracted_at,
+                                   im.reported_at).where(*where)).all()
         for r in rows:
             a = acc[_period_key(r.sent_at, group_by, tz)]
             a[0] += 1
             a[1] += r.opened_at is not None
             a[2] += r.replied_at is not None
-            a[3] += r.opened_at is None and r.retracted_at is None and r.sent_at <= cutoff
+            # as _aggregates counts it: reported and retracted outrank expired
+            a[3] += (r.opened_at is None and r.retracted_at is None and r.reported_at is None
+                     and r.sent_at <= cutoff)
             a[4] += r.retracted_at is not None
         groups = [(key, Counts(v[0], v[0], v[1], v[2], v[3], v[4]))
                   for key, v in sorted(acc.items())]
     elif group_by is not None:
-        raise ValueError(f"expected group_by among sender, tag, day, week, month,"
-                         f" found {group_by!r}")
+        raise ValueError(f"expected group_by among sender, account, lead, tag, day, week,"
+                         f" month, found {group_by!r}")
     return Analytics(total=total, groups=tuple(groups), group_by=group_by, since=since,
                      until=until, sender_id=sender_id, tag=tag)

@@ -224,16 +224,17 @@ def sender_analytics(
     since: Annotated[AwareDatetime | None, Query(description="Sent at or after (ISO 8601).")]
     = None,
     until: Annotated[AwareDatetime | None, Query(description="Sent before (ISO 8601).")] = None,
-    group_by: Annotated[Literal["tag", "day", "week", "month"] | None, Query()] = None,
+    group_by: Annotated[Literal["account", "lead", "tag", "day", "week", "month"] | None,
+                        Query()] = None,
     _: Principal = Depends(require_service),
 ) -> Response:
-    _check_range(since, until)
+    check_range(since, until)
     result = service(request).analytics(sender_id=member_id, tag=tag, since=since,
                                         until=until, group_by=group_by)
     return JSONBytesResponse(result.to_dict())
 
 
-def _check_range(since: datetime | None, until: datetime | None) -> None:
+def check_range(since: datetime | None, until: datetime | None) -> None:
     check_date_range(since, "since")
     check_date_range(until, "until")
     if since is not None and until is not None and until < since:
