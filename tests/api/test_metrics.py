@@ -114,3 +114,100 @@ def test_batched_histogram_adds_up_like_observe():
         left = {k[1]: v for k, v in got.items() if k[0] == f"plain{suffix}"}
         right = {k[1]: v for k, v in got.items() if k[0] == f"batched{suffix}"}
         assert left == right and left, suffix
+
+
+def _put_members(client):
+    from .conftest import member_body
+
+    for member_id, attrs in {"alice": {"plan": "premium_business"}, "bob": {}}.items():
+        assert client.put(f"/v1/members/{member_id}", json=member_body(**attrs),
+                          headers=SVC).status_code == 200
+
+
+def test_outbox_backlog_lag_and_deliveries(make_client):
+    from datetime import UTC, datetime, timedelta
+
+    from inmail_guard import hookimpl
+    from inmail_guard.service_types import ManualClock
+
+    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
+    client = make_client(clock=clock)
+    _put_members(client)
+    got = samples(client.get("/metrics").text)
+    assert got[("inmail_guard_outbox_pending_events", ())] == 0
+    assert got[("inmail_guard_outbox_oldest_pending_age_seconds", ())] == 0
+    message = {"sender_id": "alice", "recipient_id": "bob", "subject": "Hi", "body": "Hello"}
+    assert client.post("/v1/inmails", json={"message": message},
+                       headers=SVC).status_code == 201
+    clock.advance(timedelta(seconds=90))
+    got = samples(client.get("/metrics").text)
+    assert got[("inmail_guard_outbox_pending_events", ())] == 1
+    assert got[("inmail_guard_outbox_failing_events", ())] == 0
+    assert got[("inmail_guard_outbox_oldest_pending_age_seconds", ())] == 90
+
+    class Flaky:
+        fail = True
+
+        @hookimpl
+        def inmail_guard_event(self, event):
+            if self.fail:
+                raise RuntimeError("CRM down")
+
+    service = client.app.state.services.get()
+    sink = Flaky()
+    service.plugins.pm.register(sink, name="flaky")
+    try:
+        assert service.dispatch_events() == 0
+        got = samples(client.get("/metrics").text)
+        assert got[("inmail_guard_outbox_failing_events", ())] == 1
+        assert got[("inmail_guard_event_delivery_failures_total",
+                    (("type", "inmail.sent"),))] == 1
+        sink.fail = False
+        clock.advance(timedelta(seconds=5))
+        assert service.dispatch_events() == 1
+    finally:
+        service.plugins.pm.unregister(sink)
+    got = samples(client.get("/metrics").text)
+    assert got[("inmail_guard_outbox_pending_events", ())] == 0
+    assert got[("inmail_guard_outbox_oldest_pending_age_seconds", ())] == 0
+    assert got[("inmail_guard_events_delivered_total", (("type", "inmail.sent"),))] == 1
+    assert got[("inmail_guard_event_delivery_lag_seconds_count", ())] == 1
+
+
+def test_outbox_metrics_never_build_the_service_nor_fail_the_scrape(make_client, monkeypatch):
+    from inmail_guard.store import outbox
+
+    client = make_client()
+    slot = client.app.state.services
+    built, slot._service = slot._service, None  # as before the first request built it
+    try:
+        assert "inmail_guard_outbox_pending_events" not in client.get("/metrics").text
+        assert slot.built() is None
+    finally:
+        slot._service = built
+
+    def down(store):
+        raise OSError("database down")
+
+    monkeypatch.setattr(outbox, "backlog", down)
+    r = client.get("/metrics")
+    assert r.status_code == 200 and "inmail_guard_decisions_total" in r.text
+    assert "inmail_guard_outbox_pending_events" not in r.text
+
+
+def test_standard_process_metrics(client):
+    got = samples(client.get("/metrics").text)
+    for name in ("process_cpu_seconds_total", "process_resident_memory_bytes",
+                 "process_open_fds", "process_start_time_seconds"):
+        assert (name, ()) in got, name
+    assert any(name == "python_info" for name, _ in got)
+    assert any(name.startswith("python_gc_") for name, _ in got)
+
+
+def test_multiprocess_mode_has_the_backlog_but_not_one_process_metrics(make_client, tmp_path,
+                                                                     monkeypatch):
+    (tmp_path / "prom").mkdir()  # not tmp_path itself: it holds the SQLite api.db
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "prom"))
+    text = make_client().get("/metrics").text
+    assert "inmail_guard_outbox_pending_events 0.0" in text
+    assert "process_cpu_seconds_total" not in text

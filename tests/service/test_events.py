@@ -465,3 +465,22 @@ def test_bad_webhook_format_or_signature_settings_are_refused_by_name(env, messa
     base = {sinks.WEBHOOK_URL_ENV: "http://127.0.0.1:9/", sinks.WEBHOOK_SECRET_ENV: "s3cret"}
     with pytest.raises(ValueError, match=message):
         sinks.configured_sinks({**base, **env})
+
+
+def test_backlog_counts_pending_and_failing_and_dates_the_oldest(svc, store, recorder, clock):
+    from inmail_guard.store import outbox
+
+    assert outbox.backlog(store) == outbox.Backlog(0, 0, None)
+    svc.send(msg())
+    first_at = clock()
+    clock.advance(timedelta(minutes=1))
+    svc.send(msg(recipient="jess"))
+    recorder.fail = RuntimeError("down")
+    assert svc.dispatch_events() == 0
+    backlog = outbox.backlog(store)
+    assert (backlog.pending, backlog.failing) == (2, 2)
+    assert backlog.oldest_created_at == first_at and outbox.pending_count(store) == 2
+    recorder.fail = None
+    clock.advance(timedelta(hours=1))
+    assert svc.dispatch_events() == 2
+    assert outbox.backlog(store) == outbox.Backlog(0, 0, None)

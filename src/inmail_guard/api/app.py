@@ -107,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                   a.loaded_at.timestamp()))
     slot = ServiceSlot(settings, holder)
     holder.subscribe(slot.swap)
+    metrics.outbox.source = slot.built
     if not len(keys):
         log.warning("no API keys configured: every /v1 request will get 401")
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, case, func, select
 
 from inmail_guard.service_types import iso
 from inmail_guard.store import Store
@@ -106,9 +106,28 @@ def mark_failed(store: Store, seq: int, attempts: int, error: str, now: datetime
 
 
 def pending_count(store: Store) -> int:
+    """How many events are not delivered yet."""
+    return backlog(store).pending
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """The undelivered events: how many, how many of them failed at least once, and when the
+    oldest was queued (None when there is none)."""
+
+    pending: int
+    failing: int
+    oldest_created_at: datetime | None
+
+
+def backlog(store: Store) -> Backlog:
+    """One aggregate over the undelivered rows (``ix_outbox_due`` leads with delivered_at)."""
     o = t.outbox.c
     with store.read() as conn:
-        return len(conn.execute(select(o.seq).where(o.delivered_at.is_(None))).all())
+        row = conn.execute(
+            select(func.count(), func.coalesce(func.sum(case((o.attempts > 0, 1), else_=0)), 0),
+                   func.min(o.created_at)).where(o.delivered_at.is_(None))).one()
+    return Backlog(int(row[0] or 0), int(row[1] or 0), row[2])
 
 
 def retention_from_env(env: dict[str, str] | None = None) -> timedelta | None:
