@@ -63,9 +63,6 @@ EVENT_TYPE_HEADER = "X-InMail-Guard-Event-Type"
 PLUGIN_NAME = "inmail_guard.plugins.sinks"
 
 
-__all__ = ["JsonlSink", "WebhookSink", "encode", "sign", "verify"]
-
-
 def sign(body: bytes, secret: str) -> str:
     """The signature header value for ``body``: ``sha256=<hex HMAC-SHA256>``."""
     return event_formats.hmac_signature(body, secret)
