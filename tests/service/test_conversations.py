@@ -68,3 +68,27 @@ def test_only_a_participant_marks_read_and_lists_need_a_member(svc):
     assert error(svc.conversations, "nobody") == "member_not_found"
     assert svc.conversations("carol") == []
     assert svc.conversations("alice")[0].unread == 1  # carol's attempt changed nothing
+
+
+def test_the_service_tells_the_engine_of_shared_connections(svc):
+    body = "Hi Bob, I lead the data team at Acme. Would you be open to a short call?"
+    assert "mention_shared_connections" not in [a.code for a in
+                                                svc.send(msg(body=body)).decision.advice]
+    svc.connect("carol", "bob")  # alice - carol - bob
+    svc.connect("rita", "alice")
+    svc.connect("rita", "bob")  # and alice - rita - bob
+    decision = svc.send(msg(subject="Another role", body=body)).decision
+    assert decision.outcome == "accepted"
+    assert ("mention_shared_connections", "You have 2 connections in common: mentioning one"
+            " gets more replies.") in [(a.code, a.message) for a in decision.advice]
+
+
+def test_a_meeting_hint_only_without_a_prior_conversation(svc, clock):
+    body = "Hi Bob, great meeting you! Would you be open to a short call about the role?"
+    first = svc.send(msg(body=body))
+    assert "follow_up_after_meeting" in [a.code for a in first.decision.advice]
+    svc.reply(first.inmail.id, "bob", "Likewise!")
+    clock.advance(timedelta(days=1))
+    again = svc.send(msg(subject="Following our chat", body=body)).decision
+    assert again.outcome == "accepted"
+    assert "follow_up_after_meeting" not in [a.code for a in again.advice]
