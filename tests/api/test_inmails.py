@@ -220,11 +220,17 @@ def test_a_json_body_is_read_as_json_whatever_its_declared_type(api, content_typ
     assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_json"
 
 
-def test_member_id_longer_than_the_store_holds_is_422(api):
-    r = api.put(f"/v1/members/{'m' * 65}", json=member_body(), headers=SVC)
-    assert r.status_code == 422
-    assert r.json()["error"] == {"code": "invalid_request", "field": "id",
-                                 "message": "id is 65 characters long; at most 64"}
+@pytest.mark.parametrize(("method", "path"), [
+    ("PUT", "/v1/members/{long}"), ("GET", "/v1/members/{long}"),
+    ("GET", "/v1/members/{long}/restriction"), ("DELETE", "/v1/members/a/blocks/{long}"),
+    ("GET", "/v1/analytics/senders/{long}"), ("GET", "/v1/members/a%00b/inbox")])
+def test_member_id_longer_than_the_store_holds_is_422(api, method, path):
+    # On every route, as the OpenAPI document says (a GET used to answer 404, a DELETE 204).
+    r = api.request(method, path.format(long="m" * 65), headers=SVC,
+                    json=member_body() if method == "PUT" else None)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "validation_error"
+    assert r.json()["error"]["field"] in ("member_id", "other_id")
 
 
 def test_a_driver_data_error_is_422_not_500() -> None:

@@ -15,6 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from inmail_guard.engine.types import Facts, Flag, Message, PhotoUrl
 from inmail_guard.engine.wire import EvaluateRequest
+from inmail_guard.store.tables import abuse_reports, members, restrictions
+
+#: Text without a NUL character (U+0000): PostgreSQL's text types cannot hold one, and the
+#: service refuses it (422 ``invalid_request``) in whatever it stores.
+NO_NUL = "^[^\\x00]*$"
 
 NOW = "2026-11-27T09:00:00Z"
 
@@ -270,18 +275,29 @@ class ActingMember(BaseModel):
     member_id: str = Field(min_length=1, description="The member doing this (acting member).")
 
 
+#: Python's ``str.isspace`` characters, which the service strips to find an empty message (a
+#: JSON-schema ``\\s`` is another set: it has U+FEFF and lacks U+001C-U+001F and U+0085).
+_SPACES = "\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+#: A message: something besides spaces, and no NUL character (the store cannot hold one).
+MESSAGE_TEXT = f"^[^\\x00]*[^\\x00{_SPACES}][^\\x00]*$"
+
+
 class ReplyRequest(ActingMember):
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"member_id": "m-bob", "body": "Thanks Alice, happy to talk on Friday."}]})
 
-    body: str = Field(description="The reply (Markdown subset), a regular message.")
+    body: str = Field(
+        description="The reply (Markdown subset), a regular message: not blank, and within the"
+        " policy's `content.body.max_chars` once rendered (422 `invalid_request` otherwise).",
+        json_schema_extra={"pattern": MESSAGE_TEXT})
 
 
 class ReportRequest(ActingMember):
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"member_id": "m-bob", "reason": "unsolicited sales pitch"}]})
 
-    reason: str = Field("", max_length=1000)
+    reason: str = Field("", max_length=abuse_reports.c.reason.type.length,
+                        json_schema_extra={"pattern": NO_NUL})
 
 
 class PostRequest(ReplyRequest):
@@ -387,6 +403,13 @@ class SentOut(BaseModel):
     items: list[InMailOut]
 
 
+#: What the store keeps of a member's name (the service refuses more with 422
+#: ``invalid_request``); for the OpenAPI document (the service's message is the one returned).
+_NAME: dict[str, Any] = {"anyOf": [
+    {"type": "string", "maxLength": members.c.name.type.length, "pattern": NO_NUL},
+    {"type": "null"}]}
+
+
 class MemberIn(BaseModel):
     """A member's attributes for ``PUT`` (the id is in the path): every one is required, so a
     ``PUT`` never resets an attribute by leaving it out. ``PATCH`` changes only what it names
@@ -400,7 +423,7 @@ class MemberIn(BaseModel):
     profile_public: Flag
     accepts_inmail: Flag = Field(description="false is the InMail opt-out.")
     is_employee: Flag
-    name: str | None = Field(description="null when unknown.")
+    name: str | None = Field(description="null when unknown.", json_schema_extra=_NAME)
     photo_url: PhotoUrl | None = Field(
         description="An http:// or https:// URL, at most 2,000 characters; null for none.")
 
@@ -418,7 +441,7 @@ class MemberPatch(BaseModel):
     profile_public: Flag = None  # type: ignore[assignment]
     accepts_inmail: Flag = Field(None, description="false is the InMail opt-out.")  # type: ignore[assignment]
     is_employee: Flag = None  # type: ignore[assignment]
-    name: str | None = None
+    name: str | None = Field(None, json_schema_extra=_NAME)
     photo_url: PhotoUrl | None = Field(
         None, description="An http:// or https:// URL, at most 2,000 characters.")
 
@@ -446,7 +469,8 @@ class LiftRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"note": "false positive, ticket OPS-123"}]})
 
-    note: str = Field("", max_length=1000)
+    note: str = Field("", max_length=restrictions.c.note.type.length,
+                      json_schema_extra={"pattern": NO_NUL})
 
 
 class LiftOut(BaseModel):
