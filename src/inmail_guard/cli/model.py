@@ -6,7 +6,6 @@ import json
 import shlex
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ import click
 
 from inmail_guard.models.artifact import load_model, resolve, save_model, sha256_file
 from inmail_guard.models.data import DatasetError, read_datasets
-from inmail_guard.models.encoder import ENCODER_FILE
 from inmail_guard.models.manifest import (
     ModelVerificationError,
     check_model_name,
@@ -149,6 +147,7 @@ def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
         check_trainable,
         crossval,
         train_steps,
+        trained_manifest,
     )
     from inmail_guard.models.train import train as fit
 
@@ -170,9 +169,6 @@ def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
             trained = fit(pooled, params, step)
     except TrainingDataError as exc:
         raise _fail(exc) from None
-    metrics["validation"] = trained.validation
-    if trained.partner_choice:
-        metrics["email_partner"] = trained.partner_choice
     command = ["inmail-guard", "model", "train", *map(str, data), "--out", str(out_dir),
                "--name", name, "--target-fpr", str(target_fpr),
                "--email-target-fpr", str(email_target_fpr), "--seed", str(seed),
@@ -183,23 +179,8 @@ def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
         command.append("--no-email-partner")
     if cv_folds:
         command += ["--crossval", str(cv_folds)]
-    facts = {
-        "threshold": trained.threshold,
-        "thresholds": trained.thresholds,
-        "routes": sorted(trained.routes),
-        "partners": {prefix: {"encoder": ENCODER_FILE, "encoder_sha256": p.encoder_sha256,
-                              "weight": p.weight,
-                              "candidates": trained.partner_choice["candidates"],
-                              "validation_errors": trained.partner_choice["validation_errors"]}
-                     for prefix, p in trained.partners.items()},
-        "target_fpr": target_fpr,
-        "email_target_fpr": email_target_fpr,
-        "created_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
-        "training_data": [d.describe() for d in datasets],
-        "params": params.as_dict(),
-        "metrics": metrics,
-        "command": shlex.join(command),
-    }
+    facts = trained_manifest(trained, params, shlex.join(command),
+                             [d.describe() for d in datasets], metrics)
     try:
         manifest_path = save_model(trained.pipeline, out_dir, name, facts, trained.routes,
                                    trained.partners)
@@ -226,8 +207,19 @@ def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
 
 
 @model.command()
-@click.argument("model_ref", metavar="MODEL")
-@_DATA
+@click.argument("args", nargs=-1, required=True, metavar="[MODEL] DATA.csv...")
+@click.option("--policy", "policy_ref", default=None,
+              help="Measure the product: send every row as an InMail through this policy (a "
+              "file or builtin:default) and count its decisions. MODEL, if given, replaces the "
+              "policy's classifier model.")
+@click.option("--crossval", "cv_folds", type=click.IntRange(0), default=0, show_default=True,
+              callback=_check_cv_folds,
+              help="With --policy: train a model with the training options on K-1 folds of "
+              "DATA (plus --train-also), put it in the policy, send the held-out fold; K >= 2.")
+@click.option("--train-also", "train_also", multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="With --crossval: a CSV trained on in every fold, never scored.")
+@_training_options
 @click.option("--sha256", default=None, help="Refuse the model unless its sha256 is this.")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None,
               help="One decision threshold for every row (default: the model's threshold for "
@@ -237,9 +229,35 @@ def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
               help="Write precision-recall and ROC curves to this PNG (its directory must "
               "exist).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-def evaluate(model_ref: str, data: tuple[Path, ...], sha256: str | None,
-             threshold: float | None, plot: Path | None, as_json: bool) -> None:
-    """Score MODEL on labelled CSV files: precision, recall, F1, ham FPR, MCC, ROC-AUC."""
+def evaluate(args: tuple[str, ...], policy_ref: str | None, cv_folds: int,
+             train_also: tuple[Path, ...], target_fpr: float, email_target_fpr: float,
+             email_route: bool, email_partner: bool, seed: int, c: float, min_df: int,
+             sha256: str | None, threshold: float | None, plot: Path | None,
+             as_json: bool) -> None:
+    """Score MODEL on labelled CSV files: precision, recall, F1, ham FPR, MCC, ROC-AUC.
+
+    With --policy, measure what a user gets instead: each row is sent as an InMail through the
+    policy (see docs/model.md, "End to end") and a rejection, for any reason, counts as
+    flagged; the report gives the reason codes that decided. MODEL is then optional (a
+    builtin: name or a .joblib path), and --crossval trains one per fold instead."""
+    if policy_ref is not None:
+        from inmail_guard.cli.model_product import run
+
+        model_ref = args[0] if args[0].startswith("builtin:") or args[0].endswith(
+            ".joblib") else None
+        data = tuple(Path(a) for a in (args[1:] if model_ref else args))
+        if not data:
+            raise click.UsageError("give at least one DATA.csv")
+        params = _params(target_fpr, email_target_fpr, email_route, email_partner, seed, c,
+                         min_df)
+        run(policy_ref, model_ref, data, cv_folds, train_also, params, sha256, as_json,
+            _progress)
+        return
+    if cv_folds or train_also:
+        raise click.UsageError("--crossval and --train-also need --policy")
+    if len(args) < 2:
+        raise click.UsageError("give MODEL and at least one DATA.csv")
+    model_ref, data = args[0], tuple(Path(a) for a in args[1:])
     import numpy as np
 
     from inmail_guard.models.train import Pooled, per_source_metrics

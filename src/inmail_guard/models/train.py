@@ -153,6 +153,13 @@ class Pooled:
     def take(self, idx: np.ndarray) -> Pooled:
         return Pooled([self.texts[i] for i in idx], self.labels[idx], self.source[idx], self.names)
 
+    @classmethod
+    def join(cls, first: Pooled, second: Pooled) -> Pooled:
+        """The rows of both; ``second``'s files are numbered after ``first``'s."""
+        return cls(first.texts + second.texts, np.concatenate([first.labels, second.labels]),
+                   np.concatenate([first.source, second.source + len(first.names)]),
+                   first.names + second.names)
+
 
 def build_pipeline(params: TrainParams, analyzer: Callable[[str], list[str]] = analyze
                    ) -> Pipeline:
@@ -413,6 +420,38 @@ def train(data: Pooled, params: TrainParams, progress: Progress | None = None,
         if weight:
             trained.partners[EMAIL_PREFIX] = route.partners[weight]
     return trained
+
+
+def trained_manifest(trained: Trained, params: TrainParams, command: str,
+                     training_data: Sequence[dict[str, Any]] = (),
+                     metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The training facts :func:`~inmail_guard.models.artifact.save_model` writes into the
+    manifest (it adds the format, file name, sha256, size and versions)."""
+    from datetime import UTC, datetime
+
+    from inmail_guard.models.encoder import ENCODER_FILE
+
+    metrics = dict(metrics or {})
+    metrics["validation"] = trained.validation
+    if trained.partner_choice:
+        metrics["email_partner"] = trained.partner_choice
+    return {
+        "threshold": trained.threshold,
+        "thresholds": trained.thresholds,
+        "routes": sorted(trained.routes),
+        "partners": {prefix: {"encoder": ENCODER_FILE, "encoder_sha256": p.encoder_sha256,
+                              "weight": p.weight,
+                              "candidates": trained.partner_choice["candidates"],
+                              "validation_errors": trained.partner_choice["validation_errors"]}
+                     for prefix, p in trained.partners.items()},
+        "target_fpr": params.target_fpr,
+        "email_target_fpr": params.email_target_fpr,
+        "created_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "training_data": list(training_data),
+        "params": params.as_dict(),
+        "metrics": metrics,
+        "command": command,
+    }
 
 
 def per_source_metrics(
