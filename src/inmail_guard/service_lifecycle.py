@@ -5,6 +5,14 @@ Expiry is never stored as a state change: an unopened InMail older than
 ``lifecycle.expire_unopened_after`` *is* expired at read time, whatever ran or didn't.
 ``expire_due()`` only emits the ``inmail.expired`` events, each exactly once (a conditional
 UPDATE on ``expired_event_at`` decides which caller emits it).
+
+Every transition (open, reply, retract, report) first locks the InMail's row (``SELECT ... FOR
+UPDATE`` on PostgreSQL; on SQLite the write transaction already holds the database's write
+lock), then checks and changes what it locked: two transitions of one InMail run one after the
+other on any instance, so of two conflicting ones exactly one wins and the other is refused as
+if it had come second. Each UPDATE also carries the conditions it checked, and expiry's is a
+conditional UPDATE on its own. Lock order: the InMail's row, then the sender's credit account
+(reply's refund, report); a send takes only the account and inserts new rows, so no cycle.
 """
 
 from __future__ import annotations
@@ -20,7 +28,8 @@ from sqlalchemy import Connection, select
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
-from inmail_guard.engine.content import parse_body
+from inmail_guard.engine.content import parse_body, preview
+from inmail_guard.engine.types import photo_url_problem
 from inmail_guard.service_types import (
     Conversation,
     ConversationMessage,
@@ -69,6 +78,21 @@ def inmail_event_fields(inmail: InMail) -> dict[str, Any]:
             "recipient_id": inmail.recipient_id, "tags": list(inmail.tags),
             "crm": dict(inmail.crm), "decision_id": inmail.decision_id,
             "sent_at": iso(inmail.sent_at)}
+
+
+def _changed(conn: Connection, inmail_id: str, guard: tuple[Any, ...], **values: Any) -> None:
+    """Apply a transition to the InMail's locked row, on the conditions its caller checked.
+    The lock makes them true; should they not be, nothing may change (rolled back whole)."""
+    done = conn.execute(t.inmails.update().where(t.inmails.c.id == inmail_id, *guard)
+                        .values(**values)).rowcount
+    if done != 1:
+        raise RuntimeError(f"InMail {inmail_id!r} changed under its row lock")
+
+
+def _shown_photo(url: str | None) -> str | None:
+    """A stored photo URL as other members may see it: one stored before ``put_member``
+    refused all but http(s) URLs (a ``javascript:`` one) is not shown."""
+    return url if url is None or photo_url_problem(url) is None else None
 
 
 class Lifecycle:
@@ -123,8 +147,11 @@ class Lifecycle:
             retracted_at=row.retracted_at, reported_at=row.reported_at,
             conversation_id=row.conversation_id)
 
-    def _row(self, conn: Connection, inmail_id: str) -> Row[Any]:
-        row = conn.execute(select(t.inmails).where(t.inmails.c.id == inmail_id)).first()
+    def _row(self, conn: Connection, inmail_id: str, *, lock: bool = False) -> Row[Any]:
+        """The InMail's row; with ``lock``, locked until the transaction ends (a transition
+        decides on what it read, so nobody may change it in between)."""
+        query = select(t.inmails).where(t.inmails.c.id == inmail_id)
+        row = conn.execute(query.with_for_update() if lock else query).first()
         if row is None:
             raise ServiceError("inmail_not_found", f"no InMail {inmail_id!r}",
                                field="inmail_id")
@@ -135,8 +162,8 @@ class Lifecycle:
 
     def _as_recipient(self, conn: Connection, inmail_id: str, member_id: str,
                       action: str) -> Row[Any]:
-        """The InMail, if ``member_id`` is its recipient and can still see it."""
-        row = self._row(conn, inmail_id)
+        """The InMail's row, locked, if ``member_id`` is its recipient and can still see it."""
+        row = self._row(conn, inmail_id, lock=True)
         if row.recipient_id != member_id:
             raise ServiceError("not_allowed", f"only the recipient can {action} this InMail",
                                field="member_id")
@@ -146,7 +173,9 @@ class Lifecycle:
         return row
 
     def _check_unexpired(self, row: Any, now: datetime) -> None:
-        if row.opened_at is None and row.sent_at + self.expire_after <= now:
+        # expired_event_at: another instance (whose clock is a little ahead) expired it.
+        if row.opened_at is None and (row.sent_at + self.expire_after <= now
+                                      or row.expired_event_at is not None):
             raise ServiceError("inmail_expired", "this InMail expired unopened on"
                                f" {iso(row.sent_at + self.expire_after)}", field="inmail_id")
 
@@ -186,9 +215,10 @@ class Lifecycle:
                 .order_by(im.sent_at.desc(), im.id.desc()).limit(limit)).all()
         max_source = self.policy.content.body.max_chars * 4
         return [InboxItem(
-            inmail_id=r.id, sender=SenderCard(r.sender_id, r.name, r.photo_url),
+            inmail_id=r.id, sender=SenderCard(r.sender_id, r.name, _shown_photo(r.photo_url)),
             subject=r.subject,
-            preview=parse_body(r.body, max_source_chars=max_source).text[:self.preview_chars],
+            preview=preview(parse_body(r.body, max_source_chars=max_source).text,
+                            self.preview_chars),
             status=self._status(r, now), sent_at=r.sent_at,
             expires_at=r.sent_at + self.expire_after, opened_at=r.opened_at,
             conversation_id=r.conversation_id) for r in rows]
@@ -213,13 +243,11 @@ class Lifecycle:
             row = self._as_recipient(conn, inmail_id, member_id, "open")
             if row.opened_at is None:
                 self._check_unexpired(row, now)
-                first = conn.execute(t.inmails.update().where(im.id == inmail_id,
-                                                              im.opened_at.is_(None))
-                                     .values(opened_at=now)).rowcount
+                _changed(conn, inmail_id, (im.opened_at.is_(None), im.retracted_at.is_(None),
+                                           im.expired_event_at.is_(None)), opened_at=now)
                 row = self._row(conn, inmail_id)
-                if first:  # a concurrent open (PostgreSQL) already emitted the event
-                    outbox.add_event(conn, "inmail.opened", now, opened_at=iso(now),
-                                     **inmail_event_fields(self._to_inmail(row, now)))
+                outbox.add_event(conn, "inmail.opened", now, opened_at=iso(now),
+                                 **inmail_event_fields(self._to_inmail(row, now)))
             return self._to_inmail(row, now)
 
     def retract(self, inmail_id: str, member_id: str) -> RetractResult:
@@ -228,7 +256,7 @@ class Lifecycle:
         now = self._now()
         im = t.inmails.c
         with self.store.write() as conn:
-            row = self._row(conn, inmail_id)
+            row = self._row(conn, inmail_id, lock=True)
             if row.sender_id != member_id:
                 raise ServiceError("not_allowed", "only the sender can retract this InMail",
                                    field="member_id")
@@ -243,12 +271,8 @@ class Lifecycle:
                 raise ServiceError("retract_window_passed",
                                    f"InMail can be retracted until {iso(deadline)}",
                                    field="inmail_id")
-            done = conn.execute(t.inmails.update().where(
-                im.id == inmail_id, im.retracted_at.is_(None), im.replied_at.is_(None))
-                .values(retracted_at=now)).rowcount
-            if not done:  # a concurrent reply or retraction won (PostgreSQL)
-                raise ServiceError("already_retracted", "this InMail changed meanwhile",
-                                   field="inmail_id")
+            _changed(conn, inmail_id, (im.retracted_at.is_(None), im.replied_at.is_(None)),
+                     retracted_at=now)
             was_opened = row.opened_at is not None
             outbox.add_event(conn, "inmail.retracted", now, retracted_at=iso(now),
                              was_opened=was_opened,
@@ -309,7 +333,7 @@ class Lifecycle:
             self._check_unexpired(row, now)
             refund = (self._refund_within is not None and row.refunded_at is None
                       and now - row.sent_at <= self._refund_within)
-            if refund:  # the sender's account before the InMail row: the lock order of report()
+            if refund:  # after the InMail's row: the lock order of report()
                 sender = self._member_row(conn, row.sender_id)
                 start, prev = self._windows(now)
                 refund_credit(SADb(conn), sender, start, prev, inmail_id, now,
@@ -320,11 +344,12 @@ class Lifecycle:
                 id=cid, inmail_id=inmail_id, sender_id=row.sender_id,
                 recipient_id=row.recipient_id, created_at=now, last_message_at=now))
             self._post(conn, cid, member_id, body, now)
-            opened = conn.execute(t.inmails.update().where(
-                im.id == inmail_id, im.opened_at.is_(None)).values(opened_at=now)).rowcount
-            conn.execute(t.inmails.update().where(im.id == inmail_id).values(
-                replied_at=now, conversation_id=cid,
-                refunded_at=now if refund else row.refunded_at))
+            opened = row.opened_at is None
+            _changed(conn, inmail_id, (im.replied_at.is_(None), im.retracted_at.is_(None),
+                                       im.expired_event_at.is_(None) | im.opened_at.is_not(None)),
+                     replied_at=now, conversation_id=cid,
+                     opened_at=now if opened else row.opened_at,
+                     refunded_at=now if refund else row.refunded_at)
             fields = inmail_event_fields(self._to_inmail(row, now))
             if opened:  # replying implies opening
                 outbox.add_event(conn, "inmail.opened", now, opened_at=iso(now), **fields)
@@ -379,7 +404,7 @@ class Lifecycle:
             row = self._as_recipient(conn, inmail_id, member_id, "report")
             self._check_unexpired(row, now)
             since = now - self.abuse_window
-            # The sender's lock first: reports against one sender (and the restriction decision
+            # Then the sender's lock: reports against one sender (and the restriction decision
             # they may trigger) are handled one at a time.
             self._lock_sender(conn, self._member_row(conn, row.sender_id), now)
             existing = conn.execute(select(a.id).where(
@@ -391,7 +416,9 @@ class Lifecycle:
             conn.execute(t.abuse_reports.insert().values(
                 id=rid, inmail_id=inmail_id, reporter_id=member_id, sender_id=row.sender_id,
                 reason=reason[:500], created_at=now))
-            conn.execute(t.inmails.update().where(im.id == inmail_id).values(reported_at=now))
+            _changed(conn, inmail_id, (im.retracted_at.is_(None),
+                                       im.expired_event_at.is_(None) | im.opened_at.is_not(None)),
+                     reported_at=now)
             outbox.add_event(conn, "inmail.reported", now, reported_at=iso(now),
                              report_id=rid, **inmail_event_fields(self._to_inmail(row, now)))
             count = count_reports(SADb(conn), row.sender_id, since)
@@ -419,7 +446,7 @@ class Lifecycle:
                 rows = conn.execute(select(t.inmails).where(
                     im.opened_at.is_(None), im.retracted_at.is_(None), im.reported_at.is_(None),
                     im.expired_event_at.is_(None), im.sent_at <= now - self.expire_after)
-                    .order_by(im.sent_at).limit(EXPIRE_BATCH)).all()
+                    .order_by(im.sent_at, im.id).limit(EXPIRE_BATCH)).all()
                 for row in rows:
                     done = conn.execute(t.inmails.update().where(
                         im.id == row.id, im.expired_event_at.is_(None),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
-from inmail_guard.engine.types import Member
+from inmail_guard.engine.types import Member, photo_url_problem
 from inmail_guard.service_types import ServiceError, check_text
 from inmail_guard.store import Store
 from inmail_guard.store import tables as t
@@ -41,6 +41,10 @@ class MemberAdmin:
         check_text("plan", member.plan, m.plan.type.length)
         check_text("name", member.name, m.name.type.length)
         check_text("photo_url", member.photo_url, m.photo_url.type.length)
+        if member.photo_url is not None:
+            problem = photo_url_problem(member.photo_url)
+            if problem is not None:
+                raise ServiceError("invalid_request", f"photo_url {problem}", field="photo_url")
         self._plan_limit(member.plan)
         now = self._now()
         values = {"plan": member.plan, "profile_public": member.profile_public,

@@ -63,6 +63,17 @@ def test_wrong_type_is_422_naming_it(client):
     assert r.json()["error"]["field"] == "facts.credits_used"
 
 
+def test_a_photo_url_other_than_http_or_https_is_422_naming_it(client):
+    body = evaluate_body()
+    body["facts"]["recipient"]["photo_url"] = "javascript:alert(1)"
+    r = client.post("/v1/evaluate", json=body, headers=SVC)
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert (error["code"], error["field"], error["message"]) == (
+        "validation_error", "facts.recipient.photo_url",
+        "facts.recipient.photo_url: must be an http:// or https:// URL with a host")
+
+
 @pytest.mark.parametrize("field", ["credits_used", "abuse_reports", "credits_extra",
                                    "prior_restrictions"])
 def test_count_beyond_the_stores_integers_is_422_not_500(client, field):

@@ -62,6 +62,20 @@ def test_member_put_and_get(api):
     assert api.get("/v1/members/nobody", headers=SVC).status_code == 404
 
 
+def test_a_photo_url_other_than_http_or_https_is_422_naming_it(api):
+    r = api.put("/v1/members/dave", json={"photo_url": "javascript:alert(1)"}, headers=SVC)
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert (error["code"], error["field"], error["message"]) == (
+        "validation_error", "photo_url",
+        "photo_url: must be an http:// or https:// URL with a host")
+    assert "alert" not in r.text  # the value is not echoed
+    assert api.get("/v1/members/dave", headers=SVC).status_code == 404
+    r = api.put("/v1/members/dave", json={"photo_url": "https://img.example/d.jpg"},
+                headers=SVC)
+    assert r.status_code == 200 and r.json()["photo_url"] == "https://img.example/d.jpg"
+
+
 def test_send_accepted_is_201_with_decision_and_inmail(api):
     r = send(api)
     assert r.status_code == 201, r.text

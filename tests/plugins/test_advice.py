@@ -42,7 +42,7 @@ def test_good_message_gets_no_advice(advice) -> None:
 
 def test_codes_are_documented() -> None:
     assert CODES == ("subject_missing", "subject_weak", "message_long", "not_personalised",
-                     "long_paragraph")
+                     "long_paragraph", "unfilled_placeholder")
 
 
 def test_subject_missing(advice) -> None:
@@ -131,3 +131,27 @@ def test_first_name() -> None:
     assert first_name("  Prof. Dr. Grace Hopper") == "Grace"
     assert first_name(None) is None
     assert first_name("Dr.") is None
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("Dear <first name>, your profile stood out.",
+         "Fill in the template field <first name> before sending:"
+         " the recipient would see it as typed."),
+        ("Hi {{first_name}}, I saw [Company] is hiring and %TITLE% roles open.",
+         "Fill in the template fields {{first_name}}, [Company], %TITLE% before sending:"
+         " the recipient would see it as typed."),
+    ],
+)
+def test_unfilled_placeholder_is_named(advice, body: str, message: str) -> None:
+    assert Advice("unfilled_placeholder", message) in advice(body=body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["Alice <Head of Data> suggested I write.", "See [our page](https://example.com).",
+     "Use {braces} like this, or 50% off.", "Dana, your profile stood out."],
+)
+def test_no_placeholder_advice_for_ordinary_brackets(advice, body: str) -> None:
+    assert "unfilled_placeholder" not in codes(advice(body=body))

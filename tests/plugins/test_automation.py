@@ -23,9 +23,9 @@ def test_human_abstains(run, make_facts) -> None:
 
 def test_declared_automated(run) -> None:
     signal = run(AutomationDetector, client=Client(automated=True, user_agent=BROWSER))
-    assert signal.score == 6.0
-    assert signal.data == {"declared_automated": True}
-    assert signal.detail == "automation: the client says it is automated"
+    assert signal.score == 15.0
+    assert signal.data == {"declared_automated": True, "evidence": "strong"}
+    assert signal.detail == "automation (strong evidence): the client says it is automated"
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ def test_declared_automated(run) -> None:
 )
 def test_headless_user_agents(run, agent: str, found: str) -> None:
     signal = run(AutomationDetector, client=Client(user_agent=agent))
-    assert signal.data == {"headless_user_agent": found}
+    assert signal.data == {"headless_user_agent": found, "evidence": "weak"}
     assert signal.score == 6.0
 
 
@@ -57,7 +57,7 @@ def test_ordinary_user_agents(run, agent: str) -> None:
 def test_policy_user_agents(run) -> None:
     settings = {"user_agents": ["LeadBlaster"]}
     signal = run(AutomationDetector, settings, client=Client(user_agent="leadblaster/3"))
-    assert signal.data == {"headless_user_agent": "leadblaster"}
+    assert signal.data == {"headless_user_agent": "leadblaster", "evidence": "weak"}
 
 
 @pytest.mark.parametrize(("seconds", "fires"), [(4.999, True), (5.0, False), (0.0, True)])
@@ -66,7 +66,9 @@ def test_too_fast_boundary(run, make_facts, seconds: float, fires: bool) -> None
     signal = run(AutomationDetector, fct=fct)
     assert (signal is not None) is fires
     if fires:
-        assert signal.data == {"too_fast": {"seconds_since_last": seconds, "min_interval": "5s"}}
+        assert signal.data == {"too_fast": {"seconds_since_last": seconds, "min_interval": "5s"},
+                               "evidence": "weak"}
+        assert signal.score == 6.0
 
 
 def test_future_sends_are_not_the_last_send(run, make_facts) -> None:
@@ -82,7 +84,8 @@ def regular(count: int, every: float, jitter: tuple[float, ...] = ()) -> tuple:
 
 def test_machine_regular_intervals(run, make_facts) -> None:
     signal = run(AutomationDetector, fct=make_facts(recent_sends=regular(6, 60)))
-    assert signal.data == {"regular_intervals": {"intervals": 5, "mean_seconds": 60.0, "cv": 0.0}}
+    assert signal.data == {"regular_intervals": {"intervals": 5, "mean_seconds": 60.0, "cv": 0.0},
+                           "evidence": "weak"}
     assert signal.detail == "automation: 5 gaps of ~60s between sends (CV 0.000)"
 
 
@@ -105,5 +108,39 @@ def test_all_sub_signals_together_score_once(run, make_facts) -> None:
                  client=Client(automated=True, user_agent="python-requests/2.31"),
                  fct=make_facts(recent_sends=sends))
     assert set(signal.data) == {"declared_automated", "headless_user_agent", "too_fast",
-                                "regular_intervals"}
-    assert signal.score == 6.0
+                                "regular_intervals", "evidence"}
+    assert signal.score == 15.0
+
+
+SCRIPTED = "python-requests/2.31"
+HEADLESS = "Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0.0.0 Safari/537.36"
+
+
+@pytest.mark.parametrize(
+    ("client", "sends", "score", "evidence"),
+    [
+        # strong: declared, or a scripted/headless agent at machine cadence
+        (Client(automated=True, user_agent=BROWSER), HUMAN_SENDS, 15.0, "strong"),
+        (Client(automated=True), (), 15.0, "strong"),
+        (Client(user_agent=SCRIPTED), (NOW - timedelta(seconds=2),), 15.0, "strong"),
+        (Client(user_agent=HEADLESS), regular(6, 60), 15.0, "strong"),
+        # weak: one sub-signal, or cadence from a browser
+        (Client(user_agent=SCRIPTED), HUMAN_SENDS, 6.0, "weak"),
+        (Client(user_agent=BROWSER), (NOW - timedelta(seconds=2),), 6.0, "weak"),
+        (Client(user_agent=BROWSER), regular(6, 60), 6.0, "weak"),
+        (None, (NOW - timedelta(seconds=1), *regular(6, 60)), 6.0, "weak"),
+    ],
+)
+def test_evidence_is_graded(run, make_facts, client, sends, score: float, evidence: str) -> None:
+    signal = run(AutomationDetector, client=client, fct=make_facts(recent_sends=sends))
+    assert signal.score == score
+    assert signal.data["evidence"] == evidence
+
+
+def test_strong_score_is_configurable_and_null_means_weak(run) -> None:
+    declared = Client(automated=True)
+    assert run(AutomationDetector, {"strong_score": 9}, client=declared).score == 9.0
+    old_style = run(AutomationDetector, {"score": 6, "strong_score": None}, client=declared)
+    assert old_style.score == 6.0
+    assert old_style.data["evidence"] == "weak"
+    assert run(AutomationDetector, {"score": 4}, client=declared).score == 15.0

@@ -46,7 +46,7 @@ def test_shipped_policy_enables_the_detectors_with_design_values() -> None:
     assert detectors["keywords"] == {"phrases": [], "use_default_list": True,
                                      "score_per_hit": 2.5, "max_score": 10}
     assert detectors["abuse_reports"] == {"window": "30d", "threshold": 3, "score": 15}
-    assert detectors["automation"] == {"min_interval": "5s", "score": 6}
+    assert detectors["automation"] == {"min_interval": "5s", "score": 6, "strong_score": 15}
     assert detectors["bulk"] == {"window": "24h", "max_similar": 10, "similarity": 0.8,
                                  "score": 6}
 
@@ -109,16 +109,50 @@ def test_restriction_escalates(engine, make_message, make_facts, prior: int,
 def test_volume_and_automation_add_up_to_a_restriction(engine, make_message,
                                                         make_facts) -> None:
     sends = tuple(NOW - timedelta(seconds=2 + 120 * i) for i in range(25))  # 25 in the hour
-    decision = engine.evaluate(make_message(client=Client(user_agent="python-requests/2.31")),
-                               make_facts(recent_sends=sends))
+    browser = Client(user_agent="Mozilla/5.0 (Windows NT 10.0) Chrome/120.0 Safari/537.36")
+    decision = engine.evaluate(make_message(client=browser), make_facts(recent_sends=sends))
     assert decision.outcome == "rejected"
-    assert signals(decision) == {"automation": 6.0, "volume": 10.0}
+    assert signals(decision) == {"automation": 6.0, "volume": 10.0}  # cadence alone is weak
     automation = next(s for s in decision.spam.signals if s.detector == "automation")
-    assert set(automation.data) == {"headless_user_agent", "too_fast", "regular_intervals"}
+    assert set(automation.data) == {"too_fast", "regular_intervals", "evidence"}
     assert decision.spam.score == 16.0
     assert decision.restrict_sender_until == NOW + timedelta(hours=24)
     assert decision.reasons[0].detail == (
         "spam score 16 >= reject_at 10 (volume 10, automation 6)")
+
+
+BROWSER = Client(user_agent="Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) Chrome/120.0")
+HUMAN_SENDS = tuple(NOW - timedelta(minutes=m, seconds=s)
+                    for m, s in ((4, 10), (19, 45), (47, 3), (95, 30), (180, 12), (301, 59)))
+
+
+@pytest.mark.parametrize(
+    ("client", "sends"),
+    [
+        (Client(automated=True, user_agent="acme-ats/2.1"), ()),
+        (Client(user_agent="python-requests/2.31"), (NOW - timedelta(seconds=2),)),
+        (Client(user_agent="Mozilla/5.0 HeadlessChrome/120.0"),
+         tuple(NOW - timedelta(seconds=30 * (i + 1)) for i in range(6))),
+    ],
+    ids=["declared", "scripted-too-fast", "headless-regular"],
+)
+def test_automation_is_enforced_by_the_shipped_policy(make_message, make_facts, client,
+                                                       sends) -> None:
+    decision = Engine(default_policy()).evaluate(make_message(client=client),
+                                                 make_facts(recent_sends=sends))
+    assert decision.outcome == "rejected"
+    assert decision.codes == ("spam_detected",)
+    assert signals(decision)["automation"] == 15.0
+    assert decision.spam.score >= decision.spam.restrict_at
+    assert decision.restrict_sender_until == NOW + timedelta(hours=24)
+
+
+def test_human_cadence_is_never_automation(make_message, make_facts) -> None:
+    decision = Engine(default_policy()).evaluate(make_message(client=BROWSER),
+                                                 make_facts(recent_sends=HUMAN_SENDS))
+    assert decision.outcome == "accepted"
+    assert "automation" not in signals(decision)
+    assert decision.restrict_sender_until is None
 
 
 def test_bulk_runs_last_and_is_skipped_once_decided(engine, make_message, make_facts) -> None:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from inmail_guard import Engine, default_policy
 from inmail_guard.engine.content import parse_body
 from inmail_guard.engine.types import Facts, Member, Message
 from inmail_guard.plugins.bulk import PERMUTATIONS, fingerprint
 from inmail_guard.plugins.keywords import KeywordsDetector
 from inmail_guard.plugins.text import domain_words, normalise
+from obfuscations import OBFUSCATIONS, ORDINARY, Obfuscation
 
 KEYWORDS = KeywordsDetector.from_settings({})
 TEXT = st.text(st.characters(codec="utf-8"), max_size=300) | st.text(
@@ -48,3 +51,41 @@ def test_lone_surrogates_and_astral_characters() -> None:
 def test_unicode_punctuation_separates_words() -> None:
     assert normalise("don\u2019t \u201cact now\u201d \u2014 ok").words == [
         "don", "t", "act", "now", "ok"]
+
+
+# --- every obfuscation the red team used, through the shipped policy -----------------------
+
+ENGINE = Engine(default_policy())
+
+
+def _evaluate(body: str):
+    facts = Facts(sender=Member("s", plan="premium_business"), recipient=Member("r"),
+                  connection_degree=2, now=datetime(2026, 11, 27, 10, 0, tzinfo=UTC))
+    return ENGINE.evaluate(Message("s", "r", subject="Hello", body=body), facts)
+
+
+@pytest.mark.parametrize("case", OBFUSCATIONS, ids=lambda c: c.name)
+def test_default_policy_finds_obfuscated_phrase(case: Obfuscation) -> None:
+    decision = _evaluate(f"Hi Dana, {case.written} for details about the role.")
+    keywords = {s.detector: s for s in decision.spam.signals}.get("keywords")
+    assert keywords is not None, decision.to_dict()
+    assert keywords.data["phrases"] == [case.phrase]
+    assert keywords.data["obfuscations"] == {case.phrase: [case.kind]}
+    assert keywords.data["hits"] == 1
+    assert keywords.score == 2.5
+
+
+@pytest.mark.parametrize(("body", "_kept"), ORDINARY, ids=["russian", "greek", "german", "emoji"])
+def test_default_policy_finds_no_spam_in_ordinary_non_latin_text(body: str, _kept) -> None:
+    decision = _evaluate(body)
+    assert "keywords" not in {s.detector for s in decision.spam.signals}, decision.to_dict()
+    assert decision.outcome == "accepted", decision.to_dict()
+
+
+def test_plugins_text_is_textnorm() -> None:
+    """The detectors' names stay importable from plugins.text: the same objects."""
+    from inmail_guard import textnorm
+    from inmail_guard.plugins import text
+
+    for name in text.__all__:
+        assert getattr(text, name) is getattr(textnorm, name)

@@ -15,12 +15,12 @@ def test_demo_walks_through_every_rule(tmp_path):
                  "sender_blocked_by_recipient", "recipient_opted_out", "recipient_protected",
                  "recipient_profile_not_public", "self_message", "subject_missing",
                  "body_too_long", "image_not_allowed", "attachment_not_allowed",
-                 "formatting_not_allowed", "not_allowed", "sender.restricted",
+                 "not_allowed", "sender.restricted",
                  "sender_restricted", "spam_detected", "inmail_expired",
                  "retract_window_passed"):
         assert code in out, code
     for text in ("Bob opens the InMail", "retract unopened", "retract opened",
-                 "conversation continues", "operator lifts the restriction",
+                 "conversation continues", "are text as typed", "operator lifts the restriction",
                  "send after the lift", "Analytics by sender", "response rate"):
         assert text in out, text
     assert "inmail.expired event(s)" in out and "left the inbox" in out

@@ -168,6 +168,54 @@ def test_member_text_the_store_cannot_hold_is_refused(svc, store, member, field,
     assert state(store) == before
 
 
+NOT_HTTP = "photo_url must be an http:// or https:// URL with a host"
+UNSAFE = "photo_url must not contain spaces, control characters or backslashes"
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("javascript:alert(document.cookie)", NOT_HTTP),
+    ("JavaScript:alert(1)", NOT_HTTP),
+    ("data:image/svg+xml;base64,PHN2Zz4=", NOT_HTTP),
+    ("vbscript:msgbox(1)", NOT_HTTP),
+    ("//evil.example/x.jpg", NOT_HTTP),  # scheme-relative: the page's scheme decides
+    ("ftp://img.example/a.jpg", NOT_HTTP),
+    ("https://", NOT_HTTP),
+    ("https:///x.jpg", NOT_HTTP),
+    ("", NOT_HTTP),
+    (" javascript:alert(1)", UNSAFE),  # browsers strip leading spaces and control characters
+    ("java\tscript:alert(1)", UNSAFE),  # ... and drop tabs and newlines anywhere
+    ("https://img.example/a.jpg\n", UNSAFE),
+    ("https:\\\\evil.example", UNSAFE),
+    ("https://img.example/" + "p" * 1981, "photo_url is 2001 characters long; at most 2000"),
+])
+def test_a_photo_url_must_be_http_or_https(svc, store, url, message):
+    before = state(store)
+    with pytest.raises(ServiceError) as info:
+        svc.put_member(Member("m1", photo_url=url))
+    assert (info.value.code, info.value.field, info.value.message) == (
+        "invalid_request", "photo_url", message)
+    assert state(store) == before
+
+
+@pytest.mark.parametrize("url", ["https://img.example/a.jpg", "HTTP://IMG.EXAMPLE/A.PNG",
+                                 "https://cdn.example:8443/u/1?size=64#x",
+                                 "https://img.example/" + "p" * 1980, None])
+def test_http_and_https_photo_urls_are_kept(svc, url):
+    svc.put_member(Member("m1", photo_url=url))
+    assert svc.get_member("m1").photo_url == url
+
+
+def test_a_photo_url_stored_before_the_check_is_not_shown_to_recipients(svc, store):
+    from inmail_guard.store import tables as t
+
+    svc.send(msg())
+    with store.write() as conn:
+        conn.execute(t.members.update().where(t.members.c.id == "alice")
+                     .values(photo_url="javascript:alert(1)"))
+    (item,) = svc.inbox("bob")
+    assert item.sender.photo_url is None and item.sender.name == "Alice Adams"
+
+
 def test_a_reported_unopened_inmail_is_reported_not_expired(svc, store, clock):
     reported = svc.send(msg()).inmail
     unopened = svc.send(msg(subject="two")).inmail

@@ -152,6 +152,29 @@ def test_spam_restricts_then_rejects_until_lifted_and_escalates(svc, store, cloc
     assert svc.send(msg(subject="later")).accepted
 
 
+def test_automation_restricts_and_escalates_once_the_restriction_ends(svc, store, clock):
+    """A declared bot is refused and restricted by automation alone; its next automated send
+    after the restriction has run out gets the next, longer restriction."""
+    bot = ig.Client(automated=True, user_agent="acme-outreach/3.2")
+    first = svc.send(msg(client=bot))
+    assert not first.accepted and first.decision.codes == ("spam_detected",)
+    assert {s.detector: s.score for s in first.decision.spam.signals}["automation"] == 15.0
+    assert first.decision.restrict_sender_until == clock() + timedelta(hours=24)
+    (event,) = events(store, "sender.restricted")
+    assert event["sender_id"] == "alice" and event["cause"] == "spam"
+    clock.advance(timedelta(hours=23))
+    assert svc.send(msg()).decision.codes == ("sender_restricted",)
+    clock.advance(timedelta(hours=1))  # the 24h are over
+    assert svc.restriction("alice") is None
+    second = svc.send(msg(client=bot, subject="Another opportunity"))
+    assert second.decision.codes == ("spam_detected",)
+    assert second.decision.restrict_sender_until == clock() + timedelta(hours=72)  # escalated
+    assert len(events(store, "sender.restricted")) == 2
+    clock.advance(timedelta(hours=72))
+    person = ig.Client(user_agent="Mozilla/5.0 (Windows NT 10.0) Chrome/120.0 Safari/537.36")
+    assert svc.send(msg(client=person, subject="later")).accepted
+
+
 def test_a_unique_key_clash_is_retried_as_a_replay(svc, store, monkeypatch):
     # Two sends with one key racing across a month boundary lock different credit accounts;
     # the unique (sender, key) index stops the second, which then replays the first.

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from inmail_guard.engine.types import Facts, Message
+from inmail_guard.engine.types import Facts, Message, PhotoUrl
 from inmail_guard.engine.wire import EvaluateRequest
 
 NOW = "2026-11-27T09:00:00Z"
@@ -367,7 +367,8 @@ class MemberIn(BaseModel):
     accepts_inmail: bool = Field(True, description="false is the InMail opt-out.")
     is_employee: bool = False
     name: str | None = None
-    photo_url: str | None = None
+    photo_url: PhotoUrl | None = Field(
+        None, description="An http:// or https:// URL, at most 2,000 characters.")
 
 
 class MemberOut(_Out):

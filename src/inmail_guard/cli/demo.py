@@ -127,7 +127,9 @@ def run_tour(svc: InMailService, clock: ManualClock) -> tuple[Tour, Table, Table
     tour.send("body over 3,000 characters", "rita", "bob", body="x" * 3001)
     tour.send("an image", "rita", "bob", body="See ![logo](https://acme.example/logo.png)")
     tour.send("an attachment", "rita", "bob", attachments=(ig.Attachment("jd.pdf"),))
-    tour.send("a heading (formatting not allowed)", "rita", "bob", body="# Big news\n\nHello")
+    tour.send("'#', '>' and '---' are text as typed", "rita", "m7",
+              body="# of years on the team: 6\n> you wrote: ping me in May\n\nThanks,\nRita\n---\n"
+                   "Rita Diaz <Head of Talent>")
     tour.send("bold, lists and a link are fine", "rita", "m7",
               body="**Hi** m7,\n\n- remote\n- equity\n\n[The role](https://acme.example/jobs/1)")
 

@@ -1,55 +1,49 @@
-"""Parse an InMail body (a Markdown subset) into what the content rules need.
+"""Read an InMail body the way the person typed it.
 
-The body is CommonMark (markdown-it-py's ``commonmark`` preset, raw HTML recognised) plus
-``~~strikethrough~~``. :func:`parse_body` returns a :class:`Content`: the rendered plain text that
-the body length limit counts, the formatting constructs used, link targets, images and raw HTML.
-It only describes the body; the rules in ``rules.py`` decide what is allowed.
+InMail supports six kinds of formatting (DESIGN.md section 1): **bold**, *italics*,
+~~strikethrough~~, bullet lists, numbered lists and links. :func:`parse_body` interprets exactly
+those, in their Markdown spelling, and nothing else: a ``---`` separator, a ``> quoted`` line, a
+``# of years`` at the start of a line, an indented address, ``Alice <Head of Data>``, a
+``- - - forwarded by`` banner or a word in backticks is literal text, counted and previewed as
+typed. The only things found in a body that cannot be sent are images (``![alt](src)``,
+``<img ...>``), which :class:`Content` counts; raw HTML tags are text too, and are named in
+``raw_html`` so that a policy can opt in to rejecting them (``content.raw_html: reject``).
+
+Why not a CommonMark parser: CommonMark interprets far more than InMail shows (headings,
+quotes, code blocks, thematic breaks, HTML, nested-list indentation) and every one of those
+turned ordinary pasted text into a ``formatting_not_allowed`` rejection; it also cost ~280 µs for
+100 words with markdown-it-py. This module is a small purpose-built reader: one line-start regex
+for list items, one scan per line for inline constructs, emphasis paired with one stack per
+delimiter kind (linear time, no super-linear backtracking on unmatched delimiters).
+``benchmarks/bench_content.py`` measures it against markdown-it-py and the compiled CommonMark
+parsers on PyPI, in the same run.
 
 How the length is counted (the contract, also in docs/content.md):
 
-* ``length`` is ``len(text)``: Unicode code points, spaces and newlines included. No
-  normalisation: an emoji is 1, but a ZWJ emoji sequence or a letter plus a combining accent
-  counts each code point.
-* Markup is not counted: ``**``, ``_``, ``~~``, backticks, ``#``, ``>``, list markers, link
-  brackets and link URLs. A link's visible text is counted; an autolink's visible text is its URL.
-  Backslash escapes and entities count as the one character they produce. Image alt text is not
-  counted (images are reported separately).
-* Line breaks inside a paragraph (soft or hard) count as one ``"\\n"``. Two blocks (paragraphs,
-  list items, headings, code blocks...) on adjacent source lines are joined by ``"\\n"``; blocks
-  separated by one or more blank lines are joined by ``"\\n\\n"``. Leading and trailing
-  whitespace of the whole text is not counted.
-* So ordinary prose (no Markdown markup, no lines starting or ending with whitespace, no runs of
-  3+ newlines) renders to exactly itself, and the rendered text is never longer than the source.
-
-Raw HTML is never rendered: it counts literally (as if escaped), ``<img>`` tags are counted in
-``images`` and every other tag, comment or declaration is named in ``raw_html``.
-
-Containers nested past markdown-it's limit (about 9 levels of lists or 19 of blockquotes) make it
-drop text; such a body is counted literally, markup included, and flagged ``"deep_nesting"``.
-
-Two cheap paths avoid markdown-it, whose parse costs far more than the engine's whole budget:
-
-* a source longer than ``max_source_chars`` is not parsed at all (``truncated_parse=True``);
-* a source containing nothing that could start a Markdown or HTML construct is returned as is
-  (``_is_plain``; a property test checks it against the full parse).
+* ``length`` is ``len(text)``: Unicode code points, spaces and newlines included.
+* The markup of the six supported constructs is not counted: ``**``, ``__``, ``*``, ``_``,
+  ``~~`` around text, a list item's marker and the indentation before it, a link's brackets and
+  URL (its visible text is counted). A bare URL or an autolink ``<https://...>`` counts its URL.
+  A backslash before a markup character counts as that character alone.
+* Everything else counts as typed, including indentation, blank lines, backticks, ``#``, ``>``
+  and HTML tags. ``\\r\\n`` counts as one newline; spaces and tabs at the end of a line and the
+  start and end of the whole body is not counted.
+* So text without the six constructs renders to itself (less trailing whitespace), and the
+  rendered text is never longer than the source.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
-
 __all__ = [
-    "DEEP_NESTING",
     "FORMATTING_NAMES",
     "PRODUCT_FORMATTING",
     "SOURCE_LIMIT_FACTOR",
     "Content",
     "parse_body",
+    "preview",
 ]
 
 #: The engine passes ``max_source_chars = SOURCE_LIMIT_FACTOR * body max_chars``. Markup and URLs
@@ -57,88 +51,14 @@ __all__ = [
 #: realistic message; anything beyond is rejected as too long without being parsed.
 SOURCE_LIMIT_FACTOR = 4
 
-#: The formatting the product allows (DESIGN.md section 1), as named in ``Content.formatting``.
+#: The formatting InMail supports (DESIGN.md section 1), as named in ``Content.formatting``.
 PRODUCT_FORMATTING: frozenset[str] = frozenset(
     {"bold", "italic", "strikethrough", "bullet_list", "numbered_list", "link"}
 )
+#: Every name ``Content.formatting`` can hold: the supported constructs are all that is read.
+FORMATTING_NAMES: frozenset[str] = PRODUCT_FORMATTING
 
-_BLOCK_FORMATTING = {
-    "bullet_list_open": "bullet_list",
-    "ordered_list_open": "numbered_list",
-    "heading_open": "heading",
-    "blockquote_open": "blockquote",
-    "table_open": "table",
-    "hr": "horizontal_rule",
-    "code_block": "code",
-    "fence": "code",
-}
-#: Reported when containers nest so deep that markdown-it stops parsing and drops the rest.
-DEEP_NESTING = "deep_nesting"
-_INLINE_FORMATTING = {
-    "strong_open": "bold",
-    "em_open": "italic",
-    "s_open": "strikethrough",
-    "link_open": "link",
-    "code_inline": "code",
-}
-
-#: Every name ``Content.formatting`` can hold for the parser configured here. A token type this
-#: module does not know (a future markdown-it rule) is reported under its own name, so a policy
-#: listing allowed names still rejects it.
-FORMATTING_NAMES: frozenset[str] = (
-    frozenset(_BLOCK_FORMATTING.values())
-    | frozenset(_INLINE_FORMATTING.values())
-    | {DEEP_NESTING, "excessive_markup"}
-)
-
-# Tokens that carry no formatting of their own: structure, or closers of something counted at
-# its opener.
-_NEUTRAL_BLOCK = frozenset(
-    {"paragraph_open", "paragraph_close", "list_item_open", "list_item_close", "inline"}
-)
-_NEUTRAL_INLINE = frozenset({"text", "text_special", "softbreak", "hardbreak"})
-
-# Raw HTML pieces: a tag (group 1 = optional "/", group 2 = name), or a comment / processing
-# instruction / CDATA section / declaration.
-_HTML_PIECE = re.compile(
-    r"<(/?)([A-Za-z][A-Za-z0-9-]*)|<(!--|\?|!\[CDATA\[|![A-Za-z]+)",
-)
-
-# The fast path (``_is_plain``): a source with none of the following renders to exactly itself
-# (markdown-it makes one paragraph of literal text per blank-line-separated chunk). Derived from
-# markdown-it-py's commonmark block and inline rules plus strikethrough; deliberately
-# conservative, and checked against the full parse by a property test.
-#
-# Characters that start an inline construct wherever they appear: emphasis, code spans,
-# backslash escapes, raw HTML and autolinks, links and images (`!` alone is text), and the
-# characters markdown-it's normalize step rewrites (CR, NUL). Tabs are excluded outright
-# because of their column arithmetic in indentation. `~~` is strikethrough or a fence; a single
-# `~` is text. Checked with `in` (memchr speed): one regex character class costs ~5 ns per
-# character, several times more than all these scans together.
-_PLAIN_BREAKERS = ("*", "_", "`", "\\", "<", "[", "\t", "\r", "\x00", "~~")
-# `&` is text unless it starts a character reference.
-_ENTITY = re.compile(r"&#?[A-Za-z0-9]+;")
-# What a line may not start with: a block marker (ATX heading, blockquote, setext underline,
-# bullet list or thematic break, ordered list) or whitespace (indented code; stripped).
-_LINE_START = r"[#>=+\-\s]|\d+[.)](?!\S)"
-_FIRST_LINE_BREAKER = re.compile(_LINE_START)
-# After a newline: the same line starts, except that one blank line (a paragraph break) is fine
-# but two are not (three newlines render as two); a newline ending the text (stripped); a newline
-# after whitespace (trailing spaces are stripped, two of them make a hard break). Every branch
-# starts with a literal newline so the regex engine skips quickly to the next one.
-_NEWLINE_BREAKER = re.compile(r"\n(?:[#>=+\-]|[^\S\n]|\d+[.)](?!\S)|\n\n|\Z|(?<=[^\S\n]\n))")
-
-
-def _is_plain(source: str) -> bool:
-    """True if ``source`` certainly renders to itself with no formatting, links or images."""
-    for breaker in _PLAIN_BREAKERS:
-        if breaker in source:
-            return False
-    if "&" in source and _ENTITY.search(source) is not None:
-        return False
-    if _FIRST_LINE_BREAKER.match(source) is not None or source[-1:].isspace():
-        return False
-    return "\n" not in source or _NEWLINE_BREAKER.search(source) is None
+_EMPTY: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,39 +72,119 @@ class Content:
     formatting: frozenset[str]
     """Formatting constructs used, named as in :data:`FORMATTING_NAMES`."""
     links: tuple[str, ...]
-    """Link and autolink targets (as normalised by markdown-it), in order of appearance."""
+    """Targets of links, autolinks and bare URLs, in order of appearance (``mailto:`` added to
+    an autolinked address)."""
     images: int
-    """Markdown images plus raw HTML ``<img>`` tags."""
+    """Markdown images plus HTML ``<img>`` tags."""
     raw_html: tuple[str, ...]
-    """Raw HTML found, other than ``<img>``: ``"<b>"``, ``"<script>"``, ``"<!--"``...; lower-case
-    tag names, closing tags folded into their opening name, first occurrence order, no repeats."""
+    """HTML tags found (kept as text): ``"<b>"``, ``"<script>"``, ``"<!--"``...; lower-case
+    names, closing tags folded into their opening name, first occurrence order, no repeats.
+    Only text that is HTML by the tag grammar and a known element name counts:
+    ``Alice <Head of Data>`` and ``<first name>`` do not."""
     source_length: int
     """``len(source)``."""
     truncated_parse: bool = False
     """True when the source was longer than ``max_source_chars`` and was not parsed: ``text`` is
     then the unparsed source and only ``length`` is meaningful (the body is too long)."""
+    placeholders: tuple[str, ...] = ()
+    """Template fields left unfilled, as typed (``"<first name>"``, ``"{{company}}"``,
+    ``"[Name]"``), first occurrence order, no repeats; the advice plugin mentions them."""
 
 
-_NO_FORMATTING: frozenset[str] = frozenset()
+# --- block level: list items --------------------------------------------------------------------
 
+# A list item: optional indentation, a marker, whitespace, then something that is not itself
+# another marker (``- - - forwarded by`` and ``* * *`` are separators typed as text). The match
+# (indentation, marker, whitespace) is what is not counted.
+_ITEM = re.compile(
+    r"^[ \t]*(?:(?P<bullet>[-*+])|\d{1,9}[.)])[ \t]+(?![-*+_=~][ \t]|[-*+_=~]*$)(?=\S)",
+    re.MULTILINE,
+)
 
-def _make_parser() -> MarkdownIt:
-    # html=True (the commonmark default) so raw HTML is recognised and reported, never passed
-    # through as if it were text the user meant.
-    return MarkdownIt("commonmark", {"html": True}).enable("strikethrough")
+# Cheap tests for "may hold a list item": the first line, or a newline then a marker. The
+# second starts with a literal, which the regex engine finds by memchr, unlike ``^`` in
+# MULTILINE mode, which it tries at every position (~5 ns a character).
+_ITEM_FIRST = re.compile(r"[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]")
+_ITEM_LATER = re.compile(r"\n[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]")
 
+# --- inline level -------------------------------------------------------------------------------
 
-_MD = _make_parser()
-# markdown-it silently drops everything inside a container opened at this token level (its
-# ``maxNesting``, 20 levels; a bullet list costs 2 per level). Dropped text would escape the
-# length limit yet may still be shown by another renderer, so such a body is counted literally.
-_DEEPEST_LEVEL = _MD.options.maxNesting - 1
+_URL_SCHEMES = ("http://", "https://", "mailto:", "tel:")
+# The constructs, matched at a candidate position found by ``_CANDIDATE`` (a one-class scan
+# runs in C at ~3 ns a character; searching with the alternation itself cost ~55 ns a character,
+# since the regex engine tries every branch at every position). Bare URLs are found with
+# ``str.find`` for the same reason.
+_CANDIDATE = re.compile(r"[`\\!\[<*_~]")
+_INLINE = re.compile(
+    r"(?P<code>`+)"
+    r"|\\(?P<esc>[\\`*_~\[\]()!<>{}#+\-.|])"
+    r"|(?P<image>!\[[^\[\]\n]*\]\([^()\s]*(?:[ \t]+\"[^\"\n]*\")?[ \t]*\))"
+    r"|(?P<link>\[(?P<label>[^\[\]\n]+)\]\([ \t]*(?P<href>[^()\s]*)(?:[ \t]+\"[^\"\n]*\")?[ \t]*\))"
+    r"|<(?P<auto>(?:https?|mailto|tel):[^\s<>]+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+)>"
+    r"|(?P<tag><[^<>\n]{1,300}>)"
+    r"|(?P<delim>\*\*|__|~~|\*|_)"
+)
+_URL_BODY = re.compile(r"[^\s<>]+")
+_URL_TRAILING = ".,:;!?'\""
+# Spaces and tabs that end a line are not counted.
+_LINE_END_BLANKS = re.compile(r"[ \t]+(?=\n)")
 
+# Emphasis delimiters: ``_`` and ``__`` never open or close inside a word (snake_case stays
+# text); ``*`` and ``**`` may (CommonMark's rule).
+_INTRAWORD_FORBIDDEN = frozenset({"_", "__"})
+_DELIM_FORMAT = {"**": "bold", "__": "bold", "*": "italic", "_": "italic", "~~": "strikethrough"}
 
-MAX_OPEN_BRACKETS = 200
-MAX_EMPHASIS_DELIMITERS = 600
-EXCESSIVE_MARKUP = "excessive_markup"
-_EXCESSIVE = frozenset({EXCESSIVE_MARKUP})
+# --- HTML and template placeholders -------------------------------------------------------------
+
+_HTML_TAG = re.compile(
+    r"<(?P<close>/?)(?P<name>[A-Za-z][A-Za-z0-9]*)"
+    r"(?P<attrs>(?:\s+[A-Za-z_:][\w:.-]*(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+))?)*)"
+    r"\s*/?>\Z"
+)
+_HTML_OTHER = re.compile(r"<(!--|\?|!\[CDATA\[|![A-Za-z]+)")
+_ATTR = re.compile(r"([A-Za-z_:][\w:.-]*)(?:\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+))?")
+#: HTML element names (the living standard's, plus obsolete ones browsers still render).
+HTML_ELEMENTS = frozenset({
+    "a", "abbr", "address", "area", "article", "aside", "audio", "b", "base", "bdi", "bdo", "big",
+    "blink", "blockquote", "body", "br", "button", "canvas", "caption", "center", "cite", "code",
+    "col", "colgroup", "data", "datalist", "dd", "del", "details", "dfn", "dialog", "dir", "div",
+    "dl", "dt", "em", "embed", "fieldset", "figcaption", "figure", "font", "footer", "form",
+    "frame", "frameset", "h1", "h2", "h3", "h4", "h5", "h6", "head", "header", "hgroup", "hr",
+    "html", "i", "iframe", "img", "input", "ins", "kbd", "label", "legend", "li", "link", "main",
+    "map", "mark", "marquee", "math", "menu", "meta", "meter", "nav", "noscript", "object", "ol",
+    "optgroup", "option", "output", "p", "param", "picture", "pre", "progress", "q", "rp", "rt",
+    "ruby", "s", "samp", "script", "search", "section", "select", "slot", "small", "source",
+    "span", "strike", "strong", "style", "sub", "summary", "sup", "svg", "table", "tbody", "td",
+    "template", "textarea", "tfoot", "th", "thead", "time", "title", "tr", "track", "tt", "u",
+    "ul", "var", "video", "wbr",
+})
+# Attributes that may stand without a value; any other bare word means prose in angle brackets.
+_BOOLEAN_ATTRS = frozenset({
+    "allowfullscreen", "async", "autofocus", "autoplay", "checked", "controls", "default", "defer",
+    "disabled", "formnovalidate", "hidden", "inert", "ismap", "itemscope", "loop", "multiple",
+    "muted", "nomodule", "novalidate", "open", "playsinline", "readonly", "required", "reversed",
+    "selected",
+})
+
+_PLACEHOLDER = re.compile(
+    r"\{\{[^{}\n]{1,40}\}\}"
+    r"|\{[A-Za-z][\w .'-]{0,30}\}"
+    r"|\[[A-Za-z][\w .'-]{0,30}\](?!\()"
+    r"|<[A-Za-z][\w .'-]{0,30}>"
+    r"|%[A-Za-z][A-Za-z_]{1,30}%"
+)
+_PLACEHOLDER_SEPARATORS = re.compile(r"[\s_.'-]+")
+#: What a template field is called, after lower-casing and folding ``_ . ' -`` into spaces.
+PLACEHOLDER_NAMES = frozenset({
+    "first name", "firstname", "fname", "given name", "last name", "lastname", "lname",
+    "surname", "family name", "full name", "name", "recipient", "recipient name", "contact",
+    "contact name", "candidate", "candidate name", "prospect", "prospect name", "lead name",
+    "insert name", "their name", "your name", "my name", "sender name", "company",
+    "company name", "companyname", "organization", "organisation", "employer", "account",
+    "account name", "title", "job title", "jobtitle", "role", "position", "city", "location",
+    "industry", "school", "university", "insert company", "insert role", "insert title",
+    "insert here", "placeholder", "tbd", "todo", "xxx",
+})
 
 
 def parse_body(source: str, *, max_source_chars: int) -> Content:
@@ -193,122 +193,226 @@ def parse_body(source: str, *, max_source_chars: int) -> Content:
     ``max_source_chars`` bounds the work: a longer source is not parsed and comes back with
     ``truncated_parse=True`` and ``length == len(source)``, so the caller reports it as too long.
     Rendering never lengthens text, so a source within the body limit is always within it after
-    rendering too; parsing is still needed to find formatting, links and images.
+    rendering too.
     """
     n = len(source)
     if n > max_source_chars:
-        return Content(source, n, _NO_FORMATTING, (), 0, (), n, True)
-    if _is_plain(source):
-        return Content(source, n, _NO_FORMATTING, (), 0, (), n)
-    if (source.count("[") > MAX_OPEN_BRACKETS
-            or source.count("*") + source.count("_") > MAX_EMPHASIS_DELIMITERS):
-        # markdown-it's link and emphasis parsing is super-linear in unmatched delimiters
-        # (12,000 "[" take ~0.25 s, "*a" x 6,000 ~0.09 s). No real InMail has hundreds of links
-        # or emphasis runs: count the body literally and flag it, which the engine rejects as
-        # formatting_not_allowed.
-        return Content(source, n, _EXCESSIVE, (), 0, (), n)
-    return _parse_full(source)
-
-
-def _parse_full(source: str) -> Content:
-    """Parse with markdown-it, no shortcuts. Exposed for tests of the fast path."""
-    chunks: list[str] = []
-    formatting: set[str] = set()
-    links: list[str] = []
-    html: dict[str, None] = {}  # ordered set
-    images = 0
-    prev_end: int | None = None  # source line after the previous emitted block
-
-    tokens = _MD.parse(source)
-    for token in tokens:
-        kind = token.type
-        if kind == "inline":
-            chunk, inline_images = _render_inline(token.children or (), formatting, links, html)
-            images += inline_images
-        elif kind in ("code_block", "fence"):
-            formatting.add("code")
-            chunk = token.content.rstrip("\n")
-        elif kind == "html_block":
-            chunk = token.content.rstrip("\n")
-            images += _scan_html(chunk, html)
-        else:
-            name = _BLOCK_FORMATTING.get(kind)
-            if name is not None:
-                formatting.add(name)
-            elif kind not in _NEUTRAL_BLOCK and not kind.endswith("_close"):
-                formatting.add(kind.removesuffix("_open"))
-            continue
-        if not chunk:
-            continue
-        start, end = token.map if token.map else (prev_end or 0, prev_end or 0)
-        if prev_end is not None:
-            chunks.append("\n" if start <= prev_end else "\n\n")
-        chunks.append(chunk)
-        prev_end = end
-
-    if any(token.level >= _DEEPEST_LEVEL for token in tokens):
-        # Some text may have been dropped: count everything, markup included.
-        formatting.add(DEEP_NESTING)
-        text = source.strip()
-    else:
-        text = "".join(chunks).strip()
+        return Content(source, n, _EMPTY, (), 0, (), n, True)
+    text = source
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    placeholders = (_placeholders(text) if ("{" in text or "[" in text or "<" in text
+                                            or "%" in text) else ())
+    reader = _Reader()
+    if _ITEM_FIRST.match(text) is not None or _ITEM_LATER.search(text) is not None:
+        text = _ITEM.sub(reader.item, text)
+    urls = "://" in text or "www." in text
+    # Chained `in` tests (memchr each): a generator over _INLINE_STARTS cost three times more.
+    if ("*" in text or "_" in text or "[" in text or "<" in text or "`" in text or "~~" in text
+            or "\\" in text or urls):
+        text = reader.inline(text, urls)
+    if " \n" in text or "\t\n" in text:
+        text = _LINE_END_BLANKS.sub("", text)
+    text = text.strip()
     return Content(
-        text,
-        len(text),
-        frozenset(formatting),
-        tuple(links),
-        images,
-        tuple(html),
-        len(source),
+        text, len(text), frozenset(reader.formatting) if reader.formatting else _EMPTY,
+        tuple(reader.links), reader.images, tuple(reader.html), n, False, placeholders,
     )
 
 
-def _render_inline(
-    children: Sequence[Token],
-    formatting: set[str],
-    links: list[str],
-    html: dict[str, None],
-) -> tuple[str, int]:
-    parts: list[str] = []
-    images = 0
-    for child in children:
-        kind = child.type
-        if kind in ("text", "text_special"):
-            parts.append(child.content)
-        elif kind in ("softbreak", "hardbreak"):
-            parts.append("\n")
-        elif kind == "image":
-            images += 1  # alt text (the children) is not rendered
-        elif kind == "html_inline":
-            parts.append(child.content)
-            images += _scan_html(child.content, html)
-        else:
-            name = _INLINE_FORMATTING.get(kind)
-            if name is not None:
-                formatting.add(name)
-                if kind == "link_open":
-                    links.append(str(child.attrGet("href") or ""))
-                elif kind == "code_inline":
-                    parts.append(child.content)
-            elif kind not in _NEUTRAL_INLINE and not kind.endswith("_close"):
-                formatting.add(kind.removesuffix("_open"))
-    return "".join(parts), images
+class _Reader:
+    """The constructs of one body: collects what was used while rendering it."""
 
+    __slots__ = ("formatting", "html", "images", "links")
 
-def _scan_html(fragment: str, html: dict[str, None]) -> int:
-    """Record raw HTML names found in ``fragment``; return how many ``<img>`` tags it has."""
-    images = 0
-    for match in _HTML_PIECE.finditer(fragment):
-        slash, tag, other = match.groups()
-        if tag is not None:
-            tag = tag.lower()
-            if tag == "img":
-                if not slash:
-                    images += 1
+    def __init__(self) -> None:
+        self.formatting: set[str] = set()
+        self.links: list[str] = []
+        self.images = 0
+        self.html: dict[str, None] = {}  # ordered set
+
+    def item(self, match: re.Match[str]) -> str:
+        """A list item's marker: recorded, and rendered as nothing."""
+        self.formatting.add("bullet_list" if match["bullet"] else "numbered_list")
+        return ""
+
+    def inline(self, text: str, urls: bool = False) -> str:
+        """Render ``text``: literal pieces, plus emphasis delimiters paired afterwards. No
+        construct crosses a line: emphasis not closed on its line stays literal. ``urls``: the
+        text may hold bare URLs (``://`` or ``www.`` occurs)."""
+        pieces: list[str] = []
+        # Per delimiter kind, the indices in ``pieces`` of openers not yet closed on this line.
+        openers: dict[str, list[int]] = {}
+        paired: list[tuple[int, int]] = []
+        end = len(text)
+        url_starts = _url_starts(text) if urls else []
+        next_url = 0  # index into url_starts
+        candidate = _CANDIDATE.search
+        construct = _INLINE.match
+        pos = 0
+        while pos < end:
+            found = candidate(text, pos)
+            start = found.start() if found is not None else end
+            while next_url < len(url_starts) and url_starts[next_url] < pos:
+                next_url += 1
+            if next_url < len(url_starts) and url_starts[next_url] < start:
+                start = url_starts[next_url]
+                match = None
+            elif found is None:
+                pieces.append(text[pos:])
+                break
+            else:
+                match = construct(text, start)
+                if match is None:  # a "!" or "~" that starts nothing
+                    pieces.append(text[pos:start + 1])
+                    pos = start + 1
+                    continue
+            if start > pos:
+                pieces.append(text[pos:start])
+                if openers and "\n" in text[pos:start]:
+                    openers = {}
+            if match is None:  # a bare URL
+                url = _trim_url(_URL_BODY.match(text, start).group())  # type: ignore[union-attr]
+                self.formatting.add("link")
+                self.links.append(url)
+                pieces.append(url)
+                pos = start + len(url)
                 continue
-            html.setdefault(f"<{tag}>", None)
-        elif other.startswith("!") and other[1:2].isalpha():
-            html.setdefault(f"<{other.lower()}>", None)  # <!doctype>
-        else:
-            html.setdefault(f"<{other}", None)  # "<!--", "<?", "<![CDATA["
-    return images
+            pos = match.end()
+            kind = match.lastgroup
+            if kind == "delim":
+                delim = match.group()
+                before = text[start - 1] if start else " "
+                after = text[pos] if pos < end else " "
+                intraword = delim in _INTRAWORD_FORBIDDEN
+                can_open = not after.isspace() and not (intraword and before.isalnum())
+                can_close = not before.isspace() and not (intraword and after.isalnum())
+                stack = openers.get(delim)
+                index = len(pieces)
+                # A closer needs an opener with something between them.
+                if can_close and stack and stack[-1] < index - 1:
+                    paired.append((stack.pop(), index))
+                elif can_open:
+                    openers.setdefault(delim, []).append(index)
+                pieces.append(delim)
+            elif kind == "code":
+                # A code span is text as typed, markup inside it included.
+                run = match.group()
+                line_end = text.find("\n", pos)
+                if line_end == -1:
+                    line_end = end
+                close = text.find(run, pos, line_end)
+                while close != -1 and text.startswith("`", close + len(run)):
+                    close = text.find(run, close + len(run) + 1, line_end)
+                if close == -1:
+                    pieces.append(run)
+                else:
+                    pieces.append(text[start:close + len(run)])
+                    pos = close + len(run)
+            elif kind == "esc":
+                pieces.append(match.group("esc"))
+            elif kind == "image":
+                self.images += 1  # alt text is not shown, so not counted
+            elif kind == "link":
+                href = match.group("href")
+                if _allowed_href(href):
+                    self.formatting.add("link")
+                    self.links.append(href)
+                    pieces.append(self.inline(match.group("label")))
+                else:
+                    pieces.append(match.group())
+            elif kind == "auto":
+                target = match.group("auto")
+                self.formatting.add("link")
+                self.links.append(target if ":" in target else f"mailto:{target}")
+                pieces.append(target)
+            else:  # "tag": text as typed, recorded if it is HTML
+                tag = match.group()
+                self._tag(tag)
+                pieces.append(tag)
+        for opener, closer in paired:
+            self.formatting.add(_DELIM_FORMAT[pieces[opener]])
+            pieces[opener] = pieces[closer] = ""
+        return "".join(pieces)
+
+    def _tag(self, tag: str) -> None:
+        """Record an HTML tag or image; text in angle brackets that is not HTML is ignored."""
+        match = _HTML_TAG.match(tag)
+        if match is None:
+            other = _HTML_OTHER.match(tag)
+            if other is not None:
+                name = other.group(1)
+                self.html.setdefault(
+                    f"<{name.lower()}>" if name[1:2].isalpha() else f"<{name}", None)
+            return
+        name = match["name"].lower()
+        if name not in HTML_ELEMENTS or _is_placeholder(tag):
+            return
+        for attr, value in _ATTR.findall(match["attrs"]):
+            if not value and attr.lower() not in _BOOLEAN_ATTRS:
+                return  # "Alice <Head of Data>": prose in angle brackets
+        if name == "img":
+            if not match["close"]:
+                self.images += 1
+            return
+        self.html.setdefault(f"<{name}>", None)
+
+
+def _url_starts(text: str) -> list[int]:
+    """Where bare URLs (``http://``, ``https://``, ``www.``) start, not inside a word, in order."""
+    starts = []
+    for needle in ("http", "www."):
+        at = text.find(needle)
+        while at != -1:
+            if (needle == "www." or text.startswith(("://", "s://"), at + 4)) and not (
+                    at and (text[at - 1].isalnum() or text[at - 1] in "@/.-_")):
+                starts.append(at)
+            at = text.find(needle, at + 4)
+    starts.sort()
+    return starts
+
+
+def _allowed_href(href: str) -> bool:
+    """A link target InMail may show: http(s), mailto, tel, or a scheme-less address."""
+    scheme, colon, _ = href.partition(":")
+    if not colon or "/" in scheme or "." in scheme:
+        return True  # relative, or host:port
+    return href.lower().startswith(_URL_SCHEMES)
+
+
+def _trim_url(url: str) -> str:
+    """A bare URL without the sentence punctuation after it (GFM's autolink rule)."""
+    url = url.rstrip(_URL_TRAILING)
+    while url.endswith(")") and url.count(")") > url.count("("):
+        url = url[:-1].rstrip(_URL_TRAILING)
+    return url
+
+
+def _is_placeholder(text: str) -> bool:
+    if text.startswith("{{"):
+        return True
+    inner = _PLACEHOLDER_SEPARATORS.sub(" ", text[1:-1]).strip().lower()
+    return inner in PLACEHOLDER_NAMES
+
+
+def _placeholders(source: str) -> tuple[str, ...]:
+    found: dict[str, None] = {}
+    for match in _PLACEHOLDER.finditer(source):
+        text = match.group()
+        # {first_name}-style fields are placeholders whatever their name; {word} may be prose.
+        if _is_placeholder(text) or (text[0] == "{" and "_" in text and text[1:-1].isidentifier()):
+            found.setdefault(text, None)
+    return tuple(found)
+
+
+def preview(text: str, limit: int) -> str:
+    """The first ``limit`` characters of rendered ``text`` on one line, cut at a word boundary
+    with an ellipsis when it is longer (the ellipsis counts toward ``limit``)."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit]  # limit - 1 characters plus the ellipsis, or fewer at a word boundary
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        return cut[:space].rstrip(" ,;:-") + "…"
+    return cut[:limit - 1] + "…"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import TYPE_CHECKING
 
+from inmail_guard.engine.content import PRODUCT_FORMATTING
 from inmail_guard.engine.reasons import SENDER_MESSAGES
 from inmail_guard.engine.types import Facts, Member, Message, Reason
 
@@ -320,18 +321,22 @@ def _body(policy: Policy) -> Checker:
 
 
 @rule("content.formatting", "formatting_not_allowed", needs_body=True)
-def _formatting(policy: Policy) -> Checker:
+def _formatting(policy: Policy) -> Checker | None:
     allowed = frozenset(policy.content.formatting)
+    reject_html = policy.content.raw_html == "reject"
+    if allowed >= PRODUCT_FORMATTING and not reject_html:
+        return None  # everything the body reader reports is allowed: nothing to check
     name = "content.formatting"
 
     def check(ctx: Context) -> tuple[Reason, ...]:
         content = ctx.content
         used = content.formatting - allowed
-        if not used and not content.raw_html:
+        html = content.raw_html if reject_html else ()
+        if not used and not html:
             return NOTHING
-        found = sorted(used) + [f"HTML {tag}" for tag in content.raw_html]
-        shown = sorted({_FORMAT_LABELS.get(f, f.replace("_", " ")) for f in used})
-        if content.raw_html:
+        found = sorted(used) + [f"HTML {tag}" for tag in html]
+        shown = sorted(_FORMAT_LABELS[f] for f in used)
+        if html:
             shown.append("HTML")
         return (reason("formatting_not_allowed", name,
                        f"formatting not allowed: {', '.join(found)}",
@@ -343,9 +348,6 @@ def _formatting(policy: Policy) -> Checker:
 _FORMAT_LABELS = {
     "bold": "bold text", "italic": "italics", "strikethrough": "strikethrough",
     "bullet_list": "bullet lists", "numbered_list": "numbered lists", "link": "links",
-    "heading": "headings", "code": "code", "blockquote": "quotes",
-    "horizontal_rule": "horizontal rules", "table": "tables",
-    "deep_nesting": "deeply nested lists", "excessive_markup": "this much markup",
 }
 
 

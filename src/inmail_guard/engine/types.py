@@ -7,12 +7,14 @@ field. Inside the engine they are trusted and cheap to pass around.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 _STRICT = ConfigDict(extra="forbid")
 
@@ -57,6 +59,40 @@ class Message:
     client: Client | None = None
 
 
+#: The longest ``photo_url`` (the store's column holds no more).
+PHOTO_URL_MAX_CHARS = 2000
+# The scheme, "://" and a host's first character; nothing a browser would skip or reinterpret
+# (spaces, control characters, backslashes) anywhere.
+_PHOTO_URL = re.compile(r"https?://[^\s/\\?#@][^\s\\]*", re.IGNORECASE | re.ASCII)
+_UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f\\]")
+
+
+def photo_url_problem(value: str) -> str | None:
+    """Why ``value`` may not be a member's photo URL, or None. Clients put it in an ``<img
+    src>``: only ``http://`` and ``https://`` URLs with a host, at most
+    :data:`PHOTO_URL_MAX_CHARS` characters. Never repeats the value."""
+    if not isinstance(value, str):
+        return "must be a string or null"
+    if len(value) > PHOTO_URL_MAX_CHARS:
+        return f"is {len(value)} characters long; at most {PHOTO_URL_MAX_CHARS}"
+    if _UNSAFE.search(value):
+        return "must not contain spaces, control characters or backslashes"
+    if not _PHOTO_URL.fullmatch(value):
+        return "must be an http:// or https:// URL with a host"
+    return None
+
+
+def _photo_url(value: str) -> str:
+    problem = photo_url_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("photo_url", problem)
+    return value
+
+
+#: A ``photo_url`` as the JSON edges accept it (see :func:`photo_url_problem`).
+PhotoUrl = Annotated[str, AfterValidator(_photo_url)]
+
+
 @dataclass(frozen=True, slots=True)
 class Member:
     __pydantic_config__ = _STRICT
@@ -66,7 +102,7 @@ class Member:
     accepts_inmail: bool = True
     is_employee: bool = False
     name: str | None = None
-    photo_url: str | None = None
+    photo_url: PhotoUrl | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,9 @@ Codes (the contract; each appears at most once per decision):
     case- and accent-insensitive; a leading title such as "Dr." is skipped).
 ``long_paragraph``
     a paragraph (text between blank lines) has more than :data:`MAX_PARAGRAPH_WORDS` words.
+``unfilled_placeholder``
+    a template field was left in the body (``<first name>``, ``{{company}}``, ``[Name]``,
+    ``%FIRSTNAME%``: ``Content.placeholders``); the message names the first three.
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ from inmail_guard.plugins.hookspecs import hookimpl
 if TYPE_CHECKING:
     from inmail_guard.engine.content import Content
 
-CODES = ("subject_missing", "subject_weak", "message_long", "not_personalised", "long_paragraph")
+CODES = (
+    "subject_missing", "subject_weak", "message_long", "not_personalised", "long_paragraph",
+    "unfilled_placeholder",
+)
 MAX_WORDS = 100
 MAX_PARAGRAPH_WORDS = 80
 MIN_SUBJECT_CHARS = 8
@@ -147,6 +153,12 @@ def advise(message: Message, facts: Facts, content: Content) -> list[Advice]:
         or any(len(p.split()) > MAX_PARAGRAPH_WORDS for p in text.split("\n\n"))
     ):
         advice.append(Advice("long_paragraph", LONG_PARAGRAPH))
+    if content.placeholders:
+        shown = ", ".join(content.placeholders[:3])
+        advice.append(Advice(
+            "unfilled_placeholder",
+            f"Fill in the template field{'s' if len(content.placeholders) > 1 else ''} {shown}"
+            " before sending: the recipient would see it as typed."))
     return advice
 
 

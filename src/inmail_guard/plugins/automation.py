@@ -1,7 +1,6 @@
 """The automation detector: bots and scripts sending InMail.
 
-Four sub-signals, each reported in the signal's data under its own key when it fires; any one
-of them scores ``score`` (they are evidence of the same thing, so they do not add up):
+Four sub-signals, each reported in the signal's data under its own key when it fires:
 
 ``declared_automated``
     the client says so (``message.client.automated``).
@@ -17,6 +16,20 @@ of them scores ``score`` (they are evidence of the same thing, so they do not ad
     ``regular_min_intervals`` gaps whose coefficient of variation (population standard deviation
     / mean) is below ``regular_max_cv``. People do not send every 60.0 seconds. Data:
     ``intervals``, ``mean_seconds``, ``cv``.
+
+They are evidence of one thing, so they do not add up sub-signal by sub-signal; instead the
+evidence is graded (``data["evidence"]``):
+
+``strong``, scoring ``strong_score``
+    the client declares itself automated, or a scripted/headless user agent sends at machine
+    cadence (too fast or machine-regular). The default, 15, is the shipped policy's
+    ``restrict_at``: rejected (``spam_detected``) and the sender restricted, escalating like
+    every restriction. This is what the product brief means by "automation triggers the spam
+    filter and a temporary limit".
+``weak``, scoring ``score``
+    any other sub-signal or pair: one too-fast send, machine-regular gaps from a browser, a
+    scripted user agent at human pace. Below the shipped ``reject_at`` alone; with other
+    signals it can still reject.
 """
 
 from __future__ import annotations
@@ -53,7 +66,17 @@ class AutomationDetector(Detector):
     needs_body: ClassVar[bool] = False  # the client and send times only
 
     class Config(DetectorConfig):
-        score: float = Field(6.0, ge=0)
+        score: float = Field(
+            6.0, ge=0,
+            description="Weak evidence: any sub-signal that is not strong evidence (one too-fast "
+                        "send, regular gaps, a scripted user agent alone).",
+        )
+        strong_score: float | None = Field(
+            15.0, ge=0,
+            description="Strong evidence: a declared automated client, or a scripted/headless "
+                        "user agent with machine cadence (too fast or regular gaps). The "
+                        "default is the shipped restrict_at; null scores it like weak evidence.",
+        )
         min_interval: Duration = Field(
             timedelta(seconds=5), description="A send sooner than this after the last is too fast."
         )
@@ -77,6 +100,14 @@ class AutomationDetector(Detector):
         super().__init__(config, policy)
         extra = (ua.lower() for ua in self.config.user_agents)
         self._fragments = tuple(dict.fromkeys([*HEADLESS_AGENTS, *extra]))
+
+    @property
+    def ceiling(self) -> float:
+        """Strong evidence can score more than ``score``; ``max_score`` still caps both."""
+        cap = self.config.max_score
+        if cap is not None:
+            return cap
+        return max(self.config.score, self.config.strong_score or 0.0)
 
     def _agent(self, user_agent: str) -> str | None:
         """The automation fragment in a user agent, as written there, or None."""
@@ -129,6 +160,13 @@ class AutomationDetector(Detector):
 
         if not data:
             return None
+        strong = "declared_automated" in data or (
+            "headless_user_agent" in data and ("too_fast" in data or "regular_intervals" in data))
+        if strong and cfg.strong_score is not None:
+            data["evidence"] = "strong"
+            return self.signal(cfg.strong_score, "automation (strong evidence): "
+                               + "; ".join(details), **data)
+        data["evidence"] = "weak"
         return self.signal(cfg.score, "automation: " + "; ".join(details), **data)
 
 

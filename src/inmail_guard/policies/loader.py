@@ -34,7 +34,14 @@ from inmail_guard.policies.errors import (
     validation_issues,
 )
 from inmail_guard.policies.schema import Policy, policy_json_schema
-from inmail_guard.policies.yamlpos import KeyPath, Mark, Positions, parse_yaml
+from inmail_guard.policies.yamlpos import (
+    MAX_DOCUMENT_BYTES,
+    KeyPath,
+    Mark,
+    Positions,
+    parse_yaml,
+    size_issue,
+)
 
 __all__ = [
     "BUILTIN_DEFAULT",
@@ -85,7 +92,11 @@ def load_located(path: str | Path) -> tuple[Policy, Positions]:
     if display == BUILTIN_DEFAULT:
         return _Loader().load(_default_text(), BUILTIN_DEFAULT, _package_dir())
     try:
-        text = Path(path).read_bytes().decode("utf-8-sig")
+        data, total = _read_head(path)
+        too_large = size_issue(data, display, total)
+        if too_large is not None:
+            raise PolicyError([too_large])
+        text = data.decode("utf-8-sig")
     except OSError as exc:
         raise PolicyError([PolicyIssue(display, 1, 1, "", f"cannot read the policy file:"
                                        f" {exc.strerror or exc}", "a readable policy file",
@@ -94,6 +105,13 @@ def load_located(path: str | Path) -> tuple[Policy, Positions]:
         raise PolicyError([PolicyIssue(display, 1, 1, "", f"expected UTF-8 text, found {exc}",
                                        "UTF-8 text", str(exc))]) from None
     return _Loader().load(text, display, Path(path).parent)
+
+
+def _read_head(path: str | Path) -> tuple[bytes, int]:
+    """A policy file's bytes, at most one past :data:`MAX_DOCUMENT_BYTES` (a larger file is
+    refused, so it is never read whole), and its size."""
+    with open(path, "rb") as file:
+        return file.read(MAX_DOCUMENT_BYTES + 1), os.fstat(file.fileno()).st_size
 
 
 def read_blocklist_file(path: str | Path) -> frozenset[str]:
@@ -249,7 +267,12 @@ class _Loader:
             return None
         if text is None:
             try:
-                text = (base / ext).read_bytes().decode("utf-8-sig")
+                data, total = _read_head(base / ext)
+                too_large = size_issue(data, shown, total)
+                if too_large is not None:
+                    self.issues.append(too_large)
+                    return None
+                text = data.decode("utf-8-sig")
             except FileNotFoundError:
                 problem = f"no such file: {shown}"
             except OSError as exc:

@@ -148,6 +148,12 @@ class Content(_Strict):
     formatting: list[Literal[FORMATTING]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: list(FORMATTING)
     )
+    raw_html: Literal["text", "reject"] = Field(
+        "text",
+        description="HTML tags typed in a body: shown as the text typed (text), or rejected with"
+        " formatting_not_allowed (reject). Only real tags count: `Alice <Head of Data>` and"
+        " `<first name>` are never HTML.",
+    )
     images: bool = False
     attachments: bool = False
 

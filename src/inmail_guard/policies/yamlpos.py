@@ -7,6 +7,13 @@ it and records the start mark of every value and every mapping key by key path. 
 
 The pure-Python ``SafeLoader`` is used on purpose even when libyaml is available: policy files
 are small and its error messages are the same on every installation.
+
+A policy file may come from anyone who can write it, so what one file may cost is bounded
+before anything else sees it: its size (:data:`MAX_DOCUMENT_BYTES`), the values its aliases add
+(:data:`MAX_ALIAS_VALUES`: a few hundred bytes of nested ``*alias`` lists, "billion laughs",
+otherwise expand to hundreds of millions of values, and every later step walks them), and how
+deeply it nests (:data:`MAX_DEPTH`: PyYAML composes recursively). Each is counted while the
+document is composed, before it is constructed, and reported where the limit is crossed.
 """
 
 from __future__ import annotations
@@ -23,6 +30,113 @@ from inmail_guard.policies.errors import PolicyIssue, format_path
 KeyPath = tuple[Any, ...]
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+
+#: A policy file is read whole and parsed in pure Python (~3 s and ~150 MB per MiB of inline
+#: ids): long id lists belong in a blocklist ``file:``, which loads at C speed.
+MAX_DOCUMENT_BYTES = 1024 * 1024
+#: Values (scalars, mappings, lists) all aliases of one document may add together. Reusing a
+#: few settings takes dozens.
+MAX_ALIAS_VALUES = 10_000
+#: Levels of mappings and lists, aliases expanded (a policy needs 6).
+MAX_DEPTH = 64
+
+
+class _Limit(Exception):
+    """A document over one of the bounds: where, and what to say."""
+
+    def __init__(self, mark: Any, message: str, expected: str, found: str) -> None:
+        super().__init__(message)
+        self.mark, self.message, self.expected, self.found = mark, message, expected, found
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """``SafeLoader`` counting, while it composes, the values aliases add and the depth."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._alias_values = 0
+        self._depth = 0
+        self._open: set[str] = set()  # anchors whose node is still being composed
+        self._measured: dict[int, tuple[int, int]] = {}
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            target = self.anchors.get(event.anchor)
+            if target is not None:  # an undefined alias is PyYAML's own error
+                self._count_alias(event, target)
+            return super().compose_node(parent, index)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _Limit(event.start_mark, f"expected at most {MAX_DEPTH} levels of nested"
+                         " mappings and lists, found more", f"at most {MAX_DEPTH} levels",
+                         f"more than {MAX_DEPTH}")
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            self._open.add(anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+            if anchor is not None:
+                self._open.discard(anchor)
+
+    def _count_alias(self, event: Any, target: yaml.Node) -> None:
+        name = event.anchor
+        if name in self._open:
+            raise _Limit(event.start_mark, f"the alias *{name} is inside the value it names"
+                         f" (&{name} at line {target.start_mark.line + 1}, column"
+                         f" {target.start_mark.column + 1}); expected a value that does not"
+                         " contain itself", "a value that does not contain itself",
+                         f"*{name} inside &{name}")
+        size, depth = self._measure(target)
+        self._alias_values += size
+        if self._alias_values > MAX_ALIAS_VALUES:
+            raise _Limit(event.start_mark, f"aliases add more than {MAX_ALIAS_VALUES:,} values"
+                         f" to this document (*{name} adds {size:,}, {self._alias_values:,} so"
+                         " far); write the values out or use fewer aliases",
+                         f"aliases adding at most {MAX_ALIAS_VALUES:,} values",
+                         f"{self._alias_values:,} values")
+        if self._depth + depth > MAX_DEPTH:
+            raise _Limit(event.start_mark, f"expected at most {MAX_DEPTH} levels of nested"
+                         f" mappings and lists, found more once *{name} is expanded",
+                         f"at most {MAX_DEPTH} levels", f"more than {MAX_DEPTH}")
+
+    def _measure(self, node: yaml.Node) -> tuple[int, int]:
+        """(values, levels) of ``node`` with its aliases expanded; each node measured once,
+        so counting costs no more than the document as written."""
+        known = self._measured.get(id(node))
+        if known is not None:
+            return known
+        size, depth = 1, 0
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = node.value
+        else:
+            children = []
+        for child in children:
+            child_size, child_depth = self._measure(child)
+            size += child_size
+            depth = max(depth, child_depth)
+        self._measured[id(node)] = (size, depth + 1)
+        return size, depth + 1
+
+
+def size_issue(data: bytes, file: str, total: int | None = None) -> PolicyIssue | None:
+    """A :class:`PolicyIssue` at the first byte past :data:`MAX_DOCUMENT_BYTES`, if ``data``
+    (the file's first bytes at least) goes past it. ``total``: the whole file's size."""
+    if len(data) <= MAX_DOCUMENT_BYTES:
+        return None
+    head = data[:MAX_DOCUMENT_BYTES]
+    line = head.count(b"\n") + 1
+    column = len(head[head.rfind(b"\n") + 1:].decode("utf-8", "ignore")) + 1
+    total = max(total or 0, len(data))
+    size = f"{total:,} bytes" if total > MAX_DOCUMENT_BYTES + 1 else "more"
+    return PolicyIssue(file, line, column, "", f"expected a policy file of at most"
+                       f" {MAX_DOCUMENT_BYTES:,} bytes (1 MiB), found {size}; put long id lists"
+                       " in a blocklist file (blocklists[].file)",
+                       f"at most {MAX_DOCUMENT_BYTES:,} bytes", size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +212,12 @@ class Parsed:
 def parse_yaml(text: str, file: str) -> Parsed:
     """Parse one YAML document, recording positions and every problem found."""
     positions = Positions()
+    if len(text) * 4 > MAX_DOCUMENT_BYTES:  # a character is 1 to 4 bytes of UTF-8
+        too_large = size_issue(text.encode("utf-8", "surrogatepass"), file)
+        if too_large is not None:
+            return Parsed(None, positions, [too_large], False)
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _BoundedLoader(text)
     except yaml.reader.ReaderError as exc:  # a control character, checked up front
         return Parsed(None, positions, [_reader_issue(exc, text, file)], False)
     try:
@@ -112,6 +230,11 @@ def parse_yaml(text: str, file: str) -> Parsed:
         return Parsed(data, positions, issues, True)
     except yaml.MarkedYAMLError as exc:
         return Parsed(None, positions, _syntax_issues(exc, text, file), False)
+    except _Limit as exc:
+        mark = _mark(exc.mark, file)
+        return Parsed(None, positions, [PolicyIssue(file, mark.line, mark.column, "",
+                                                    exc.message, exc.expected, exc.found)],
+                      False)
     except yaml.reader.ReaderError as exc:
         return Parsed(None, positions, [_reader_issue(exc, text, file)], False)
     finally:
