@@ -27,18 +27,22 @@ _DATA = click.argument(
 
 
 def _params(target_fpr: float, email_target_fpr: float, email_route: bool,
-            email_partner: bool, seed: int, c: float, min_df: int) -> Any:
+            email_partner: bool, seed: int, c: float, min_df: int, inmail_form: bool) -> Any:
     from inmail_guard.models.train import TrainParams
 
     return TrainParams(target_fpr=target_fpr, email_target_fpr=email_target_fpr,
                        email_route=email_route, email_partner=email_partner, seed=seed, c=c,
-                       min_df=min_df)
+                       min_df=min_df, inmail_form=inmail_form)
 
 
 def _training_options(f: Callable[..., Any]) -> Callable[..., Any]:
     from inmail_guard.models import train as t
 
     for option in reversed([
+        click.option("--inmail-form/--per-channel", default=True, show_default=True,
+                     help="Train on every row as the classifier detector sees it when sent as "
+                     "an InMail (one word pipeline, one threshold that keeps every file's "
+                     "target), or per channel (SMS, e-mail route and partner; the old way)."),
         click.option("--target-fpr", type=click.FloatRange(0, 1, min_open=True),
                      default=t.DEFAULT_TARGET_FPR, show_default=True,
                      help="Ham false-positive rate the thresholds are chosen for."),
@@ -47,11 +51,12 @@ def _training_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Ham false-positive rate the e-mail channel's threshold is chosen "
                      "for."),
         click.option("--email-route/--no-email-route", default=True, show_default=True,
-                     help="Train a separate e-mail pipeline with character n-grams on the "
-                     "e-mail rows (text starting with 'Subject:')."),
+                     help="--per-channel: train a separate e-mail pipeline with character "
+                     "n-grams on the e-mail rows (text starting with 'Subject:')."),
         click.option("--email-partner/--no-email-partner", default=True, show_default=True,
-                     help="Give the e-mail route a partner model on sentence embeddings "
-                     "(MiniLM-L6), weighted as the validation folds choose (weight 0: none)."),
+                     help="--per-channel: give the e-mail route a partner model on sentence "
+                     "embeddings (MiniLM-L6), weighted as the validation folds choose "
+                     "(weight 0: none)."),
         click.option("--seed", type=int, default=t.DEFAULT_SEED, show_default=True,
                      help="Seed of the fold splits and the solver."),
         click.option("--c", "c", type=click.FloatRange(0, min_open=True), default=t.DEFAULT_C,
@@ -125,7 +130,10 @@ def model() -> None:
 
 
 @model.command()
-@_DATA
+@click.argument("data", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--from-db", "from_db", default=None, metavar="URL",
+              help="Also learn from the store's verdicts (a SQLite path or database URL): "
+              "InMails reported as abuse are spam, InMails that got a reply and no report ham.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               callback=_check_out_dir,
               help="Directory to write NAME.joblib and NAME.json into (created if missing).")
@@ -139,8 +147,9 @@ def model() -> None:
               "(0: skip).")
 def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
           email_target_fpr: float, email_route: bool, email_partner: bool, seed: int, c: float,
-          min_df: int, cv_folds: int) -> None:
-    """Train a model from id,label,text CSV files (label ham|spam)."""
+          min_df: int, cv_folds: int, inmail_form: bool, from_db: str | None) -> None:
+    """Train a model from id,label,text CSV files (label ham|spam) and/or, with --from-db,
+    the InMails recipients reported (spam) or replied to (ham)."""
     from inmail_guard.models.train import (
         Pooled,
         TrainingDataError,
@@ -151,9 +160,14 @@ def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
     )
     from inmail_guard.models.train import train as fit
 
-    params = _params(target_fpr, email_target_fpr, email_route, email_partner, seed, c, min_df)
+    params = _params(target_fpr, email_target_fpr, email_route, email_partner, seed, c, min_df,
+                     inmail_form)
+    if not data and from_db is None:
+        raise click.UsageError("give at least one DATA.csv, or --from-db URL")
     try:
         datasets = read_datasets(data)
+        if from_db is not None:
+            datasets.append(_store_verdicts(from_db))
         pooled = Pooled.of(datasets)
         check_trainable(pooled, params, cv_folds)
     except (DatasetError, TrainingDataError) as exc:
@@ -169,10 +183,15 @@ def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
             trained = fit(pooled, params, step)
     except TrainingDataError as exc:
         raise _fail(exc) from None
-    command = ["inmail-guard", "model", "train", *map(str, data), "--out", str(out_dir),
+    command = ["inmail-guard", "model", "train", *map(str, data)]
+    if from_db is not None:
+        command += ["--from-db", _shown_url(from_db)]
+    command += ["--out", str(out_dir),
                "--name", name, "--target-fpr", str(target_fpr),
                "--email-target-fpr", str(email_target_fpr), "--seed", str(seed),
                "--c", str(c), "--min-df", str(min_df)]
+    if not inmail_form:
+        command.append("--per-channel")
     if not email_route:
         command.append("--no-email-route")
     if not email_partner:
@@ -206,6 +225,47 @@ def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
     click.echo("\nvalidation folds:\n" + format_metrics_table(trained.validation))
 
 
+def _shown_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    from inmail_guard.store import to_url
+
+    return make_url(to_url(url)).render_as_string(hide_password=True)
+
+
+def _store_verdicts(url: str) -> Any:
+    """The store's verdicts (``store/verdicts.py``) as a dataset named ``db:<url>``."""
+    from sqlalchemy.engine import make_url
+
+    from inmail_guard.models.data import from_rows
+    from inmail_guard.store import Store, StoreError, to_url
+    from inmail_guard.store.verdicts import verdicts
+
+    shown = _shown_url(url)
+    target = make_url(to_url(url))
+    if target.get_backend_name() == "sqlite" and not Path(target.database or "").is_file():
+        raise DatasetError(f"--from-db {shown}: no such SQLite file {target.database!r}. Fix: "
+                           "give the file the service runs on (inmail-guard serve --db).")
+    try:
+        store = Store(to_url(url))
+    except (StoreError, OSError, ValueError) as exc:
+        raise DatasetError(f"--from-db {shown}: cannot open the store: {exc}. Fix: give the "
+                           "SQLite file or database URL the service runs on "
+                           "(inmail-guard serve --db).") from None
+    try:
+        found = verdicts(store)
+    except StoreError as exc:
+        raise DatasetError(f"--from-db {shown}: cannot read the InMails: {exc}") from None
+    finally:
+        store.close()
+    rows = [(v.inmail_id, f"Subject: {' '.join(v.subject.split())}\n{v.body}", v.spam)
+            for v in found]
+    dataset = from_rows(f"db:{shown}", rows)
+    click.echo(f"--from-db {shown}: {dataset.spam} reported InMails (spam), {dataset.ham} "
+               "replied to (ham)", err=True)
+    return dataset
+
+
 @model.command()
 @click.argument("args", nargs=-1, required=True, metavar="[MODEL] DATA.csv...")
 @click.option("--policy", "policy_ref", default=None,
@@ -232,7 +292,7 @@ def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
 def evaluate(args: tuple[str, ...], policy_ref: str | None, cv_folds: int,
              train_also: tuple[Path, ...], target_fpr: float, email_target_fpr: float,
              email_route: bool, email_partner: bool, seed: int, c: float, min_df: int,
-             sha256: str | None, threshold: float | None, plot: Path | None,
+             inmail_form: bool, sha256: str | None, threshold: float | None, plot: Path | None,
              as_json: bool) -> None:
     """Score MODEL on labelled CSV files: precision, recall, F1, ham FPR, MCC, ROC-AUC.
 
@@ -249,7 +309,7 @@ def evaluate(args: tuple[str, ...], policy_ref: str | None, cv_folds: int,
         if not data:
             raise click.UsageError("give at least one DATA.csv")
         params = _params(target_fpr, email_target_fpr, email_route, email_partner, seed, c,
-                         min_df)
+                         min_df, inmail_form)
         run(policy_ref, model_ref, data, cv_folds, train_also, params, sha256, as_json,
             _progress)
         return
@@ -333,7 +393,7 @@ def info(model_ref: str) -> None:
               help="Also write the results as JSON to this file (its directory must exist).")
 def crossval_command(data: tuple[Path, ...], target_fpr: float, email_target_fpr: float,
                      email_route: bool, email_partner: bool, seed: int, c: float, min_df: int,
-                     folds: int, json_out: Path | None) -> None:
+                     inmail_form: bool, folds: int, json_out: Path | None) -> None:
     """Stratified K-fold cross-validation of training + threshold choice, per file."""
     from inmail_guard.models.train import (
         Pooled,
@@ -343,7 +403,8 @@ def crossval_command(data: tuple[Path, ...], target_fpr: float, email_target_fpr
         train_steps,
     )
 
-    params = _params(target_fpr, email_target_fpr, email_route, email_partner, seed, c, min_df)
+    params = _params(target_fpr, email_target_fpr, email_route, email_partner, seed, c, min_df,
+                     inmail_form)
     try:
         pooled = Pooled.of(read_datasets(data))
         check_trainable(pooled, params, folds)

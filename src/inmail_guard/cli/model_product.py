@@ -25,7 +25,8 @@ def run(policy_ref: str, model_ref: str | None, data: tuple[Path, ...], cv_folds
 
     if model_ref is not None and cv_folds:
         raise click.UsageError("--crossval trains a model per fold: give no MODEL with it")
-    policy = load_policy_or_exit(policy_ref, runnable=model_ref is None)
+    # With --crossval or MODEL, the policy's own model is replaced: it need not load.
+    policy = load_policy_or_exit(policy_ref, runnable=model_ref is None and not cv_folds)
     try:
         if model_ref is not None:
             policy = endtoend.with_model(policy, model_ref, sha256)

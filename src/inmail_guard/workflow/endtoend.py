@@ -1,9 +1,10 @@
 """Measure the product: labelled texts sent as InMails through a policy's engine.
 
-Each CSV row (``id,label,text``) becomes an InMail in *InMail form* (:func:`inmail_form`) and
-is evaluated exactly as a send: the policy's :class:`~inmail_guard.engine.evaluator.Engine`,
-every rule and detector enforced as the policy says, a clean sender on the plan with the most
-credits and none used, an eligible recipient outside the sender's network, no history
+Each CSV row (``id,label,text``) becomes an InMail in *InMail form*
+(:func:`~inmail_guard.models.inmail.inmail_form`) and is evaluated exactly as a send: the
+policy's :class:`~inmail_guard.engine.evaluator.Engine`, every rule and detector enforced as
+the policy says, a clean sender on the plan with the most credits and none used, an eligible
+recipient outside the sender's network, no history
 (:func:`~inmail_guard.workflow.qa.neutral_pair`). A row counts as flagged when the send is
 rejected, whatever the reason; the report says which reason codes decided, per label, so that
 ham rejected for its formatting or length is visible next to ham rejected as spam.
@@ -24,41 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from inmail_guard.engine.types import Decision
+from inmail_guard.models.inmail import NEUTRAL_SUBJECT, inmail_form
 from inmail_guard.policies.schema import Policy
 from inmail_guard.workflow.engines import what_if_engine
-from inmail_guard.workflow.qa import DEFAULT_SUBJECT, CorpusItem, neutral_pair, neutral_plan
+from inmail_guard.workflow.qa import CorpusItem, neutral_pair, neutral_plan
 
-#: The subject an InMail-form row gets when its text has no ``Subject:`` line (SMS-like rows).
-NEUTRAL_SUBJECT = DEFAULT_SUBJECT
+__all__ = ["NEUTRAL_SUBJECT", "CorpusResult", "crossval", "evaluate", "inmail_form", "with_model"]
+
 Progress = Callable[[str], None]
-
-
-def inmail_form(text: str, max_body_chars: int | None = None) -> tuple[str, str, bool]:
-    """``(subject, body, cut)``: how a labelled text is sent as an InMail.
-
-    * A first line ``Subject: ...`` (any case: e-mail rows) gives the subject; the rest of the
-      text, leading blank lines dropped, is the body. An empty subject becomes
-      :data:`NEUTRAL_SUBJECT`; an empty body becomes the subject (an InMail needs both).
-    * Any other text (SMS-like rows) is the body, under :data:`NEUTRAL_SUBJECT`.
-    * A body longer than ``max_body_chars`` (the policy's body limit) is cut at the last
-      whitespace before the limit (or at the limit when there is none): an InMail cannot
-      carry more, so a sender would have had to shorten it. ``cut`` says it was.
-    """
-    first, newline, rest = text.partition("\n")
-    if first.lstrip().lower().startswith("subject:"):
-        subject = first.lstrip()[len("subject:"):].strip() or NEUTRAL_SUBJECT
-        body = rest.lstrip("\r\n") if newline else ""
-        if not body.strip():
-            body = subject
-    else:
-        subject, body = NEUTRAL_SUBJECT, text
-    cut = max_body_chars is not None and len(body) > max_body_chars
-    if cut:
-        assert max_body_chars is not None
-        head = body[:max_body_chars + 1]
-        space = max(head.rfind(" "), head.rfind("\n"))
-        body = body[:space].rstrip() if space > 0 else body[:max_body_chars]
-    return subject, body, cut
 
 
 @dataclass(slots=True)

@@ -1,0 +1,58 @@
+"""Training in InMail form (``models/inmail.py``, ``train.train_inmail``): every row as the
+``classifier`` detector sees it, text normalised, one threshold per InMail channel."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from inmail_guard.models import load_model
+from inmail_guard.models.features import (
+    INMAIL_PREFIX,
+    LONG_INMAIL_PREFIX,
+    LONG_INMAIL_WORDS,
+    channel_prefix,
+    inmail_text,
+    tokens,
+)
+from inmail_guard.models.inmail import model_input
+
+
+def test_model_input_is_what_the_detector_scores():
+    assert model_input("Subject: role\n**Hi** Ana, a call?") == inmail_text("role",
+                                                                          "Hi Ana, a call?")
+    assert model_input("free entry! txt now") == inmail_text("Hello", "free entry! txt now")
+
+
+def test_a_text_already_in_inmail_form_is_kept():
+    text = inmail_text("role", "Hi Ana")
+    assert model_input(text) is text
+
+
+def test_long_inmails_have_a_channel_of_their_own():
+    short = inmail_text("s", " ".join(["word"] * (LONG_INMAIL_WORDS - 2)))
+    long = inmail_text("s", " ".join(["word"] * (LONG_INMAIL_WORDS + 1)))
+    assert (channel_prefix(short), channel_prefix(long)) == (INMAIL_PREFIX, LONG_INMAIL_PREFIX)
+
+
+def test_features_read_through_obfuscation():
+    plain = tokens("Verify your account to claim the free gift")
+    assert tokens("V\u0435rify y\u043eur \u0430ccount to cl\u200baim the fr33 g i f t") == plain
+    assert tokens("Verify\u2066 your\u2069 account to claim the free gift\ufe0f") == plain
+
+
+def test_the_model_has_one_threshold_per_inmail_channel_and_no_route(tiny_inmail_dir: Path):
+    manifest = json.loads((tiny_inmail_dir / "tiny.json").read_text())
+    assert manifest["params"]["inmail_form"] is True
+    assert manifest["routes"] == [] and manifest["partners"] == {}
+    assert set(manifest["thresholds"]) <= {INMAIL_PREFIX, LONG_INMAIL_PREFIX}
+    assert manifest["threshold"] == max(manifest["thresholds"].values())
+    per_file = manifest["metrics"]["threshold_per_file"]
+    # tiny.csv has 30 ham: too few to measure a 0.5% rate, so it reports but does not choose.
+    assert per_file["tiny.csv"][INMAIL_PREFIX]["chooses"] is False
+    assert per_file["tiny.csv"][INMAIL_PREFIX]["target_fpr"] == 0.005
+    assert per_file["tiny_email.csv"][INMAIL_PREFIX]["target_fpr"] == 0.01  # e-mail-shaped
+    model = load_model(str(tiny_inmail_dir / "tiny.joblib"))
+    text = model_input("Subject: hi\nshort note")
+    assert model.threshold_for(text) == manifest["thresholds"][INMAIL_PREFIX]
+    assert "--per-channel" not in manifest["command"]
