@@ -17,6 +17,10 @@ from inmail_guard.models.features import (
 )
 from inmail_guard.models.inmail import model_input
 
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "models"
+TINY = FIXTURES / "tiny.csv"
+TINY_EMAIL = FIXTURES / "tiny_email.csv"
+
 
 def test_model_input_is_what_the_detector_scores():
     assert model_input("Subject: role\n**Hi** Ana, a call?") == inmail_text("role",
@@ -56,3 +60,38 @@ def test_the_model_has_one_threshold_per_inmail_channel_and_no_route(tiny_inmail
     text = model_input("Subject: hi\nshort note")
     assert model.threshold_for(text) == manifest["thresholds"][INMAIL_PREFIX]
     assert "--per-channel" not in manifest["command"]
+
+
+def test_a_file_weight_is_recorded_and_changes_the_fit(tmp_path: Path):
+    from click.testing import CliRunner
+
+    from inmail_guard.cli.model import model
+
+    def train(name: str, *extra: str) -> dict:
+        result = CliRunner().invoke(model, ["train", str(TINY), str(TINY_EMAIL), "--out",
+                                            str(tmp_path), "--name", name, "--seed", "7",
+                                            *extra], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return json.loads((tmp_path / f"{name}.json").read_text())
+
+    plain = train("plain")
+    heavy = train("heavy", "--weight", "tiny_email.csv=5")
+    assert heavy["params"]["file_weights"] == {"tiny_email.csv": 5.0}
+    assert "--weight tiny_email.csv=5" in heavy["command"]
+    assert plain["params"]["file_weights"] == {}
+    text = model_input("Subject: quarterly report\nthe numbers are attached , thanks")
+    p_plain = load_model(str(tmp_path / "plain.joblib")).spam_probability(text)
+    p_heavy = load_model(str(tmp_path / "heavy.joblib")).spam_probability(text)
+    assert p_plain != p_heavy
+
+
+def test_a_bad_weight_names_the_expected_form(tmp_path: Path):
+    from click.testing import CliRunner
+
+    from inmail_guard.cli.model import model
+
+    result = CliRunner().invoke(model, ["train", str(TINY), "--out", str(tmp_path),
+                                        "--weight", "tiny.csv=0"])
+    assert result.exit_code == 2
+    assert "'tiny.csv=0': expected FILE=WEIGHT with the data file's name and a weight above " \
+        "0, such as train.csv=5." in result.output

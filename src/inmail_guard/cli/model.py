@@ -27,18 +27,39 @@ _DATA = click.argument(
 
 
 def _params(target_fpr: float, email_target_fpr: float, email_route: bool,
-            email_partner: bool, seed: int, c: float, min_df: int, inmail_form: bool) -> Any:
+            email_partner: bool, seed: int, c: float, min_df: int, inmail_form: bool,
+            weights: tuple[tuple[str, float], ...] = ()) -> Any:
     from inmail_guard.models.train import TrainParams
 
     return TrainParams(target_fpr=target_fpr, email_target_fpr=email_target_fpr,
                        email_route=email_route, email_partner=email_partner, seed=seed, c=c,
-                       min_df=min_df, inmail_form=inmail_form)
+                       min_df=min_df, inmail_form=inmail_form, file_weights=weights)
+
+
+def _check_weights(ctx: click.Context, param: click.Parameter,
+                   value: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+    out = []
+    for item in value:
+        name, _, weight = item.rpartition("=")
+        try:
+            number = float(weight)
+        except ValueError:
+            number = -1.0
+        if not name or not number > 0:
+            raise click.BadParameter(f"{item!r}: expected FILE=WEIGHT with the data file's name "
+                                     "and a weight above 0, such as train.csv=5.")
+        out.append((Path(name).name, number))
+    return tuple(out)
 
 
 def _training_options(f: Callable[..., Any]) -> Callable[..., Any]:
     from inmail_guard.models import train as t
 
     for option in reversed([
+        click.option("--weight", "weights", multiple=True, metavar="FILE=WEIGHT",
+                     callback=_check_weights,
+                     help="Count the rows of data file FILE (its name) WEIGHT times in every "
+                     "fit, e.g. a small corpus of InMails among large SMS and e-mail corpora."),
         click.option("--inmail-form/--per-channel", default=True, show_default=True,
                      help="Train on every row as the classifier detector sees it when sent as "
                      "an InMail (one word pipeline, one threshold that keeps every file's "
@@ -147,7 +168,8 @@ def model() -> None:
               "(0: skip).")
 def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
           email_target_fpr: float, email_route: bool, email_partner: bool, seed: int, c: float,
-          min_df: int, cv_folds: int, inmail_form: bool, from_db: str | None) -> None:
+          min_df: int, cv_folds: int, inmail_form: bool, from_db: str | None,
+          weights: tuple[tuple[str, float], ...]) -> None:
     """Train a model from id,label,text CSV files (label ham|spam) and/or, with --from-db,
     the InMails recipients reported (spam) or replied to (ham)."""
     from inmail_guard.models.train import (
@@ -161,7 +183,7 @@ def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
     from inmail_guard.models.train import train as fit
 
     params = _params(target_fpr, email_target_fpr, email_route, email_partner, seed, c, min_df,
-                     inmail_form)
+                     inmail_form, weights)
     if not data and from_db is None:
         raise click.UsageError("give at least one DATA.csv, or --from-db URL")
     try:
@@ -192,6 +214,8 @@ def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
                "--c", str(c), "--min-df", str(min_df)]
     if not inmail_form:
         command.append("--per-channel")
+    for weighted, weight in weights:
+        command += ["--weight", f"{weighted}={weight:g}"]
     if not email_route:
         command.append("--no-email-route")
     if not email_partner:
@@ -292,7 +316,8 @@ def _store_verdicts(url: str) -> Any:
 def evaluate(args: tuple[str, ...], policy_ref: str | None, cv_folds: int,
              train_also: tuple[Path, ...], target_fpr: float, email_target_fpr: float,
              email_route: bool, email_partner: bool, seed: int, c: float, min_df: int,
-             inmail_form: bool, sha256: str | None, threshold: float | None, plot: Path | None,
+             inmail_form: bool, weights: tuple[tuple[str, float], ...], sha256: str | None,
+             threshold: float | None, plot: Path | None,
              as_json: bool) -> None:
     """Score MODEL on labelled CSV files: precision, recall, F1, ham FPR, MCC, ROC-AUC.
 
@@ -309,7 +334,7 @@ def evaluate(args: tuple[str, ...], policy_ref: str | None, cv_folds: int,
         if not data:
             raise click.UsageError("give at least one DATA.csv")
         params = _params(target_fpr, email_target_fpr, email_route, email_partner, seed, c,
-                         min_df, inmail_form)
+                         min_df, inmail_form, weights)
         run(policy_ref, model_ref, data, cv_folds, train_also, params, sha256, as_json,
             _progress)
         return
@@ -393,7 +418,8 @@ def info(model_ref: str) -> None:
               help="Also write the results as JSON to this file (its directory must exist).")
 def crossval_command(data: tuple[Path, ...], target_fpr: float, email_target_fpr: float,
                      email_route: bool, email_partner: bool, seed: int, c: float, min_df: int,
-                     inmail_form: bool, folds: int, json_out: Path | None) -> None:
+                     inmail_form: bool, weights: tuple[tuple[str, float], ...], folds: int,
+                     json_out: Path | None) -> None:
     """Stratified K-fold cross-validation of training + threshold choice, per file."""
     from inmail_guard.models.train import (
         Pooled,
@@ -404,7 +430,7 @@ def crossval_command(data: tuple[Path, ...], target_fpr: float, email_target_fpr
     )
 
     params = _params(target_fpr, email_target_fpr, email_route, email_partner, seed, c, min_df,
-                     inmail_form)
+                     inmail_form, weights)
     try:
         pooled = Pooled.of(read_datasets(data))
         check_trainable(pooled, params, folds)

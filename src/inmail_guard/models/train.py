@@ -104,6 +104,9 @@ class TrainParams:
     #: Train on every row in InMail form (``inmail.model_input``): one word pipeline for the
     #: text the ``classifier`` detector scores, one threshold (see :func:`train_inmail`).
     inmail_form: bool = False
+    #: ``(file name, weight)``: the rows of that file count this many times in every fit
+    #: (``--weight``), e.g. a small corpus of the traffic the model is for.
+    file_weights: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.partner_weights or min(self.partner_weights) < 0:
@@ -114,6 +117,7 @@ class TrainParams:
         return {"target_fpr": self.target_fpr, "email_target_fpr": self.email_target_fpr,
                 "email_route": self.email_route, "email_partner": self.email_partner,
                 "inmail_form": self.inmail_form, "seed": self.seed, "C": self.c,
+                "file_weights": dict(self.file_weights),
                 "min_df": self.min_df, "val_folds": self.val_folds,
                 "estimator": "LinearSVC(class_weight=balanced) + sigmoid calibration",
                 "vectorizer": "tfidf(sublinear_tf, l2), word 1-2-grams x channel; e-mail "
@@ -223,8 +227,10 @@ def check_trainable(data: Pooled, params: TrainParams, cv_folds: int = 0) -> Non
 
 
 def _fit(pipeline: Pipeline, texts: Sequence[str], labels: np.ndarray,
-         params: TrainParams) -> Pipeline:
+         params: TrainParams, weights: np.ndarray | None = None) -> Pipeline:
     try:
+        if weights is not None:
+            return pipeline.fit(texts, labels, clf__sample_weight=weights)
         return pipeline.fit(texts, labels)
     except ValueError as exc:
         raise _no_terms(exc, params) from None
@@ -249,11 +255,12 @@ def out_of_fold(data: Pooled, params: TrainParams, progress: Progress | None = N
                 ) -> np.ndarray:
     """Spam probability of every row from a word pipeline that did not train on it."""
     scores = np.zeros(len(data.labels))
+    weights = row_weights(data, params)
     for k, (train, test) in enumerate(_folds(data, params.val_folds, params.seed), 1):
         if progress:
             progress(f"validation fold {k}/{params.val_folds}")
         pipeline = _fit(build_pipeline(params), data.take(train).texts, data.labels[train],
-                        params)
+                        params, None if weights is None else weights[train])
         scores[test] = pipeline.predict_proba(data.take(test).texts)[:, 1]
     return scores
 
@@ -421,8 +428,17 @@ def train_inmail(data: Pooled, params: TrainParams, progress: Progress | None = 
     trained.validation = per_source_metrics(data, scores, trained.row_thresholds(channels))
     if progress:
         progress("final fit on all rows")
-    _fit(trained.pipeline, data.texts, data.labels, params)
+    _fit(trained.pipeline, data.texts, data.labels, params, row_weights(data, params))
     return trained
+
+
+def row_weights(data: Pooled, params: TrainParams) -> np.ndarray | None:
+    """Each row's sample weight: its file's in ``params.file_weights``, else 1 (None: all 1)."""
+    if not params.file_weights:
+        return None
+    by_name = dict(params.file_weights)
+    per_source = np.asarray([by_name.get(name, 1.0) for name in data.names])
+    return per_source[data.source]
 
 
 def train(data: Pooled, params: TrainParams, progress: Progress | None = None,
