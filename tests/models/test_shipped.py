@@ -137,3 +137,10 @@ def test_separates_email_fixtures_sent_as_inmails(shipped) -> None:
     spam = [model_input(t) for t in EMAIL_SPAM]
     assert max(shipped.spam_probability(t) - shipped.threshold_for(t) for t in ham) < 0
     assert min(shipped.spam_probability(t) - shipped.threshold_for(t) for t in spam) >= 0
+
+
+def test_the_model_card_describes_the_shipped_artifact(shipped) -> None:
+    card = (Path(str(resources.files("inmail_guard.models"))) / "MODEL_CARD.md").read_text()
+    assert f"`{shipped.sha256}`" in card
+    for prefix, threshold in shipped.thresholds.items():
+        assert f"`{prefix}` {threshold}" in card
