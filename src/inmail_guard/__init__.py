@@ -10,24 +10,60 @@ The public Python API::
 
 from __future__ import annotations
 
-from inmail_guard.engine.evaluator import Engine, PolicyCompileError
-from inmail_guard.engine.rules import UnknownPlanError
-from inmail_guard.engine.types import (
-    Advice,
-    Attachment,
-    BodyFingerprint,
-    Client,
-    Decision,
-    Facts,
-    Member,
-    Message,
-    Reason,
-    Signal,
-)
-from inmail_guard.plugins.base import Detector, DetectorConfig
-from inmail_guard.plugins.hookspecs import hookimpl
-from inmail_guard.policies.loader import PolicyError, default_policy, load_policy
-from inmail_guard.policies.schema import Policy
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from inmail_guard.engine.evaluator import Engine, PolicyCompileError
+    from inmail_guard.engine.rules import UnknownPlanError
+    from inmail_guard.engine.types import (
+        Advice,
+        Attachment,
+        BodyFingerprint,
+        Client,
+        Decision,
+        Facts,
+        Member,
+        Message,
+        Reason,
+        Signal,
+    )
+    from inmail_guard.plugins.base import Detector, DetectorConfig
+    from inmail_guard.plugins.hookspecs import hookimpl
+    from inmail_guard.policies.loader import PolicyError, default_policy, load_policy
+    from inmail_guard.policies.schema import Policy
+
+# Imported on first use (PEP 562), so ``inmail-guard --help`` and the CLI's verbs pay only for
+# what they use: the engine pulls in pydantic models, pluggy and the policy schema.
+_EXPORTS = {
+    "Engine": "inmail_guard.engine.evaluator",
+    "PolicyCompileError": "inmail_guard.engine.evaluator",
+    "UnknownPlanError": "inmail_guard.engine.rules",
+    **dict.fromkeys(("Advice", "Attachment", "BodyFingerprint", "Client", "Decision", "Facts",
+                     "Member", "Message", "Reason", "Signal"), "inmail_guard.engine.types"),
+    "Detector": "inmail_guard.plugins.base",
+    "DetectorConfig": "inmail_guard.plugins.base",
+    "hookimpl": "inmail_guard.plugins.hookspecs",
+    "PolicyError": "inmail_guard.policies.loader",
+    "default_policy": "inmail_guard.policies.loader",
+    "load_policy": "inmail_guard.policies.loader",
+    "Policy": "inmail_guard.policies.schema",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'inmail_guard' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "Advice",

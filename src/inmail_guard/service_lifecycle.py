@@ -193,9 +193,10 @@ class Lifecycle:
                 raise ServiceError("not_allowed", "only the sender and the recipient can read"
                                    " this InMail", field="member_id")
             inmail = self._to_inmail(row, now)
-        if member_id != row.sender_id and row.opened_at is None:
-            return replace(inmail, body=None)
-        return inmail
+        if member_id == row.sender_id:
+            return inmail
+        seen = inmail.for_recipient()
+        return seen if row.opened_at is not None else replace(seen, body=None)
 
     def inbox(self, member_id: str, *, limit: int = 50) -> list[InboxItem]:
         """The recipient's InMail inbox, newest first: not retracted, not reported, and opened
@@ -248,7 +249,7 @@ class Lifecycle:
                 row = self._row(conn, inmail_id)
                 outbox.add_event(conn, "inmail.opened", now, opened_at=iso(now),
                                  **inmail_event_fields(self._to_inmail(row, now)))
-            return self._to_inmail(row, now)
+            return self._to_inmail(row, now).for_recipient()
 
     def retract(self, inmail_id: str, member_id: str) -> RetractResult:
         """The sender retracts within ``lifecycle.retract_within``: the InMail leaves the

@@ -8,7 +8,7 @@ bodies appear only where a member is entitled to read them (:class:`InMail` afte
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -135,6 +135,11 @@ class InMail:
     retracted_at: datetime | None = None
     reported_at: datetime | None = None
     conversation_id: str | None = None
+
+    def for_recipient(self) -> InMail:
+        """The InMail as its recipient may see it: the sender's campaign ``tags`` and CRM
+        references (``crm``: leads, accounts) belong to the sender's sales pipeline."""
+        return replace(self, tags=(), crm={})
 
     def to_dict(self, *, include_body: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {

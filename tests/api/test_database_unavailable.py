@@ -11,7 +11,7 @@ import pytest
 from service.cast import MEMBERS
 from store.pgproxy import TcpProxy
 
-from .conftest import SVC, evaluate_body
+from .conftest import SVC, evaluate_body, member_body
 
 MESSAGE = {"message": {"sender_id": "alice", "recipient_id": "bob", "subject": "Hello",
                        "body": "Hi Bob, would you be open to a chat?"}}
@@ -44,7 +44,7 @@ def test_the_service_recovers_by_itself_when_the_database_returns(store_url, mak
         assert_unavailable(client.post("/v1/inmails", json=MESSAGE, headers=SVC))
         proxy.start()
         for member in MEMBERS[:5]:
-            r = client.put(f"/v1/members/{member.id}", json={"plan": member.plan},
+            r = client.put(f"/v1/members/{member.id}", json=member_body(plan=member.plan),
                            headers=SVC)
             assert r.status_code == 200, r.text
         assert client.post("/v1/inmails", json=MESSAGE, headers=SVC).status_code == 201

@@ -10,7 +10,7 @@ import time
 from inmail_guard.plugins import sinks
 from service.cast import MEMBERS
 
-from .conftest import SVC
+from .conftest import SVC, member_body
 
 MESSAGE = {"message": {"sender_id": "alice", "recipient_id": "bob", "subject": "Hello",
                        "body": "Hi Bob, would you be open to a chat?"}}
@@ -21,7 +21,7 @@ def test_the_app_dispatches_events_when_asked(store_url, make_client, tmp_path, 
     monkeypatch.setenv(sinks.JSONL_ENV, str(out))
     client = make_client(db=store_url, dispatch_events=True)
     for member in MEMBERS[:5]:
-        client.put(f"/v1/members/{member.id}", json={"plan": member.plan}, headers=SVC)
+        client.put(f"/v1/members/{member.id}", json=member_body(plan=member.plan), headers=SVC)
     sent = client.post("/v1/inmails", json=MESSAGE, headers=SVC)
     assert sent.status_code == 201
     deadline = time.monotonic() + 10

@@ -63,6 +63,29 @@ def test_wrong_type_is_422_naming_it(client):
     assert r.json()["error"]["field"] == "facts.credits_used"
 
 
+@pytest.mark.parametrize(("where", "value", "field", "message"), [
+    (("facts", "recipient", "is_employee"), "yes", "facts.recipient.is_employee",
+     "input should be a valid boolean"),
+    (("facts", "now"), 253402300800, "facts.now",
+     "input should be an ISO 8601 date and time with a time zone, such as"
+     " 2026-11-27T09:00:00Z"),
+    (("facts", "credits_used"), "3", "facts.credits_used", "input should be a valid integer"),
+    (("facts", "connection_degree"), True, "facts.connection_degree",
+     "input should be 1, 2 or 3"),
+])
+def test_a_value_of_the_wrong_type_is_422_not_coerced(client, where, value, field, message):
+    body = evaluate_body()
+    target = body
+    for key in where[:-1]:
+        target = target[key]
+    target[where[-1]] = value
+    r = client.post("/v1/evaluate", json=body, headers=SVC)
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert (error["code"], error["field"], error["message"]) == (
+        "validation_error", field, f"{field}: {message}")
+
+
 def test_a_photo_url_other_than_http_or_https_is_422_naming_it(client):
     body = evaluate_body()
     body["facts"]["recipient"]["photo_url"] = "javascript:alert(1)"

@@ -3,6 +3,7 @@ schema (``store_url`` from tests/conftest.py; marked ``postgres``)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ from inmail_guard.api.models import (
 )
 from inmail_guard.service_types import ManualClock
 
-from .conftest import ADMIN, SVC
+from .conftest import ADMIN, SVC, member_body
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 BODY = "Hi Bob, I enjoyed your **talk**. Open to a chat about a role?"
@@ -39,7 +40,7 @@ def api(make_client, clock, store_url):
         "bob": {},
         "carol": {"plan": "premium_business"},
     }.items():
-        r = client.put(f"/v1/members/{member_id}", json=attrs, headers=SVC)
+        r = client.put(f"/v1/members/{member_id}", json=member_body(**attrs), headers=SVC)
         assert r.status_code == 200, r.text
     return client
 
@@ -55,15 +56,39 @@ def test_member_put_and_get(api):
     r = api.get("/v1/members/alice", headers=SVC)
     assert r.status_code == 200
     assert r.json()["plan"] == "premium_business" and r.json()["name"] == "Alice"
-    r = api.put("/v1/members/dave", json={"plan": "gold"}, headers=SVC)
+    r = api.put("/v1/members/dave", json=member_body(plan="gold"), headers=SVC)
     assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_plan"
-    r = api.put("/v1/members/dave", json={"plan": "basic", "x": 1}, headers=SVC)
+    r = api.put("/v1/members/dave", json={**member_body(), "x": 1}, headers=SVC)
     assert r.status_code == 422 and r.json()["error"]["field"] == "x"
     assert api.get("/v1/members/nobody", headers=SVC).status_code == 404
 
 
+def test_member_flags_must_be_json_booleans(api):
+    for value in ("yes", 1, "true"):
+        r = api.put("/v1/members/dave", json=member_body(is_employee=value), headers=SVC)
+        assert r.status_code == 422
+        error = r.json()["error"]
+        assert (error["code"], error["field"], error["message"]) == (
+            "validation_error", "is_employee", "is_employee: input should be a valid boolean")
+        r = api.patch("/v1/members/alice", json={"is_employee": value}, headers=SVC)
+        assert (r.status_code, r.json()["error"]["field"]) == (422, "is_employee")
+    assert api.get("/v1/members/dave", headers=SVC).status_code == 404
+    r = api.put("/v1/members/dave", json=member_body(is_employee=True), headers=SVC)
+    assert r.status_code == 200 and r.json()["is_employee"] is True
+
+
+def test_a_send_with_a_wrongly_typed_field_is_422_and_spends_nothing(api):
+    r = send(api, client={"automated": "no"})
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert (error["field"], error["message"]) == (
+        "message.client.automated", "message.client.automated: input should be a valid boolean")
+    assert api.get("/v1/members/alice/credits", headers=SVC).json()["used"] == 0
+
+
 def test_a_photo_url_other_than_http_or_https_is_422_naming_it(api):
-    r = api.put("/v1/members/dave", json={"photo_url": "javascript:alert(1)"}, headers=SVC)
+    r = api.put("/v1/members/dave", json=member_body(photo_url="javascript:alert(1)"),
+                headers=SVC)
     assert r.status_code == 422
     error = r.json()["error"]
     assert (error["code"], error["field"], error["message"]) == (
@@ -71,7 +96,7 @@ def test_a_photo_url_other_than_http_or_https_is_422_naming_it(api):
         "photo_url: must be an http:// or https:// URL with a host")
     assert "alert" not in r.text  # the value is not echoed
     assert api.get("/v1/members/dave", headers=SVC).status_code == 404
-    r = api.put("/v1/members/dave", json={"photo_url": "https://img.example/d.jpg"},
+    r = api.put("/v1/members/dave", json=member_body(photo_url="https://img.example/d.jpg"),
                 headers=SVC)
     assert r.status_code == 200 and r.json()["photo_url"] == "https://img.example/d.jpg"
 
@@ -96,7 +121,8 @@ def test_send_waits_in_the_threadpool_while_another_thread_writes(make_client, c
     api = make_client(clock=clock, db=f"sqlite:///{tmp_path}/wait.db")
     for member_id in ("alice", "bob"):
         plan = {"plan": "premium_business"} if member_id == "alice" else {}
-        assert api.put(f"/v1/members/{member_id}", json=plan, headers=SVC).status_code == 200
+        assert api.put(f"/v1/members/{member_id}", json=member_body(**plan),
+                       headers=SVC).status_code == 200
     store = api.app.state.services.built().store
     assert store.write_lock is not None
     held, release = threading.Event(), threading.Event()
@@ -123,7 +149,7 @@ def test_send_waits_in_the_threadpool_while_another_thread_writes(make_client, c
 
 
 def test_send_rejected_is_403_with_decision_and_spends_nothing(api):
-    api.put("/v1/members/bob", json={"accepts_inmail": False}, headers=SVC)
+    api.patch("/v1/members/bob", json={"accepts_inmail": False}, headers=SVC)
     r = send(api)
     assert r.status_code == 403
     data = r.json()
@@ -186,7 +212,8 @@ def test_send_text_the_store_cannot_hold_is_422_naming_the_field(api, overrides,
 def test_a_json_body_is_read_as_json_whatever_its_declared_type(api, content_type):
     # As POST /v1/evaluate always did: `curl -d '{...}'` declares form data.
     headers = {**SVC, **({"Content-Type": content_type} if content_type else {})}
-    r = api.put("/v1/members/zed", content=b'{"plan": "basic", "name": "Zed"}', headers=headers)
+    raw = json.dumps(member_body(name="Zed")).encode()
+    r = api.put("/v1/members/zed", content=raw, headers=headers)
     assert r.status_code == 200, r.text
     assert r.json()["name"] == "Zed"
     r = api.put("/v1/members/zed", content=b"plan=basic", headers=headers)
@@ -194,7 +221,7 @@ def test_a_json_body_is_read_as_json_whatever_its_declared_type(api, content_typ
 
 
 def test_member_id_longer_than_the_store_holds_is_422(api):
-    r = api.put(f"/v1/members/{'m' * 65}", json={}, headers=SVC)
+    r = api.put(f"/v1/members/{'m' * 65}", json=member_body(), headers=SVC)
     assert r.status_code == 422
     assert r.json()["error"] == {"code": "invalid_request", "field": "id",
                                  "message": "id is 65 characters long; at most 64"}
@@ -283,7 +310,7 @@ def test_expired_inmail_cannot_be_opened(api, clock):
 def test_report_and_admin_lifts_restriction(api):
     ids = []
     for i in range(3):
-        api.put(f"/v1/members/r{i}", json={}, headers=SVC)
+        api.put(f"/v1/members/r{i}", json=member_body(), headers=SVC)
         ids.append(send(api, recipient_id=f"r{i}", subject=f"S{i}").json()["inmail"]["id"])
     for i, inmail_id in enumerate(ids):
         r = api.post(f"/v1/inmails/{inmail_id}/report",
@@ -389,3 +416,82 @@ def test_lone_surrogate_in_a_send_is_400_not_500(api):
     raw = b'{"message": {"sender_id": "alice", "recipient_id": "bob", "subject": "\\udc00"}}'
     r = api.post("/v1/inmails", content=raw, headers={**SVC, "Content-Type": "application/json"})
     assert r.status_code == 400
+
+
+# --- PUT replaces every attribute; PATCH changes only what it names (#17) ----------------------
+
+
+def test_put_requires_every_attribute_and_names_the_missing_ones(api):
+    r = api.put("/v1/members/alice", json={"plan": "recruiter_lite"}, headers=SVC)
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert error["message"] == "profile_public: is required (and 4 more)"
+    assert [i["field"] for i in error["issues"]] == [
+        "profile_public", "accepts_inmail", "is_employee", "name", "photo_url"]
+    member = api.get("/v1/members/alice", headers=SVC).json()
+    assert (member["plan"], member["name"]) == ("premium_business", "Alice")  # unchanged
+
+
+def test_a_plan_upgrade_by_patch_keeps_the_opt_out_and_the_name(api):
+    api.put("/v1/members/dana", json=member_body(accepts_inmail=False, profile_public=False,
+                                                 name="Dana"), headers=SVC)
+    r = api.patch("/v1/members/dana", json={"plan": "recruiter_lite"},
+                  headers={**SVC, "Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"id": "dana", "plan": "recruiter_lite", "profile_public": False,
+                        "accepts_inmail": False, "is_employee": False, "name": "Dana",
+                        "photo_url": None}
+    assert api.get("/v1/members/dana", headers=SVC).json() == r.json()
+
+
+def test_patch_null_clears_a_nullable_attribute_and_refuses_null_for_others(api):
+    r = api.patch("/v1/members/alice", json={"name": None}, headers=SVC)
+    assert r.status_code == 200 and r.json()["name"] is None
+    r = api.patch("/v1/members/alice", json={"plan": None}, headers=SVC)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "plan"
+    r = api.patch("/v1/members/alice", json={"accepts_inmail": None}, headers=SVC)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "accepts_inmail"
+    assert api.get("/v1/members/alice", headers=SVC).json()["plan"] == "premium_business"
+
+
+@pytest.mark.parametrize(("patch", "status", "code", "field"), [
+    ({"plan": "gold"}, 422, "unknown_plan", None),
+    ({"colour": "red"}, 422, "validation_error", "colour"),
+    ({"photo_url": "javascript:alert(1)"}, 422, "validation_error", "photo_url"),
+])
+def test_a_bad_patch_is_refused_and_changes_nothing(api, patch, status, code, field):
+    before = api.get("/v1/members/alice", headers=SVC).json()
+    r = api.patch("/v1/members/alice", json=patch, headers=SVC)
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["code"] == code
+    if field is not None:
+        assert r.json()["error"]["field"] == field
+    assert api.get("/v1/members/alice", headers=SVC).json() == before
+
+
+def test_patch_of_an_unknown_member_is_404_and_creates_nothing(api):
+    r = api.patch("/v1/members/ghost", json={"plan": "basic"}, headers=SVC)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "member_not_found"
+    assert api.get("/v1/members/ghost", headers=SVC).status_code == 404
+
+
+def test_an_empty_patch_changes_nothing_and_returns_the_member(api):
+    before = api.get("/v1/members/alice", headers=SVC).json()
+    r = api.patch("/v1/members/alice", json={}, headers=SVC)
+    assert r.status_code == 200 and r.json() == before
+
+
+def test_the_recipient_never_sees_the_senders_crm_references_or_tags(api):
+    r = send(api, crm={"lead_id": "L-7", "account_id": "A-9"}, tags=["q4-cfo"])
+    inmail_id = r.json()["inmail"]["id"]
+    as_sender = api.get(f"/v1/inmails/{inmail_id}", params={"member_id": "alice"}, headers=SVC)
+    assert as_sender.json()["crm"] == {"lead_id": "L-7", "account_id": "A-9"}
+    assert as_sender.json()["tags"] == ["q4-cfo"]
+    before = api.get(f"/v1/inmails/{inmail_id}", params={"member_id": "bob"}, headers=SVC)
+    opened = api.post(f"/v1/inmails/{inmail_id}/open", json={"member_id": "bob"}, headers=SVC)
+    after = api.get(f"/v1/inmails/{inmail_id}", params={"member_id": "bob"}, headers=SVC)
+    for seen in (before, opened, after):
+        assert seen.status_code == 200, seen.text
+        assert (seen.json()["crm"], seen.json()["tags"]) == ({}, [])
+        assert "L-7" not in seen.text and "q4-cfo" not in seen.text
+    assert opened.json()["body"] == BODY  # the recipient still reads the message itself

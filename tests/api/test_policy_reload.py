@@ -132,3 +132,85 @@ def test_reload_marker_tells_other_workers(policy_file, tmp_path):
     one.reload()
     one.touch_marker()
     assert two.changed_on_disk() and not one.changed_on_disk()
+
+
+# --- the watcher applies only a file that holds still -------------------------------------
+
+FULL = ("name: written\nextends: builtin:default\n"
+        "lifecycle: {preview_chars: 120}\n"
+        "spam:\n  reject_at: 12\n  restrict_at: 18\n")
+CUT = FULL.index("lifecycle:")  # the first two lines alone are a valid, different policy
+
+
+def watched(policy_file: Path, interval: float, settle: float):
+    from inmail_guard.api.policy_state import PolicyHolder
+    from inmail_guard.engine.evaluator import Engine
+
+    holder = PolicyHolder(str(policy_file), Engine)
+    results: list[tuple[str | None, str | None]] = []
+    stop = holder.watch(interval, lambda active, exc: results.append(
+        (active.policy.version if active else None, str(exc) if exc else None)), settle)
+    return holder, results, stop
+
+
+def write_in_place(path: Path, text: str, cut: int, pause: float) -> None:
+    """What an editor or `cat > policy.yaml` does: truncate, write part, pause, write the rest."""
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(text[:cut])
+        fh.flush()
+        time.sleep(pause)
+        fh.write(text[cut:])
+
+
+def test_the_watcher_never_applies_a_half_written_file(policy_file, tmp_path):
+    from inmail_guard.policies.loader import load_policy, load_policy_text
+
+    final = load_policy_text(FULL, str(tmp_path / "x.yaml")).version
+    truncated = load_policy_text(FULL[:CUT], str(tmp_path / "x.yaml")).version
+    assert truncated != final
+    # Polling every 20 ms, each write pauses 150 ms half-way: the old watcher applied the
+    # truncated policy; it must wait until the file held still for 300 ms.
+    holder, results, stop = watched(policy_file, interval=0.02, settle=0.3)
+    original = holder.active.policy.version
+    try:
+        for round_ in range(3):
+            text = FULL.replace("preview_chars: 120", f"preview_chars: {120 + round_}")
+            expected = load_policy_text(text, str(policy_file)).version
+            write_in_place(policy_file, text, CUT, pause=0.15)
+            deadline = time.monotonic() + 5
+            while holder.active.policy.version != expected and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert holder.active.policy.version == expected
+    finally:
+        stop.set()
+    seen = {version for version, _ in results}
+    assert truncated not in seen and original not in seen
+    assert [error for _, error in results if error] == []  # not even an empty file was tried
+    assert load_policy(str(policy_file)).version == holder.active.policy.version
+
+
+def test_a_file_changed_while_its_engine_was_built_is_not_swapped_in(policy_file):
+    from inmail_guard.api.policy_state import PolicyHolder
+    from inmail_guard.engine.evaluator import Engine
+
+    builds: list[str] = []
+
+    def slow_engine(policy):
+        builds.append(policy.name)
+        if policy.name == "first":  # another write begins while this one compiles
+            write_policy(policy_file, "second")
+        return Engine(policy)
+
+    holder = PolicyHolder(str(policy_file), slow_engine)
+    results: list[str] = []
+    stop = holder.watch(0.02, lambda active, exc: results.append(
+        active.policy.name if active else f"error: {exc}"), settle=0.05)
+    try:
+        write_policy(policy_file, "first")
+        deadline = time.monotonic() + 5
+        while holder.active.policy.name != "second" and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        stop.set()
+    assert holder.active.policy.name == "second"
+    assert "first" in builds and results == ["second"]  # "first" was built, never swapped in

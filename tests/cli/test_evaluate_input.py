@@ -81,3 +81,22 @@ def test_good_input_still_reads_all_three_shapes(tmp_path: Path) -> None:
     for content, count in ((LINE * 3, 3), (pretty, 1), (array, 2)):
         code, out = evaluate(tmp_path, content)
         assert (code, [o["outcome"] for o in out]) == (0, ["accepted"] * count)
+
+
+def test_a_wrongly_typed_field_is_an_error_record_naming_it(tmp_path: Path) -> None:
+    bad = json.loads(LINE)
+    bad["facts"]["recipient"]["is_employee"] = "yes"
+    bad["facts"]["now"] = 253402300800
+    code, out = evaluate(tmp_path, LINE + json.dumps(bad).encode() + b"\n")
+    assert code == 1
+    assert out[1] == {"line": 2, "error": {
+        "code": "invalid_request",
+        "message": "facts.recipient.is_employee: Input should be a valid boolean;"
+                   " facts.now: Input should be an ISO 8601 date and time with a time zone,"
+                   " such as 2026-11-27T09:00:00Z",
+        "fields": [{"field": "facts.recipient.is_employee",
+                    "problem": "Input should be a valid boolean"},
+                   {"field": "facts.now",
+                    "problem": "Input should be an ISO 8601 date and time with a time zone,"
+                               " such as 2026-11-27T09:00:00Z"}]}}
+    assert out[0]["outcome"] == "accepted"

@@ -12,6 +12,7 @@ from inmail_guard.models import ModelVerificationError, SpamModel, load_model
 from inmail_guard.models.artifact import library_versions, load_model_uncached
 from inmail_guard.models.features import inmail_text
 from inmail_guard.models.manifest import REQUIRED_FIELDS
+from model_pins import pin
 
 
 def manifest_of(artifact: Path) -> dict[str, Any]:
@@ -26,6 +27,13 @@ def rewrite_manifest(artifact: Path, **changes: Any) -> dict[str, Any]:
 
 
 def refused(ref: Path | str, sha256: str | None = None) -> str:
+    """The refusal of ``ref``, pinned with ``sha256``, else as trained (the manifest's digest;
+    an external model is refused unpinned), so each test meets the problem it made."""
+    if sha256 is None and not str(ref).startswith("builtin:"):
+        try:
+            sha256 = pin(ref)
+        except ValueError:  # a manifest that is not JSON: refused before the pin matters
+            sha256 = "ab" * 32
     with pytest.raises(ModelVerificationError) as info:
         load_model(str(ref), sha256)
     return str(info.value)
@@ -68,10 +76,10 @@ def test_trained_artifact_loads_and_manifest_has_every_field(tiny_copy: Path) ->
 
 def test_load_is_cached_per_path_and_pin(tiny_copy: Path) -> None:
     sha = manifest_of(tiny_copy)["sha256"]
-    first = load_model(str(tiny_copy))
-    assert load_model(str(tiny_copy)) is first
+    first = load_model(str(tiny_copy), pin(tiny_copy))
+    assert load_model(str(tiny_copy), pin(tiny_copy)) is first
     assert load_model(str(tiny_copy), f"sha256:{sha}") is not first
-    assert load_model(str(tiny_copy.with_suffix(".json"))) is first
+    assert load_model(str(tiny_copy.with_suffix(".json")), pin(tiny_copy)) is first
 
 
 def test_one_flipped_byte_is_refused(tiny_copy: Path) -> None:
@@ -156,7 +164,7 @@ def test_sklearn_patch_difference_is_accepted(tiny_copy: Path) -> None:
     manifest = manifest_of(tiny_copy)
     major, minor = library_versions()["sklearn"].split(".")[:2]
     rewrite_manifest(tiny_copy, versions={**manifest["versions"], "sklearn": f"{major}.{minor}.99"})
-    assert load_model_uncached(str(tiny_copy)).name == "tiny"
+    assert load_model_uncached(str(tiny_copy), pin(tiny_copy)).name == "tiny"
 
 
 def test_numpy_major_mismatch_is_an_error(tiny_copy: Path) -> None:
@@ -187,4 +195,4 @@ def test_nothing_is_unpickled_before_verification(tiny_copy: Path, monkeypatch) 
     monkeypatch.setattr(joblib, "load", boom)
     tiny_copy.write_bytes(tiny_copy.read_bytes() + b"\0")
     with pytest.raises(ModelVerificationError):
-        load_model(str(tiny_copy))
+        load_model(str(tiny_copy), pin(tiny_copy))

@@ -104,8 +104,9 @@ def test_a_relative_model_path_is_read_from_the_policy_files_folder(
     for suffix in (".joblib", ".json"):
         tiny_copy.with_suffix(suffix).rename(folder / "models" / f"tiny{suffix}")
     policy_file = folder / "p.yaml"
+    sha = json.loads((folder / "models" / "tiny.json").read_text())["sha256"]
     policy_file.write_text("name: p\nextends: builtin:default\nspam:\n  detectors:\n"
-                           "    classifier: {model: models/tiny.joblib}\n")
+                           f"    classifier: {{model: models/tiny.joblib, sha256: '{sha}'}}\n")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)  # as blocklist files: not the working directory

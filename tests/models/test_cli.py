@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from inmail_guard.cli.model import model
 from inmail_guard.models.scorer import ACCELERATOR_AVAILABLE
+from model_pins import pin
 
 TINY = Path(__file__).resolve().parents[1] / "fixtures" / "models" / "tiny.csv"
 
@@ -33,7 +34,8 @@ def test_info_reports_tampering(tiny_copy: Path) -> None:
 
 def test_evaluate_prints_metrics_and_plots(tiny_copy: Path, tmp_path: Path) -> None:
     plot = tmp_path / "curves.png"
-    result = run("evaluate", str(tiny_copy), str(TINY), "--plot", str(plot))
+    result = run("evaluate", str(tiny_copy), str(TINY), "--plot", str(plot),
+                 "--sha256", pin(tiny_copy))
     assert result.exit_code == 0, result.output
     assert "| tiny.csv | 60 | 30 | 30 |" in result.output
     assert "ham FPR" in result.output and "MCC" in result.output and "ROC-AUC" in result.output
@@ -41,13 +43,13 @@ def test_evaluate_prints_metrics_and_plots(tiny_copy: Path, tmp_path: Path) -> N
 
 
 def test_evaluate_warns_about_training_data(tiny_copy: Path) -> None:
-    result = run("evaluate", str(tiny_copy), str(TINY))
+    result = run("evaluate", str(tiny_copy), str(TINY), "--sha256", pin(tiny_copy))
     assert result.exit_code == 0
     assert result.stderr.startswith(f"warning: {TINY} is part of tiny's training data;")
 
 
 def test_evaluate_json(tiny_copy: Path) -> None:
-    result = run("evaluate", str(tiny_copy), str(TINY), "--json")
+    result = run("evaluate", str(tiny_copy), str(TINY), "--json", "--sha256", pin(tiny_copy))
     metrics = json.loads(result.stdout)["metrics"]["tiny.csv"]
     assert set(metrics) >= {"precision", "recall", "f1", "ham_fpr", "mcc", "roc_auc", "confusion"}
     assert metrics["confusion"]["tn"] + metrics["confusion"]["fp"] == 30
@@ -85,7 +87,8 @@ def test_train_without_the_email_route(tmp_path: Path) -> None:
     assert manifest["params"]["email_route"] is False
     assert "--no-email-route" in manifest["command"]
     assert set(manifest["thresholds"]) == {"e:", "s:"}  # still one threshold per channel
-    assert load_model(str(tmp_path / "words.joblib")).routes == {}
+    words = tmp_path / "words.joblib"
+    assert load_model(str(words), pin(words)).routes == {}
 
 
 def test_train_rejects_an_email_target_fpr_out_of_range(tmp_path: Path) -> None:

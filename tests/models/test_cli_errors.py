@@ -55,7 +55,7 @@ def test_prefixed_sha_in_the_manifest_is_verified_and_shown_once(tiny_copy: Path
     assert info.exit_code == 0, info.output
     shown = json.loads(info.stdout)
     assert (shown["sha256"], shown["sha256_verified"]) == (sha, True)
-    evaluated = run("evaluate", str(tiny_copy), str(TINY))
+    evaluated = run("evaluate", str(tiny_copy), str(TINY), "--sha256", sha)
     assert evaluated.exit_code == 0, evaluated.output
     assert evaluated.stdout.startswith(f"model tiny sha256:{sha} threshold ")
 

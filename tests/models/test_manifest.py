@@ -12,6 +12,7 @@ import pytest
 
 from inmail_guard.models import ModelVerificationError, load_model
 from inmail_guard.models.manifest import MANIFEST_FORMAT, Manifest, read_manifest
+from model_pins import pin
 
 
 def manifest_of(artifact: Path) -> dict[str, Any]:
@@ -65,7 +66,7 @@ def test_bad_manifest_field_is_refused_before_unpickling(
     rewrite_manifest(tiny_copy, **changes)
     mpath = tiny_copy.with_suffix(".json")
     with pytest.raises(ModelVerificationError) as info:
-        load_model(str(tiny_copy))
+        load_model(str(tiny_copy), pin(tiny_copy))
     assert str(info.value) == f"{mpath}: {problem}. {FIX}"
 
 
@@ -74,7 +75,7 @@ def test_artifact_field_must_name_the_file_next_to_the_manifest(
 ) -> None:
     rewrite_manifest(tiny_copy, artifact="other.joblib")
     with pytest.raises(ModelVerificationError) as info:
-        load_model(str(tiny_copy))
+        load_model(str(tiny_copy), pin(tiny_copy))
     assert str(info.value) == (
         f"{tiny_copy.with_suffix('.json')}: field 'artifact' names 'other.joblib', but the "
         "manifest sits next to 'tiny.joblib'; a manifest only vouches for the file it was "
@@ -87,7 +88,7 @@ def test_prefixed_uppercase_sha_is_one_spelling(tiny_copy: Path) -> None:
     sha = manifest_of(tiny_copy)["sha256"]
     rewrite_manifest(tiny_copy, sha256="sha256:" + sha.upper())
     assert read_manifest(tiny_copy)["sha256"] == sha
-    model = load_model(str(tiny_copy))
+    model = load_model(str(tiny_copy), pin(tiny_copy))
     assert model.sha256 == sha
     assert model.version == f"sha256:{sha}"
 
@@ -103,7 +104,7 @@ def test_truncated_artifact_with_a_matching_manifest(tiny_copy: Path) -> None:
     rewrite_manifest(tiny_copy, sha256=sha, size_bytes=len(data))
     command = manifest_of(tiny_copy)["command"]
     with pytest.raises(ModelVerificationError) as info:
-        load_model(str(tiny_copy))
+        load_model(str(tiny_copy), pin(tiny_copy))
     message = str(info.value)
     assert message.startswith(
         f"{tiny_copy}: cannot unpickle the model file although its sha256 matches manifest "
@@ -123,7 +124,7 @@ def test_a_pickle_that_is_not_a_model(tiny_copy: Path) -> None:
     tiny_copy.write_bytes(buffer.getvalue())
     rewrite_manifest(tiny_copy, sha256=hashlib.sha256(buffer.getvalue()).hexdigest())
     with pytest.raises(ModelVerificationError) as info:
-        load_model(str(tiny_copy))
+        load_model(str(tiny_copy), pin(tiny_copy))
     assert str(info.value) == (
         f"{tiny_copy}: not an inmail-guard spam model (no pipeline with our analyzer)."
     )

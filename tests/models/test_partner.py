@@ -29,6 +29,7 @@ from inmail_guard.models.train import (
     train_steps,
     wants_partner,
 )
+from model_pins import pin
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "models"
 TINY, TINY_EMAIL = FIXTURES / "tiny.csv", FIXTURES / "tiny_email.csv"
@@ -110,7 +111,7 @@ def test_errors_at_target_counts_both_kinds_at_the_chosen_threshold() -> None:
 
 def test_partner_scores_emails_and_leaves_other_channels_alone(partnered: Path,
                                                                data: Pooled) -> None:
-    m = load_model_uncached(str(partnered))
+    m = load_model_uncached(str(partnered), pin(partnered))
     assert list(m.partners) == [EMAIL_PREFIX] and m.partners[EMAIL_PREFIX].weight == 0.5
     emails = _emails(data)
     single = np.array([m.spam_probability(t) for t in emails])
@@ -124,7 +125,7 @@ def test_partner_scores_emails_and_leaves_other_channels_alone(partnered: Path,
 
 
 def test_an_inmail_only_process_never_loads_the_encoder(partnered: Path) -> None:
-    m = load_model_uncached(str(partnered))
+    m = load_model_uncached(str(partnered), pin(partnered))
     m.spam_probability(inmail_text("Quick question", "Would you like to chat next week?"))
     m.spam_probabilities(["a short message"])
     assert m._encoder is None
@@ -145,7 +146,7 @@ def test_loader_refuses_a_partner_trained_with_another_encoder(partnered: Path,
     copy.with_suffix(".json").write_text(json.dumps(manifest))
     have = artifact.sha256_file(builtin_encoder_path())
     with pytest.raises(ModelVerificationError) as err:
-        load_model_uncached(str(copy))
+        load_model_uncached(str(copy), pin(copy))
     assert str(err.value) == (
         f"{copy}: its 'e:' partner was trained with the sentence encoder of sha256 {'0' * 64}, "
         f"but minilm-l6-v2.npz here has sha256 {have} (manifest partnered.json). Refusing to "
@@ -159,7 +160,7 @@ def test_loader_refuses_partners_the_manifest_does_not_name(partnered: Path,
     del manifest["partners"]
     copy.with_suffix(".json").write_text(json.dumps(manifest))
     with pytest.raises(ModelVerificationError) as err:
-        load_model_uncached(str(copy))
+        load_model_uncached(str(copy), pin(copy))
     assert str(err.value) == (
         f"{copy}: its route partners (e:) are not the ones manifest partnered.json names "
         "(none), or not on a route. Fix: retrain with: inmail-guard model train tiny.csv "
@@ -168,7 +169,7 @@ def test_loader_refuses_partners_the_manifest_does_not_name(partnered: Path,
 
 def test_encoder_altered_after_loading_is_refused_at_first_email(
         partnered: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: Pooled) -> None:
-    m = load_model_uncached(str(partnered))  # verified against the shipped encoder
+    m = load_model_uncached(str(partnered), pin(partnered))  # verified against the encoder
     altered = tmp_path / "minilm-l6-v2.npz"
     raw = bytearray(builtin_encoder_path().read_bytes())
     raw[1000] ^= 0x01

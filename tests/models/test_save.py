@@ -14,13 +14,14 @@ import pytest
 from inmail_guard.models import artifact as artifact_module
 from inmail_guard.models import load_model
 from inmail_guard.models.artifact import save_model
+from model_pins import pin
 
 COMPUTED = ("format", "name", "artifact", "sha256", "size_bytes", "versions", "features")
 
 
 def resave_args(tiny_copy: Path) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """What `model train` passes to save_model, recovered from the tiny model."""
-    model = load_model(str(tiny_copy))
+    model = load_model(str(tiny_copy), pin(tiny_copy))
     facts = {k: v for k, v in model.manifest.items() if k not in COMPUTED}
     facts["created_at"] = "2030-01-01T00:00:00+00:00"  # so that the new manifest differs
     return model.pipeline, facts, model.routes
@@ -36,7 +37,7 @@ def test_save_replaces_both_files(tiny_copy: Path) -> None:
     assert path == tiny_copy.with_suffix(".json")
     assert sorted(snapshot(tiny_copy.parent)) == ["tiny.joblib", "tiny.json"]
     assert json.loads(path.read_text())["created_at"] == "2030-01-01T00:00:00+00:00"
-    assert load_model(str(tiny_copy)).name == "tiny"
+    assert load_model(str(tiny_copy), pin(tiny_copy)).name == "tiny"
 
 
 def fail_on_call(n: int, real: Any) -> Any:
@@ -83,7 +84,7 @@ def test_file_size_limit_keeps_the_previous_model(tiny_copy: Path) -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
     assert info.value.strerror == "File too large"
     assert snapshot(tiny_copy.parent) == before
-    assert load_model(str(tiny_copy)).name == "tiny"
+    assert load_model(str(tiny_copy), pin(tiny_copy)).name == "tiny"
 
 
 @pytest.mark.parametrize("name", ["", "../../escape", "a/b", ".hidden", "..", "x" * 101,
@@ -107,4 +108,5 @@ def test_good_names(tiny_copy: Path, tmp_path: Path, name: str) -> None:
     pipeline, facts, routes = resave_args(tiny_copy)
     path = save_model(pipeline, tmp_path, name, facts, routes)
     assert path == tmp_path / f"{name}.json"
-    assert load_model(str(tmp_path / f"{name}.joblib")).name == name
+    saved = tmp_path / f"{name}.joblib"
+    assert load_model(str(saved), pin(saved)).name == name

@@ -18,6 +18,7 @@ from inmail_guard.models.features import (
     inmail_text,
 )
 from inmail_guard.models.scorer import CompiledScorer, UnsupportedPipelineError
+from model_pins import pin
 
 TEXTS = [
     "",
@@ -71,7 +72,7 @@ def test_fast_scorer_matches_pipeline_on_shipped_model(shipped) -> None:
 
 
 def test_fast_scorer_matches_pipeline_on_tiny_model(tiny_copy: Path) -> None:
-    model = load_model(str(tiny_copy))
+    model = load_model(str(tiny_copy), pin(tiny_copy))
     tiny_texts = (tiny_copy.parents[0] / "tiny.json").read_text()  # arbitrary long text
     _check_agreement(model, [*TEXTS, tiny_texts], {"e:"})
 

@@ -35,6 +35,35 @@ def test_detector_problems_are_reported_together(tmp_path: Path) -> None:
         "expected one of fail_open or fail_closed, found 'explode'")
 
 
+def test_structural_detector_and_rules_mode_problems_are_reported_in_one_run(
+        tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("name: p\nplans: {basic: {monthly_credits: ten}}\nspam:\n  detectors:\n"
+                    "    nosuch: {}\n    volume: {per_hour: -1}\n"
+                    "rules_mode:\n  eligibility.honor_opt_ot: shadow\n")
+    policy, issues = check_policy(path)
+    assert policy is None
+    assert [(i.line, i.path) for i in issues] == [
+        (2, "plans.basic.monthly_credits"),
+        (5, "spam.detectors.nosuch"),
+        (6, "spam.detectors.volume.per_hour"),
+        (8, "rules_mode.eligibility.honor_opt_ot"),
+    ]
+    assert issues[3].message.startswith(
+        "expected a rule or enabled detector name, found 'eligibility.honor_opt_ot'"
+        " (did you mean 'eligibility.honor_opt_out'?)")
+
+
+def test_a_rules_mode_name_and_a_detector_setting_are_reported_together(
+        tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("name: p\nplans: {basic: {monthly_credits: 0}}\nspam:\n  detectors:\n"
+                    "    test_string: {on_error: explode}\nrules_mode: {nosuch: shadow}\n")
+    _, issues = check_policy(path)
+    assert [i.path for i in issues] == ["spam.detectors.test_string.on_error",
+                                        "rules_mode.nosuch"]
+
+
 def test_policies_do_not_import_the_engine_at_module_level() -> None:
     # the engine imports policies; policies import the engine only inside functions
     import inmail_guard.policies as package

@@ -75,7 +75,7 @@ def test_extends_merge_semantics(in_fixtures: Path) -> None:
     child = load_policy("extends/child.yaml")
     assert child.name == "child"
     assert child.extends == "base.yaml"  # what it extended, as written
-    assert child.description == "A base policy other fixtures extend."  # inherited
+    assert child.description == ""  # a description is never inherited (issue #17)
     # mappings merge recursively: pro overridden, basic inherited
     assert {n: p.monthly_credits for n, p in child.plans.items()} == {"basic": 0, "pro": 20}
     assert child.content.subject.max_chars == 80

@@ -65,3 +65,14 @@ def test_cli_explain(tmp_path: Path, runner, policy_cli) -> None:
     bad = runner.invoke(policy_cli, ["explain", str(tmp_path / "missing.yaml")])
     assert bad.exit_code != 0
     assert "missing.yaml" in bad.output
+
+
+def test_an_overlay_does_not_show_its_parents_description_as_its_own(tmp_path: Path) -> None:
+    (tmp_path / "mine.yaml").write_text("name: acme\nextends: builtin:default\n"
+                                        "plans: {premium_business: {monthly_credits: 15}}\n")
+    overlay = load_policy(tmp_path / "mine.yaml")
+    assert overlay.description == ""
+    assert explain_policy(overlay)[0].notes[0] == "Policy acme"
+    (tmp_path / "described.yaml").write_text(
+        "name: acme\nextends: builtin:default\ndescription: Acme's rules.\n")
+    assert load_policy(tmp_path / "described.yaml").description == "Acme's rules."

@@ -145,13 +145,39 @@ def test_no_decision_and_no_baseline_is_an_invalid_line(tmp_path: Path) -> None:
     assert "pass --baseline" in report.invalid_shown[0][1]
 
 
-def test_unknown_plan_fails_one_record_not_the_chunk(tmp_path: Path) -> None:
+def test_a_plan_the_new_policy_lacks_is_a_flip_to_rejected_not_an_invalid_line(
+        tmp_path: Path, runner) -> None:
+    data = controlled_data()
+    del data["plans"]["job_seeker"]
+    write_policy(tmp_path / "no-job-seeker.yaml", data)
+    records = [recorded(send("a", "premium_business", 0)), recorded(send("b", "job_seeker", 0)),
+               recorded(send("c", "job_seeker", 1))]
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    flips = tmp_path / "flips.jsonl"
+    result = runner.invoke(replay_command, [str(path), "--policy",
+                                            str(tmp_path / "no-job-seeker.yaml"),
+                                            "--flips", str(flips), "--format", "json"])
+    assert result.exit_code == 1, result.output  # flips, no invalid line
+    report = json.loads(result.output)
+    assert report["flips"] == {ACCEPTED_TO_REJECTED: 2, REJECTED_TO_ACCEPTED: 0}
+    assert report["invalid"] == 0
+    lines = [json.loads(line) for line in flips.read_text().splitlines()]
+    assert [(f["sender_id"], f["new"]["codes"]) for f in lines] == [
+        ("b", ["unknown_plan"]), ("c", ["unknown_plan"])]
+    assert "'job_seeker' is not declared" in lines[0]["new"]["reasons"][0]["detail"]
+
+
+def test_a_plan_only_the_new_policy_has_flips_to_accepted(tmp_path: Path) -> None:
+    data = controlled_data()
+    data["plans"]["platinum"] = {"monthly_credits": 5}
     lines = [send("a", "premium_business", 0), send("b", "platinum", 0)]
     stream = io.BytesIO("".join(json.dumps(r) + "\n" for r in lines).encode())
-    report = replay(stream, default_policy(), default_policy())
-    assert report.evaluated == 1
-    assert report.invalid == 1
-    assert "platinum" in report.invalid_shown[0][1]
+    report = replay(stream, load_policy(write_policy(tmp_path / "p.yaml", data)),
+                    controlled_policy())
+    assert (report.evaluated, report.invalid) == (2, 0)
+    assert dict(report.flips) == {REJECTED_TO_ACCEPTED: 1}
+    assert dict(report.by_code[REJECTED_TO_ACCEPTED]) == {"unknown_plan": 1}
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown", "json"])

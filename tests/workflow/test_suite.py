@@ -308,3 +308,67 @@ def test_a_case_that_cannot_be_evaluated_is_an_error_not_a_crash(tmp_path: Path)
     assert broken.error is not None and "platinum" in broken.error
     assert fine.passed
     assert "error: UnknownPlanError: sender plan 'platinum'" in report_text([result])
+
+
+ORDER_SUITE = """\
+policy: controlled.policy
+now: 2026-03-10T12:00:00Z
+defaults:
+  message: {recipient_id: bob, subject: Hi, body: Hello Bob}
+  facts: {sender: {plan: premium_business}, connection_degree: 2}
+cases:
+  - name: alice sends
+    message: {sender_id: alice}
+    expect: {outcome: accepted, codes: []}
+  - name: mallory is banned
+    message: {sender_id: mallory}
+    facts: {sender: {is_employee: false}}
+    expect: {outcome: rejected, codes: [sender_banned], rules: [blocklists.banned]}
+  - name: a sender named only in the message
+    message: {sender_id: carol}
+    expect: {outcome: accepted, codes: []}
+"""
+
+
+def _outcomes(tmp_path: Path, text: str, name: str) -> dict[str, tuple[str, str, bool]]:
+    (tmp_path / name).write_text(text)
+    result = run_suite(load_suite(tmp_path / name))
+    return {r.case.name: (r.case.facts.sender.id, r.decision.outcome, r.passed)
+            for r in result.results}
+
+
+def test_cases_are_independent_of_their_order(tmp_path: Path) -> None:
+    data = controlled_data()
+    data["blocklists"] = [{"name": "banned", "applies_to": "sender", "ids": ["mallory"],
+                           "code": "sender_banned"}]
+    write_policy(tmp_path / "controlled.policy", data)
+    head, cases = ORDER_SUITE.split("cases:\n")
+    blocks = ["  - name:" + b for b in cases.split("  - name:")[1:]]
+    forward = _outcomes(tmp_path, ORDER_SUITE, "forward.yaml")
+    backward = _outcomes(tmp_path, head + "cases:\n" + "".join(reversed(blocks)), "back.yaml")
+    expected = {"alice sends": ("alice", "accepted", True),
+                "mallory is banned": ("mallory", "rejected", True),
+                "a sender named only in the message": ("carol", "accepted", True)}
+    assert forward == backward == expected
+
+
+def test_expect_rules_names_the_rule_that_decided(tmp_path: Path) -> None:
+    suite = write(tmp_path, """\
+        policy: controlled.policy
+        now: 2026-03-10T12:00:00Z
+        defaults:
+          message: {sender_id: alice, recipient_id: bob, subject: Hi, body: Hello Bob}
+          facts: {sender: {plan: premium_business}, connection_degree: 2}
+        cases:
+          - name: right rule
+            facts: {recipient: {accepts_inmail: false}}
+            expect: {codes: [recipient_opted_out], rules: [eligibility.honor_opt_out]}
+          - name: wrong rule
+            facts: {recipient: {accepts_inmail: false}}
+            expect: {codes: [recipient_opted_out], rules: [blocklists.opted_out]}
+        """)
+    results = run_suite(load_suite(suite)).results
+    assert results[0].passed
+    assert not results[1].passed
+    assert [(m.what, m.expected, m.actual) for m in results[1].mismatches] == [
+        ("rules", "[blocklists.opted_out]", "[eligibility.honor_opt_out]")]

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from inmail_guard.engine.types import Facts, Message, PhotoUrl
+from inmail_guard.engine.types import Facts, Flag, Message, PhotoUrl
 from inmail_guard.engine.wire import EvaluateRequest
 
 NOW = "2026-11-27T09:00:00Z"
@@ -356,19 +356,43 @@ class SentOut(BaseModel):
 
 
 class MemberIn(BaseModel):
-    """A member's attributes (the id is in the path). Mirrors :class:`~inmail_guard.Member`."""
+    """A member's attributes for ``PUT`` (the id is in the path): every one is required, so a
+    ``PUT`` never resets an attribute by leaving it out. ``PATCH`` changes only what it names
+    (:class:`MemberPatch`). Mirrors :class:`~inmail_guard.Member`."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"plan": "recruiter_lite", "profile_public": True, "accepts_inmail": True,
          "is_employee": False, "name": "Alice Example", "photo_url": None}]})
 
-    plan: str = Field("basic", min_length=1)
-    profile_public: bool = True
-    accepts_inmail: bool = Field(True, description="false is the InMail opt-out.")
-    is_employee: bool = False
+    plan: str = Field(min_length=1)
+    profile_public: Flag
+    accepts_inmail: Flag = Field(description="false is the InMail opt-out.")
+    is_employee: Flag
+    name: str | None = Field(description="null when unknown.")
+    photo_url: PhotoUrl | None = Field(
+        description="An http:// or https:// URL, at most 2,000 characters; null for none.")
+
+
+class MemberPatch(BaseModel):
+    """``PATCH /v1/members/{id}``: a JSON merge patch (RFC 7396). Only the attributes named
+    change; ``null`` clears ``name`` or ``photo_url`` (the other attributes cannot be null)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"plan": "recruiter_corporate"}, {"accepts_inmail": False}, {"photo_url": None}]})
+
+    # A default of None that is never validated marks "not given"; an explicit null for these
+    # is refused by their non-null types.
+    plan: str = Field(None, min_length=1)  # type: ignore[assignment]
+    profile_public: Flag = None  # type: ignore[assignment]
+    accepts_inmail: Flag = Field(None, description="false is the InMail opt-out.")  # type: ignore[assignment]
+    is_employee: Flag = None  # type: ignore[assignment]
     name: str | None = None
     photo_url: PhotoUrl | None = Field(
         None, description="An http:// or https:// URL, at most 2,000 characters.")
+
+    def changes(self) -> dict[str, object]:
+        """The attributes the patch names, with their new values."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
 
 
 class MemberOut(_Out):

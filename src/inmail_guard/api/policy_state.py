@@ -6,10 +6,17 @@ A reload loads and validates the policy file, compiles a new :class:`~inmail_gua
 whole evaluation, so it sees either the old policy or the new one, never a mix. A policy that
 fails anywhere before the assignment leaves the old one active and the error's issues are
 returned to the caller.
+
+The watcher applies only a file that holds still: after it sees a change it waits a settle
+interval and reloads only if the file's size, mtime and content are the same as before it
+waited, and swaps only if they are still the same once the new engine is built. A file being
+written in place (truncated, then filled) is otherwise read half-way, and a truncated policy
+can be a valid one. Deploy by writing a temporary file and renaming it over the policy.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -21,6 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from inmail_guard.engine.evaluator import Engine, PolicyCompileError
+from inmail_guard.plugins.manager import PluginError
 from inmail_guard.policies.loader import PolicyError, default_policy, load_policy
 from inmail_guard.policies.schema import Policy
 
@@ -110,6 +118,9 @@ class PolicyHolder:
         except (PolicyError, PolicyCompileError, ValidationError) as exc:
             raise PolicyReloadError(f"policy {source} is invalid: {exc}",
                                     _issues(exc, source)) from exc
+        except PluginError as exc:  # e.g. a plugin installed since the server started
+            raise PolicyReloadError(f"policy {source} cannot run: {exc}",
+                                    [{"message": str(exc)}]) from exc
         except (OSError, ValueError) as exc:
             raise PolicyReloadError(f"policy {source} could not be loaded: {exc}",
                                     _issues(exc, source)) from exc
@@ -118,16 +129,27 @@ class PolicyHolder:
     def reload(self, source: str | None = None) -> ActivePolicy:
         """Load ``source`` (default: the current one), compile it, then swap. Thread-safe."""
         with self._lock:
-            new = self._build(source or self.source)
-            self.source = new.source
-            self.active = new  # the swap: one reference assignment
-            self._stat = self._file_stat()
-            for callback in self._on_swap:
-                try:
-                    callback(new)
-                except Exception:
-                    log.exception("policy swap callback failed")
-            return new
+            return self._swap(self._build(source or self.source))
+
+    def _swap(self, new: ActivePolicy) -> ActivePolicy:
+        self.source = new.source
+        self.active = new  # the swap: one reference assignment
+        self._stat = self._file_stat()
+        for callback in self._on_swap:
+            try:
+                callback(new)
+            except Exception:
+                log.exception("policy swap callback failed")
+        return new
+
+    def _reload_if_unchanged(self, seen: tuple[Any, ...]) -> ActivePolicy | None:
+        """:meth:`reload`, unless the files changed from ``seen`` while the new policy was
+        loaded and compiled (None: nothing swapped; the next round looks again)."""
+        with self._lock:
+            new = self._build(self.source)
+            if self._snapshot() != seen:
+                return None
+            return self._swap(new)
 
     # --- file watching --------------------------------------------------------------------
 
@@ -156,22 +178,44 @@ class PolicyHolder:
         stat = self._file_stat()
         return stat is not None and stat != self._stat
 
+    def _snapshot(self) -> tuple[Any, ...]:
+        """The watched files' (mtime, size), and the policy file's sha256: the content too,
+        since a file system may keep the mtime of a file rewritten within its granularity."""
+        digest = None
+        if self.source != BUILTIN:
+            try:
+                with open(self.source, "rb") as fh:
+                    digest = hashlib.file_digest(fh, "sha256").hexdigest()
+            except OSError:
+                pass
+        return (self._file_stat(), digest)
+
     def watch(self, interval: float, on_result: Callable[[ActivePolicy | None,
-                                                           PolicyReloadError | None], None]
-              ) -> threading.Event:
-        """Poll the policy file every ``interval`` s in a daemon thread; set the event to stop."""
+                                                           PolicyReloadError | None], None],
+              settle: float | None = None) -> threading.Event:
+        """Poll the policy file every ``interval`` s in a daemon thread; set the event to stop.
+
+        A change is applied once the file held still for ``settle`` s (default ``interval``):
+        same size, mtime and content before and after the wait, and after the new engine is
+        built. A file still being written is looked at again on the next round."""
         stop = threading.Event()
+        settle = interval if settle is None else settle
 
         def loop() -> None:
             while not stop.wait(interval):
                 if not self.changed_on_disk():
                     continue
-                seen = self._file_stat()
+                seen = self._snapshot()
+                if stop.wait(settle) or self._snapshot() != seen:
+                    continue  # still being written: look again next round
                 try:
-                    on_result(self.reload(), None)
+                    active = self._reload_if_unchanged(seen)
                 except PolicyReloadError as exc:
-                    self._stat = seen  # don't retry a broken file until it changes again
+                    self._stat = seen[0]  # don't retry a broken file until it changes again
                     on_result(None, exc)
+                    continue
+                if active is not None:
+                    on_result(active, None)
 
         threading.Thread(target=loop, name="policy-watch", daemon=True).start()
         return stop

@@ -21,7 +21,28 @@ COMMANDS: dict[str, str] = {
     "demo": "inmail_guard.cli.demo:demo",
     "serve": "inmail_guard.cli.serve:serve",
     "replay": "inmail_guard.cli.replay:replay",
+    "plugins": "inmail_guard.cli.plugins:plugins",
 }
+
+#: verb -> its one-line help, as the command itself says it (a test keeps them equal):
+#: ``inmail-guard --help`` lists the verbs without importing them (scikit-learn, FastAPI).
+SUMMARIES: dict[str, str] = {
+    "evaluate": "Evaluate JSON or JSON Lines of {message, facts} (FILE or - for stdin).",
+    "policy": "Validate, test and inspect policy files.",
+    "model": "Train, evaluate and inspect the spam text classifier.",
+    "demo": "Walk through every InMail rule on a fresh database and print each decision.",
+    "serve": "Serve the HTTP API (docs/http.md; every flag and variable: docs/deploy.md).",
+    "replay": "What a policy change would flip in recorded traffic.",
+    "plugins": "List the installed plugins: versions, hooks and detectors (JSON).",
+}
+
+
+def docs_dir() -> Path:
+    """Where the documentation is: ``inmail_guard/docs/`` in an installed wheel (setup.py
+    copies docs/*.md there), else the source tree's ``docs/`` (an editable install)."""
+    package = Path(__file__).resolve().parent.parent
+    shipped = package / "docs"
+    return shipped if shipped.is_dir() else package.parent.parent / "docs"
 
 
 class BadInput(click.ClickException):
@@ -74,6 +95,11 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(verb, SUMMARIES[verb]) for verb in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)
         if target is None:
@@ -88,7 +114,8 @@ class LazyGroup(click.Group):
         return getattr(module, attr)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=f"\b\nDocumentation (docs/*.md):\n{docs_dir()}")
 @click.version_option(package_name="inmail-guard")
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
 def main(verbose: int) -> None:

@@ -212,25 +212,34 @@ def evaluate(source: IO[bytes], policy_path: str, summary: bool, progress: bool 
 
     engine = Engine(load_policy_or_exit(policy_path))
     out = sys.stdout
-    show = sys.stderr.isatty() if progress is None else progress
-    if show:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from inmail_guard.cli.progress import progress_bar
 
-        # The record count is unknown without a second pass: show a running count and rate.
-        with Progress(TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("{task.speed} records/s"), transient=True,
-                      console=_stderr_console()) as bar:
-            task = bar.add_task("evaluate", total=None)
-            counts = run(engine, source, out, lambda n: bar.advance(task, n))
-    else:
-        counts = run(engine, source, out)
+    size = _size(source)
+    with progress_bar("evaluating", total=size, unit="records", by_bytes=size is not None,
+                      enabled=progress) as bar:
+        counts = run(engine, source, out,
+                     lambda n: bar.advance(n, done_bytes=_position(source)))
     if summary:
         _summary(counts)
     if counts.get("outcome:invalid"):
         sys.exit(1)
 
 
-def _stderr_console() -> Any:
-    from rich.console import Console
+def _size(stream: IO[bytes]) -> int | None:
+    """The input's size in bytes when it is a regular file (else None: a pipe, stdin)."""
+    import os
+    import stat
 
-    return Console(stderr=True)
+    try:
+        info = os.fstat(stream.fileno())
+        stream.tell()
+    except (OSError, ValueError, AttributeError):
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
+def _position(stream: IO[bytes]) -> int | None:
+    try:
+        return stream.tell()
+    except (OSError, ValueError):
+        return None

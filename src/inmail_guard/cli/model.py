@@ -91,20 +91,44 @@ def _training_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 @contextmanager
 def _progress(total: int) -> Iterator[Callable[[str], None]]:
-    """A rich progress bar on stderr; yields ``step(description)``."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    """A progress bar on stderr (steps done, time left; nothing when not a terminal); yields
+    ``step(description)``."""
+    from inmail_guard.cli.progress import progress_bar
 
-    console = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=console, transient=False) as progress:
-        task = progress.add_task("reading data", total=total)
+    with progress_bar("reading data", total=total, unit="steps", transient=False) as bar:
 
         def step(description: str) -> None:
-            progress.update(task, advance=1, description=description)
+            bar.advance(1, description=description)
 
         yield step
-        progress.update(task, completed=total, description="done")
+        bar.describe("done")
+
+
+#: Texts scored per call while ``model evaluate`` shows its progress.
+_SCORE_CHUNK = 2000
+
+
+def _scores(loaded: Any, texts: Sequence[str]) -> list[float]:
+    """``loaded.spam_probabilities(texts)``, in chunks, with a progress bar on a terminal."""
+    from inmail_guard.cli.progress import progress_bar
+
+    scores: list[float] = []
+    with progress_bar("scoring", total=len(texts), unit="texts") as bar:
+        for start in range(0, len(texts), _SCORE_CHUNK):
+            chunk = texts[start:start + _SCORE_CHUNK]
+            scores += loaded.spam_probabilities(chunk)
+            bar.advance(len(chunk))
+    return scores
+
+
+def _require_matplotlib() -> None:
+    """--plot needs matplotlib (an optional dependency): say so before any scoring."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise click.UsageError(
+            "--plot needs matplotlib, which is not installed: pip install"
+            " 'inmail-guard[plot]' (or pip install matplotlib), or leave out --plot.")
 
 
 def _fail(exc: Exception) -> click.ClickException:
@@ -347,6 +371,8 @@ def evaluate(args: tuple[str, ...], policy_ref: str | None, cv_folds: int,
 
     from inmail_guard.models.train import Pooled, per_source_metrics
 
+    if plot is not None:
+        _require_matplotlib()
     try:
         loaded = load_model(model_ref, sha256)
         datasets = read_datasets(data)
@@ -359,7 +385,7 @@ def evaluate(args: tuple[str, ...], policy_ref: str | None, cv_folds: int,
                        " are optimistic. Use held-out data, or `inmail-guard model crossval`.",
                        err=True)
     pooled = Pooled.of(datasets)
-    scores = np.asarray(loaded.spam_probabilities(pooled.texts))
+    scores = np.asarray(_scores(loaded, pooled.texts))
     if threshold is None:
         cut: Any = np.asarray([loaded.threshold_for(t) for t in pooled.texts])
         shown: Any = {"default": loaded.threshold, **loaded.thresholds}
@@ -373,8 +399,9 @@ def evaluate(args: tuple[str, ...], policy_ref: str | None, cv_folds: int,
         click.echo(f"model {loaded.name} sha256:{loaded.sha256} threshold {shown}\n")
         click.echo(format_metrics_table(results))
     if plot is not None:
-        _plot_curves(plot, pooled.labels, scores, pooled.source, pooled.names, threshold)
-        click.echo(f"wrote {plot}", err=True)
+        aucs = _plot_curves(plot, pooled.labels, scores, pooled.source, pooled.names, cut)
+        click.echo(f"wrote {plot} (ROC-AUC: "
+                   f"{', '.join(f'{n} {a:.4f}' for n, a in aucs.items()) or 'n/a'})", err=True)
 
 
 @model.command()
@@ -448,32 +475,63 @@ def crossval_command(data: tuple[Path, ...], target_fpr: float, email_target_fpr
         json_out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
+def operating_point(labels: Any, scores: Any, cut: Any) -> tuple[float, float, float]:
+    """(recall, precision, false-positive rate) of flagging ``scores >= cut`` (1 = spam)."""
+    import numpy as np
+
+    flagged = np.asarray(scores) >= cut
+    spam = np.asarray(labels) == 1
+    tp = int(np.sum(flagged & spam))
+    return (tp / max(1, int(np.sum(spam))), tp / max(1, int(np.sum(flagged))),
+            int(np.sum(flagged & ~spam)) / max(1, int(np.sum(~spam))))
+
+
 def _plot_curves(path: Path, labels: Any, scores: Any, source: Any, names: Sequence[str],
-                 threshold: float | None) -> None:
+                 cut: Any) -> dict[str, float]:
+    """Precision-recall and ROC curves per source (and all together), each marking the
+    operating point (the decision threshold ``cut``: one value or one per row) and giving its
+    area in the legend; returns the ROC-AUC per curve."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from sklearn.metrics import precision_recall_curve, roc_curve
+    import numpy as np
+    from sklearn.metrics import (
+        average_precision_score,
+        precision_recall_curve,
+        roc_auc_score,
+        roc_curve,
+    )
 
+    cuts = np.broadcast_to(np.asarray(cut, dtype=float), np.shape(scores))
     fig, (ax_pr, ax_roc) = plt.subplots(1, 2, figsize=(11, 4.5))
     groups = [(n, source == i) for i, n in enumerate(names)]
     if len(names) > 1:
         groups.append(("all", source == source))
+    aucs: dict[str, float] = {}
     for name, mask in groups:
-        if len(set(labels[mask].tolist())) < 2:
+        y, s = labels[mask], scores[mask]
+        if len(set(y.tolist())) < 2:
             continue
-        precision, recall, _ = precision_recall_curve(labels[mask], scores[mask])
-        fpr, tpr, _ = roc_curve(labels[mask], scores[mask])
-        ax_pr.plot(recall, precision, label=name)
-        ax_roc.plot(fpr, tpr, label=name)
-    ax_pr.set(xlabel="recall", ylabel="precision", title="Precision-recall")
+        precision, recall, _ = precision_recall_curve(y, s)
+        fpr, tpr, _ = roc_curve(y, s)
+        aucs[name] = auc = float(roc_auc_score(y, s))
+        ap = float(average_precision_score(y, s))
+        pr_line = ax_pr.plot(recall, precision, label=f"{name} (AP {ap:.3f})")[0]
+        roc_line = ax_roc.plot(fpr, tpr, label=f"{name} (AUC {auc:.4f})")[0]
+        op_recall, op_precision, op_fpr = operating_point(y, s, cuts[mask])
+        ax_pr.plot([op_recall], [op_precision], "o", color=pr_line.get_color())
+        ax_roc.plot([max(op_fpr, 1e-4)], [op_recall], "o", color=roc_line.get_color())
+    single = np.unique(cuts).size == 1
+    where = f"threshold {float(cuts.flat[0]):g}" if single else "per-channel thresholds"
+    ax_pr.set(xlabel="recall", ylabel="precision",
+              title=f"Precision-recall (dot: operating point, {where})")
     ax_roc.set(xlabel="false-positive rate (ham)", ylabel="true-positive rate (spam)",
-               title="ROC" if threshold is None else f"ROC (threshold {threshold:g})",
-               xscale="log", xlim=(1e-4, 1))
+               title=f"ROC (dot: operating point, {where})", xscale="log", xlim=(1e-4, 1))
     for ax in (ax_pr, ax_roc):
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return aucs

@@ -15,16 +15,9 @@ from typing import IO
 
 import click
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
 from inmail_guard.cli import BadInput, OutputPath, load_policy_or_exit
+from inmail_guard.cli.progress import progress_bar
 
 
 @contextmanager
@@ -45,7 +38,22 @@ def _atomic_output(path: str) -> Iterator[IO[str]]:
         raise
 
 
-@click.command()
+class _CountingLines:
+    """The traffic's lines, counting them and their bytes as replay reads them."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self.count = 0
+        self.size = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for line in self._stream:
+            self.count += 1
+            self.size += len(line)
+            yield line
+
+
+@click.command(short_help="What a policy change would flip in recorded traffic.")
 @click.argument("traffic", type=click.Path(allow_dash=True, dir_okay=False))
 @click.option("--policy", "new_ref", required=True, metavar="NEW",
               help="The policy to replay the traffic through (a file or builtin:default).")
@@ -86,15 +94,15 @@ def replay(traffic: str, new_ref: str, old_ref: str | None, flips_path: str | No
         total = None
         if traffic != "-":
             total = os.fstat(stream.fileno()).st_size
-        bar = Progress(TextColumn("replay"), BarColumn(), DownloadColumn(),
-                       TransferSpeedColumn(), TimeRemainingColumn(), console=err,
-                       transient=True, disable=not (progress and err.is_terminal))
-        stack.enter_context(bar)
-        task = bar.add_task("replay", total=total)
+        lines = _CountingLines(stream)
+        bar = stack.enter_context(progress_bar(
+            "replaying", total=total, unit="records", by_bytes=total is not None,
+            enabled=None if progress else False, console=err))
         try:
-            report = run_replay(stream, new, old, flips=flips, chunk_size=chunk_size,
-                                max_examples=examples,
-                                on_bytes=lambda n: bar.advance(task, n))
+            report = run_replay(lines, new, old, flips=flips,  # type: ignore[arg-type]
+                                chunk_size=chunk_size, max_examples=examples,
+                                on_bytes=lambda n: bar.advance(lines.count - bar.count,
+                                                               done_bytes=lines.size))
         except PolicyCompileError as exc:
             raise BadInput(str(exc)) from None
     if fmt == "json":

@@ -9,14 +9,26 @@ requests finish (up to ``--graceful-timeout`` seconds).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import socket
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
-from inmail_guard.api.settings import DEFAULT_DB, DEFAULT_MAX_BODY_BYTES, ENV_PREFIX, Settings
+from inmail_guard.api.settings import (
+    ENV_PREFIX,
+    ServerSettings,
+    SettingsError,
+    check_environment,
+    parse_size,
+)
+from inmail_guard.cli import docs_dir
 
 KEYS_ENV = ENV_PREFIX + "API_KEYS"
 
@@ -65,22 +77,27 @@ def _banner(host: str, port: int, key: str | None, workers: int, policy: str, db
             " {\"sender\": {\"id\": \"a\", \"plan\": \"premium_business\"}, \"recipient\":"
             " {\"id\": \"b\"}, \"now\": \"2026-11-27T09:00:00Z\"}}'",
             f"For real use, configure keys: --keys FILE or {KEYS_ENV}=name:role:key,..."
-            " (docs/security.md).",
+            f" ({docs_dir() / 'security.md'}).",
         ]
     return "\n".join(lines)
 
 
-def _check_event_settings(dispatch_events: bool) -> None:
-    """Refuse a bad events variable now, naming it, rather than in every worker's log later."""
-    from inmail_guard.plugins import sinks
-    from inmail_guard.store import outbox
-
+def _check_settings(**flags: Any) -> ServerSettings:
+    """The flags over the environment, validated with every variable the service reads when it
+    starts, so a bad one stops here, named, rather than in every worker's log later."""
+    problems: list[str] = []
+    settings = None
     try:
-        outbox.retention_from_env()
-        if dispatch_events:
-            sinks.configured_sinks()
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+        settings = ServerSettings.from_environ(None, **flags)
+    except SettingsError as exc:
+        problems += exc.lines
+    try:
+        check_environment(flags["dispatch_events"])
+    except SettingsError as exc:
+        problems += exc.lines
+    if settings is None or problems:
+        raise click.ClickException("\n".join(problems))
+    return settings
 
 
 def _check_db(db: str) -> None:
@@ -90,38 +107,101 @@ def _check_db(db: str) -> None:
     from inmail_guard.store import StoreError, check_url
 
     try:
-        check_url(db_url(db))
+        url = check_url(db_url(db))
     except StoreError as exc:
         raise click.ClickException(f"--db {db}: {exc}") from None
+    if url.get_backend_name() != "sqlite":
+        try:
+            url.get_dialect().import_dbapi()
+        except ImportError:
+            raise click.ClickException(
+                f"--db {db}: the driver {url.get_driver_name()} is not installed; use"
+                " postgresql:// (psycopg 3, which inmail-guard installs)") from None
+        return
+    path = Path(str(url.database))
+    if path.is_dir():
+        raise click.ClickException(f"--db {db}: {path} is a directory; name a file in it,"
+                                   " e.g. --db " + str(path / "inmail-guard.db"))
+    parent = path.parent
+    if not parent.is_dir():
+        raise click.ClickException(f"--db {db}: the directory {parent} does not exist;"
+                                   " create it first or choose another path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise click.ClickException(f"--db {db}: the directory {parent} is not writable (SQLite"
+                                   " keeps its -wal and -shm files next to the database)")
 
 
-@click.command()
-@click.option("--policy", metavar="FILE", default=None,
-              help="Policy YAML (default: the shipped policy, builtin:default).")
-@click.option("--db", default=DEFAULT_DB, show_default=True,
-              help="SQLite file or SQLAlchemy URL (postgresql+psycopg://...).")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Worker processes (each loads the policy and opens the database).")
-@click.option("--keys", "keys_file", type=click.Path(exists=True, dir_okay=False),
-              default=None, help="API keys file: JSON/YAML list of {name, role, sha256}.")
-@click.option("--watch", "watch", type=float, default=None, metavar="SECONDS",
-              help="Poll the policy file and reload it when it changes (default: off with one"
-                   " worker, 2s with several).")
-@click.option("--max-body", default=DEFAULT_MAX_BODY_BYTES, show_default=True,
-              type=click.IntRange(1024), help="Largest request body in bytes (else 413).")
-@click.option("--graceful-timeout", default=30, show_default=True, type=click.IntRange(1),
-              help="Seconds in-flight requests get to finish on shutdown.")
-@click.option("--access-log/--no-access-log", default=True, show_default=True,
-              help="One JSON line per request on stderr.")
-@click.option("--dispatch-events/--no-dispatch-events", default=False, show_default=True,
-              help="Deliver outbox events to the configured sinks from each worker"
-                   " (docs/deploy.md).")
+def _bind(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, as uvicorn binds (SO_REUSEADDR), or a ClickException
+    saying why not: the bind happens before anything is announced."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise click.ClickException(f"--host {host}: not an address of this machine"
+                                   f" ({exc.strerror})") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            why = (f"{where} is already in use; stop what listens there or choose another"
+                   " --port")
+        elif exc.errno == errno.EACCES:
+            why = f"not allowed to listen on {where} (ports below 1024 need privileges)"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            why = f"--host {host} is not an address of this machine"
+        else:
+            why = f"cannot listen on {where}: {exc.strerror or exc}"
+        raise click.ClickException(why) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _flag(field: str, *decls: str, **kwargs: Any) -> Callable[[Any], Any]:
+    """A ``serve`` option for ServerSettings' ``field``: its variable, default and help."""
+    info = ServerSettings.model_fields[field]
+    kwargs.setdefault("default", info.default)
+    kwargs.setdefault("help", info.description)
+    return click.option(*decls, field, envvar=ServerSettings.env_name(field), show_envvar=True,
+                        **kwargs)
+
+
+class SizeType(click.ParamType):
+    """A size in bytes: 65536, 64k, 1m (as INMAIL_GUARD_MAX_BODY_BYTES takes it)."""
+
+    name = "bytes"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> int:
+        try:
+            size = parse_size(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        if size < 1024:
+            self.fail(f"expected at least 1024 bytes; found {value!r}", param, ctx)
+        return size
+
+
+@click.command(epilog=f"\b\nDocumentation (docs/http.md, docs/deploy.md):\n{docs_dir()}")
+@_flag("policy", "--policy", metavar="FILE")
+@_flag("db", "--db", show_default=True)
+@_flag("host", "--host", show_default=True)
+@_flag("port", "--port", show_default=True, type=click.IntRange(0, 65535))
+@_flag("workers", "--workers", show_default=True, type=click.IntRange(1, 64))
+@_flag("api_keys_file", "--keys", type=click.Path(exists=True, dir_okay=False))
+@_flag("watch_policy", "--watch", type=click.FloatRange(0), metavar="SECONDS")
+@_flag("max_body_bytes", "--max-body", show_default=True, type=SizeType())
+@_flag("graceful_timeout", "--graceful-timeout", show_default=True, type=click.IntRange(1))
+@_flag("access_log", "--access-log/--no-access-log", show_default=True)
+@_flag("dispatch_events", "--dispatch-events/--no-dispatch-events", show_default=True)
 def serve(policy: str | None, db: str, host: str, port: int, workers: int,
-          keys_file: str | None, watch: float | None, max_body: int, graceful_timeout: int,
-          access_log: bool, dispatch_events: bool) -> None:
-    """Serve the HTTP API (docs/http.md)."""
+          api_keys_file: str | None, watch_policy: float | None, max_body_bytes: int,
+          graceful_timeout: int, access_log: bool, dispatch_events: bool) -> None:
+    """Serve the HTTP API (docs/http.md; every flag and variable: docs/deploy.md)."""
     import uvicorn
 
     from inmail_guard.api.auth import KeyConfigError, KeyStore, generate_key
@@ -129,35 +209,44 @@ def serve(policy: str | None, db: str, host: str, port: int, workers: int,
 
     if policy is not None and policy != "builtin:default":
         policy = str(Path(policy).resolve())
+    server = _check_settings(
+        policy=policy, db=db, host=host, port=port, workers=workers,
+        api_keys_file=api_keys_file and str(Path(api_keys_file).resolve()),
+        watch_policy=watch_policy, max_body_bytes=max_body_bytes,
+        graceful_timeout=graceful_timeout, access_log=access_log,
+        dispatch_events=dispatch_events)
     described = _check_policy(policy)
-    keys_env = os.environ.get(KEYS_ENV) or None
+    keys_env = server.api_keys
     try:
-        configured = len(KeyStore.from_sources(keys_file, keys_env))
+        configured = len(KeyStore.from_sources(server.api_keys_file, keys_env))
     except (KeyConfigError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
-    _check_event_settings(dispatch_events)
     _check_db(db)
     generated = None
     if not configured:
         generated = generate_key()
         keys_env = f"local-admin:admin:{generated}"
-    settings = Settings(
-        policy=policy, db=db, keys_file=keys_file and str(Path(keys_file).resolve()),
-        keys_env=keys_env, max_body_bytes=max_body,
-        watch_policy=watch if watch is not None else (2.0 if workers > 1 else 0.0),
-        sighup=True, freeze_gc=True, configure_logging=True, access_log=access_log,
-        dispatch_events=dispatch_events,
-    )
+    settings = server.app_settings()
+    settings.keys_env = keys_env
+    sock = _bind(host, port)
+    port = sock.getsockname()[1]
     configure()
     common = dict(host=host, port=port, log_config=None, access_log=False,
                   timeout_graceful_shutdown=graceful_timeout, proxy_headers=False,
                   server_header=False)
-    click.echo(_banner(host, port, generated, workers, described, db), err=True)
     if workers == 1:
         from inmail_guard.api.app import create_app
 
-        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+        config = uvicorn.Config(create_app(settings), **common)  # type: ignore[arg-type]
+        click.echo(_banner(host, port, generated, workers, described, db), err=True)
+        server = uvicorn.Server(config)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])
+        if not server.started:
+            sys.exit(3)  # as uvicorn.run: the app failed to start
         return
+    sock.close()  # uvicorn binds again (SO_REUSEADDR) and shares it with the workers
+    click.echo(_banner(host, port, generated, workers, described, db), err=True)
     # Several workers: each imports the factory and reads its settings from the environment.
     run_dir = tempfile.mkdtemp(prefix="inmail-guard-")
     settings.reload_marker = os.path.join(run_dir, "policy-reload")

@@ -13,17 +13,48 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, ConfigDict, Field, Strict
 from pydantic_core import PydanticCustomError
 
 _STRICT = ConfigDict(extra="forbid")
+# Strict types at the edge: a value of the wrong JSON type is an error naming the field, never
+# coerced ("yes" is not true, "5" not 5, 5.0 not 5, true not 1, 253402300800 not a date).
+# Per field, not ``strict=True`` in the config: that would also refuse a dict for a nested
+# dataclass, and a list for a tuple, which is all JSON and YAML can give.
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]")
+
+
+def _iso_8601(value: Any) -> Any:
+    """A datetime, or a string that starts like an ISO 8601 date and time: never a number,
+    which pydantic would read as seconds or milliseconds since 1970."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DATE.match(value)):
+        return value
+    raise PydanticCustomError(
+        "datetime_iso_8601", "Input should be an ISO 8601 date and time with a time zone,"
+        " such as 2026-11-27T09:00:00Z")
+
+
+def _whole_number(value: Any) -> Any:
+    # JSON-mode Literal[1, 2, 3] takes 2.0 and true (== 1) even when strict.
+    if type(value) is int:
+        return value
+    raise PydanticCustomError("literal_error", "Input should be 1, 2 or 3")
+
+
+#: How far the recipient is in the sender's network: 1 (a connection), 2 or 3.
+Degree = Annotated[Literal[1, 2, 3], BeforeValidator(_whole_number)]
+
+#: A time as the JSON edges accept it: ISO 8601 with a time zone (or a datetime in Python).
+WireDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_8601)]
+#: ``true`` or ``false`` only.
+Flag = Annotated[bool, Strict()]
 
 
 Outcome = Literal["accepted", "rejected"]
 #: The largest count a fact or a policy may hold: the store's integer columns (32-bit on
 #: PostgreSQL) hold no more, and every sum of two stays within JSON's 64-bit integers.
 MAX_COUNT = 2**31 - 1
-Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Count = Annotated[int, Strict(), Field(ge=0, le=MAX_COUNT)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +70,7 @@ class Client:
     """What the sending client says about itself."""
 
     __pydantic_config__ = _STRICT
-    automated: bool = False
+    automated: Flag = False
     user_agent: str = ""
 
 
@@ -98,9 +129,9 @@ class Member:
     __pydantic_config__ = _STRICT
     id: str
     plan: str = "basic"
-    profile_public: bool = True
-    accepts_inmail: bool = True
-    is_employee: bool = False
+    profile_public: Flag = True
+    accepts_inmail: Flag = True
+    is_employee: Flag = False
     name: str | None = None
     photo_url: PhotoUrl | None = None
 
@@ -111,8 +142,8 @@ class BodyFingerprint:
 
     __pydantic_config__ = _STRICT
     recipient_id: str
-    sent_at: AwareDatetime
-    minhash: tuple[int, ...]
+    sent_at: WireDatetime
+    minhash: tuple[Annotated[int, Strict()], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,16 +160,16 @@ class Facts:
     __pydantic_config__ = _STRICT
     sender: Member
     recipient: Member
-    now: AwareDatetime
-    connection_degree: Literal[1, 2, 3] | None = None
-    blocked_by_recipient: bool = False
+    now: WireDatetime
+    connection_degree: Degree | None = None
+    blocked_by_recipient: Flag = False
     credits_used: Count = 0
-    recent_sends: tuple[AwareDatetime, ...] = ()
+    recent_sends: tuple[WireDatetime, ...] = ()
     abuse_reports: Count = 0
-    restricted_until: AwareDatetime | None = None
+    restricted_until: WireDatetime | None = None
     credits_extra: Count = 0
     prior_restrictions: Count = 0
-    pending_to_recipient: bool = False
+    pending_to_recipient: Flag = False
     recent_bodies: tuple[BodyFingerprint, ...] = ()
 
 

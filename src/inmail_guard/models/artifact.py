@@ -22,6 +22,12 @@ Unpickling runs code, so a model file is only unpickled after all of these hold 
 
 A file that passes all of these but still cannot be unpickled (say, truncated before its
 manifest was rewritten) is refused with :class:`ModelVerificationError` too.
+
+Before any of that, a model must be pinned by someone other than its manifest, since whoever
+can replace the file can replace the manifest beside it: a built-in model by the package
+itself (:data:`~inmail_guard.models.pins.BUILTIN_SHA256`, which the caller's pin cannot
+override), any other model by its caller (``sha256``). An unpinned external model is refused
+before it is read.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ from inmail_guard.models.manifest import (
     read_manifest,
 )
 from inmail_guard.models.partner import EmbeddingPartner
+from inmail_guard.models.pins import BUILTIN_SHA256
 from inmail_guard.models.scorer import KEYS_OF, CompiledScorer, check_supported
 
 __all__ = ["BUILTIN_MODELS", "BUILTIN_PREFIX", "ModelVerificationError", "SpamModel",
@@ -325,10 +332,28 @@ def verify(
                 )
 
 
+def _check_pinned(ref: str, artifact: Path, sha256: str | None) -> str | None:
+    """The package's own pin of a built-in model (None for another model, which must then
+    have the caller's ``sha256``)."""
+    if ref.startswith(BUILTIN_PREFIX):
+        return BUILTIN_SHA256[ref[len(BUILTIN_PREFIX):]]
+    if sha256 is None:
+        raise ModelVerificationError(
+            f"{artifact}: not pinned: a model inmail-guard does not ship is only loaded with"
+            " the sha256 its user pins (loading unpickles it, which runs code, and the manifest"
+            f" {manifest_path(artifact).name} beside it proves nothing when both files can be"
+            " replaced). Fix: check where the model comes from, then pin it: sha256: <hex>"
+            " under spam.detectors.classifier in the policy, or --sha256 <hex> on the command"
+            f" line (`inmail-guard model info {artifact}` prints it)."
+        )
+    return None
+
+
 def load_model_uncached(ref: str, sha256: str | None = None) -> SpamModel:
     """Resolve, verify, then unpickle. Prefer :func:`load_model`, which caches."""
     artifact = resolve(ref)
     manifest = read_manifest(artifact)
+    shipped = _check_pinned(ref, artifact, sha256)
     try:
         data = artifact.read_bytes()
     except OSError as exc:
@@ -336,6 +361,14 @@ def load_model_uncached(ref: str, sha256: str | None = None) -> SpamModel:
             f"{artifact}: cannot read the model file: {exc.strerror or exc}. Fix: check the "
             "path, or use builtin:spam-v1."
         ) from exc
+    if shipped is not None and hashlib.sha256(data).hexdigest() != shipped:
+        raise ModelVerificationError(
+            f"{artifact}: sha256 mismatch: inmail-guard pins its built-in {ref} to"
+            f" sha256:{shipped} (inmail_guard/models/pins.py), the file has"
+            f" sha256:{hashlib.sha256(data).hexdigest()}. The installed package was modified;"
+            " refusing to unpickle it. Fix: reinstall inmail-guard (after retraining the"
+            " built-in model: python -m inmail_guard.models.pins)."
+        )
     verify(artifact, data, manifest, sha256)
     mpath = manifest_path(artifact)
     with warnings.catch_warnings():

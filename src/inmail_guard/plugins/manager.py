@@ -60,6 +60,9 @@ def _names(env: str) -> set[str] | None:
 def load_external_plugins() -> list[tuple[str, ModuleType | Any]]:
     """Entry points of group ``inmail_guard``, filtered by the allow/deny variables."""
     allow, deny = _names(ALLOW_ENV), _names(DENY_ENV) or set()
+    # A package installed since the last import (a policy reload in a running server) is
+    # only importable once the path finders forget the directory listings they cached.
+    importlib.invalidate_caches()
     loaded: list[tuple[str, Any]] = []
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         if (allow is not None and ep.name not in allow) or ep.name in deny:
@@ -86,11 +89,26 @@ def build_plugin_manager(extra: Iterable[Any] = ()) -> pluggy.PluginManager:
     for name, plugin in load_external_plugins():
         if pm.is_registered(plugin):
             continue
-        pm.register(plugin, name=name)
+        _register(pm, plugin, name)
     for plugin in extra:
-        pm.register(plugin)
-    pm.check_pending()
+        _register(pm, plugin, None)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {pm.get_name(exc.plugin)!r}: {exc}; uninstall it or add it"
+                          f" to {DENY_ENV}") from exc
     return pm
+
+
+def _register(pm: pluggy.PluginManager, plugin: Any, name: str | None) -> None:
+    """``pm.register``, its failures (a hook with parameters no spec has, a name taken) as a
+    :class:`PluginError` naming the plugin."""
+    try:
+        pm.register(plugin, name=name)
+    except (ValueError, pluggy.PluginValidationError) as exc:
+        shown = name or getattr(plugin, "__name__", type(plugin).__name__)
+        raise PluginError(f"plugin {shown!r} cannot be registered: {exc}; uninstall it or"
+                          f" add it to {DENY_ENV}") from exc
 
 
 @dataclass(slots=True)
@@ -102,11 +120,23 @@ class HookStats:
 
 @dataclass
 class Plugins:
-    """The one place the engine calls pluggy: it times calls, isolates errors and counts them."""
+    """The one place the engine calls pluggy: it times calls, isolates errors and counts them.
+
+    ``stats`` holds, per hook name, the calls made through this façade, the errors they raised
+    and the seconds they took (``inmail_guard_check`` counts one call per detector run).
+    """
 
     pm: pluggy.PluginManager = field(default_factory=build_plugin_manager)
     stats: dict[str, HookStats] = field(default_factory=dict)
-    _impl_cache: dict[str, list[Any]] = field(default_factory=dict, repr=False)
+    #: hook -> (the implementations pluggy had, the same sorted by plugin name)
+    _impl_cache: dict[str, tuple[list[Any], list[Any]]] = field(default_factory=dict,
+                                                                 repr=False)
+
+    def _stats(self, hook: str) -> HookStats:
+        stats = self.stats.get(hook)
+        if stats is None:
+            stats = self.stats[hook] = HookStats()
+        return stats
 
     def detector_classes(self) -> dict[str, type[Detector]]:
         found: dict[str, type[Detector]] = {}
@@ -156,47 +186,73 @@ class Plugins:
             error = None
         except Exception as exc:
             signal, error = None, exc
-        return signal, error, time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        stats = self._stats("inmail_guard_check")
+        stats.calls += 1
+        stats.seconds += seconds
+        if error is not None:
+            stats.errors += 1
+        return signal, error, seconds
 
     def advise(self, message: Message, facts: Facts, content: Any) -> tuple[Advice, ...]:
         impls = self._impls("inmail_guard_advise")
         if not impls:
             return ()
         advice: list[Advice] = []
+        stats, start = self._stats("inmail_guard_advise"), time.perf_counter()
         for impl in impls:
+            stats.calls += 1
             try:
                 advice.extend(_call(impl, message=message, facts=facts, content=content) or ())
             except Exception:
                 self._error("inmail_guard_advise", impl)
+        stats.seconds += time.perf_counter() - start
         return tuple(sorted(advice, key=lambda a: a.code))
 
     def has_decision_observers(self) -> bool:
         return bool(self.pm.hook.inmail_guard_decision.get_hookimpls())
 
     def decision(self, message: Message, facts: Facts, decision: Decision) -> None:
-        for impl in self._impls("inmail_guard_decision"):
+        impls = self._impls("inmail_guard_decision")
+        if not impls:
+            return
+        stats, start = self._stats("inmail_guard_decision"), time.perf_counter()
+        for impl in impls:
+            stats.calls += 1
             try:
                 _call(impl, message=message, facts=facts, decision=decision)
             except Exception:
                 self._error("inmail_guard_decision", impl)
+        stats.seconds += time.perf_counter() - start
 
     def event(self, event: dict[str, Any]) -> None:
         """Deliver one event to every sink. Raises the first failure so the outbox retries."""
-        for impl in self._impls("inmail_guard_event"):
-            _call(impl, event=event)
+        stats, start = self._stats("inmail_guard_event"), time.perf_counter()
+        try:
+            for impl in self._impls("inmail_guard_event"):
+                stats.calls += 1
+                try:
+                    _call(impl, event=event)
+                except Exception:
+                    stats.errors += 1
+                    raise
+        finally:
+            stats.seconds += time.perf_counter() - start
 
     def _impls(self, hook: str) -> list[Any]:
         """A hook's implementations sorted by plugin name (never pluggy's LIFO order), cached
-        until the set of registered plugins changes."""
-        impls = self._impl_cache.get(hook)
-        if impls is None or len(impls) != len(getattr(self.pm.hook, hook).get_hookimpls()):
-            impls = sorted(getattr(self.pm.hook, hook).get_hookimpls(),
-                           key=lambda i: self.pm.get_name(i.plugin) or "")
-            self._impl_cache[hook] = impls
-        return impls
+        until the registered implementations change: not only their number (a plugin removed
+        and another added must not leave the removed one called)."""
+        current = getattr(self.pm.hook, hook).get_hookimpls()
+        cached = self._impl_cache.get(hook)
+        if (cached is None or len(cached[0]) != len(current)
+                or any(a is not b for a, b in zip(cached[0], current, strict=True))):
+            cached = (current, sorted(current, key=lambda i: self.pm.get_name(i.plugin) or ""))
+            self._impl_cache[hook] = cached
+        return cached[1]
 
     def _error(self, hook: str, impl: Any) -> None:
-        self.stats.setdefault(hook, HookStats()).errors += 1
+        self._stats(hook).errors += 1
         log.exception("%s raised in plugin %s", hook, self.pm.get_name(impl.plugin))
 
 

@@ -51,8 +51,14 @@ class PolicyIssue:
 class PolicyError(ValueError):
     """A policy that cannot be loaded; ``issues`` holds every problem found, in file order."""
 
-    def __init__(self, issues: Sequence[PolicyIssue]) -> None:
+    def __init__(self, issues: Sequence[PolicyIssue], *, data: Any = None,
+                 positions: Any = None) -> None:
         self.issues: list[PolicyIssue] = list(issues)
+        #: The document as parsed and merged (``extends`` applied) when it got that far, and
+        #: where its keys are written: lets ``check_policy`` report the detector and
+        #: ``rules_mode`` problems of a file in the same run as its structural ones.
+        self.data = data
+        self.positions = positions
         super().__init__("\n".join(str(issue) for issue in self.issues))
 
 

@@ -107,6 +107,11 @@ def load_located(path: str | Path) -> tuple[Policy, Positions]:
     return _Loader().load(text, display, Path(path).parent)
 
 
+def sort_issues(issues: Iterable[PolicyIssue], display: str) -> list[PolicyIssue]:
+    """In file order, the file loaded first, then the files it extends."""
+    return sorted(issues, key=lambda i: (i.file != display, i.file, i.line, i.column))
+
+
 def _read_head(path: str | Path) -> tuple[bytes, int]:
     """A policy file's bytes, at most one past :data:`MAX_DOCUMENT_BYTES` (a larger file is
     refused, so it is never read whole), and its size."""
@@ -206,8 +211,9 @@ class _Loader:
             except ValidationError as exc:
                 self.issues.extend(validation_issues(exc, doc.data, doc.positions, Policy))
         if policy is None or self.issues:
-            raise PolicyError(sorted(self.issues, key=lambda i: (
-                i.file != display, i.file, i.line, i.column)))
+            raise PolicyError(sort_issues(self.issues, display),
+                              data=doc.data if doc is not None else None,
+                              positions=doc.positions if doc is not None else None)
         assert doc is not None
         policy._file_ids = {name: ids for name, (ids, _) in file_ids.items()}
         policy._version = policy_version(
@@ -238,6 +244,11 @@ class _Loader:
         if parent is None:
             return None
         data = _merge(parent.data, doc.data, (), parent.positions, doc.positions)
+        if "description" not in doc.data:
+            # A description says what one file is for: an overlay never inherits its parent's.
+            data.pop("description", None)
+            parent.positions.values.pop(("description",), None)
+            parent.positions.keys.pop(("description",), None)
         return _Doc(data, parent.positions)
 
     def parent(self, doc: _Doc, display: str, base: Path,

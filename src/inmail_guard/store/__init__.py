@@ -77,13 +77,23 @@ class WouldBlock(Exception):
     nothing was done; run the call where it may wait."""
 
 
+#: URL schemes people type for PostgreSQL -> the driver inmail-guard ships with (psycopg 3).
+#: SQLAlchemy alone refuses ``postgres://`` (Heroku's, libpq's spelling) and would pick
+#: psycopg2, which is not a dependency, for a bare ``postgresql://``.
+_POSTGRES_SCHEMES = {"postgres": "postgresql+psycopg", "postgresql": "postgresql+psycopg",
+                     "postgres+psycopg": "postgresql+psycopg"}
+
+
 def to_url(target: str | Path | None) -> str:
-    """A SQLAlchemy URL from a URL, a file path (SQLite) or None (the default file)."""
+    """A SQLAlchemy URL from a URL, a file path (SQLite) or None (the default file).
+
+    ``postgres://`` and ``postgresql://`` mean psycopg 3 (``postgresql+psycopg://``)."""
     if target is None:
         return DEFAULT_URL
     text = str(target)
     if "://" in text:
-        return text
+        scheme, rest = text.split("://", 1)
+        return f"{_POSTGRES_SCHEMES.get(scheme.lower(), scheme)}://{rest}"
     return f"sqlite:///{text}"
 
 

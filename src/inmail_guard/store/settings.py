@@ -27,6 +27,7 @@ of 0 means "no limit". See docs/deploy.md.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -49,8 +50,9 @@ class StoreSettings:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if getattr(self, f.name) < 0:
-                raise ValueError(f"store setting {f.name} must be >= 0")
+            if getattr(self, f.name) < _MINIMUM.get(f.name, 0):
+                raise ValueError(f"store setting {f.name} must be >="
+                                 f" {_MINIMUM.get(f.name, 0)}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StoreSettings:
@@ -62,12 +64,16 @@ class StoreSettings:
             if raw in (None, ""):
                 continue
             kind = int if f.type in ("int", int) else float
+            unit = "connections" if kind is int else "seconds"
+            minimum = _MINIMUM.get(f.name, 0)
             try:
                 values[f.name] = kind(raw)
             except ValueError:
-                raise ValueError(f"{ENV_PREFIX}{f.name.upper()} must be a number of"
-                                 f" {'connections' if kind is int else 'seconds'};"
-                                 f" found {raw!r}") from None
+                values[f.name] = None
+            value = values[f.name]
+            if value is None or not (math.isfinite(value) and value >= minimum):
+                raise ValueError(f"{ENV_PREFIX}{f.name.upper()} must be a number of {unit}"
+                                 f" (at least {minimum}); found {raw!r}")
         return cls(**values)
 
     def postgres_session(self) -> dict[str, str]:
@@ -79,6 +85,10 @@ class StoreSettings:
     def postgres_connect_timeout(self) -> int:
         # libpq/psycopg take whole seconds, at least 2; 0 would mean "wait forever".
         return max(2, round(self.connect_timeout)) if self.connect_timeout else 0
+
+
+#: Lower bounds other than 0. A pool of 0 would mean "no limit" to SQLAlchemy.
+_MINIMUM = {"pool_size": 1}
 
 
 def _ms(seconds: float) -> str:

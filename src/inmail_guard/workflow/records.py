@@ -6,6 +6,7 @@ themselves, once, at this edge.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,14 +36,17 @@ def describe_validation_error(exc: ValidationError, prefix: str) -> str:
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """``override`` wins; nested mappings merge key by key, lists and scalars are replaced."""
-    out = dict(base)
+    """``override`` wins; nested mappings merge key by key, lists and scalars are replaced.
+
+    The result shares nothing mutable with either argument, so a caller may fill it in (as
+    :func:`fill_ids` does) without changing the defaults the next record merges with."""
+    out = copy.deepcopy(dict(base))
     for key, value in override.items():
         old = out.get(key)
         if isinstance(old, Mapping) and isinstance(value, Mapping):
             out[key] = deep_merge(old, value)
         else:
-            out[key] = value
+            out[key] = copy.deepcopy(value)
     return out
 
 

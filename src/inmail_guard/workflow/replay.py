@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from inmail_guard.engine.evaluator import Engine
-from inmail_guard.engine.rules import RULES, rule_names
+from inmail_guard.engine.rules import RULES, UnknownPlanError, rule_names
 from inmail_guard.engine.types import Decision
 from inmail_guard.policies.schema import Policy
 from inmail_guard.workflow.engines import what_if_engine
@@ -123,6 +123,21 @@ def verdict(decision: Decision) -> Verdict:
     return Verdict(decision.outcome, tuple(sorted(decision.codes)))
 
 
+#: How replay shows a send refused because the sender's plan is not in the policy: evaluate
+#: raises UnknownPlanError for it (HTTP 422 ``unknown_plan``), so no Decision exists.
+UNKNOWN_PLAN = "unknown_plan"
+_UNKNOWN_PLAN_VERDICT = Verdict("rejected", (UNKNOWN_PLAN,))
+
+
+def _verdict_of(result: Decision | BaseException) -> Verdict | None:
+    """A decision's verdict; a plan the policy lacks as a refusal; None for a broken record."""
+    if isinstance(result, UnknownPlanError):
+        return _UNKNOWN_PLAN_VERDICT
+    if isinstance(result, BaseException):
+        return None
+    return verdict(result)
+
+
 def iter_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
     return enumerate(stream, start=1)
 
@@ -194,20 +209,21 @@ def _compare_chunk(report: ReplayReport, records: list[Record], new_side: _Side,
     old_results = old_side.evaluate(records) if old_side is not None else None
     for i, record in enumerate(records):
         new_decision = new_results[i]
-        if isinstance(new_decision, BaseException):
+        after = _verdict_of(new_decision)
+        if after is None:
             _invalid(report, record.line, f"new policy: {new_decision}")
             continue
         if old_results is not None:
             old_decision = old_results[i]
-            if isinstance(old_decision, BaseException):
+            old_verdict = _verdict_of(old_decision)
+            if old_verdict is None:
                 _invalid(report, record.line, f"baseline policy: {old_decision}")
                 continue
-            before = verdict(old_decision)
+            before = old_verdict
         else:
             assert record.recorded is not None
             skipped = new_side.skipped_rules if record.hashed else frozenset()
             before = recorded_verdict(record.recorded, skipped)
-        after = verdict(new_decision)
         report.evaluated += 1
         report.hashed += record.hashed
         report.outcomes[before.outcome] += 1
@@ -229,8 +245,16 @@ def _compare_chunk(report: ReplayReport, records: list[Record], new_side: _Side,
                                    ensure_ascii=False) + "\n")
 
 
-def _flip_line(record: Record, direction: str, before: Verdict, after: Decision
-               ) -> dict[str, Any]:
+def _flip_line(record: Record, direction: str, before: Verdict,
+               after: Decision | BaseException) -> dict[str, Any]:
+    if isinstance(after, BaseException):  # the sender's plan is not in the new policy
+        new = {**_UNKNOWN_PLAN_VERDICT.to_dict(),
+               "reasons": [{"code": UNKNOWN_PLAN, "rule": "credits", "detail": str(after),
+                            "sender_message": None}],
+               "spam_score": 0.0}
+    else:
+        new = {**verdict(after).to_dict(), "reasons": [r.to_dict() for r in after.reasons],
+               "spam_score": after.spam.score}
     return {
         "line": record.line,
         "flip": direction,
@@ -239,8 +263,6 @@ def _flip_line(record: Record, direction: str, before: Verdict, after: Decision
         "recipient_id": record.message.recipient_id,
         "body_hashed": record.hashed,
         "baseline": before.to_dict(),
-        "new": {**verdict(after).to_dict(),
-                "reasons": [r.to_dict() for r in after.reasons],
-                "spam_score": after.spam.score},
+        "new": new,
         "record": record.raw,
     }

@@ -44,7 +44,7 @@ DEFAULT_NOW = "2026-01-15T12:00:00Z"
 
 _SUITE_KEYS = {"policy", "now", "defaults", "cases", "description"}
 _CASE_KEYS = {"name", "message", "facts", "expect", "description"}
-_EXPECT_KEYS = {"outcome", "codes", "spam_score", "sender_message", "shadow"}
+_EXPECT_KEYS = {"outcome", "codes", "rules", "spam_score", "sender_message", "shadow"}
 _DEFAULTS_KEYS = {"message", "facts"}
 #: Longest text ``{repeat: ..., times: N}`` may build: well past every content limit, short of
 #: exhausting memory on a typo.
@@ -70,6 +70,8 @@ class Expect:
     spam_max: float | None = None
     sender_message: str | tuple[str, ...] | None = None
     shadow: frozenset[str] | None = None
+    rules: frozenset[str] | None = None
+    """The rules (``Reason.rule``) that rejected the send, exactly."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,8 +258,8 @@ def expand_text(value: Any, where: str) -> str:
 
 def _load_expect(raw: Any) -> Expect:
     if not isinstance(raw, dict) or not raw:
-        raise ValueError("expect: expected a mapping of outcome, codes, shadow, spam_score,"
-                         " sender_message (at least one)")
+        raise ValueError("expect: expected a mapping of outcome, codes, rules, shadow,"
+                         " spam_score, sender_message (at least one)")
     unknown = sorted(set(raw) - _EXPECT_KEYS)
     if unknown:
         raise ValueError(f"expect: unknown key(s) {', '.join(unknown)};"
@@ -277,17 +279,18 @@ def _load_expect(raw: Any) -> Expect:
     elif message is not None and not isinstance(message, str):
         raise ValueError("expect.sender_message: expected a string or a list of strings")
     return Expect(outcome, _code_set(raw, "codes"), score.get("min"), score.get("max"), message,
-                  _code_set(raw, "shadow"))
+                  _code_set(raw, "shadow"), _code_set(raw, "rules", "rule names"))
 
 
-def _code_set(raw: Mapping[str, Any], key: str) -> frozenset[str] | None:
+def _code_set(raw: Mapping[str, Any], key: str,
+              what: str = "reason codes") -> frozenset[str] | None:
     if key not in raw:
         return None
     value = raw[key] or []
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
-        raise ValueError(f"expect.{key}: expected a list of reason codes")
+        raise ValueError(f"expect.{key}: expected a list of {what}")
     return frozenset(value)
 
 
@@ -329,6 +332,9 @@ def compare(expect: Expect, decision: Decision) -> list[Mismatch]:
     actual = frozenset(decision.codes)
     if expect.codes is not None and actual != expect.codes:
         out.append(Mismatch("codes", _codes(expect.codes), _codes(actual)))
+    rules = frozenset(r.rule for r in decision.reasons)
+    if expect.rules is not None and rules != expect.rules:
+        out.append(Mismatch("rules", _codes(expect.rules), _codes(rules)))
     shadow = frozenset(h.code for h in decision.shadow)
     if expect.shadow is not None and shadow != expect.shadow:
         out.append(Mismatch("shadow", _codes(expect.shadow), _codes(shadow)))

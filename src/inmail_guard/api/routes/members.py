@@ -22,6 +22,7 @@ from inmail_guard.api.models import (
     LiftRequest,
     MemberIn,
     MemberOut,
+    MemberPatch,
     RestrictionStateOut,
     SentOut,
 )
@@ -63,6 +64,19 @@ def put_member(
     _: Principal = Depends(require_service),
 ) -> Response:
     stored = service(request).put_member(Member(id=member_id, **body.model_dump()))
+    return JSONBytesResponse(member_dict(stored))
+
+
+@router.patch(
+    "/v1/members/{member_id}", tags=["members"],
+    summary="Change some of a member's attributes (JSON merge patch)",
+    response_model=MemberOut, responses={**WITH_BODY, **E404, **E503},
+)
+def patch_member(
+    member_id: MemberId, body: MemberPatch, request: Request,
+    _: Principal = Depends(require_service),
+) -> Response:
+    stored = service(request).patch_member(member_id, body.changes())
     return JSONBytesResponse(member_dict(stored))
 
 
