@@ -23,6 +23,7 @@ from inmail_guard.models import load_model, scorer
 from inmail_guard.models.artifact import load_model_uncached
 from inmail_guard.models.features import inmail_text
 from inmail_guard.models.scorer import CompiledScorer
+from model_pins import pin
 
 if not scorer.ACCELERATOR_AVAILABLE:
     _MESSAGE = ("the C speedups inmail_guard._speedups are not built (no C compiler at "
@@ -85,7 +86,7 @@ def routed(tmp_path_factory: pytest.TempPathFactory):
         "train", str(data / "tiny.csv"), str(data / "tiny_email.csv"), "--out", str(out),
         "--name", "routed", "--per-channel", "--no-email-partner", "--seed", "7"])
     assert result.exit_code == 0, result.output
-    return load_model(str(out / "routed.joblib"))
+    return load_model(str(out / "routed.joblib"), pin(out / "routed.joblib"))
 
 
 def test_loaded_models_score_with_the_accelerator(shipped, routed) -> None:

@@ -194,7 +194,7 @@ def test_a_borderline_probability_and_keyword_hits_add_up_to_a_rejection(
             f"    classifier: {{threshold: 0.8{graded}}}\n")
         return Engine(policy).evaluate(msg, FACTS)
 
-    alone = decide("")
+    alone = decide(", graded_from: null")
     assert alone.outcome == "accepted"
     assert [s.detector for s in alone.spam.signals if s.score] == ["keywords"]
     both = decide(", graded_from: 0.4")

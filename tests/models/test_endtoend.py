@@ -12,6 +12,7 @@ from inmail_guard.cli.model import model
 from inmail_guard.policies.loader import default_policy, load_policy
 from inmail_guard.workflow import endtoend
 from inmail_guard.workflow.endtoend import NEUTRAL_SUBJECT, inmail_form
+from model_pins import pin
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ROWS = FIXTURES / "endtoend" / "rows.csv"
@@ -79,7 +80,8 @@ def test_a_model_given_with_the_policy_replaces_its_classifier_model(tiny_model_
     assert swapped.spam.detectors["classifier"]["score"] == \
         default_policy().spam.detectors["classifier"]["score"]
     result = CliRunner().invoke(model, ["evaluate", tiny, "--policy", "builtin:default",
-                                        str(TINY), "--json"], catch_exceptions=False)
+                                        str(TINY), "--json", "--sha256", pin(tiny)],
+                                catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["model"] == tiny
 
@@ -133,3 +135,12 @@ def test_a_malformed_csv_names_the_line_and_the_fix(tmp_path: Path):
     assert result.exit_code == 1
     assert f"{bad}:2: column 'label' (row '1'): expected 'ham' or 'spam', found 'maybe'. " \
         "Fix: label the row ham or spam." in result.output
+
+
+def test_an_unpinned_model_path_is_refused_with_the_fix(tiny_model_dir: Path):
+    tiny = str(tiny_model_dir / "tiny.joblib")
+    result = CliRunner().invoke(model, ["evaluate", tiny, "--policy", "builtin:default",
+                                        str(TINY)])
+    assert result.exit_code == 1
+    assert f"{tiny}: not pinned: a model inmail-guard does not ship is only loaded with the " \
+        "sha256 its user pins" in result.output

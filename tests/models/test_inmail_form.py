@@ -16,6 +16,7 @@ from inmail_guard.models.features import (
     tokens,
 )
 from inmail_guard.models.inmail import model_input
+from model_pins import pin
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "models"
 TINY = FIXTURES / "tiny.csv"
@@ -56,7 +57,7 @@ def test_the_model_has_one_threshold_per_inmail_channel_and_no_route(tiny_inmail
     assert per_file["tiny.csv"][INMAIL_PREFIX]["chooses"] is False
     assert per_file["tiny.csv"][INMAIL_PREFIX]["target_fpr"] == 0.005
     assert per_file["tiny_email.csv"][INMAIL_PREFIX]["target_fpr"] == 0.01  # e-mail-shaped
-    model = load_model(str(tiny_inmail_dir / "tiny.joblib"))
+    model = load_model(str(tiny_inmail_dir / "tiny.joblib"), pin(tiny_inmail_dir / "tiny.joblib"))
     text = model_input("Subject: hi\nshort note")
     assert model.threshold_for(text) == manifest["thresholds"][INMAIL_PREFIX]
     assert "--per-channel" not in manifest["command"]
@@ -80,8 +81,10 @@ def test_a_file_weight_is_recorded_and_changes_the_fit(tmp_path: Path):
     assert "--weight tiny_email.csv=5" in heavy["command"]
     assert plain["params"]["file_weights"] == {}
     text = model_input("Subject: quarterly report\nthe numbers are attached , thanks")
-    p_plain = load_model(str(tmp_path / "plain.joblib")).spam_probability(text)
-    p_heavy = load_model(str(tmp_path / "heavy.joblib")).spam_probability(text)
+    p_plain = load_model(str(tmp_path / "plain.joblib"),
+                         pin(tmp_path / "plain.joblib")).spam_probability(text)
+    p_heavy = load_model(str(tmp_path / "heavy.joblib"),
+                         pin(tmp_path / "heavy.joblib")).spam_probability(text)
     assert p_plain != p_heavy
 
 

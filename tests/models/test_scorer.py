@@ -86,7 +86,7 @@ def test_inmail_channels_have_weights_of_their_own(shipped) -> None:
 
 
 def test_routes_choose_the_pipeline_and_threshold_by_channel(tiny_copy: Path) -> None:
-    model = load_model(str(tiny_copy))
+    model = load_model(str(tiny_copy), pin(tiny_copy))
     mail = "Subject: cheap meds\nbuy cheap meds online ! ! ! no prescription needed"
     inmail = inmail_text("A role on my team", "Hi Raj, your pipeline work is great. Chat?")
     assert model.spam_probability(mail) == pytest.approx(_expected(model, mail), abs=1e-9)
@@ -146,7 +146,7 @@ def test_refuses_pipeline_of_another_shape() -> None:
 def test_email_route_is_compiled_on_its_first_text(tiny_copy: Path) -> None:
     from inmail_guard.models.artifact import load_model_uncached
 
-    model = load_model_uncached(str(tiny_copy))
+    model = load_model_uncached(str(tiny_copy), pin(tiny_copy))
     assert model.scorer.compiled_channels == ("n:", "m:")  # the InMail tables, at load
     model.spam_probability(inmail_text("A role on my team", "Hi Raj, chat next week?"))
     assert model.scorer.compiled_channels == ("n:", "m:")

@@ -17,6 +17,7 @@ policy. The metrics are per data file over all held-out rows.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -148,6 +149,7 @@ def crossval(policy: Policy, data: Any, params: Any, folds: int,
     model threshold."""
     import numpy as np
 
+    from inmail_guard.models.artifact import save_model
     from inmail_guard.models.train import Pooled, _folds, train, trained_manifest
 
     results = [CorpusResult(n) for n in data.names]
@@ -162,14 +164,16 @@ def crossval(policy: Policy, data: Any, params: Any, folds: int,
             if also_train is not None:
                 fit_on = Pooled.join(fit_on, also_train)
             trained = train(fit_on, params, step)
-            from inmail_guard.models.artifact import save_model
-
-            save_model(trained.pipeline, tmp, f"fold{k}",
-                       trained_manifest(trained, params, command="crossval fold"),
-                       trained.routes, trained.partners)
+            manifest = save_model(trained.pipeline, tmp, f"fold{k}",
+                                  trained_manifest(trained, params, command="crossval fold"),
+                                  trained.routes, trained.partners)
+            # Pinned by the digest just written: this run built it (artifact.py loads no
+            # unpinned external model).
+            digest = json.loads(manifest.read_text(encoding="utf-8"))["sha256"]
             thresholds.append(trained.threshold)
             step("sending the held-out rows")
             held = data.take(test_idx)
-            send_all(with_model(policy, str(Path(tmp) / f"fold{k}.joblib")), held.texts,
-                     held.labels.tolist(), results, np.asarray(held.source).tolist())
+            send_all(with_model(policy, str(Path(tmp) / f"fold{k}.joblib"), f"sha256:{digest}"),
+                     held.texts, held.labels.tolist(), results,
+                     np.asarray(held.source).tolist())
     return {"folds": folds, "fold_thresholds": thresholds, "metrics": _report(results)}
