@@ -495,3 +495,25 @@ def test_the_recipient_never_sees_the_senders_crm_references_or_tags(api):
         assert (seen.json()["crm"], seen.json()["tags"]) == ({}, [])
         assert "L-7" not in seen.text and "q4-cfo" not in seen.text
     assert opened.json()["body"] == BODY  # the recipient still reads the message itself
+
+
+def test_conversations_list_and_mark_read_over_http(api):
+    inmail_id = send(api).json()["inmail"]["id"]
+    r = api.post(f"/v1/inmails/{inmail_id}/reply",
+                 json={"member_id": "bob", "body": "Happy to talk, **Tuesday**?"}, headers=SVC)
+    assert r.status_code == 201, r.text
+    conv_id = r.json()["id"]
+    listed = api.get("/v1/members/alice/conversations", headers=SVC)
+    assert listed.status_code == 200, listed.text
+    (item,) = listed.json()["items"]
+    assert (item["id"], item["inmail_id"], item["subject"]) == (conv_id, inmail_id, "Hello")
+    assert item["with"] == {"id": "bob", "name": None, "photo_url": None}
+    assert item["last_message"] == {"author_id": "bob", "preview": "Happy to talk, Tuesday?"}
+    assert item["unread"] == 1
+    r = api.post(f"/v1/conversations/{conv_id}/read", json={"member_id": "alice"}, headers=SVC)
+    assert r.status_code == 200 and r.json()["unread"] == 0
+    assert api.get("/v1/members/alice/conversations",
+                   headers=SVC).json()["items"][0]["unread"] == 0
+    r = api.post(f"/v1/conversations/{conv_id}/read", json={"member_id": "carol"}, headers=SVC)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "not_allowed"
+    assert api.get("/v1/members/nobody/conversations", headers=SVC).status_code == 404

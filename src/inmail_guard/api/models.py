@@ -350,6 +350,38 @@ class InboxOut(BaseModel):
     items: list[InboxItemOut]
 
 
+class LastMessageOut(_Out):
+    author_id: str | None
+    preview: str = Field(description="The latest message's rendered text, cut like an inbox"
+                         " preview.")
+
+
+class ConversationSummaryOut(_Out):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    inmail_id: str
+    subject: str = Field(description="The subject of the InMail the conversation began as.")
+    with_member: SenderCardOut = Field(alias="with", description="The other participant.")
+    created_at: str
+    last_message_at: str
+    last_message: LastMessageOut
+    unread: int = Field(ge=0, description="Messages from the other participant that this"
+                        " member has not marked read.")
+
+
+class ConversationsOut(BaseModel):
+    member_id: str
+    items: list[ConversationSummaryOut]
+
+
+class ReadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"member_id": "m-alice"}]})
+
+    member_id: str = Field(min_length=1, max_length=200, description="The acting participant.")
+
+
 class SentOut(BaseModel):
     member_id: str
     items: list[InMailOut]

@@ -135,6 +135,12 @@ conversations = Table(
     Column("recipient_id", ID, nullable=False),  # the InMail's recipient
     Column("created_at", Time, nullable=False),
     Column("last_message_at", Time, nullable=False),
+    # The last conversation_messages.seq each participant has read (0: none); added in
+    # schema version 3, with the indexes that list a member's conversations by activity.
+    Column("sender_read_seq", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("recipient_read_seq", BigInteger, nullable=False, default=0, server_default="0"),
+    Index("ix_conversations_sender", "sender_id", "last_message_at"),
+    Index("ix_conversations_recipient", "recipient_id", "last_message_at"),
 )
 
 conversation_messages = Table(
