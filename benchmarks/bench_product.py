@@ -9,8 +9,10 @@ older source tree: ``git archive <old commit> src | tar -x -C /tmp/old`` (copy t
 benchmarks/bench_product.py --label old``. The script only uses APIs both trees have.
 
 Rows: ``evaluate`` is a whole decision (every rule and detector of the default policy, a
-clean sender on premium_business, an eligible recipient); ``classifier`` is the detector's
-``check`` alone on the same message; ``e-mail route + partner`` (old models only: the e-mail
+clean sender on premium_business, an eligible recipient); ``classifier off`` the same policy
+without the classifier (what the rest of the tree costs: compare trees with it);
+``classifier`` is the detector's ``check`` alone on the same message;
+``e-mail route + partner`` (old models only: the e-mail
 channel's scorer with its sentence-embedding partner, what ``model evaluate`` used for e-mail
 text) is the cost of the route that the send path would have needed to reach the old model's
 e-mail figures.
@@ -62,6 +64,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3000)
     args = parser.parse_args()
     engine = ig.Engine(ig.default_policy())
+    policy = ig.default_policy()
+    detectors = {**policy.spam.detectors, "classifier": {"enabled": False}}
+    without = ig.Engine(policy.model_copy(
+        update={"spam": policy.spam.model_copy(update={"detectors": detectors})}))
     (slot,) = [s for s in engine.detectors if s.detector.name == "classifier"]
     detector = slot.detector
     model = detector.model
@@ -79,10 +85,17 @@ def main() -> None:
             k = next(i) % 64
             return detector.check(messages[k], FACTS, contents[k])
 
+        def evaluate_without(messages=messages, i=i) -> object:
+            return without.evaluate(messages[next(i) % 64], FACTS)
+
         full = time_calls("evaluate", evaluate, args.repeat, min(200, args.repeat))
+        bare = time_calls("evaluate without", evaluate_without, args.repeat,
+                          min(200, args.repeat))
         alone = time_calls("classifier", classify, args.repeat, min(200, args.repeat))
         rows.append(f"| {args.label} | {kind} | {n_words} | evaluate (default policy) | "
                     f"{full.p50_us:,.1f} | {full.p99_us:,.1f} |")
+        rows.append(f"| {args.label} | {kind} | {n_words} | evaluate, classifier off | "
+                    f"{bare.p50_us:,.1f} | {bare.p99_us:,.1f} |")
         rows.append(f"| {args.label} | {kind} | {n_words} | classifier detector alone | "
                     f"{alone.p50_us:,.1f} | {alone.p99_us:,.1f} |")
         if kind != "InMail" and "e:" in getattr(model, "partners", {}):
