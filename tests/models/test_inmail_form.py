@@ -98,3 +98,26 @@ def test_a_bad_weight_names_the_expected_form(tmp_path: Path):
     assert result.exit_code == 2
     assert "'tiny.csv=0': expected FILE=WEIGHT with the data file's name and a weight above " \
         "0, such as train.csv=5." in result.output
+
+
+def test_evaluate_scores_an_inmail_form_model_on_each_rows_inmail_form(tiny_inmail_dir: Path):
+    from click.testing import CliRunner
+
+    from inmail_guard.cli.model import model
+    from inmail_guard.models.data import read_datasets
+    from inmail_guard.models.train import Pooled, as_inmail, per_source_metrics
+
+    artifact = tiny_inmail_dir / "tiny.joblib"
+    result = CliRunner().invoke(model, ["evaluate", str(artifact), str(TINY_EMAIL), "--json",
+                                        "--sha256", pin(artifact)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout)["metrics"]["tiny_email.csv"]
+    loaded = load_model(str(artifact), pin(artifact))
+    rows = as_inmail(Pooled.of(read_datasets([TINY_EMAIL])))
+    scores = loaded.spam_probabilities(rows.texts)
+    cut = [loaded.threshold_for(t) for t in rows.texts]
+    import numpy as np
+
+    want = per_source_metrics(rows, np.asarray(scores), np.asarray(cut))["tiny_email.csv"]
+    assert got["confusion"] == want["confusion"]
+    assert got["threshold"] == want["threshold"] == loaded.thresholds["n:"]

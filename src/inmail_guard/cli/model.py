@@ -385,6 +385,11 @@ def evaluate(args: tuple[str, ...], policy_ref: str | None, cv_folds: int,
                        " are optimistic. Use held-out data, or `inmail-guard model crossval`.",
                        err=True)
     pooled = Pooled.of(datasets)
+    if loaded.manifest.get("params", {}).get("inmail_form"):
+        # A model trained in InMail form scores each row as the InMail it would be sent as.
+        from inmail_guard.models.train import as_inmail
+
+        pooled = as_inmail(pooled)
     scores = np.asarray(_scores(loaded, pooled.texts))
     if threshold is None:
         cut: Any = np.asarray([loaded.threshold_for(t) for t in pooled.texts])
