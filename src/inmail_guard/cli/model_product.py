@@ -39,8 +39,12 @@ def run(policy_ref: str, model_ref: str | None, data: tuple[Path, ...], cv_folds
                 step(f"read {len(pooled.labels)} rows")
                 result = endtoend.crossval(policy, pooled, params, cv_folds, extra, step)
         else:
-            result = {"metrics": endtoend.evaluate(policy, pooled.texts, pooled.labels.tolist(),
-                                                   pooled.source.tolist(), pooled.names)}
+            from inmail_guard.cli.progress import progress_bar
+
+            with progress_bar("sending", total=len(pooled.texts), unit="sends") as bar:
+                metrics = endtoend.evaluate(policy, pooled.texts, pooled.labels.tolist(),
+                                            pooled.source.tolist(), pooled.names, bar.advance)
+            result = {"metrics": metrics}
     except (DatasetError, TrainingDataError, ModelVerificationError) as exc:
         raise click.ClickException(str(exc)) from None
     except ValueError as exc:  # with_model on a policy without a classifier

@@ -84,9 +84,15 @@ class CorpusResult:
         }
 
 
+#: Sends evaluated per batch (and per step of a progress bar).
+BATCH = 500
+
+
 def send_all(policy: Policy, texts: Sequence[str], labels: Sequence[int],
-             results: Sequence[CorpusResult], source: Sequence[int]) -> None:
-    """Send every text in InMail form through ``policy``; tally into ``results[source[i]]``."""
+             results: Sequence[CorpusResult], source: Sequence[int],
+             advance: Callable[[int], Any] | None = None) -> None:
+    """Send every text in InMail form through ``policy``; tally into ``results[source[i]]``.
+    ``advance(n)`` is called as each batch of ``n`` sends is decided."""
     engine = what_if_engine(policy)
     plan = neutral_plan(policy)
     limit = policy.content.body.max_chars
@@ -96,8 +102,12 @@ def send_all(policy: Policy, texts: Sequence[str], labels: Sequence[int],
         subject, body, cut = inmail_form(text, limit)
         pairs.append(neutral_pair(CorpusItem(f"row{i}", "", subject, body, 0), plan))
         cuts.append(cut)
-    for i, decision in enumerate(engine.evaluate_many(pairs)):
-        results[source[i]].add(bool(labels[i]), decision, cuts[i])
+    for start in range(0, len(pairs), BATCH):
+        batch = pairs[start:start + BATCH]
+        for i, decision in enumerate(engine.evaluate_many(batch), start):
+            results[source[i]].add(bool(labels[i]), decision, cuts[i])
+        if advance is not None:
+            advance(len(batch))
 
 
 def with_model(policy: Policy, model: str, sha256: str | None = None) -> Policy:
@@ -112,10 +122,11 @@ def with_model(policy: Policy, model: str, sha256: str | None = None) -> Policy:
 
 
 def evaluate(policy: Policy, texts: Sequence[str], labels: Sequence[int],
-             source: Sequence[int], names: Sequence[str]) -> dict[str, dict[str, Any]]:
+             source: Sequence[int], names: Sequence[str],
+             advance: Callable[[int], Any] | None = None) -> dict[str, dict[str, Any]]:
     """Per data file (and ``all`` when several): the end-to-end metrics of sending the rows."""
     results = [CorpusResult(n) for n in names]
-    send_all(policy, texts, labels, results, source)
+    send_all(policy, texts, labels, results, source, advance)
     return _report(results)
 
 
