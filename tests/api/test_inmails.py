@@ -431,9 +431,10 @@ def test_put_requires_every_attribute_and_names_the_missing_ones(api):
     r = api.put("/v1/members/alice", json={"plan": "recruiter_lite"}, headers=SVC)
     assert r.status_code == 422
     error = r.json()["error"]
-    assert error["message"] == "profile_public: is required (and 4 more)"
+    assert error["message"] == "profile_public: is required (and 7 more)"
     assert [i["field"] for i in error["issues"]] == [
-        "profile_public", "accepts_inmail", "is_employee", "name", "photo_url"]
+        "profile_public", "accepts_inmail", "is_employee", "name", "photo_url", "headline",
+        "company", "role"]
     member = api.get("/v1/members/alice", headers=SVC).json()
     assert (member["plan"], member["name"]) == ("premium_business", "Alice")  # unchanged
 
@@ -446,7 +447,7 @@ def test_a_plan_upgrade_by_patch_keeps_the_opt_out_and_the_name(api):
     assert r.status_code == 200, r.text
     assert r.json() == {"id": "dana", "plan": "recruiter_lite", "profile_public": False,
                         "accepts_inmail": False, "is_employee": False, "name": "Dana",
-                        "photo_url": None}
+                        "photo_url": None, "headline": None, "company": None, "role": None}
     assert api.get("/v1/members/dana", headers=SVC).json() == r.json()
 
 

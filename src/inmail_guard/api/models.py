@@ -410,6 +410,12 @@ _NAME: dict[str, Any] = {"anyOf": [
     {"type": "null"}]}
 
 
+#: The same for the profile details (headline, company, role).
+_PROFILE: dict[str, Any] = {"anyOf": [
+    {"type": "string", "maxLength": members.c.headline.type.length, "pattern": NO_NUL},
+    {"type": "null"}]}
+
+
 class MemberIn(BaseModel):
     """A member's attributes for ``PUT`` (the id is in the path): every one is required, so a
     ``PUT`` never resets an attribute by leaving it out. ``PATCH`` changes only what it names
@@ -417,7 +423,8 @@ class MemberIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"plan": "recruiter_lite", "profile_public": True, "accepts_inmail": True,
-         "is_employee": False, "name": "Alice Example", "photo_url": None}]})
+         "is_employee": False, "name": "Alice Example", "photo_url": None,
+         "headline": "Hiring data engineers at Acme", "company": "Acme", "role": "Recruiter"}]})
 
     plan: str = Field(min_length=1)
     profile_public: Flag
@@ -426,11 +433,18 @@ class MemberIn(BaseModel):
     name: str | None = Field(description="null when unknown.", json_schema_extra=_NAME)
     photo_url: PhotoUrl | None = Field(
         description="An http:// or https:// URL, at most 2,000 characters; null for none.")
+    headline: str | None = Field(description="Profile headline; null when unknown.",
+                                 json_schema_extra=_PROFILE)
+    company: str | None = Field(description="Current company; null when unknown.",
+                                json_schema_extra=_PROFILE)
+    role: str | None = Field(description="Current role or job title; null when unknown.",
+                             json_schema_extra=_PROFILE)
 
 
 class MemberPatch(BaseModel):
     """``PATCH /v1/members/{id}``: a JSON merge patch (RFC 7396). Only the attributes named
-    change; ``null`` clears ``name`` or ``photo_url`` (the other attributes cannot be null)."""
+    change; ``null`` clears ``name``, ``photo_url``, ``headline``, ``company`` or ``role``
+    (the other attributes cannot be null)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"plan": "recruiter_corporate"}, {"accepts_inmail": False}, {"photo_url": None}]})
@@ -444,6 +458,9 @@ class MemberPatch(BaseModel):
     name: str | None = Field(None, json_schema_extra=_NAME)
     photo_url: PhotoUrl | None = Field(
         None, description="An http:// or https:// URL, at most 2,000 characters.")
+    headline: str | None = Field(None, json_schema_extra=_PROFILE)
+    company: str | None = Field(None, json_schema_extra=_PROFILE)
+    role: str | None = Field(None, json_schema_extra=_PROFILE)
 
     def changes(self) -> dict[str, object]:
         """The attributes the patch names, with their new values."""
@@ -458,6 +475,9 @@ class MemberOut(_Out):
     is_employee: bool
     name: str | None = None
     photo_url: str | None = None
+    headline: str | None = None
+    company: str | None = None
+    role: str | None = None
 
 
 class RestrictionStateOut(BaseModel):

@@ -154,6 +154,10 @@ class Member:
     is_employee: Flag = False
     name: str | None = None
     photo_url: PhotoUrl | None = None
+    # Profile details the advice reads ("profile_specifics"); optional, beyond DESIGN §3.
+    headline: str | None = None
+    company: str | None = None
+    role: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
