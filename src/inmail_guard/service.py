@@ -20,6 +20,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -91,6 +92,9 @@ _KEY_CHARS = t.decision_log.c.idempotency_key.type.length
 _TAG_CHARS = t.inmail_tags.c.tag.type.length
 _CRM_CHARS = {"lead_id": t.inmails.c.lead_id.type.length,
               "account_id": t.inmails.c.account_id.type.length}
+#: The same limits, for the send's OpenAPI schema (``inmail_guard.api.openapi``).
+SEND_TEXT_LIMITS: dict[str, Any] = {"id": t.ID.length, "idempotency_key": _KEY_CHARS,
+                                    "tag": _TAG_CHARS, "crm": dict(_CRM_CHARS)}
 _INMAIL_BY_ID = select(t.inmails).where(t.inmails.c.id == bindparam("id"))
 _INMAIL_KEYS = tuple(t.inmails.c.keys())
 _FIND_KEY = select(t.decision_log.c.request_hash, t.decision_log.c.decision,

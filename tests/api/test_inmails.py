@@ -220,11 +220,17 @@ def test_a_json_body_is_read_as_json_whatever_its_declared_type(api, content_typ
     assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_json"
 
 
-def test_member_id_longer_than_the_store_holds_is_422(api):
-    r = api.put(f"/v1/members/{'m' * 65}", json=member_body(), headers=SVC)
-    assert r.status_code == 422
-    assert r.json()["error"] == {"code": "invalid_request", "field": "id",
-                                 "message": "id is 65 characters long; at most 64"}
+@pytest.mark.parametrize(("method", "path"), [
+    ("PUT", "/v1/members/{long}"), ("GET", "/v1/members/{long}"),
+    ("GET", "/v1/members/{long}/restriction"), ("DELETE", "/v1/members/a/blocks/{long}"),
+    ("GET", "/v1/analytics/senders/{long}"), ("GET", "/v1/members/a%00b/inbox")])
+def test_member_id_longer_than_the_store_holds_is_422(api, method, path):
+    # On every route, as the OpenAPI document says (a GET used to answer 404, a DELETE 204).
+    r = api.request(method, path.format(long="m" * 65), headers=SVC,
+                    json=member_body() if method == "PUT" else None)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "validation_error"
+    assert r.json()["error"]["field"] in ("member_id", "other_id")
 
 
 def test_a_driver_data_error_is_422_not_500() -> None:
@@ -466,9 +472,10 @@ def test_put_requires_every_attribute_and_names_the_missing_ones(api):
     r = api.put("/v1/members/alice", json={"plan": "recruiter_lite"}, headers=SVC)
     assert r.status_code == 422
     error = r.json()["error"]
-    assert error["message"] == "profile_public: is required (and 4 more)"
+    assert error["message"] == "profile_public: is required (and 7 more)"
     assert [i["field"] for i in error["issues"]] == [
-        "profile_public", "accepts_inmail", "is_employee", "name", "photo_url"]
+        "profile_public", "accepts_inmail", "is_employee", "name", "photo_url", "headline",
+        "company", "role"]
     member = api.get("/v1/members/alice", headers=SVC).json()
     assert (member["plan"], member["name"]) == ("premium_business", "Alice")  # unchanged
 
@@ -481,7 +488,7 @@ def test_a_plan_upgrade_by_patch_keeps_the_opt_out_and_the_name(api):
     assert r.status_code == 200, r.text
     assert r.json() == {"id": "dana", "plan": "recruiter_lite", "profile_public": False,
                         "accepts_inmail": False, "is_employee": False, "name": "Dana",
-                        "photo_url": None}
+                        "photo_url": None, "headline": None, "company": None, "role": None}
     assert api.get("/v1/members/dana", headers=SVC).json() == r.json()
 
 

@@ -48,7 +48,7 @@ def test_codes_are_documented() -> None:
     assert CODES == ("subject_missing", "subject_weak", "message_long", "not_personalised",
                      "long_paragraph", "unfilled_placeholder", "formatting_overuse",
                      "no_call_to_action", "mention_shared_connections",
-                     "follow_up_after_meeting", "simple_language")
+                     "follow_up_after_meeting", "simple_language", "profile_specifics")
 
 
 def test_subject_missing(advice) -> None:
@@ -226,3 +226,27 @@ def test_simple_language(advice) -> None:
     assert Advice("simple_language", SIMPLE_LANGUAGE) in advice(body=long_sentence)
     short = "Hi Dana. " + " ".join(["We build data tools."] * 8) + " Open to a call?"
     assert "simple_language" not in codes(advice(body=short))
+
+
+@pytest.mark.parametrize(("profile", "body", "hint"), [
+    ({"company": "Northwind", "role": "Staff Engineer"}, SHORT_BODY,
+     "Mention something specific from their profile (Staff Engineer at Northwind): specific"
+     " messages get more replies."),
+    ({"company": "Northwind", "role": "Staff Engineer"},
+     "Hi Dana, your work at Northwind caught my eye. Open to a call?", None),
+    ({"role": "Staff Engineer"}, "Hi Dana, as a staff engineer you may enjoy this. A call?",
+     None),
+    ({"headline": "Building payment rails for emerging markets"},
+     "Hi Dana, I read about your payment work. Would you be open to a call?", None),
+    ({"headline": "Building payment rails for emerging markets"}, SHORT_BODY,
+     "Mention something specific from their profile (“Building payment rails for emerging"
+     " markets”): specific messages get more replies."),
+    ({}, SHORT_BODY, None),
+])
+def test_profile_specifics(make_message, make_facts, profile: dict[str, str], body: str,
+                           hint: str | None) -> None:
+    facts = make_facts(recipient=Member("r1", name="Dana Smith", **profile))
+    got = inmail_guard_advise(message=make_message(body=body), facts=facts,
+                              content=parse_body(body, max_source_chars=12000))
+    found = [a.message for a in got if a.code == "profile_specifics"]
+    assert found == ([hint] if hint else [])

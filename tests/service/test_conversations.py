@@ -92,3 +92,18 @@ def test_a_meeting_hint_only_without_a_prior_conversation(svc, clock):
     again = svc.send(msg(subject="Following our chat", body=body)).decision
     assert again.outcome == "accepted"
     assert "follow_up_after_meeting" not in [a.code for a in again.advice]
+
+
+def test_profile_details_are_stored_patched_and_reach_the_advice(svc):
+    from inmail_guard import Member
+
+    svc.put_member(Member("bob", name="Bob Brown", company="Northwind", role="Data Lead"))
+    assert svc.get_member("bob").company == "Northwind"
+    body = "Hi Bob, I lead the data team at Acme. Would you be open to a short call?"
+    advice = {a.code: a.message for a in svc.send(msg(body=body)).decision.advice}
+    assert advice["profile_specifics"] == ("Mention something specific from their profile"
+                                           " (Data Lead at Northwind): specific messages get"
+                                           " more replies.")
+    patched = svc.patch_member("bob", {"role": None, "headline": "Ex-Northwind"})
+    assert (patched.company, patched.role, patched.headline) == (
+        "Northwind", None, "Ex-Northwind")

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from inmail_guard.api import errors
+from inmail_guard.api import errors, openapi
 from inmail_guard.api.auth import KeyStore
 from inmail_guard.api.logs import configure as configure_logging
 from inmail_guard.api.metrics import MeteredPlugins, Metrics
@@ -177,28 +177,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analytics.router)
     app.add_middleware(EdgeMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes,
                        fast_routes={("POST", "/v1/evaluate"): evaluate.asgi_evaluate})
-    _add_schemas(app, {evaluate.REQUEST_SCHEMA: evaluate.request_adapter()})
+    openapi.install(app, {evaluate.REQUEST_SCHEMA: evaluate.request_adapter()},
+                    plans=lambda: tuple(holder.active.policy.plans))
     return app
-
-
-def _add_schemas(app: FastAPI, adapters: dict[str, Any]) -> None:
-    """Put request schemas that routes reference by ``$ref`` (but don't declare as a body
-    parameter) into the OpenAPI components."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = generate()
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for name, adapter in adapters.items():
-            js = adapter.json_schema(ref_template="#/components/schemas/{model}")
-            for def_name, definition in js.pop("$defs", {}).items():
-                components.setdefault(def_name, definition)
-            components[name] = js
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def readiness(holder: PolicyHolder, slot: ServiceSlot) -> dict[str, str]:

@@ -15,6 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from inmail_guard.engine.types import Facts, Flag, Message, PhotoUrl
 from inmail_guard.engine.wire import EvaluateRequest
+from inmail_guard.store.tables import abuse_reports, members, restrictions
+
+#: Text without a NUL character (U+0000): PostgreSQL's text types cannot hold one, and the
+#: service refuses it (422 ``invalid_request``) in whatever it stores.
+NO_NUL = "^[^\\x00]*$"
 
 NOW = "2026-11-27T09:00:00Z"
 
@@ -270,18 +275,29 @@ class ActingMember(BaseModel):
     member_id: str = Field(min_length=1, description="The member doing this (acting member).")
 
 
+#: Python's ``str.isspace`` characters, which the service strips to find an empty message (a
+#: JSON-schema ``\\s`` is another set: it has U+FEFF and lacks U+001C-U+001F and U+0085).
+_SPACES = "\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+#: A message: something besides spaces, and no NUL character (the store cannot hold one).
+MESSAGE_TEXT = f"^[^\\x00]*[^\\x00{_SPACES}][^\\x00]*$"
+
+
 class ReplyRequest(ActingMember):
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"member_id": "m-bob", "body": "Thanks Alice, happy to talk on Friday."}]})
 
-    body: str = Field(description="The reply (Markdown subset), a regular message.")
+    body: str = Field(
+        description="The reply (Markdown subset), a regular message: not blank, and within the"
+        " policy's `content.body.max_chars` once rendered (422 `invalid_request` otherwise).",
+        json_schema_extra={"pattern": MESSAGE_TEXT})
 
 
 class ReportRequest(ActingMember):
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"member_id": "m-bob", "reason": "unsolicited sales pitch"}]})
 
-    reason: str = Field("", max_length=1000)
+    reason: str = Field("", max_length=abuse_reports.c.reason.type.length,
+                        json_schema_extra={"pattern": NO_NUL})
 
 
 class PostRequest(ReplyRequest):
@@ -387,6 +403,19 @@ class SentOut(BaseModel):
     items: list[InMailOut]
 
 
+#: What the store keeps of a member's name (the service refuses more with 422
+#: ``invalid_request``); for the OpenAPI document (the service's message is the one returned).
+_NAME: dict[str, Any] = {"anyOf": [
+    {"type": "string", "maxLength": members.c.name.type.length, "pattern": NO_NUL},
+    {"type": "null"}]}
+
+
+#: The same for the profile details (headline, company, role).
+_PROFILE: dict[str, Any] = {"anyOf": [
+    {"type": "string", "maxLength": members.c.headline.type.length, "pattern": NO_NUL},
+    {"type": "null"}]}
+
+
 class MemberIn(BaseModel):
     """A member's attributes for ``PUT`` (the id is in the path): every one is required, so a
     ``PUT`` never resets an attribute by leaving it out. ``PATCH`` changes only what it names
@@ -394,20 +423,28 @@ class MemberIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"plan": "recruiter_lite", "profile_public": True, "accepts_inmail": True,
-         "is_employee": False, "name": "Alice Example", "photo_url": None}]})
+         "is_employee": False, "name": "Alice Example", "photo_url": None,
+         "headline": "Hiring data engineers at Acme", "company": "Acme", "role": "Recruiter"}]})
 
     plan: str = Field(min_length=1)
     profile_public: Flag
     accepts_inmail: Flag = Field(description="false is the InMail opt-out.")
     is_employee: Flag
-    name: str | None = Field(description="null when unknown.")
+    name: str | None = Field(description="null when unknown.", json_schema_extra=_NAME)
     photo_url: PhotoUrl | None = Field(
         description="An http:// or https:// URL, at most 2,000 characters; null for none.")
+    headline: str | None = Field(description="Profile headline; null when unknown.",
+                                 json_schema_extra=_PROFILE)
+    company: str | None = Field(description="Current company; null when unknown.",
+                                json_schema_extra=_PROFILE)
+    role: str | None = Field(description="Current role or job title; null when unknown.",
+                             json_schema_extra=_PROFILE)
 
 
 class MemberPatch(BaseModel):
     """``PATCH /v1/members/{id}``: a JSON merge patch (RFC 7396). Only the attributes named
-    change; ``null`` clears ``name`` or ``photo_url`` (the other attributes cannot be null)."""
+    change; ``null`` clears ``name``, ``photo_url``, ``headline``, ``company`` or ``role``
+    (the other attributes cannot be null)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"plan": "recruiter_corporate"}, {"accepts_inmail": False}, {"photo_url": None}]})
@@ -418,9 +455,12 @@ class MemberPatch(BaseModel):
     profile_public: Flag = None  # type: ignore[assignment]
     accepts_inmail: Flag = Field(None, description="false is the InMail opt-out.")  # type: ignore[assignment]
     is_employee: Flag = None  # type: ignore[assignment]
-    name: str | None = None
+    name: str | None = Field(None, json_schema_extra=_NAME)
     photo_url: PhotoUrl | None = Field(
         None, description="An http:// or https:// URL, at most 2,000 characters.")
+    headline: str | None = Field(None, json_schema_extra=_PROFILE)
+    company: str | None = Field(None, json_schema_extra=_PROFILE)
+    role: str | None = Field(None, json_schema_extra=_PROFILE)
 
     def changes(self) -> dict[str, object]:
         """The attributes the patch names, with their new values."""
@@ -435,6 +475,9 @@ class MemberOut(_Out):
     is_employee: bool
     name: str | None = None
     photo_url: str | None = None
+    headline: str | None = None
+    company: str | None = None
+    role: str | None = None
 
 
 class RestrictionStateOut(BaseModel):
@@ -446,7 +489,8 @@ class LiftRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"note": "false positive, ticket OPS-123"}]})
 
-    note: str = Field("", max_length=1000)
+    note: str = Field("", max_length=restrictions.c.note.type.length,
+                      json_schema_extra={"pattern": NO_NUL})
 
 
 class LiftOut(BaseModel):

@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, ConfigDict, Field, Strict
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError
 
 _STRICT = ConfigDict(extra="forbid")
@@ -120,8 +128,20 @@ def _photo_url(value: str) -> str:
     return value
 
 
-#: A ``photo_url`` as the JSON edges accept it (see :func:`photo_url_problem`).
-PhotoUrl = Annotated[str, AfterValidator(_photo_url)]
+# The same rule as :func:`photo_url_problem`, for the JSON schema (ECMA 262: no flags, so the
+# scheme's letters are spelt in both cases, and no \\s, which there also means Unicode spaces
+# the server accepts). ``tests/engine/test_photo_url.py`` checks that the two agree.
+_PHOTO_URL_UNSAFE = r"\x00-\x20\x7f-\x9f\\"
+PHOTO_URL_PATTERN = (rf"^[Hh][Tt][Tt][Pp][Ss]?://[^{_PHOTO_URL_UNSAFE}/?#@]"
+                     rf"[^{_PHOTO_URL_UNSAFE}]*$")
+
+#: A ``photo_url`` as the JSON edges accept it (see :func:`photo_url_problem`). Its JSON schema
+#: says the same, so OpenAPI clients and schemathesis know what is accepted.
+PhotoUrl = Annotated[str, AfterValidator(_photo_url), WithJsonSchema({
+    "type": "string", "minLength": 8, "maxLength": PHOTO_URL_MAX_CHARS,
+    "pattern": PHOTO_URL_PATTERN,
+    "description": "An http:// or https:// URL with a host, at most 2,000 characters; no"
+                   " spaces, control characters or backslashes."})]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +154,10 @@ class Member:
     is_employee: Flag = False
     name: str | None = None
     photo_url: PhotoUrl | None = None
+    # Profile details the advice reads ("profile_specifics"); optional, beyond DESIGN §3.
+    headline: str | None = None
+    company: str | None = None
+    role: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

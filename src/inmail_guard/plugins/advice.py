@@ -35,6 +35,10 @@ Codes (the contract; each appears at most once per decision):
 ``simple_language``
     the sentences average more than :data:`MAX_AVG_SENTENCE_WORDS` words, or one runs past
     :data:`MAX_SENTENCE_WORDS`.
+``profile_specifics``
+    the recipient's ``company``, ``role`` or ``headline`` is known and the body names none of
+    them (the company or role as a whole phrase, or a headline word of 5+ letters that is not
+    a common word).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ CODES = (
     "subject_missing", "subject_weak", "message_long", "not_personalised", "long_paragraph",
     "unfilled_placeholder", "formatting_overuse", "no_call_to_action",
     "mention_shared_connections", "follow_up_after_meeting", "simple_language",
+    "profile_specifics",
 )
 MAX_EMPHASIS_SHARE = 0.5
 MIN_EMPHASIS_CHARS = 40
@@ -84,7 +89,14 @@ _WHERE_OR_WHEN = re.compile(
     r"\b(?:at|during|after|in) (?:the |your |our )?[A-Z0-9]|\b(?:monday|tuesday|wednesday|"
     r"thursday|friday|saturday|sunday|yesterday|last week|last month|january|february|march|"
     r"april|may|june|july|august|september|october|november|december)\b", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)|\n\s*\n")
+_COMMON_WORDS = frozenset({
+    "about", "after", "their", "there", "these", "things", "where", "which", "while", "world",
+    "years", "helping", "building", "leading", "passionate", "people", "teams", "global",
+    "senior", "manager", "director", "lead", "head", "with", "from", "for", "and", "the",
+})
+#: Substrings every phrase of _MET contains: ``in`` tests (memchr) before the regex, which
+#: cost ~14 µs to scan 100 words on its own.
+_MET_HINTS = ("we met", "we spoke", "we chatted", "meeting you", "meet you")
 MAX_WORDS = 100
 MAX_PARAGRAPH_WORDS = 80
 MIN_SUBJECT_CHARS = 8
@@ -227,14 +239,39 @@ def _style_advice(text: str, words: int, content: Content, facts: Facts) -> list
             "mention_shared_connections",
             f"You have {shared} connection{'s' if shared > 1 else ''} in common: mentioning"
             " one gets more replies."))
-    if not facts.prior_conversation and _MET.search(lower) and not _WHERE_OR_WHEN.search(text):
+    if (not facts.prior_conversation and any(p in lower for p in _MET_HINTS)
+            and _MET.search(lower) and not _WHERE_OR_WHEN.search(text)):
         out.append(Advice("follow_up_after_meeting", FOLLOW_UP_AFTER_MEETING))
+    specifics = _profile_specifics(facts, _fold(text))
+    if specifics:
+        out.append(Advice("profile_specifics", f"Mention something specific from their profile"
+                          f" ({specifics}): specific messages get more replies."))
     if words > MAX_AVG_SENTENCE_WORDS:
-        lengths = [len(s.split()) for s in _SENTENCE_END.split(text) if s.strip()]
+        # Sentences end at . ! ? or a blank line; str.replace and split run in C (a regex split
+        # cost ~11 µs for 100 words, this ~2 µs). A "." inside "3.5" ends nothing real, so it
+        # only ever makes sentences look shorter: no false advice from it.
+        ends = text.replace("!", ".").replace("?", ".").replace("\n\n", ".")
+        lengths = [n for n in map(len, map(str.split, ends.split("."))) if n]
         if lengths and (sum(lengths) / len(lengths) > MAX_AVG_SENTENCE_WORDS
                         or max(lengths) > MAX_SENTENCE_WORDS):
             out.append(Advice("simple_language", SIMPLE_LANGUAGE))
     return out
+
+
+def _profile_specifics(facts: Facts, folded: str) -> str | None:
+    """What the recipient's profile says, when the body names none of it; else None."""
+    r = facts.recipient
+    if not (r.company or r.role or r.headline):
+        return None
+    for phrase in (r.company, r.role):
+        if phrase and _mentions(folded, _fold(phrase.strip())):
+            return None
+    if r.headline:
+        for word in _NON_WORD.sub(" ", _fold(r.headline)).split():
+            if len(word) >= 5 and word not in _COMMON_WORDS and _mentions(folded, word):
+                return None
+    what = " at ".join(p for p in (r.role, r.company) if p)
+    return what or f"“{r.headline}”"
 
 
 @hookimpl

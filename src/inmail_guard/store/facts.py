@@ -45,7 +45,7 @@ class StoredMember:
 
 
 _MEMBER_COLUMNS = (m_.id, m_.plan, m_.profile_public, m_.accepts_inmail, m_.is_employee,
-                   m_.name, m_.photo_url, m_.created_at)
+                   m_.name, m_.photo_url, m_.created_at, m_.headline, m_.company, m_.role)
 _ONE_MEMBER = select(*_MEMBER_COLUMNS).where(m_.id == bindparam("a"))
 _TWO_MEMBERS = select(*_MEMBER_COLUMNS).where((m_.id == bindparam("a")) |
                                               (m_.id == bindparam("b")))
@@ -54,7 +54,8 @@ _TWO_MEMBERS = select(*_MEMBER_COLUMNS).where((m_.id == bindparam("a")) |
 def _stored(row: Any) -> StoredMember:
     return StoredMember(Member(id=row[0], plan=row[1], profile_public=bool(row[2]),
                                accepts_inmail=bool(row[3]), is_employee=bool(row[4]),
-                               name=row[5], photo_url=row[6]), row[7])
+                               name=row[5], photo_url=row[6], headline=row[8],
+                               company=row[9], role=row[10]), row[7])
 
 
 def load_member(db: Db, member_id: str) -> StoredMember | None:

@@ -56,12 +56,19 @@ def _conversation_reads(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _member_profile(conn: Connection) -> None:
+    """Version 4: the members' headline, company and role (for advice)."""
+    for column in ("headline", "company", "role"):
+        conn.execute(text(f"ALTER TABLE members ADD COLUMN {column} VARCHAR(200)"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: members, connections, blocks, inmails, conversations, credits,"
                  " abuse reports, restrictions, decision log, outbox", _baseline),
     Migration(2, "index the outbox by due time", _outbox_due_index),
     Migration(3, "conversations: read marks per participant, indexes by activity",
               _conversation_reads),
+    Migration(4, "members: headline, company and role", _member_profile),
 )
 LATEST = MIGRATIONS[-1].version
 

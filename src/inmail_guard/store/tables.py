@@ -72,6 +72,10 @@ members = Table(
     Column("is_employee", Boolean, nullable=False, default=False),
     Column("name", String(200)),
     Column("photo_url", String(2000)),
+    # Profile details for advice (schema version 4).
+    Column("headline", String(200)),
+    Column("company", String(200)),
+    Column("role", String(200)),
     Column("created_at", Time, nullable=False),
     Column("updated_at", Time, nullable=False),
 )

@@ -39,6 +39,8 @@ WITH_BODY: dict[int | str, dict[str, Any]] = {**AUTHED, **E400, **E422}
 
 #: Dates the engine's calendar arithmetic (credit windows, restrictions) can handle.
 MIN_YEAR, MAX_YEAR = 1900, 9998
+#: The same range for the OpenAPI document: an ISO 8601 time whose year is in it.
+YEAR_IN_RANGE = r"^(19\d\d|[2-8]\d\d\d|9[0-8]\d\d|99[0-8]\d|999[0-8])-"
 
 
 def check_date_range(value: datetime | None, field: str) -> None:

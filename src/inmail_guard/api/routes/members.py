@@ -8,13 +8,13 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
-from pydantic import AwareDatetime
 from starlette.responses import Response
 
 from inmail_guard.api.auth import Principal, require_admin, require_service
 from inmail_guard.api.errors import ApiError
 from inmail_guard.api.logs import access_log
 from inmail_guard.api.models import (
+    NO_NUL,
     AnalyticsOut,
     ConversationsOut,
     CreditsOut,
@@ -33,15 +33,24 @@ from inmail_guard.api.routes.common import (
     E404,
     E503,
     WITH_BODY,
+    YEAR_IN_RANGE,
     JSONRoute,
     check_date_range,
 )
-from inmail_guard.engine.types import Member
+from inmail_guard.engine.types import Member, WireDatetime
+from inmail_guard.service import SEND_TEXT_LIMITS
+
+MEMBER_ID_CHARS = SEND_TEXT_LIMITS["id"]
 
 router = APIRouter(route_class=JSONRoute)
 
-MemberId = Annotated[str, Path(min_length=1, max_length=200, description="A member id.")]
-OtherId = Annotated[str, Path(min_length=1, max_length=200, description="The other member.")]
+# No member id is longer than the store's ids or holds a NUL character: 422 on every route
+# (a GET used to say 404, a DELETE 204, a PUT 422 from the service).
+MemberId = Annotated[str, Path(min_length=1, max_length=MEMBER_ID_CHARS, pattern=NO_NUL,
+                               description="A member id.")]
+OtherId = Annotated[str, Path(
+    min_length=1, max_length=MEMBER_ID_CHARS, pattern=NO_NUL,
+    description="The other member; not `member_id` itself (422).")]
 Limit = Annotated[int, Query(ge=1, le=500, description="At most this many, newest first.")]
 
 
@@ -192,10 +201,19 @@ def restriction(
                               "restriction": found.to_dict() if found else None})
 
 
+async def _not_null(request: Request) -> None:
+    """The body is optional, but when there is one it is an object: ``null`` is not."""
+    if (await request.body()).strip() == b"null":
+        raise ApiError(422, "validation_error", "the body must be an object, or left out")
+
+
 @router.post(
     "/v1/members/{member_id}/restriction/lift", tags=["restrictions"],
     summary="Lift the member's sending restrictions now (admin)",
     response_model=LiftOut, responses={**WITH_BODY, **E503},
+    dependencies=[Depends(_not_null)],
+    openapi_extra={"requestBody": {"required": False, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/LiftRequest"}}}}},
 )
 def lift_restriction(
     member_id: MemberId, request: Request,
@@ -221,9 +239,12 @@ def sender_analytics(
     member_id: MemberId,
     request: Request,
     tag: Annotated[str | None, Query(max_length=200, description="Campaign tag.")] = None,
-    since: Annotated[AwareDatetime | None, Query(description="Sent at or after (ISO 8601).")]
-    = None,
-    until: Annotated[AwareDatetime | None, Query(description="Sent before (ISO 8601).")] = None,
+    since: Annotated[WireDatetime | None, Query(
+        description="Sent at or after (ISO 8601 with a time zone; years 1900-9998).",
+        json_schema_extra={"pattern": YEAR_IN_RANGE})] = None,
+    until: Annotated[WireDatetime | None, Query(
+        description="Sent before (ISO 8601 with a time zone; years 1900-9998).",
+        json_schema_extra={"pattern": YEAR_IN_RANGE})] = None,
     group_by: Annotated[Literal["account", "lead", "tag", "day", "week", "month"] | None,
                         Query()] = None,
     _: Principal = Depends(require_service),
