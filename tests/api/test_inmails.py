@@ -390,6 +390,10 @@ def test_analytics_across_senders_grouped_by_account_lead_and_day(api):
                 headers=SVC)
     assert r.status_code == 422 and r.json()["error"]["field"] == "until"
     assert api.get("/v1/analytics").status_code == 401
+    for bad in ("since=0001-01-01T00:00:00Z", "until=1700000000", "sender_id=a%00b",
+                "format=xml"):
+        r = api.get(f"/v1/analytics?{bad}", headers=SVC)
+        assert r.status_code == 422, (bad, r.text)
 
 
 def test_analytics_as_csv(api):
