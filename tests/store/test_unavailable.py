@@ -220,3 +220,35 @@ def test_every_postgres_connection_gets_the_timeouts_and_keeps_url_options(store
             assert conn.exec_driver_sql("SHOW search_path").scalar().startswith("t_")
     finally:
         store.close()
+
+
+@PG_ONLY
+def test_every_connection_bounds_a_silent_network(store_url: str) -> None:
+    # tcp_user_timeout and keepalives reach the socket (a partition that drops packets), and
+    # each wait for an answer is watched (one that acknowledges and never answers).
+    import os
+
+    from inmail_guard.store.deadline import WATCHDOG
+
+    s = Store(store_url, settings=StoreSettings(network_timeout=4, response_timeout=7))
+    try:
+        with s.read() as conn:
+            raw = conn.connection.dbapi_connection
+            sock = socket.socket(fileno=os.dup(raw.pgconn.socket))
+            try:
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 4000
+                assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 2
+            finally:
+                sock.close()
+            assert type(raw).__name__ == "DeadlineConnection"
+            armed = WATCHDOG.arm  # a statement arms the watchdog for response_timeout
+            seen: list[float] = []
+            WATCHDOG.arm = lambda fd, seconds: seen.append(seconds) or armed(fd, seconds)
+            try:
+                conn.exec_driver_sql("SELECT 1")
+            finally:
+                del WATCHDOG.arm
+            assert seen == [7]
+    finally:
+        s.close()
