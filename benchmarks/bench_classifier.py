@@ -22,7 +22,7 @@ from collections.abc import Callable
 from _harness import machine, time_calls
 
 from inmail_guard.models import SpamModel, load_model, routes
-from inmail_guard.models.features import EMAIL_PREFIX, INMAIL_PREFIX, inmail_text
+from inmail_guard.models.features import EMAIL_PREFIX, INMAIL_PREFIXES, inmail_text
 from inmail_guard.models.scorer import CompiledScorer
 
 _VOCABULARY = (
@@ -51,11 +51,11 @@ def _paths(model: SpamModel, kind: str, texts: list[str]
     for one row of the table."""
     cycle = itertools.cycle(texts)
     if kind == "InMail":
-        pure = CompiledScorer.from_pipeline(model.pipeline, channels=(INMAIL_PREFIX,),
+        pure = CompiledScorer.from_pipeline(model.pipeline, channels=INMAIL_PREFIXES,
                                             accelerated=False)
         batch = texts * 16
         return (lambda: model.spam_probability(next(cycle)),
-                lambda: pure.probability(next(cycle), INMAIL_PREFIX),
+                lambda: pure.probability(next(cycle)),
                 lambda: model.pipeline.predict_proba([next(cycle)]),
                 lambda: model.spam_probabilities(batch), batch)
     route = model.routes[EMAIL_PREFIX]

@@ -15,6 +15,7 @@ import os
 import random
 import re
 import zlib
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,7 @@ from inmail_guard.models import load_model, scorer
 from inmail_guard.models.artifact import load_model_uncached
 from inmail_guard.models.features import inmail_text
 from inmail_guard.models.scorer import CompiledScorer
+from model_pins import pin
 
 if not scorer.ACCELERATOR_AVAILABLE:
     _MESSAGE = ("the C speedups inmail_guard._speedups are not built (no C compiler at "
@@ -69,10 +71,28 @@ def _texts(pipeline) -> list[str]:
     return texts
 
 
-def test_loaded_models_score_with_the_accelerator(shipped) -> None:
+@pytest.fixture(scope="module")
+def routed(tmp_path_factory: pytest.TempPathFactory):
+    """A model with an e-mail route (``--per-channel``), trained on the tiny fixtures: the
+    shipped one has none since it is trained in InMail form."""
+    from click.testing import CliRunner
+
+    from inmail_guard.cli.model import model
+    from inmail_guard.models import load_model
+
+    data = Path(__file__).parent / "fixtures" / "models"
+    out = tmp_path_factory.mktemp("routed")
+    result = CliRunner().invoke(model, [
+        "train", str(data / "tiny.csv"), str(data / "tiny_email.csv"), "--out", str(out),
+        "--name", "routed", "--per-channel", "--no-email-partner", "--seed", "7"])
+    assert result.exit_code == 0, result.output
+    return load_model(str(out / "routed.joblib"), pin(out / "routed.joblib"))
+
+
+def test_loaded_models_score_with_the_accelerator(shipped, routed) -> None:
     assert shipped.scorer.accelerated
-    shipped.spam_probability("Subject: hi\nlunch ?")
-    assert shipped._scorers["e:"].accelerated
+    routed.spam_probability("Subject: hi\nlunch ?")
+    assert routed._scorers["e:"].accelerated
 
 
 def test_word_pipeline_scores_bit_for_bit_as_the_python_loop(shipped) -> None:
@@ -82,13 +102,13 @@ def test_word_pipeline_scores_bit_for_bit_as_the_python_loop(shipped) -> None:
     for text in _texts(shipped.pipeline):
         assert fast.decision(text) == slow.decision(text), text[:80]
         assert fast.probability(text) == slow.probability(text), text[:80]
-    for prefix in ("e:", "s:", "n:"):  # each channel's table, whatever the text says
+    for prefix in ("e:", "s:", "n:", "m:"):  # each channel's table, whatever the text says
         assert fast.decision("free cash now !!!", prefix) == slow.decision(
             "free cash now !!!", prefix)
 
 
-def test_email_route_scores_bit_for_bit_as_the_python_loop(shipped) -> None:
-    route = shipped.routes["e:"]
+def test_email_route_scores_bit_for_bit_as_the_python_loop(shipped, routed) -> None:
+    route = routed.routes["e:"]
     fast = CompiledScorer.from_pipeline(route, channels=("e:",), accelerated=True)
     slow = CompiledScorer.from_pipeline(route, channels=("e:",), accelerated=False)
     for text in _texts(shipped.pipeline)[::3]:

@@ -28,11 +28,12 @@ from sqlalchemy import Connection, select
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
-from inmail_guard.engine.content import parse_body, preview
+from inmail_guard.engine.content import SOURCE_LIMIT_FACTOR, parse_body, preview
 from inmail_guard.engine.types import photo_url_problem
 from inmail_guard.service_types import (
     Conversation,
     ConversationMessage,
+    ConversationSummary,
     InboxItem,
     InMail,
     InMailStatus,
@@ -43,6 +44,7 @@ from inmail_guard.service_types import (
     check_text,
     iso,
 )
+from inmail_guard.store import conversations as conversation_store
 from inmail_guard.store import outbox
 from inmail_guard.store import tables as t
 from inmail_guard.store.db import SADb
@@ -305,11 +307,7 @@ class Lifecycle:
     def _post(self, conn: Connection, conversation_id: str, author_id: str, body: str,
               now: datetime) -> ConversationMessage:
         mid = new_id("msg")
-        conn.execute(t.conversation_messages.insert().values(
-            id=mid, conversation_id=conversation_id, author_id=author_id, body=body,
-            created_at=now))
-        conn.execute(t.conversations.update().where(t.conversations.c.id == conversation_id)
-                     .values(last_message_at=now))
+        conversation_store.record_message(conn, conversation_id, mid, author_id, body, now)
         return ConversationMessage(mid, conversation_id, author_id, body, now)
 
     def reply(self, inmail_id: str, member_id: str, body: str) -> Conversation:
@@ -358,9 +356,10 @@ class Lifecycle:
                              conversation_id=cid, credit_refunded=refund, **fields)
             return self._conversation(conn, cid)
 
-    def _conversation(self, conn: Connection, conversation_id: str,
-                      member_id: str | None = None) -> Conversation:
-        c, cm = t.conversations.c, t.conversation_messages.c
+    def _conversation_row(self, conn: Connection, conversation_id: str,
+                          member_id: str | None = None) -> Row[Any]:
+        """The conversation's row; ``member_id``, if given, must be one of its participants."""
+        c = t.conversations.c
         row = conn.execute(select(t.conversations).where(c.id == conversation_id)).first()
         if row is None:
             raise ServiceError("conversation_not_found", f"no conversation {conversation_id!r}",
@@ -368,6 +367,12 @@ class Lifecycle:
         if member_id is not None and member_id not in (row.sender_id, row.recipient_id):
             raise ServiceError("not_allowed", "only its two participants can use this"
                                " conversation", field="member_id")
+        return row
+
+    def _conversation(self, conn: Connection, conversation_id: str,
+                      member_id: str | None = None) -> Conversation:
+        cm = t.conversation_messages.c
+        row = self._conversation_row(conn, conversation_id, member_id)
         messages = conn.execute(select(t.conversation_messages)
                                 .where(cm.conversation_id == conversation_id)
                                 .order_by(cm.seq)).all()
@@ -379,6 +384,33 @@ class Lifecycle:
     def conversation(self, conversation_id: str, member_id: str) -> Conversation:
         with self.store.read() as conn:
             return self._conversation(conn, conversation_id, member_id)
+
+    def conversations(self, member_id: str, *, limit: int = 50) -> list[ConversationSummary]:
+        """``member_id``'s conversations, latest activity first: the other participant, the
+        InMail's subject, a preview of the latest message and the member's unread count. A
+        reply to a member's InMail appears here, for both of them."""
+        with self.store.read() as conn:
+            self._member_row(conn, member_id)
+            rows = conversation_store.list_for_member(conn, member_id, limit=limit)
+        return [self._summary(r) for r in rows]
+
+    def mark_read(self, conversation_id: str, member_id: str) -> ConversationSummary:
+        """Every message of the conversation so far is read by ``member_id``."""
+        with self.store.write() as conn:
+            self._conversation_row(conn, conversation_id, member_id)
+            conversation_store.mark_read(conn, conversation_id, member_id)
+            row, = conversation_store.list_for_member(conn, member_id, limit=1,
+                                                 only=conversation_id)
+        return self._summary(row)
+
+    def _summary(self, row: conversation_store.ConversationRow) -> ConversationSummary:
+        max_source = self.policy.content.body.max_chars * SOURCE_LIMIT_FACTOR
+        shown = "" if row.last_body is None else preview(
+            parse_body(row.last_body, max_source_chars=max_source).text, self.preview_chars)
+        return ConversationSummary(
+            row.id, row.inmail_id, row.subject,
+            SenderCard(row.other_id, row.other_name, _shown_photo(row.other_photo_url)),
+            row.created_at, row.last_message_at, row.last_author_id, shown, row.unread)
 
     def post(self, conversation_id: str, member_id: str, body: str) -> ConversationMessage:
         """Either participant continues the conversation with a regular message (no credit)."""

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 _PATCHABLE = frozenset({"plan", "profile_public", "accepts_inmail", "is_employee", "name",
-                        "photo_url"})
+                        "photo_url", "headline", "company", "role"})
 _TYPES: dict[str, type] = {"plan": str, "profile_public": bool, "accepts_inmail": bool,
                            "is_employee": bool}
 _TYPE_NAMES = {"plan": "a plan name", "profile_public": "true or false",
@@ -50,7 +50,9 @@ class MemberAdmin:
         now = self._now()
         values = {"plan": member.plan, "profile_public": member.profile_public,
                   "accepts_inmail": member.accepts_inmail, "is_employee": member.is_employee,
-                  "name": member.name, "photo_url": member.photo_url, "updated_at": now}
+                  "name": member.name, "photo_url": member.photo_url,
+                  "headline": member.headline, "company": member.company, "role": member.role,
+                  "updated_at": now}
         with self.store.write() as conn:
             if not insert_ignore(SADb(conn), t.members,
                                  {"id": member.id, "created_at": now, **values}):
@@ -87,7 +89,7 @@ class MemberAdmin:
 
         m = t.members.c
         check_text("id", member.id, m.id.type.length)
-        for name in ("plan", "name", "photo_url"):
+        for name in ("plan", "name", "photo_url", "headline", "company", "role"):
             if checked(name):
                 check_text(name, getattr(member, name), getattr(m, name).type.length)
         if checked("photo_url") and member.photo_url is not None:

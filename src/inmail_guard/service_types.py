@@ -263,6 +263,35 @@ class Conversation:
 
 
 @dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    """One line of a member's conversation list: who it is with, the InMail it began as, the
+    latest message (a preview, as in the inbox) and how many messages the member has not read."""
+
+    id: str
+    inmail_id: str
+    subject: str
+    with_member: SenderCard
+    created_at: datetime
+    last_message_at: datetime
+    last_message_author_id: str | None
+    last_message_preview: str
+    unread: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "inmail_id": self.inmail_id,
+            "subject": self.subject,
+            "with": self.with_member.to_dict(),
+            "created_at": iso(self.created_at),
+            "last_message_at": iso(self.last_message_at),
+            "last_message": {"author_id": self.last_message_author_id,
+                             "preview": self.last_message_preview},
+            "unread": self.unread,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class RetractResult:
     inmail_id: str
     retracted_at: datetime
@@ -358,6 +387,7 @@ __all__ = [
     "Analytics",
     "Conversation",
     "ConversationMessage",
+    "ConversationSummary",
     "Counts",
     "Credits",
     "GroupBy",

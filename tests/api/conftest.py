@@ -32,7 +32,8 @@ def evaluate_body(**message: Any) -> dict[str, Any]:
 def member_body(**attrs: Any) -> dict[str, Any]:
     """A full ``PUT /v1/members/{id}`` body (every attribute is required), with overrides."""
     return {"plan": "basic", "profile_public": True, "accepts_inmail": True,
-            "is_employee": False, "name": None, "photo_url": None, **attrs}
+            "is_employee": False, "name": None, "photo_url": None, "headline": None,
+            "company": None, "role": None, **attrs}
 
 
 def key_file(path: Path, entries: list[tuple[str, str, str]]) -> Path:

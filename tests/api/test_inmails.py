@@ -431,9 +431,10 @@ def test_put_requires_every_attribute_and_names_the_missing_ones(api):
     r = api.put("/v1/members/alice", json={"plan": "recruiter_lite"}, headers=SVC)
     assert r.status_code == 422
     error = r.json()["error"]
-    assert error["message"] == "profile_public: is required (and 4 more)"
+    assert error["message"] == "profile_public: is required (and 7 more)"
     assert [i["field"] for i in error["issues"]] == [
-        "profile_public", "accepts_inmail", "is_employee", "name", "photo_url"]
+        "profile_public", "accepts_inmail", "is_employee", "name", "photo_url", "headline",
+        "company", "role"]
     member = api.get("/v1/members/alice", headers=SVC).json()
     assert (member["plan"], member["name"]) == ("premium_business", "Alice")  # unchanged
 
@@ -446,7 +447,7 @@ def test_a_plan_upgrade_by_patch_keeps_the_opt_out_and_the_name(api):
     assert r.status_code == 200, r.text
     assert r.json() == {"id": "dana", "plan": "recruiter_lite", "profile_public": False,
                         "accepts_inmail": False, "is_employee": False, "name": "Dana",
-                        "photo_url": None}
+                        "photo_url": None, "headline": None, "company": None, "role": None}
     assert api.get("/v1/members/dana", headers=SVC).json() == r.json()
 
 
@@ -501,3 +502,25 @@ def test_the_recipient_never_sees_the_senders_crm_references_or_tags(api):
         assert (seen.json()["crm"], seen.json()["tags"]) == ({}, [])
         assert "L-7" not in seen.text and "q4-cfo" not in seen.text
     assert opened.json()["body"] == BODY  # the recipient still reads the message itself
+
+
+def test_conversations_list_and_mark_read_over_http(api):
+    inmail_id = send(api).json()["inmail"]["id"]
+    r = api.post(f"/v1/inmails/{inmail_id}/reply",
+                 json={"member_id": "bob", "body": "Happy to talk, **Tuesday**?"}, headers=SVC)
+    assert r.status_code == 201, r.text
+    conv_id = r.json()["id"]
+    listed = api.get("/v1/members/alice/conversations", headers=SVC)
+    assert listed.status_code == 200, listed.text
+    (item,) = listed.json()["items"]
+    assert (item["id"], item["inmail_id"], item["subject"]) == (conv_id, inmail_id, "Hello")
+    assert item["with"] == {"id": "bob", "name": None, "photo_url": None}
+    assert item["last_message"] == {"author_id": "bob", "preview": "Happy to talk, Tuesday?"}
+    assert item["unread"] == 1
+    r = api.post(f"/v1/conversations/{conv_id}/read", json={"member_id": "alice"}, headers=SVC)
+    assert r.status_code == 200 and r.json()["unread"] == 0
+    assert api.get("/v1/members/alice/conversations",
+                   headers=SVC).json()["items"][0]["unread"] == 0
+    r = api.post(f"/v1/conversations/{conv_id}/read", json={"member_id": "carol"}, headers=SVC)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "not_allowed"
+    assert api.get("/v1/members/nobody/conversations", headers=SVC).status_code == 404

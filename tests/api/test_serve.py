@@ -219,3 +219,52 @@ def test_a_policy_the_inmail_service_cannot_run_is_refused_before_serving(tmp_pa
                                 env={"INMAIL_GUARD_API_KEYS": "t:service:k-test"})
     assert result.exit_code == 1
     assert "rules_mode.credits: expected enforce for the InMail service" in result.output
+
+
+def _workers_of(parent: int) -> list[int]:
+    """The worker processes of a ``serve --workers N`` supervisor (Linux /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"spawn_main" in cmdline:
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the workers through /proc")
+def test_with_every_worker_dead_requests_get_503_at_once_not_a_hang(tmp_path: Path):
+    port = free_port()
+    proc = serve(tmp_path, "--port", str(port), "--workers", "2", "--no-access-log",
+                 env={"INMAIL_GUARD_API_KEYS": "t:service:k-t"})
+    try:
+        wait_up(port, proc)
+        workers = _workers_of(proc.pid)
+        assert len(workers) == 2
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        # The supervisor restarts them, which takes seconds (policy, model, database); until
+        # one is ready, every request is answered at once by the supervisor.
+        answers, deadline = [], time.monotonic() + 120
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            status, body = get(f"http://127.0.0.1:{port}/v1/policy", "k-t")  # 5 s timeout
+            answers.append((status, round(time.monotonic() - started, 1)))
+            if status == 200:
+                break
+            assert (status, body) == (503, {"error": {
+                "code": "server_unavailable",
+                "message": "no worker process can serve requests right now; retry shortly"}})
+            assert time.monotonic() - started < 1.0, answers
+            time.sleep(0.2)
+        assert answers[-1][0] == 200, answers
+        assert answers[0][0] == 503  # the workers were still restarting
+        assert len(_workers_of(proc.pid)) == 2
+    finally:
+        stop(proc)

@@ -98,3 +98,34 @@ def test_replay_shows_records_and_eta(terminal: io.StringIO, tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     screen = terminal.getvalue()
     assert "replaying" in screen and "100% 5 records" in screen and "eta" in screen
+
+
+def _corpus(tmp_path: Path, n: int) -> Path:
+    path = tmp_path / "corpus.csv"
+    rows = [f"r{i},{'spam' if i % 2 else 'ham'},Hello Bob number {i}, open to a call?"
+            for i in range(n)]
+    path.write_text("id,label,text\n" + "\n".join(f'{r.split(",", 2)[0]},'
+                                                f'{r.split(",", 2)[1]},"{r.split(",", 2)[2]}"'
+                                                for r in rows) + "\n")
+    return path
+
+
+def test_policy_qa_shows_the_messages_checked_of_the_total(terminal: io.StringIO,
+                                                           tmp_path: Path) -> None:
+    from inmail_guard.cli.policy_tools import qa_command
+
+    result = CliRunner().invoke(qa_command, [str(_corpus(tmp_path, 7)), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    screen = terminal.getvalue()
+    assert "checking" in screen and "7/7 messages" in screen and "eta" in screen
+
+
+def test_model_evaluate_policy_shows_the_sends_of_the_total(terminal: io.StringIO,
+                                                            tmp_path: Path) -> None:
+    from inmail_guard.cli.model import model
+
+    result = CliRunner().invoke(model, ["evaluate", "--policy", "builtin:default",
+                                        str(_corpus(tmp_path, 5)), "--json"])
+    assert result.exit_code == 0, result.output
+    screen = terminal.getvalue()
+    assert "sending" in screen and "5/5 sends" in screen and "eta" in screen

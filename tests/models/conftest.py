@@ -23,11 +23,12 @@ def _fresh_model_cache():
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model trained once on tests/fixtures/models/tiny*.csv through the CLI."""
+    """A model trained once on tests/fixtures/models/tiny*.csv through the CLI, per channel
+    (``--per-channel``: an e-mail route and its partner, which the route tests need)."""
     out = tmp_path_factory.mktemp("tiny-model")
     result = CliRunner().invoke(
         model, ["train", str(TINY), str(TINY_EMAIL), "--out", str(out), "--name", "tiny",
-                "--seed", "7"],
+                "--seed", "7", "--per-channel"],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
@@ -41,3 +42,16 @@ def tiny_copy(tiny_model_dir: Path, tmp_path: Path) -> Path:
         src = tiny_model_dir / f"tiny{suffix}"
         (tmp_path / src.name).write_bytes(src.read_bytes())
     return tmp_path / "tiny.joblib"
+
+
+@pytest.fixture(scope="session")
+def tiny_inmail_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model trained once on tests/fixtures/models/tiny*.csv in InMail form (the default)."""
+    out = tmp_path_factory.mktemp("tiny-inmail")
+    result = CliRunner().invoke(
+        model, ["train", str(TINY), str(TINY_EMAIL), "--out", str(out), "--name", "tiny",
+                "--seed", "7"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    return out

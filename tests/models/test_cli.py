@@ -78,7 +78,7 @@ def test_train_without_the_email_route(tmp_path: Path) -> None:
 
     mail = TINY.with_name("tiny_email.csv")
     result = run("train", str(TINY), str(mail), "--out", str(tmp_path), "--name", "words",
-                 "--no-email-route", "--email-target-fpr", "0.05")
+                 "--per-channel", "--no-email-route", "--email-target-fpr", "0.05")
     assert result.exit_code == 0, result.output
     assert "routes: none)" in result.output
     manifest = json.loads((tmp_path / "words.json").read_text())

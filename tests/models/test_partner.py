@@ -246,7 +246,8 @@ def test_crossval_reports_each_folds_weight(data: Pooled, embeddings: Embeddings
 def test_cli_records_the_partner_choice_and_no_email_partner(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(model, ["train", str(TINY), str(TINY_EMAIL), "--out",
-                                   str(tmp_path), "--name", "with", "--seed", "7"],
+                                   str(tmp_path), "--name", "with", "--seed", "7",
+                                   "--per-channel"],
                            catch_exceptions=False)
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "with.json").read_text())
@@ -256,6 +257,7 @@ def test_cli_records_the_partner_choice_and_no_email_partner(tmp_path: Path) -> 
     assert (manifest["partners"] != {}) == (choice["weight"] > 0)
     result = runner.invoke(model, ["train", str(TINY), str(TINY_EMAIL), "--out",
                                    str(tmp_path), "--name", "without", "--seed", "7",
+                                   "--per-channel",
                                    "--no-email-partner"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "without.json").read_text())

@@ -30,6 +30,8 @@ TEXTS = [
     "Subject: quarterly numbers\nhi team , the meter 98765 volumes are attached . thanks , daren",
     "Subject: cheap meds\nbuy cheap meds online ! ! ! no prescription , visit www . meds . com",
     inmail_text("Senior data engineer role", "Hi Raj, your pipeline work is great. Chat?"),
+    inmail_text("Long", "a long InMail with many words " * 30),
+    inmail_text("Obfuscated", "V\u0435rify y\u043eur acc\u200bount, fr33 g i f t c4rd"),
     "free free free free free win win win cash cash £££ !!! ???",
     "zxqv unseen tokens only qwzx",
     "word " * 400,
@@ -45,7 +47,7 @@ def _expected(model, text: str) -> float:
     """What scikit-learn says: the word pipeline's probability, or for e-mail the route's, or
     (when the route has a partner) the partner's combination of the route's sklearn decision
     value and the text's embedding."""
-    if channel_prefix(text) != "e:":
+    if channel_prefix(text) not in model.routes:
         return float(model.pipeline.predict_proba([text])[0, 1])
     route, partner = model.routes["e:"], model.partners.get("e:")
     if partner is None:
@@ -55,10 +57,10 @@ def _expected(model, text: str) -> float:
     return float(partner.probabilities(decision, model.encode([text]))[0])
 
 
-def _check_agreement(model, texts: list[str]) -> None:
+def _check_agreement(model, texts: list[str], routes: set[str]) -> None:
     """Each text is scored by its channel's pipeline: the e-mail route (and its partner) for
     e-mail, the word pipeline for the rest; the compiled scorer and the batch path agree."""
-    assert set(model.routes) == {"e:"}
+    assert set(model.routes) == routes
     expected = [_expected(model, t) for t in texts]
     for text, want in zip(texts, expected, strict=True):
         assert model.spam_probability(text) == pytest.approx(want, abs=1e-9), text
@@ -66,38 +68,42 @@ def _check_agreement(model, texts: list[str]) -> None:
 
 
 def test_fast_scorer_matches_pipeline_on_shipped_model(shipped) -> None:
-    _check_agreement(shipped, TEXTS)
+    _check_agreement(shipped, TEXTS, set())  # InMail form: the word pipeline for everything
 
 
 def test_fast_scorer_matches_pipeline_on_tiny_model(tiny_copy: Path) -> None:
     model = load_model(str(tiny_copy), pin(tiny_copy))
     tiny_texts = (tiny_copy.parents[0] / "tiny.json").read_text()  # arbitrary long text
-    _check_agreement(model, [*TEXTS, tiny_texts])
+    _check_agreement(model, [*TEXTS, tiny_texts], {"e:"})
 
 
-def test_inmail_channel_uses_shared_weights_only(shipped) -> None:
+def test_inmail_channels_have_weights_of_their_own(shipped) -> None:
     vocabulary = shipped.pipeline[0].vocabulary_
-    assert not any(term.startswith("n:") for term in vocabulary)
-    assert any(term.startswith("e:") for term in vocabulary)
-    assert any(term.startswith("s:") for term in vocabulary)
-    # Character n-grams live in the e-mail route only: InMails never pay for them.
-    assert not any(term.startswith("e:#") for term in vocabulary)
-    email_vocabulary = shipped.routes["e:"][0].vocabulary_
-    assert any(term.startswith("e:#") for term in email_vocabulary)
-    assert not any(term.startswith(("s:#", "n:")) for term in email_vocabulary)
+    assert any(term.startswith("n:") for term in vocabulary)
+    assert any(term.startswith("m:") for term in vocabulary)
+    # Trained in InMail form: no row was an SMS or an e-mail channel, no character n-grams.
+    assert not any(term.startswith(("e:", "s:")) for term in vocabulary)
 
 
-def test_routes_choose_the_pipeline_and_threshold_by_channel(shipped) -> None:
+def test_routes_choose_the_pipeline_and_threshold_by_channel(tiny_copy: Path) -> None:
+    model = load_model(str(tiny_copy), pin(tiny_copy))
     mail = "Subject: cheap meds\nbuy cheap meds online ! ! ! no prescription needed"
     inmail = inmail_text("A role on my team", "Hi Raj, your pipeline work is great. Chat?")
-    assert shipped.spam_probability(mail) == pytest.approx(_expected(shipped, mail), abs=1e-9)
-    assert shipped.spam_probability(mail) != pytest.approx(
-        float(shipped.pipeline.predict_proba([mail])[0, 1]), abs=1e-6)
-    assert shipped.spam_probability(inmail) == pytest.approx(
-        float(shipped.pipeline.predict_proba([inmail])[0, 1]), abs=1e-9)
-    assert shipped.threshold_for(mail) == shipped.thresholds["e:"]
-    assert shipped.threshold_for("free entry! text WIN") == shipped.thresholds["s:"]
-    assert shipped.threshold_for(inmail) == shipped.threshold
+    assert model.spam_probability(mail) == pytest.approx(_expected(model, mail), abs=1e-9)
+    assert model.spam_probability(mail) != pytest.approx(
+        float(model.pipeline.predict_proba([mail])[0, 1]), abs=1e-6)
+    assert model.spam_probability(inmail) == pytest.approx(
+        float(model.pipeline.predict_proba([inmail])[0, 1]), abs=1e-9)
+    assert model.threshold_for(mail) == model.thresholds["e:"]
+    assert model.threshold_for("free entry! text WIN") == model.thresholds["s:"]
+    assert model.threshold_for(inmail) == model.threshold
+
+
+def test_the_shipped_thresholds_are_per_inmail_channel(shipped) -> None:
+    short = inmail_text("A role on my team", "Hi Raj, your pipeline work is great. Chat?")
+    long = inmail_text("A role on my team", "Hi Raj, your pipeline work is great. " * 30)
+    assert shipped.threshold_for(short) == shipped.thresholds["n:"]
+    assert shipped.threshold_for(long) == shipped.thresholds["m:"]
 
 
 def test_batch_of_nothing(shipped) -> None:
@@ -108,6 +114,7 @@ def test_channel_and_features() -> None:
     assert channel_prefix("Subject: hello\nbody") == "e:"
     assert channel_prefix("hello") == "s:"
     assert channel_prefix(inmail_text("Subject: hello", "body")) == "n:"
+    assert channel_prefix(inmail_text("Subject: hello", "body " * 101)) == "m:"
     assert base_features("Call 09061701461 now! www.x.com £5") == [
         "call", "xlongnum", "now", "!", "xurl", "xcur", "xnum",
         "call xlongnum", "xlongnum now", "now !", "! xurl", "xurl xcur", "xcur xnum", "xdoc",
@@ -136,20 +143,20 @@ def test_refuses_pipeline_of_another_shape() -> None:
         CompiledScorer.from_pipeline(pipeline)
 
 
-def test_email_route_is_compiled_on_its_first_text() -> None:
+def test_email_route_is_compiled_on_its_first_text(tiny_copy: Path) -> None:
     from inmail_guard.models.artifact import load_model_uncached
 
-    model = load_model_uncached("builtin:spam-v1")
-    assert model.scorer.compiled_channels == ("n:",)  # the InMail table, at load
+    model = load_model_uncached(str(tiny_copy), pin(tiny_copy))
+    assert model.scorer.compiled_channels == ("n:", "m:")  # the InMail tables, at load
     model.spam_probability(inmail_text("A role on my team", "Hi Raj, chat next week?"))
-    assert model.scorer.compiled_channels == ("n:",)
+    assert model.scorer.compiled_channels == ("n:", "m:")
     model.spam_probability("free entry! text WIN to 80086")
-    assert model.scorer.compiled_channels == ("n:", "s:")
+    assert model.scorer.compiled_channels == ("n:", "m:", "s:")
     assert model._scorers == {}  # InMail and SMS never build the e-mail route's tables
     model.spam_probability("Subject: cheap meds\nbuy cheap meds online")
     assert set(model._scorers) == {"e:"}
     assert model._scorers["e:"].compiled_channels == ("e:",)  # the route's own channel only
-    assert model.scorer.compiled_channels == ("n:", "s:")
+    assert model.scorer.compiled_channels == ("n:", "m:", "s:")
 
 
 def test_tables_compiled_later_agree_with_tables_compiled_at_once(shipped) -> None:
@@ -158,7 +165,7 @@ def test_tables_compiled_later_agree_with_tables_compiled_at_once(shipped) -> No
     assert lazy.compiled_channels == ()
     for text in TEXTS:
         assert lazy.decision(text) == eager.decision(text)  # same sums, same order: exact
-    assert sorted(lazy.compiled_channels) == ["e:", "n:", "s:"]
+    assert sorted(lazy.compiled_channels) == ["e:", "m:", "n:", "s:"]
 
 
 def test_a_channel_is_compiled_once_when_threads_race_for_it(shipped, monkeypatch) -> None:

@@ -1,4 +1,7 @@
-"""The shipped builtin:spam-v1 model: verified, small, and sensible on InMail-like messages."""
+"""The shipped builtin:spam-v1 model: verified, small, and sensible on InMail-like messages.
+
+Its end-to-end figures (through the default policy) are in MODEL_CARD.md, measured with
+``inmail-guard model evaluate --policy``; these tests check the artifact and its manifest."""
 
 from __future__ import annotations
 
@@ -9,9 +12,14 @@ import pytest
 
 from inmail_guard.models import BUILTIN_MODELS, load_model
 from inmail_guard.models.artifact import resolve
-from inmail_guard.models.features import inmail_text
+from inmail_guard.models.features import (
+    FEATURES_VERSION,
+    INMAIL_PREFIX,
+    LONG_INMAIL_PREFIX,
+    inmail_text,
+)
+from inmail_guard.models.inmail import model_input
 from inmail_guard.models.manifest import REQUIRED_FIELDS
-from inmail_guard.models.train import choose_weight
 
 HAM = [
     ("Senior backend engineer role at Northwind",
@@ -72,31 +80,40 @@ def test_manifest(shipped) -> None:
     m = shipped.manifest
     assert set(REQUIRED_FIELDS) <= set(m)
     assert shipped.name == "spam-v1"
-    assert [d["file"] for d in m["training_data"]] == ["sms_spam_train.csv", "email_spam_train.csv"]
-    assert [(d["ham"], d["spam"]) for d in m["training_data"]] == [(3862, 598), (2938, 1200)]
+    assert [d["file"] for d in m["training_data"]] == [
+        "sms_spam_train.csv", "email_spam_train.csv", "train.csv"]
+    assert [(d["ham"], d["spam"]) for d in m["training_data"]] == [
+        (3862, 598), (2938, 1200), (121, 100)]
     assert set(m["versions"]) == {"python", "sklearn", "numpy", "scipy", "joblib"}
-    assert "crossval" in m["metrics"]
+    assert m["features"] == FEATURES_VERSION
+    assert m["params"]["inmail_form"] is True
     assert m["command"].startswith("inmail-guard model train ")
 
 
-#: Spam the shipped model ranks above every ham fixture but scores below its threshold. Account
-#: phishing with no money words is weak in both training corpora (see MODEL_CARD.md).
-KNOWN_MISSES = {"Your account has been suspended"}
+def test_inmails_are_scored_by_weights_trained_for_them_at_calibrated_thresholds(shipped):
+    """No route, no partner: every InMail reaches the word pipeline trained in InMail form,
+    with the threshold of its channel, chosen on validation folds (none hand-set)."""
+    assert shipped.routes == {} and shipped.partners == {}
+    assert set(shipped.thresholds) == {INMAIL_PREFIX, LONG_INMAIL_PREFIX}
+    assert shipped.threshold == max(shipped.thresholds.values())
+    per_file = shipped.manifest["metrics"]["threshold_per_file"]
+    for prefix, threshold in shipped.thresholds.items():
+        chosen = [f[prefix]["threshold"] for f in per_file.values()
+                  if prefix in f and f[prefix]["chooses"]]
+        assert threshold == max(chosen)
 
 
 def test_separates_inmail_fixtures(shipped) -> None:
-    ham = [shipped.spam_probability(inmail_text(s, b)) for s, b in HAM]
-    spam = [shipped.spam_probability(inmail_text(s, b)) for s, b in SPAM]
-    assert max(ham) < min(spam), (ham, spam)
-    assert max(ham) < shipped.threshold, ham
-    caught = {s for (s, _), p in zip(SPAM, spam, strict=True) if p >= shipped.threshold}
-    assert caught == {s for s, _ in SPAM} - KNOWN_MISSES, spam
-    batch = shipped.spam_probabilities([inmail_text(s, b) for s, b in HAM + SPAM])
-    assert batch == pytest.approx(ham + spam, abs=1e-9)
+    ham = [inmail_text(s, b) for s, b in HAM]
+    spam = [inmail_text(s, b) for s, b in SPAM]
+    margin = [shipped.spam_probability(t) - shipped.threshold_for(t) for t in ham + spam]
+    assert max(margin[:len(ham)]) < 0 <= min(margin[len(ham):]), margin
+    assert shipped.spam_probabilities(ham + spam) == pytest.approx(
+        [shipped.spam_probability(t) for t in ham + spam], abs=1e-9)
 
 
 #: Enron-style e-mail (lower-cased, tokenised with spaces, as the corpus is): ordinary business
-#: mail and classic spam. Scored by the e-mail route and its embedding partner.
+#: mail and classic spam, sent as InMails (the subject line becomes the subject).
 EMAIL_HAM = [
     "Subject: re : gas nominations for march\nthe revised volumes for meter 1234 are attached . "
     "please confirm them by friday . thanks , daren",
@@ -115,29 +132,15 @@ EMAIL_SPAM = [
 ]
 
 
-def test_email_route_has_the_partner_its_validation_folds_chose(shipped) -> None:
-    choice = shipped.manifest["metrics"]["email_partner"]
-    errors = {float(w): n for w, n in choice["validation_errors"].items()}
-    auc = {float(w): a for w, a in choice["validation_roc_auc"].items()}
-    assert choice["weight"] == choose_weight(errors, auc) > 0
-    partner = shipped.partners["e:"]
-    assert partner.weight == choice["weight"]
-    assert shipped.manifest["partners"]["e:"]["encoder_sha256"] == partner.encoder_sha256
-    assert shipped.manifest["metrics"]["crossval"]["fold_partner_weights"]
+def test_separates_email_fixtures_sent_as_inmails(shipped) -> None:
+    ham = [model_input(t) for t in EMAIL_HAM]
+    spam = [model_input(t) for t in EMAIL_SPAM]
+    assert max(shipped.spam_probability(t) - shipped.threshold_for(t) for t in ham) < 0
+    assert min(shipped.spam_probability(t) - shipped.threshold_for(t) for t in spam) >= 0
 
 
-def test_separates_email_fixtures(shipped) -> None:
-    ham = [shipped.spam_probability(t) for t in EMAIL_HAM]
-    spam = [shipped.spam_probability(t) for t in EMAIL_SPAM]
-    threshold = shipped.thresholds["e:"]
-    assert max(ham) < threshold <= min(spam), (ham, spam, threshold)
-    assert shipped.spam_probabilities(EMAIL_HAM + EMAIL_SPAM) == pytest.approx(ham + spam,
-                                                                                abs=1e-9)
-
-
-def test_meets_the_crossval_targets(shipped) -> None:
-    """The targets of the spam-detection issue, on the manifest's cross-validation."""
-    metrics = shipped.manifest["metrics"]["crossval"]["metrics"]
-    sms, enron = metrics["sms_spam_train.csv"], metrics["email_spam_train.csv"]
-    assert sms["f1"] >= 0.95 and sms["ham_fpr"] <= 0.005
-    assert enron["f1"] >= 0.985 and enron["ham_fpr"] <= 0.01
+def test_the_model_card_describes_the_shipped_artifact(shipped) -> None:
+    card = (Path(str(resources.files("inmail_guard.models"))) / "MODEL_CARD.md").read_text()
+    assert f"`{shipped.sha256}`" in card
+    for prefix, threshold in shipped.thresholds.items():
+        assert f"`{prefix}` {threshold}" in card

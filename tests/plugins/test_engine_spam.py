@@ -203,6 +203,7 @@ def test_advice_on_accepted_decisions(engine, make_message, make_facts) -> None:
     decision = engine.evaluate(make_message(subject="Quick question", body=body), make_facts())
     assert decision.outcome == "accepted"
     assert [a.code for a in decision.advice] == [
-        "long_paragraph", "message_long", "not_personalised", "subject_weak"]
+        "long_paragraph", "message_long", "no_call_to_action", "not_personalised",
+        "simple_language", "subject_weak"]
     assert {"code": "message_long", "message": "Messages under 100 words get more replies."} in (
         decision.to_dict()["advice"])

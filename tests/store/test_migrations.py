@@ -19,7 +19,7 @@ def versions(store: Store) -> list[int]:
 
 
 def test_a_fresh_database_is_created_at_the_latest_version(store):
-    assert versions(store) == [m.version for m in MIGRATIONS] and LATEST == 2
+    assert versions(store) == [m.version for m in MIGRATIONS] and LATEST == 4
     with store.read() as conn:
         assert set(t.metadata.tables) <= set(inspect(conn).get_table_names())
 
@@ -30,10 +30,48 @@ def test_opening_again_changes_nothing(store_url, store):
     again.close()
 
 
+def _as_version_3(conn) -> None:
+    """Undo version 4: the members' profile details."""
+    for column in ("headline", "company", "role"):
+        conn.execute(text(f"ALTER TABLE members DROP COLUMN {column}"))
+    conn.execute(delete(t.schema_version).where(t.schema_version.c.version == 4))
+
+
+def _as_version_2(conn) -> None:
+    """Undo versions 4 and 3: the conversations' read marks and indexes."""
+    _as_version_3(conn)
+    for index in ("ix_conversations_sender", "ix_conversations_recipient"):
+        conn.execute(text(f"DROP INDEX {index}"))
+    for column in ("sender_read_seq", "recipient_read_seq"):
+        conn.execute(text(f"ALTER TABLE conversations DROP COLUMN {column}"))
+    conn.execute(delete(t.schema_version).where(t.schema_version.c.version == 3))
+
+
+def test_a_version_2_database_gets_read_marks_with_its_conversations_kept(store_url, store):
+    now_sql = "2026-01-01 00:00:00"
+    with store.write() as conn:
+        _as_version_2(conn)
+        conn.execute(text("INSERT INTO conversations (id, inmail_id, sender_id, recipient_id,"
+                          " created_at, last_message_at) VALUES ('cv1', 'im1', 'a', 'b',"
+                          f" '{now_sql}', '{now_sql}')"))
+    with store.read() as conn:
+        assert current_version(conn) == 2
+    store.close()
+    upgraded = Store(store_url)
+    with upgraded.read() as conn:
+        assert current_version(conn) == 4
+        row = conn.execute(select(t.conversations)).one()
+        assert (row.id, row.sender_read_seq, row.recipient_read_seq) == ("cv1", 0, 0)
+        names = {i["name"] for i in inspect(conn).get_indexes("conversations")}
+        assert {"ix_conversations_sender", "ix_conversations_recipient"} <= names
+    upgraded.close()
+
+
 def test_a_version_1_database_is_upgraded_in_place_keeping_its_data(store_url, store):
     now_sql = "2026-01-01 00:00:00"
     with store.write() as conn:
-        # Make it look like version 1: no outbox index, version row 2 absent; plus some data.
+        # Make it look like version 1: no outbox index, version rows 2 and 3 absent; plus data.
+        _as_version_2(conn)
         conn.execute(text("DROP INDEX ix_outbox_due"))
         conn.execute(delete(t.schema_version).where(t.schema_version.c.version == 2))
         conn.execute(text("INSERT INTO members (id, plan, profile_public, accepts_inmail,"
@@ -45,7 +83,7 @@ def test_a_version_1_database_is_upgraded_in_place_keeping_its_data(store_url, s
     store.close()
     upgraded = Store(store_url)
     with upgraded.read() as conn:
-        assert current_version(conn) == 2
+        assert current_version(conn) == 4
         assert "ix_outbox_due" in {i["name"] for i in inspect(conn).get_indexes("outbox")}
         assert conn.execute(select(t.members.c.id)).scalars().all() == ["m1"]
     upgraded.close()
@@ -84,3 +122,19 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
     store.close()
+
+
+def test_a_version_3_database_gets_profile_columns_with_its_members_kept(store_url, store):
+    now_sql = "2026-01-01 00:00:00"
+    with store.write() as conn:
+        _as_version_3(conn)
+        conn.execute(text("INSERT INTO members (id, plan, profile_public, accepts_inmail,"
+                          " is_employee, created_at, updated_at) VALUES ('m1', 'basic', true,"
+                          f" true, false, '{now_sql}', '{now_sql}')"))
+    store.close()
+    upgraded = Store(store_url)
+    with upgraded.read() as conn:
+        assert current_version(conn) == 4
+        row = conn.execute(select(t.members)).one()
+        assert (row.id, row.headline, row.company, row.role) == ("m1", None, None, None)
+    upgraded.close()

@@ -21,6 +21,7 @@ from inmail_guard.api.middleware import EdgeMiddleware
 from inmail_guard.api.policy_state import ActivePolicy, PolicyHolder, PolicyReloadError
 from inmail_guard.api.responses import JSONBytesResponse
 from inmail_guard.api.settings import Settings
+from inmail_guard.api.workers import WorkerRegistry
 from inmail_guard.engine.evaluator import Engine
 from inmail_guard.policies.schema import Policy
 from inmail_guard.service_types import check_service_policy
@@ -133,9 +134,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signal.SIGHUP, _on_sighup, holder, metrics)
                 hup_installed = True
+        workers = WorkerRegistry(settings.ready_dir) if settings.ready_dir else None
+        if workers is not None:
+            workers.mark_ready()  # the supervisor stops answering 503 for us
         try:
             yield
         finally:
+            if workers is not None:
+                workers.mark_gone()
             stop_flush.set()
             if stop_watch is not None:
                 stop_watch.set()

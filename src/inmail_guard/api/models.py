@@ -366,6 +366,38 @@ class InboxOut(BaseModel):
     items: list[InboxItemOut]
 
 
+class LastMessageOut(_Out):
+    author_id: str | None
+    preview: str = Field(description="The latest message's rendered text, cut like an inbox"
+                         " preview.")
+
+
+class ConversationSummaryOut(_Out):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    inmail_id: str
+    subject: str = Field(description="The subject of the InMail the conversation began as.")
+    with_member: SenderCardOut = Field(alias="with", description="The other participant.")
+    created_at: str
+    last_message_at: str
+    last_message: LastMessageOut
+    unread: int = Field(ge=0, description="Messages from the other participant that this"
+                        " member has not marked read.")
+
+
+class ConversationsOut(BaseModel):
+    member_id: str
+    items: list[ConversationSummaryOut]
+
+
+class ReadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"member_id": "m-alice"}]})
+
+    member_id: str = Field(min_length=1, max_length=200, description="The acting participant.")
+
+
 class SentOut(BaseModel):
     member_id: str
     items: list[InMailOut]
@@ -378,6 +410,12 @@ _NAME: dict[str, Any] = {"anyOf": [
     {"type": "null"}]}
 
 
+#: The same for the profile details (headline, company, role).
+_PROFILE: dict[str, Any] = {"anyOf": [
+    {"type": "string", "maxLength": members.c.headline.type.length, "pattern": NO_NUL},
+    {"type": "null"}]}
+
+
 class MemberIn(BaseModel):
     """A member's attributes for ``PUT`` (the id is in the path): every one is required, so a
     ``PUT`` never resets an attribute by leaving it out. ``PATCH`` changes only what it names
@@ -385,7 +423,8 @@ class MemberIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"plan": "recruiter_lite", "profile_public": True, "accepts_inmail": True,
-         "is_employee": False, "name": "Alice Example", "photo_url": None}]})
+         "is_employee": False, "name": "Alice Example", "photo_url": None,
+         "headline": "Hiring data engineers at Acme", "company": "Acme", "role": "Recruiter"}]})
 
     plan: str = Field(min_length=1)
     profile_public: Flag
@@ -394,11 +433,18 @@ class MemberIn(BaseModel):
     name: str | None = Field(description="null when unknown.", json_schema_extra=_NAME)
     photo_url: PhotoUrl | None = Field(
         description="An http:// or https:// URL, at most 2,000 characters; null for none.")
+    headline: str | None = Field(description="Profile headline; null when unknown.",
+                                 json_schema_extra=_PROFILE)
+    company: str | None = Field(description="Current company; null when unknown.",
+                                json_schema_extra=_PROFILE)
+    role: str | None = Field(description="Current role or job title; null when unknown.",
+                             json_schema_extra=_PROFILE)
 
 
 class MemberPatch(BaseModel):
     """``PATCH /v1/members/{id}``: a JSON merge patch (RFC 7396). Only the attributes named
-    change; ``null`` clears ``name`` or ``photo_url`` (the other attributes cannot be null)."""
+    change; ``null`` clears ``name``, ``photo_url``, ``headline``, ``company`` or ``role``
+    (the other attributes cannot be null)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"plan": "recruiter_corporate"}, {"accepts_inmail": False}, {"photo_url": None}]})
@@ -412,6 +458,9 @@ class MemberPatch(BaseModel):
     name: str | None = Field(None, json_schema_extra=_NAME)
     photo_url: PhotoUrl | None = Field(
         None, description="An http:// or https:// URL, at most 2,000 characters.")
+    headline: str | None = Field(None, json_schema_extra=_PROFILE)
+    company: str | None = Field(None, json_schema_extra=_PROFILE)
+    role: str | None = Field(None, json_schema_extra=_PROFILE)
 
     def changes(self) -> dict[str, object]:
         """The attributes the patch names, with their new values."""
@@ -426,6 +475,9 @@ class MemberOut(_Out):
     is_employee: bool
     name: str | None = None
     photo_url: str | None = None
+    headline: str | None = None
+    company: str | None = None
+    role: str | None = None
 
 
 class RestrictionStateOut(BaseModel):

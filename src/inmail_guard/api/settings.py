@@ -117,6 +117,9 @@ class ServerSettings(BaseSettings):
     reload_marker: str | None = Field(
         None, description="Set by serve for its workers: a file whose change makes every"
                           " worker reload the policy.")
+    ready_dir: str | None = Field(
+        None, description="Set by serve for its workers: the folder where each worker that is"
+        " ready to serve marks itself, so the supervisor answers 503 while none is.")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: Any,
@@ -151,7 +154,8 @@ class ServerSettings(BaseSettings):
             keys_env=self.api_keys, max_body_bytes=self.max_body_bytes,
             watch_policy=(self.watch_policy if self.watch_policy is not None
                           else (2.0 if self.workers > 1 else 0.0)),
-            reload_marker=self.reload_marker, sighup=self.sighup, freeze_gc=self.freeze_gc,
+            reload_marker=self.reload_marker, ready_dir=self.ready_dir, sighup=self.sighup,
+            freeze_gc=self.freeze_gc,
             configure_logging=self.log_json, access_log=self.access_log, otel=self.otel,
             dispatch_events=self.dispatch_events)
 
@@ -249,6 +253,10 @@ class Settings:
     #: A file every worker watches: a successful ``POST /v1/policy/reload`` touches it so the
     #: other workers reload too (``serve --workers N`` makes one).
     reload_marker: str | None = None
+    #: Where a worker of ``serve --workers N`` says it is ready to serve (a file named after
+    #: its pid, removed at shutdown), so the supervisor knows when none is
+    #: (:mod:`inmail_guard.api.workers`).
+    ready_dir: str | None = None
     #: Install a SIGHUP handler that reloads the policy (only in a server process).
     sighup: bool = False
     #: After start-up, move everything loaded (engine, model, app) out of the cyclic garbage
@@ -302,4 +310,6 @@ class Settings:
             out["API_KEYS"] = self.keys_env
         if self.reload_marker:
             out["RELOAD_MARKER"] = self.reload_marker
+        if self.ready_dir:
+            out["READY_DIR"] = self.ready_dir
         return {ENV_PREFIX + k: v for k, v in out.items()}

@@ -167,7 +167,11 @@ def run_tour(svc: InMailService, clock: ManualClock) -> tuple[Tour, Table, Table
     # Abuse reports -> restriction -> lift.
     reported = []
     for name in ("m4", "m5", "m6"):
-        sent = svc.send(ig.Message("sam", name, subject="Buy our tool", body="Limited offer!"))
+        # A sales pitch recipients do not want: sent (the classifier lets it through), then
+        # reported. ("Buy our tool / Limited offer!" is now refused as spam outright.)
+        sent = svc.send(ig.Message("sam", name, subject="Quick intro",
+                                   body="Hi, could I show you our scheduling tool? Ten minutes "
+                                   "this week?"))
         reported.append((name, tour.inmail_id(sent)))
     for name, inmail_id in reported:
         result = tour.act(f"{name} reports Sam's InMail", name,

@@ -6,7 +6,6 @@ import json
 import shlex
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ import click
 
 from inmail_guard.models.artifact import load_model, resolve, save_model, sha256_file
 from inmail_guard.models.data import DatasetError, read_datasets
-from inmail_guard.models.encoder import ENCODER_FILE
 from inmail_guard.models.manifest import (
     ModelVerificationError,
     check_model_name,
@@ -29,18 +27,43 @@ _DATA = click.argument(
 
 
 def _params(target_fpr: float, email_target_fpr: float, email_route: bool,
-            email_partner: bool, seed: int, c: float, min_df: int) -> Any:
+            email_partner: bool, seed: int, c: float, min_df: int, inmail_form: bool,
+            weights: tuple[tuple[str, float], ...] = ()) -> Any:
     from inmail_guard.models.train import TrainParams
 
     return TrainParams(target_fpr=target_fpr, email_target_fpr=email_target_fpr,
                        email_route=email_route, email_partner=email_partner, seed=seed, c=c,
-                       min_df=min_df)
+                       min_df=min_df, inmail_form=inmail_form, file_weights=weights)
+
+
+def _check_weights(ctx: click.Context, param: click.Parameter,
+                   value: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+    out = []
+    for item in value:
+        name, _, weight = item.rpartition("=")
+        try:
+            number = float(weight)
+        except ValueError:
+            number = -1.0
+        if not name or not number > 0:
+            raise click.BadParameter(f"{item!r}: expected FILE=WEIGHT with the data file's name "
+                                     "and a weight above 0, such as train.csv=5.")
+        out.append((Path(name).name, number))
+    return tuple(out)
 
 
 def _training_options(f: Callable[..., Any]) -> Callable[..., Any]:
     from inmail_guard.models import train as t
 
     for option in reversed([
+        click.option("--weight", "weights", multiple=True, metavar="FILE=WEIGHT",
+                     callback=_check_weights,
+                     help="Count the rows of data file FILE (its name) WEIGHT times in every "
+                     "fit, e.g. a small corpus of InMails among large SMS and e-mail corpora."),
+        click.option("--inmail-form/--per-channel", default=True, show_default=True,
+                     help="Train on every row as the classifier detector sees it when sent as "
+                     "an InMail (one word pipeline, one threshold that keeps every file's "
+                     "target), or per channel (SMS, e-mail route and partner; the old way)."),
         click.option("--target-fpr", type=click.FloatRange(0, 1, min_open=True),
                      default=t.DEFAULT_TARGET_FPR, show_default=True,
                      help="Ham false-positive rate the thresholds are chosen for."),
@@ -49,11 +72,12 @@ def _training_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Ham false-positive rate the e-mail channel's threshold is chosen "
                      "for."),
         click.option("--email-route/--no-email-route", default=True, show_default=True,
-                     help="Train a separate e-mail pipeline with character n-grams on the "
-                     "e-mail rows (text starting with 'Subject:')."),
+                     help="--per-channel: train a separate e-mail pipeline with character "
+                     "n-grams on the e-mail rows (text starting with 'Subject:')."),
         click.option("--email-partner/--no-email-partner", default=True, show_default=True,
-                     help="Give the e-mail route a partner model on sentence embeddings "
-                     "(MiniLM-L6), weighted as the validation folds choose (weight 0: none)."),
+                     help="--per-channel: give the e-mail route a partner model on sentence "
+                     "embeddings (MiniLM-L6), weighted as the validation folds choose "
+                     "(weight 0: none)."),
         click.option("--seed", type=int, default=t.DEFAULT_SEED, show_default=True,
                      help="Seed of the fold splits and the solver."),
         click.option("--c", "c", type=click.FloatRange(0, min_open=True), default=t.DEFAULT_C,
@@ -151,7 +175,10 @@ def model() -> None:
 
 
 @model.command()
-@_DATA
+@click.argument("data", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--from-db", "from_db", default=None, metavar="URL",
+              help="Also learn from the store's verdicts (a SQLite path or database URL): "
+              "InMails reported as abuse are spam, InMails that got a reply and no report ham.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               callback=_check_out_dir,
               help="Directory to write NAME.joblib and NAME.json into (created if missing).")
@@ -165,20 +192,28 @@ def model() -> None:
               "(0: skip).")
 def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
           email_target_fpr: float, email_route: bool, email_partner: bool, seed: int, c: float,
-          min_df: int, cv_folds: int) -> None:
-    """Train a model from id,label,text CSV files (label ham|spam)."""
+          min_df: int, cv_folds: int, inmail_form: bool, from_db: str | None,
+          weights: tuple[tuple[str, float], ...]) -> None:
+    """Train a model from id,label,text CSV files (label ham|spam) and/or, with --from-db,
+    the InMails recipients reported (spam) or replied to (ham)."""
     from inmail_guard.models.train import (
         Pooled,
         TrainingDataError,
         check_trainable,
         crossval,
         train_steps,
+        trained_manifest,
     )
     from inmail_guard.models.train import train as fit
 
-    params = _params(target_fpr, email_target_fpr, email_route, email_partner, seed, c, min_df)
+    params = _params(target_fpr, email_target_fpr, email_route, email_partner, seed, c, min_df,
+                     inmail_form, weights)
+    if not data and from_db is None:
+        raise click.UsageError("give at least one DATA.csv, or --from-db URL")
     try:
         datasets = read_datasets(data)
+        if from_db is not None:
+            datasets.append(_store_verdicts(from_db))
         pooled = Pooled.of(datasets)
         check_trainable(pooled, params, cv_folds)
     except (DatasetError, TrainingDataError) as exc:
@@ -194,36 +229,25 @@ def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
             trained = fit(pooled, params, step)
     except TrainingDataError as exc:
         raise _fail(exc) from None
-    metrics["validation"] = trained.validation
-    if trained.partner_choice:
-        metrics["email_partner"] = trained.partner_choice
-    command = ["inmail-guard", "model", "train", *map(str, data), "--out", str(out_dir),
+    command = ["inmail-guard", "model", "train", *map(str, data)]
+    if from_db is not None:
+        command += ["--from-db", _shown_url(from_db)]
+    command += ["--out", str(out_dir),
                "--name", name, "--target-fpr", str(target_fpr),
                "--email-target-fpr", str(email_target_fpr), "--seed", str(seed),
                "--c", str(c), "--min-df", str(min_df)]
+    if not inmail_form:
+        command.append("--per-channel")
+    for weighted, weight in weights:
+        command += ["--weight", f"{weighted}={weight:g}"]
     if not email_route:
         command.append("--no-email-route")
     if not email_partner:
         command.append("--no-email-partner")
     if cv_folds:
         command += ["--crossval", str(cv_folds)]
-    facts = {
-        "threshold": trained.threshold,
-        "thresholds": trained.thresholds,
-        "routes": sorted(trained.routes),
-        "partners": {prefix: {"encoder": ENCODER_FILE, "encoder_sha256": p.encoder_sha256,
-                              "weight": p.weight,
-                              "candidates": trained.partner_choice["candidates"],
-                              "validation_errors": trained.partner_choice["validation_errors"]}
-                     for prefix, p in trained.partners.items()},
-        "target_fpr": target_fpr,
-        "email_target_fpr": email_target_fpr,
-        "created_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
-        "training_data": [d.describe() for d in datasets],
-        "params": params.as_dict(),
-        "metrics": metrics,
-        "command": shlex.join(command),
-    }
+    facts = trained_manifest(trained, params, shlex.join(command),
+                             [d.describe() for d in datasets], metrics)
     try:
         manifest_path = save_model(trained.pipeline, out_dir, name, facts, trained.routes,
                                    trained.partners)
@@ -249,9 +273,61 @@ def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
     click.echo("\nvalidation folds:\n" + format_metrics_table(trained.validation))
 
 
+def _shown_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    from inmail_guard.store import to_url
+
+    return make_url(to_url(url)).render_as_string(hide_password=True)
+
+
+def _store_verdicts(url: str) -> Any:
+    """The store's verdicts (``store/verdicts.py``) as a dataset named ``db:<url>``."""
+    from sqlalchemy.engine import make_url
+
+    from inmail_guard.models.data import from_rows
+    from inmail_guard.store import Store, StoreError, to_url
+    from inmail_guard.store.verdicts import verdicts
+
+    shown = _shown_url(url)
+    target = make_url(to_url(url))
+    if target.get_backend_name() == "sqlite" and not Path(target.database or "").is_file():
+        raise DatasetError(f"--from-db {shown}: no such SQLite file {target.database!r}. Fix: "
+                           "give the file the service runs on (inmail-guard serve --db).")
+    try:
+        store = Store(to_url(url))
+    except (StoreError, OSError, ValueError) as exc:
+        raise DatasetError(f"--from-db {shown}: cannot open the store: {exc}. Fix: give the "
+                           "SQLite file or database URL the service runs on "
+                           "(inmail-guard serve --db).") from None
+    try:
+        found = verdicts(store)
+    except StoreError as exc:
+        raise DatasetError(f"--from-db {shown}: cannot read the InMails: {exc}") from None
+    finally:
+        store.close()
+    rows = [(v.inmail_id, f"Subject: {' '.join(v.subject.split())}\n{v.body}", v.spam)
+            for v in found]
+    dataset = from_rows(f"db:{shown}", rows)
+    click.echo(f"--from-db {shown}: {dataset.spam} reported InMails (spam), {dataset.ham} "
+               "replied to (ham)", err=True)
+    return dataset
+
+
 @model.command()
-@click.argument("model_ref", metavar="MODEL")
-@_DATA
+@click.argument("args", nargs=-1, required=True, metavar="[MODEL] DATA.csv...")
+@click.option("--policy", "policy_ref", default=None,
+              help="Measure the product: send every row as an InMail through this policy (a "
+              "file or builtin:default) and count its decisions. MODEL, if given, replaces the "
+              "policy's classifier model.")
+@click.option("--crossval", "cv_folds", type=click.IntRange(0), default=0, show_default=True,
+              callback=_check_cv_folds,
+              help="With --policy: train a model with the training options on K-1 folds of "
+              "DATA (plus --train-also), put it in the policy, send the held-out fold; K >= 2.")
+@click.option("--train-also", "train_also", multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="With --crossval: a CSV trained on in every fold, never scored.")
+@_training_options
 @click.option("--sha256", default=None, help="Refuse the model unless its sha256 is this.")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None,
               help="One decision threshold for every row (default: the model's threshold for "
@@ -261,9 +337,36 @@ def train(data: tuple[Path, ...], out_dir: Path, name: str, target_fpr: float,
               help="Write precision-recall and ROC curves to this PNG (its directory must "
               "exist).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-def evaluate(model_ref: str, data: tuple[Path, ...], sha256: str | None,
-             threshold: float | None, plot: Path | None, as_json: bool) -> None:
-    """Score MODEL on labelled CSV files: precision, recall, F1, ham FPR, MCC, ROC-AUC."""
+def evaluate(args: tuple[str, ...], policy_ref: str | None, cv_folds: int,
+             train_also: tuple[Path, ...], target_fpr: float, email_target_fpr: float,
+             email_route: bool, email_partner: bool, seed: int, c: float, min_df: int,
+             inmail_form: bool, weights: tuple[tuple[str, float], ...], sha256: str | None,
+             threshold: float | None, plot: Path | None,
+             as_json: bool) -> None:
+    """Score MODEL on labelled CSV files: precision, recall, F1, ham FPR, MCC, ROC-AUC.
+
+    With --policy, measure what a user gets instead: each row is sent as an InMail through the
+    policy (see docs/model.md, "End to end") and a rejection, for any reason, counts as
+    flagged; the report gives the reason codes that decided. MODEL is then optional (a
+    builtin: name or a .joblib path), and --crossval trains one per fold instead."""
+    if policy_ref is not None:
+        from inmail_guard.cli.model_product import run
+
+        model_ref = args[0] if args[0].startswith("builtin:") or args[0].endswith(
+            ".joblib") else None
+        data = tuple(Path(a) for a in (args[1:] if model_ref else args))
+        if not data:
+            raise click.UsageError("give at least one DATA.csv")
+        params = _params(target_fpr, email_target_fpr, email_route, email_partner, seed, c,
+                         min_df, inmail_form, weights)
+        run(policy_ref, model_ref, data, cv_folds, train_also, params, sha256, as_json,
+            _progress)
+        return
+    if cv_folds or train_also:
+        raise click.UsageError("--crossval and --train-also need --policy")
+    if len(args) < 2:
+        raise click.UsageError("give MODEL and at least one DATA.csv")
+    model_ref, data = args[0], tuple(Path(a) for a in args[1:])
     import numpy as np
 
     from inmail_guard.models.train import Pooled, per_source_metrics
@@ -282,6 +385,11 @@ def evaluate(model_ref: str, data: tuple[Path, ...], sha256: str | None,
                        " are optimistic. Use held-out data, or `inmail-guard model crossval`.",
                        err=True)
     pooled = Pooled.of(datasets)
+    if loaded.manifest.get("params", {}).get("inmail_form"):
+        # A model trained in InMail form scores each row as the InMail it would be sent as.
+        from inmail_guard.models.train import as_inmail
+
+        pooled = as_inmail(pooled)
     scores = np.asarray(_scores(loaded, pooled.texts))
     if threshold is None:
         cut: Any = np.asarray([loaded.threshold_for(t) for t in pooled.texts])
@@ -342,7 +450,8 @@ def info(model_ref: str) -> None:
               help="Also write the results as JSON to this file (its directory must exist).")
 def crossval_command(data: tuple[Path, ...], target_fpr: float, email_target_fpr: float,
                      email_route: bool, email_partner: bool, seed: int, c: float, min_df: int,
-                     folds: int, json_out: Path | None) -> None:
+                     inmail_form: bool, weights: tuple[tuple[str, float], ...], folds: int,
+                     json_out: Path | None) -> None:
     """Stratified K-fold cross-validation of training + threshold choice, per file."""
     from inmail_guard.models.train import (
         Pooled,
@@ -352,7 +461,8 @@ def crossval_command(data: tuple[Path, ...], target_fpr: float, email_target_fpr
         train_steps,
     )
 
-    params = _params(target_fpr, email_target_fpr, email_route, email_partner, seed, c, min_df)
+    params = _params(target_fpr, email_target_fpr, email_route, email_partner, seed, c, min_df,
+                     inmail_form, weights)
     try:
         pooled = Pooled.of(read_datasets(data))
         check_trainable(pooled, params, folds)

@@ -125,12 +125,17 @@ def qa_command(corpus: str, policy_ref: str, fmt: str) -> None:
 
     Exit 0 on success, 2 on a bad CSV or policy.
     """
-    from inmail_guard.workflow.qa import CorpusError, run_qa
+    from inmail_guard.cli.progress import progress_bar
+    from inmail_guard.workflow.qa import CorpusError, read_corpus, run_qa
     from inmail_guard.workflow.qa_report import print_qa, qa_json, qa_markdown
 
     policy = load_policy_or_exit(policy_ref)
     try:
-        report = run_qa(Path(corpus), policy)
+        # Counting the rows first (a CSV read, far cheaper than the checks) gives the bar a
+        # total, so it can show the time left.
+        total = sum(1 for _ in read_corpus(Path(corpus)))
+        with progress_bar("checking", total=total, unit="messages") as bar:
+            report = run_qa(Path(corpus), policy, bar.advance)
     except CorpusError as exc:
         raise BadInput(str(exc)) from None
     if fmt == "json":

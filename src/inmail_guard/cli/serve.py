@@ -247,18 +247,25 @@ def serve(policy: str | None, db: str, host: str, port: int, workers: int,
         return
     sock.close()  # uvicorn binds again (SO_REUSEADDR) and shares it with the workers
     click.echo(_banner(host, port, generated, workers, described, db), err=True)
-    # Several workers: each imports the factory and reads its settings from the environment.
+    # Several workers: each imports the factory and reads its settings from the environment;
+    # the supervisor answers 503 itself while none of them can serve (cli/supervise.py).
+    from inmail_guard.api.workers import WorkerRegistry
+    from inmail_guard.cli.supervise import run_workers
+
     run_dir = tempfile.mkdtemp(prefix="inmail-guard-")
     settings.reload_marker = os.path.join(run_dir, "policy-reload")
     Path(settings.reload_marker).touch()
+    settings.ready_dir = os.path.join(run_dir, "ready")
+    os.makedirs(settings.ready_dir)
     os.environ.update(settings.to_env())
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = os.path.join(run_dir, "metrics")
         os.makedirs(metrics_dir)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
-        uvicorn.run("inmail_guard.api.app:app_from_env", factory=True, workers=workers,
-                    **common)  # type: ignore[arg-type]
+        run_workers(uvicorn.Config("inmail_guard.api.app:app_from_env", factory=True,
+                                   workers=workers, **common),  # type: ignore[arg-type]
+                    WorkerRegistry(settings.ready_dir))
     finally:
         import shutil
 

@@ -89,6 +89,8 @@ class Content:
     placeholders: tuple[str, ...] = ()
     """Template fields left unfilled, as typed (``"<first name>"``, ``"{{company}}"``,
     ``"[Name]"``), first occurrence order, no repeats; the advice plugin mentions them."""
+    emphasized: int = 0
+    """Characters of ``text`` inside bold, italic or strikethrough (each counted once)."""
 
 
 # --- block level: list items --------------------------------------------------------------------
@@ -217,19 +219,21 @@ def parse_body(source: str, *, max_source_chars: int) -> Content:
     return Content(
         text, len(text), frozenset(reader.formatting) if reader.formatting else _EMPTY,
         tuple(reader.links), reader.images, tuple(reader.html), n, False, placeholders,
+        min(reader.emphasized, len(text)),
     )
 
 
 class _Reader:
     """The constructs of one body: collects what was used while rendering it."""
 
-    __slots__ = ("formatting", "html", "images", "links")
+    __slots__ = ("emphasized", "formatting", "html", "images", "links")
 
     def __init__(self) -> None:
         self.formatting: set[str] = set()
         self.links: list[str] = []
         self.images = 0
         self.html: dict[str, None] = {}  # ordered set
+        self.emphasized = 0
 
     def item(self, match: re.Match[str]) -> str:
         """A list item's marker: recorded, and rendered as nothing."""
@@ -333,6 +337,8 @@ class _Reader:
         for opener, closer in paired:
             self.formatting.add(_DELIM_FORMAT[pieces[opener]])
             pieces[opener] = pieces[closer] = ""
+        if paired:
+            self.emphasized += _covered(pieces, paired)
         return "".join(pieces)
 
     def _tag(self, tag: str) -> None:
@@ -356,6 +362,18 @@ class _Reader:
                 self.images += 1
             return
         self.html.setdefault(f"<{name}>", None)
+
+
+def _covered(pieces: list[str], pairs: list[tuple[int, int]]) -> int:
+    """Characters of ``pieces`` inside any of the (opener, closer) index pairs, nested or
+    overlapping pairs counted once: a sweep over the pairs in opener order."""
+    total, reach = 0, -1
+    for opener, closer in sorted(pairs):
+        start = max(opener + 1, reach)
+        if start < closer:
+            total += sum(map(len, pieces[start:closer]))
+        reach = max(reach, closer)
+    return total
 
 
 def _url_starts(text: str) -> list[int]:

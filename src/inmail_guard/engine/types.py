@@ -154,6 +154,10 @@ class Member:
     is_employee: Flag = False
     name: str | None = None
     photo_url: PhotoUrl | None = None
+    # Profile details the advice reads ("profile_specifics"); optional, beyond DESIGN §3.
+    headline: str | None = None
+    company: str | None = None
+    role: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +178,10 @@ class Facts:
     ``credits_extra`` credits added to this window's plan allowance (roll-over, refunds);
     ``prior_restrictions`` how many times the sender was restricted before (escalation);
     ``pending_to_recipient`` the sender already has an unanswered InMail pending to this
-    recipient; ``recent_bodies`` fingerprints of the sender's recent bodies (bulk detector).
+    recipient; ``recent_bodies`` fingerprints of the sender's recent bodies (bulk detector);
+    ``shared_connections`` how many 1st-degree connections sender and recipient have in common;
+    ``prior_conversation`` the two already have a conversation (a reply to an earlier InMail).
+    The last two only feed advice.
     """
 
     __pydantic_config__ = _STRICT
@@ -191,6 +198,8 @@ class Facts:
     prior_restrictions: Count = 0
     pending_to_recipient: Flag = False
     recent_bodies: tuple[BodyFingerprint, ...] = ()
+    shared_connections: Count = 0
+    prior_conversation: Flag = False
 
 
 @dataclass(frozen=True, slots=True)

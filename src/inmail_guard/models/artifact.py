@@ -52,7 +52,12 @@ import sklearn
 
 from inmail_guard.models import routes
 from inmail_guard.models.encoder import EncoderError, SentenceEncoder, builtin_encoder_path
-from inmail_guard.models.features import FEATURES_VERSION, INMAIL_PREFIX, analyze, channel_prefix
+from inmail_guard.models.features import (
+    FEATURES_VERSION,
+    INMAIL_PREFIXES,
+    analyze,
+    channel_prefix,
+)
 from inmail_guard.models.manifest import (
     MANIFEST_FORMAT,
     VERSION_MATCH,
@@ -122,7 +127,7 @@ class SpamModel:
         # for its own channel. So an InMail-only process (the detector never shows the model
         # e-mail) holds the InMail table alone: not the other word tables (~22 MB) nor the
         # e-mail route's (~52 MB).
-        self.scorer = CompiledScorer.from_pipeline(pipeline, channels=(INMAIL_PREFIX,))
+        self.scorer = CompiledScorer.from_pipeline(pipeline, channels=INMAIL_PREFIXES)
         self._scorers: dict[str, CompiledScorer] = {}
         self._compile_lock = threading.Lock()
         for route in self.routes.values():

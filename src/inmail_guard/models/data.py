@@ -29,6 +29,12 @@ class Dataset:
     ids: tuple[str, ...]
     texts: tuple[str, ...]
     labels: tuple[int, ...]
+    #: What the manifest calls it, when not a file (``db:<url>`` for ``--from-db``).
+    source: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.source or self.path.name
 
     @property
     def ham(self) -> int:
@@ -41,7 +47,7 @@ class Dataset:
     def describe(self) -> dict[str, object]:
         """The manifest entry for this file."""
         return {
-            "file": self.path.name,
+            "file": self.name,
             "sha256": self.sha256,
             "rows": len(self.labels),
             "ham": self.ham,
@@ -130,3 +136,19 @@ def _check_row(path: Path, line: int, row: list[str]) -> None:
             f"{where}: column 'text' (row {row_id!r}) is empty. Fix: remove the row or add "
             "the message text."
         )
+
+
+def from_rows(source: str, rows: Sequence[tuple[str, str, bool]]) -> Dataset:
+    """A dataset of ``(id, text, is_spam)`` rows that come from elsewhere than a file (the
+    store's verdicts); its sha256 is that of the rows written as ``id,label,text`` CSV."""
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(HEADER)
+    for row_id, text, spam in rows:
+        writer.writerow((row_id, LABELS[spam], text))
+    return Dataset(
+        path=Path(source), sha256=hashlib.sha256(buffer.getvalue().encode("utf-8")).hexdigest(),
+        ids=tuple(r[0] for r in rows), texts=tuple(r[1] for r in rows),
+        labels=tuple(int(r[2]) for r in rows), source=source)

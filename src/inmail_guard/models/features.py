@@ -6,6 +6,11 @@ manifest names another version) and a retrained model.
 
 Design, chosen by cross-validation on the SMS and Enron corpora (see ``models/MODEL_CARD.md``):
 
+* every text first goes through :func:`inmail_guard.textnorm.model_text`, the normaliser the
+  keywords detector shares: NFKC, invisible and bidi characters deleted, look-alike letters of
+  other scripts read as ASCII, spaced letters joined, l33t undone inside mixed words. Training
+  and scoring both tokenise through here, so they always agree;
+
 * a normaliser collapses what spam varies and ham does not: URLs (also Enron's tokenised
   ``http : / / www . x . com``), currency amounts, long digit runs (phone numbers, short codes),
   other numbers;
@@ -18,11 +23,11 @@ Design, chosen by cross-validation on the SMS and Enron corpora (see ``models/MO
   of F1 at the shared threshold (0.92 instead of 0.975 in cross-validation);
 * a constant token per document, so the channel copy of it acts as a per-channel offset.
 
-No training corpus has the ``n:`` (InMail) channel, so an InMail is scored by the shared weights
-alone: the part of the model the two corpora agree on. This matters: scored through the e-mail
-channel, ordinary recruiter and sales outreach looks like spam (the Enron ham is one trader's
-internal mail, so any outside solicitation resembles its spam); see the model card. Labelled
-InMails, exported through :func:`inmail_text`, would train the ``n:`` weights directly.
+InMails have two channels of their own, by length: ``n:`` (at most
+:data:`LONG_INMAIL_WORDS` words) and ``m:`` (longer: the shape of an e-mail). A model trained
+with ``--inmail-form`` (the shipped one) sees every training row as the InMail it would be
+(``models/inmail.py``), so both channels have weights of their own and a threshold each; SMS
+rows mostly train ``n:``, e-mails mostly ``m:``, and the labelled InMail corpus both.
 
 Word features keep the per-message scorer in pure Python fast (see ``scorer.py``): an InMail
 costs one lookup per word and bigram.
@@ -39,12 +44,20 @@ from __future__ import annotations
 import re
 from itertools import pairwise
 
-FEATURES_VERSION = "inmail-guard-words/6"
+from inmail_guard.textnorm import model_text
+
+FEATURES_VERSION = "inmail-guard-words/7"
 
 EMAIL_PREFIX = "e:"
 SHORT_PREFIX = "s:"
 INMAIL_PREFIX = "n:"
-CHANNEL_PREFIXES = (EMAIL_PREFIX, SHORT_PREFIX, INMAIL_PREFIX)
+#: A long InMail (more than :data:`LONG_INMAIL_WORDS` words): the shape of an e-mail.
+LONG_INMAIL_PREFIX = "m:"
+CHANNEL_PREFIXES = (EMAIL_PREFIX, SHORT_PREFIX, INMAIL_PREFIX, LONG_INMAIL_PREFIX)
+INMAIL_PREFIXES = (INMAIL_PREFIX, LONG_INMAIL_PREFIX)
+#: Where an InMail stops being short: words (counted as spaces, which is cheap) of the subject
+#: line and body. Chosen by end-to-end cross-validation (see ``MODEL_CARD.md``).
+LONG_INMAIL_WORDS = 100
 #: How :func:`inmail_text` starts an InMail, so that :func:`channel_prefix` knows it.
 INMAIL_HEADER = "InMail-Subject:"
 DOC_TOKEN = "xdoc"
@@ -69,19 +82,22 @@ _DIGITS = b"0123456789"
 
 
 def channel_prefix(text: str) -> str:
-    """``n:`` for :func:`inmail_text` output, ``e:`` for text that starts with a Subject: line
+    """``n:`` for :func:`inmail_text` output (``m:`` when it is long: more than
+    :data:`LONG_INMAIL_WORDS` words), ``e:`` for text that starts with a Subject: line
     (e-mail), else ``s:`` (short message)."""
     if text.startswith(INMAIL_HEADER):
-        return INMAIL_PREFIX
+        return LONG_INMAIL_PREFIX if text.count(" ") > LONG_INMAIL_WORDS else INMAIL_PREFIX
     return EMAIL_PREFIX if _SUBJECT.match(text) else SHORT_PREFIX
 
 
 def tokens(text: str) -> list[str]:
-    """Lower-cased word tokens, with URLs, currency signs and all-digit numbers as placeholder
-    words (``xurl``, ``xcur``, ``xnum``, ``xlongnum`` for 5+ digits: phone numbers, codes)."""
+    """Lower-cased word tokens of :func:`~inmail_guard.textnorm.model_text` (look-alikes read
+    as ASCII, invisible characters gone, l33t and spaced letters undone), with URLs, currency
+    signs and all-digit numbers as placeholder words (``xurl``, ``xcur``, ``xnum``,
+    ``xlongnum`` for 5+ digits: phone numbers, codes)."""
     if text.startswith(INMAIL_HEADER):  # a marker for channel_prefix, not content
         text = text[len(INMAIL_HEADER):]
-    text = text.lower()
+    text = model_text(text).lower()
     if "http" in text or "www" in text:
         text = _SCHEME_URL.sub(" xurl ", text)
     if _TLD.search(text):
@@ -140,7 +156,7 @@ def char_grams(text: str) -> list[str]:
     lo, hi = CHAR_NGRAMS
     out: list[str] = []
     extend = out.extend
-    for word in text.lower().split():
+    for word in model_text(text).lower().split():
         w = f" {word} "
         size = len(w)
         for n in range(lo, min(hi, size) + 1):

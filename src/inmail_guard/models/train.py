@@ -58,10 +58,12 @@ from inmail_guard.models import routes
 from inmail_guard.models.data import Dataset
 from inmail_guard.models.features import (
     EMAIL_PREFIX,
+    INMAIL_PREFIXES,
     analyze,
     analyze_email,
     channel_prefix,
 )
+from inmail_guard.models.inmail import model_input
 from inmail_guard.models.metrics import binary_metrics, choose_threshold
 from inmail_guard.models.partner import (
     EMBEDDING_C,
@@ -99,6 +101,12 @@ class TrainParams:
     email_partner: bool = True
     #: The partner weights chosen among on the validation folds (0: the route alone).
     partner_weights: tuple[float, ...] = WEIGHTS
+    #: Train on every row in InMail form (``inmail.model_input``): one word pipeline for the
+    #: text the ``classifier`` detector scores, one threshold (see :func:`train_inmail`).
+    inmail_form: bool = False
+    #: ``(file name, weight)``: the rows of that file count this many times in every fit
+    #: (``--weight``), e.g. a small corpus of the traffic the model is for.
+    file_weights: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.partner_weights or min(self.partner_weights) < 0:
@@ -108,7 +116,8 @@ class TrainParams:
     def as_dict(self) -> dict[str, Any]:
         return {"target_fpr": self.target_fpr, "email_target_fpr": self.email_target_fpr,
                 "email_route": self.email_route, "email_partner": self.email_partner,
-                "seed": self.seed, "C": self.c,
+                "inmail_form": self.inmail_form, "seed": self.seed, "C": self.c,
+                "file_weights": dict(self.file_weights),
                 "min_df": self.min_df, "val_folds": self.val_folds,
                 "estimator": "LinearSVC(class_weight=balanced) + sigmoid calibration",
                 "vectorizer": "tfidf(sublinear_tf, l2), word 1-2-grams x channel; e-mail "
@@ -141,7 +150,7 @@ class Pooled:
             texts.extend(ds.texts)
             labels.extend(ds.labels)
             source.extend([i] * len(ds.labels))
-        return cls(texts, np.asarray(labels), np.asarray(source), [d.path.name for d in datasets])
+        return cls(texts, np.asarray(labels), np.asarray(source), [d.name for d in datasets])
 
     def strata(self) -> np.ndarray:
         return self.source * 2 + self.labels
@@ -152,6 +161,13 @@ class Pooled:
 
     def take(self, idx: np.ndarray) -> Pooled:
         return Pooled([self.texts[i] for i in idx], self.labels[idx], self.source[idx], self.names)
+
+    @classmethod
+    def join(cls, first: Pooled, second: Pooled) -> Pooled:
+        """The rows of both; ``second``'s files are numbered after ``first``'s."""
+        return cls(first.texts + second.texts, np.concatenate([first.labels, second.labels]),
+                   np.concatenate([first.source, second.source + len(first.names)]),
+                   first.names + second.names)
 
 
 def build_pipeline(params: TrainParams, analyzer: Callable[[str], list[str]] = analyze
@@ -211,8 +227,10 @@ def check_trainable(data: Pooled, params: TrainParams, cv_folds: int = 0) -> Non
 
 
 def _fit(pipeline: Pipeline, texts: Sequence[str], labels: np.ndarray,
-         params: TrainParams) -> Pipeline:
+         params: TrainParams, weights: np.ndarray | None = None) -> Pipeline:
     try:
+        if weights is not None:
+            return pipeline.fit(texts, labels, clf__sample_weight=weights)
         return pipeline.fit(texts, labels)
     except ValueError as exc:
         raise _no_terms(exc, params) from None
@@ -237,11 +255,12 @@ def out_of_fold(data: Pooled, params: TrainParams, progress: Progress | None = N
                 ) -> np.ndarray:
     """Spam probability of every row from a word pipeline that did not train on it."""
     scores = np.zeros(len(data.labels))
+    weights = row_weights(data, params)
     for k, (train, test) in enumerate(_folds(data, params.val_folds, params.seed), 1):
         if progress:
             progress(f"validation fold {k}/{params.val_folds}")
         pipeline = _fit(build_pipeline(params), data.take(train).texts, data.labels[train],
-                        params)
+                        params, None if weights is None else weights[train])
         scores[test] = pipeline.predict_proba(data.take(test).texts)[:, 1]
     return scores
 
@@ -312,6 +331,8 @@ class Trained:
     #: How the e-mail partner's weight was chosen: validation errors per candidate weight.
     partner_choice: dict[str, Any] = field(default_factory=dict)
     embeddings: Embeddings | None = None
+    #: InMail-form training: each file's target, ham rows and threshold (``train_inmail``).
+    file_thresholds: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def row_thresholds(self, channels: np.ndarray) -> np.ndarray:
         return np.asarray([self.thresholds.get(c, self.threshold) for c in channels.tolist()])
@@ -324,7 +345,7 @@ class Trained:
 def wants_email_route(data: Pooled, params: TrainParams) -> bool:
     """Whether :func:`train` fits an e-mail route: asked for, and the data has e-mail rows of
     both labels, at least ``2 * val_folds`` of each (enough to choose a threshold on)."""
-    if not params.email_route:
+    if not params.email_route or params.inmail_form:
         return False
     labels = data.labels[data.channels() == EMAIL_PREFIX]
     return bool(np.bincount(labels, minlength=2).min() >= 2 * params.val_folds)
@@ -343,16 +364,91 @@ def wants_partner(data: Pooled, params: TrainParams) -> bool:
 def train_steps(data: Pooled, params: TrainParams) -> int:
     """How many progress steps :func:`train` reports."""
     steps = params.val_folds + 1
+    if params.inmail_form:
+        return steps
     if wants_email_route(data, params):
         steps += params.val_folds + 1 + (1 if wants_partner(data, params) else 0)
     return steps
+
+
+def as_inmail(data: Pooled) -> Pooled:
+    """``data`` with every text in InMail form, as the ``classifier`` detector shows it."""
+    return Pooled([model_input(t) for t in data.texts], data.labels, data.source, data.names)
+
+
+def file_targets(data: Pooled, params: TrainParams) -> dict[int, float]:
+    """The ham false-positive rate each file's rows are held to: ``email_target_fpr`` for a
+    file whose rows are mostly e-mail-shaped (a ``Subject:`` line), else ``target_fpr``."""
+    channels = data.channels()
+    targets = {}
+    for i in sorted(set(data.source.tolist())):
+        email = float(np.mean(channels[data.source == i] == EMAIL_PREFIX))
+        targets[i] = params.fpr_for(EMAIL_PREFIX if email > 0.5 else "")
+    return targets
+
+
+def train_inmail(data: Pooled, params: TrainParams, progress: Progress | None = None
+                 ) -> Trained:
+    """One word pipeline trained on every row in InMail form (:func:`as_inmail`).
+
+    Each InMail channel (short ``n:``, long ``m:``) gets a threshold chosen on the validation
+    folds so that every file keeps its own target (:func:`file_targets`): each file whose ham
+    rows in that channel can measure its target (at least ``1 / target`` of them) gets the
+    lowest threshold with its ham FPR there at most the target, and the channel's threshold is
+    the highest of these (with no such file: all its ham at ``target_fpr``). Files with fewer
+    ham rows are reported but do not choose (one false positive among 85 ham is not a rate).
+    The fallback ``threshold`` is the highest channel's."""
+    targets = file_targets(data, params)
+    data = as_inmail(data)
+    scores = out_of_fold(data, params, progress)
+    channels = data.channels()
+    per_file: dict[str, dict[str, Any]] = {}
+    thresholds: dict[str, float] = {}
+    for prefix in INMAIL_PREFIXES:
+        here = channels == prefix
+        if not here.any():
+            continue
+        choosing = []
+        for i, target in targets.items():
+            ham = scores[here & (data.source == i) & (data.labels == 0)]
+            if not len(ham):
+                continue
+            measurable = len(ham) >= math.ceil(1 / target)
+            chosen = choose_threshold(ham, target)
+            per_file.setdefault(data.names[i], {})[prefix] = {
+                "target_fpr": target, "ham": len(ham), "threshold": chosen,
+                "chooses": measurable}
+            if measurable:
+                choosing.append(chosen)
+        thresholds[prefix] = max(choosing) if choosing else choose_threshold(
+            scores[here & (data.labels == 0)], params.target_fpr)
+    threshold = max(thresholds.values())
+    trained = Trained(build_pipeline(params), threshold, validation={}, thresholds=thresholds,
+                      file_thresholds=per_file)
+    trained.validation = per_source_metrics(data, scores, trained.row_thresholds(channels))
+    if progress:
+        progress("final fit on all rows")
+    _fit(trained.pipeline, data.texts, data.labels, params, row_weights(data, params))
+    return trained
+
+
+def row_weights(data: Pooled, params: TrainParams) -> np.ndarray | None:
+    """Each row's sample weight: its file's in ``params.file_weights``, else 1 (None: all 1)."""
+    if not params.file_weights:
+        return None
+    by_name = dict(params.file_weights)
+    per_source = np.asarray([by_name.get(name, 1.0) for name in data.names])
+    return per_source[data.source]
 
 
 def train(data: Pooled, params: TrainParams, progress: Progress | None = None,
           embeddings: Embeddings | None = None) -> Trained:
     """Choose the thresholds (and the e-mail partner's weight) on validation folds, then fit
     the final pipelines on all rows. ``embeddings``: the encoder for the e-mail partner
-    (default: the shipped one); pass one to share its cache across calls."""
+    (default: the shipped one); pass one to share its cache across calls. With
+    ``params.inmail_form``: :func:`train_inmail`."""
+    if params.inmail_form:
+        return train_inmail(data, params, progress)
     scores = out_of_fold(data, params, progress)
     routed = scores.copy()
     channels = data.channels()
@@ -415,6 +511,40 @@ def train(data: Pooled, params: TrainParams, progress: Progress | None = None,
     return trained
 
 
+def trained_manifest(trained: Trained, params: TrainParams, command: str,
+                     training_data: Sequence[dict[str, Any]] = (),
+                     metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The training facts :func:`~inmail_guard.models.artifact.save_model` writes into the
+    manifest (it adds the format, file name, sha256, size and versions)."""
+    from datetime import UTC, datetime
+
+    from inmail_guard.models.encoder import ENCODER_FILE
+
+    metrics = dict(metrics or {})
+    metrics["validation"] = trained.validation
+    if trained.file_thresholds:
+        metrics["threshold_per_file"] = trained.file_thresholds
+    if trained.partner_choice:
+        metrics["email_partner"] = trained.partner_choice
+    return {
+        "threshold": trained.threshold,
+        "thresholds": trained.thresholds,
+        "routes": sorted(trained.routes),
+        "partners": {prefix: {"encoder": ENCODER_FILE, "encoder_sha256": p.encoder_sha256,
+                              "weight": p.weight,
+                              "candidates": trained.partner_choice["candidates"],
+                              "validation_errors": trained.partner_choice["validation_errors"]}
+                     for prefix, p in trained.partners.items()},
+        "target_fpr": params.target_fpr,
+        "email_target_fpr": params.email_target_fpr,
+        "created_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "training_data": list(training_data),
+        "params": params.as_dict(),
+        "metrics": metrics,
+        "command": command,
+    }
+
+
 def per_source_metrics(
     data: Pooled, scores: np.ndarray, threshold: float | np.ndarray
 ) -> dict[str, dict[str, Any]]:
@@ -460,6 +590,8 @@ def crossval(
                 progress(f"fold {k}/{folds}: {msg}")
 
         held_out = data.take(test_idx)
+        if params.inmail_form:
+            held_out = as_inmail(held_out)
         trained = train(data.take(train_idx), params, step, embeddings)
         scores[test_idx] = trained.predict_proba(held_out.texts)
         thresholds[test_idx] = trained.row_thresholds(held_out.channels())

@@ -19,6 +19,26 @@ Codes (the contract; each appears at most once per decision):
 ``unfilled_placeholder``
     a template field was left in the body (``<first name>``, ``{{company}}``, ``[Name]``,
     ``%FIRSTNAME%``: ``Content.placeholders``); the message names the first three.
+``formatting_overuse``
+    more than :data:`MAX_EMPHASIS_SHARE` of a body of at least :data:`MIN_EMPHASIS_CHARS`
+    characters is bold, italic or struck through, or it has more than :data:`MAX_LINKS` links.
+``no_call_to_action``
+    the body (at least :data:`MIN_CTA_WORDS` words) asks nothing: no question mark and none of
+    the usual asks (:data:`CALLS_TO_ACTION`: "let me know", "would you", "happy to"...).
+``mention_shared_connections``
+    ``facts.shared_connections`` is at least 1 and the body never says so ("mutual", "in
+    common", "we both know", "introduced", "referred"...).
+``follow_up_after_meeting``
+    the body says the two met ("we met", "great meeting you"...) but the two have no
+    conversation yet (``facts.prior_conversation``) and the body names no place or time of
+    meeting (an "at"/"during" phrase or a day or month): say where you met.
+``simple_language``
+    the sentences average more than :data:`MAX_AVG_SENTENCE_WORDS` words, or one runs past
+    :data:`MAX_SENTENCE_WORDS`.
+``profile_specifics``
+    the recipient's ``company``, ``role`` or ``headline`` is known and the body names none of
+    them (the company or role as a whole phrase, or a headline word of 5+ letters that is not
+    a common word).
 """
 
 from __future__ import annotations
@@ -36,8 +56,45 @@ if TYPE_CHECKING:
 
 CODES = (
     "subject_missing", "subject_weak", "message_long", "not_personalised", "long_paragraph",
-    "unfilled_placeholder",
+    "unfilled_placeholder", "formatting_overuse", "no_call_to_action",
+    "mention_shared_connections", "follow_up_after_meeting", "simple_language",
+    "profile_specifics",
 )
+MAX_EMPHASIS_SHARE = 0.5
+MIN_EMPHASIS_CHARS = 40
+MAX_LINKS = 3
+MIN_CTA_WORDS = 15
+MAX_AVG_SENTENCE_WORDS = 25
+MAX_SENTENCE_WORDS = 45
+FORMATTING_OVERUSE = ("Use bold, italics and links sparingly: when most of a message stands out,"
+                      " nothing does.")
+NO_CALL_TO_ACTION = ("Say what you're asking for: end with a question or a clear next step"
+                     " (a call, a reply, a time).")
+SIMPLE_LANGUAGE = "Shorter sentences read faster: split the long ones."
+FOLLOW_UP_AFTER_MEETING = ("You mention meeting them: say where and when, so they can place"
+                           " you.")
+#: Phrases that ask for something; with a "?" anywhere, a body has a call to action.
+CALLS_TO_ACTION = (
+    "let me know", "would you", "could you", "can you", "are you open", "are you free",
+    "happy to", "love to", "like to", "let's", "lets ", "let us", "please", "reply", "call",
+    "chat", "schedule", "book", "meet", "connect", "reach out", "get in touch", "interested",
+    "apply", "send me", "drop me", "talk",
+)
+_SHARED = re.compile(r"mutual|in common|we both know|both know|introduc|referr|referred|"
+                     r"recommended|suggested i|shared connection|common connection")
+_MET = re.compile(r"\b(?:we met|we spoke|we chatted|great meeting you|nice meeting you|"
+                  r"good meeting you|great to meet you|nice to meet you|good to meet you|"
+                  r"pleasure meeting you|since we met|when we met)\b")
+_WHERE_OR_WHEN = re.compile(
+    r"\b(?:at|during|after|in) (?:the |your |our )?[A-Z0-9]|\b(?:monday|tuesday|wednesday|"
+    r"thursday|friday|saturday|sunday|yesterday|last week|last month|january|february|march|"
+    r"april|may|june|july|august|september|october|november|december)\b", re.IGNORECASE)
+_COMMON_WORDS = frozenset({
+    "about", "after", "their", "there", "these", "things", "where", "which", "while", "world",
+    "years", "helping", "building", "leading", "passionate", "people", "teams", "global",
+    "senior", "manager", "director", "lead", "head", "with", "from", "for", "and", "the",
+})
+_SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)|\n\s*\n")
 MAX_WORDS = 100
 MAX_PARAGRAPH_WORDS = 80
 MIN_SUBJECT_CHARS = 8
@@ -153,6 +210,7 @@ def advise(message: Message, facts: Facts, content: Content) -> list[Advice]:
         or any(len(p.split()) > MAX_PARAGRAPH_WORDS for p in text.split("\n\n"))
     ):
         advice.append(Advice("long_paragraph", LONG_PARAGRAPH))
+    advice.extend(_style_advice(text, words, content, facts))
     if content.placeholders:
         shown = ", ".join(content.placeholders[:3])
         advice.append(Advice(
@@ -160,6 +218,53 @@ def advise(message: Message, facts: Facts, content: Content) -> list[Advice]:
             f"Fill in the template field{'s' if len(content.placeholders) > 1 else ''} {shown}"
             " before sending: the recipient would see it as typed."))
     return advice
+
+
+def _style_advice(text: str, words: int, content: Content, facts: Facts) -> list[Advice]:
+    """Formatting overuse, a missing ask, shared connections, meeting context, long sentences."""
+    out: list[Advice] = []
+    if len(content.links) > MAX_LINKS or (
+            content.length >= MIN_EMPHASIS_CHARS
+            and content.emphasized > MAX_EMPHASIS_SHARE * content.length):
+        out.append(Advice("formatting_overuse", FORMATTING_OVERUSE))
+    lower = text.lower()
+    if words >= MIN_CTA_WORDS and "?" not in text and not any(
+            phrase in lower for phrase in CALLS_TO_ACTION):
+        out.append(Advice("no_call_to_action", NO_CALL_TO_ACTION))
+    shared = facts.shared_connections
+    if shared and not _SHARED.search(lower):
+        out.append(Advice(
+            "mention_shared_connections",
+            f"You have {shared} connection{'s' if shared > 1 else ''} in common: mentioning"
+            " one gets more replies."))
+    if not facts.prior_conversation and _MET.search(lower) and not _WHERE_OR_WHEN.search(text):
+        out.append(Advice("follow_up_after_meeting", FOLLOW_UP_AFTER_MEETING))
+    specifics = _profile_specifics(facts, _fold(text))
+    if specifics:
+        out.append(Advice("profile_specifics", f"Mention something specific from their profile"
+                          f" ({specifics}): specific messages get more replies."))
+    if words > MAX_AVG_SENTENCE_WORDS:
+        lengths = [len(s.split()) for s in _SENTENCE_END.split(text) if s.strip()]
+        if lengths and (sum(lengths) / len(lengths) > MAX_AVG_SENTENCE_WORDS
+                        or max(lengths) > MAX_SENTENCE_WORDS):
+            out.append(Advice("simple_language", SIMPLE_LANGUAGE))
+    return out
+
+
+def _profile_specifics(facts: Facts, folded: str) -> str | None:
+    """What the recipient's profile says, when the body names none of it; else None."""
+    r = facts.recipient
+    if not (r.company or r.role or r.headline):
+        return None
+    for phrase in (r.company, r.role):
+        if phrase and _mentions(folded, _fold(phrase.strip())):
+            return None
+    if r.headline:
+        for word in _NON_WORD.sub(" ", _fold(r.headline)).split():
+            if len(word) >= 5 and word not in _COMMON_WORDS and _mentions(folded, word):
+                return None
+    what = " at ".join(p for p in (r.role, r.company) if p)
+    return what or f"“{r.headline}”"
 
 
 @hookimpl

@@ -6,14 +6,19 @@ verified when the detector is built, so a tampered or incompatible model fails t
 start-up with :class:`~inmail_guard.models.ModelVerificationError` instead of silently scoring
 nothing.
 
-A send scores ``score`` when the probability is at least ``threshold``, else the detector
-abstains. ``threshold`` defaults to 0.9, not the model's own (0.6748 for spam-v1, chosen for a
-0.5% ham false-positive rate on SMS and e-mail): no InMail-labelled data exists yet, and on
-hand-written recruiter/sales InMails the lower value flagged some (see the model card). Set
-``threshold: null`` to use the model's. The message is shown
-to the model through :func:`~inmail_guard.models.features.inmail_text` (subject line, then the
-rendered body), which selects the model's InMail channel: the weights shared by its training
-corpora (see ``models/MODEL_CARD.md`` for why not the e-mail ones).
+A send scores ``score`` when the probability is at least ``threshold``. ``threshold: null``
+(the default) uses the model's own, chosen by calibration on validation folds for the ham
+false-positive rates it was trained for (``models/MODEL_CARD.md``); a number overrides it.
+
+Evidence adds up: with ``graded_from`` set, a probability between ``graded_from`` and the
+threshold scores a share of ``score`` that grows linearly with it (nothing at ``graded_from``,
+all of ``score`` at the threshold), so a borderline message that the ``keywords`` detector also
+flags can reach ``reject_at`` while neither alone does. Below ``graded_from`` (or without it)
+the detector abstains.
+
+The message is shown to the model through :func:`~inmail_guard.models.features.inmail_text`
+(subject line, then the rendered body): the InMail form the model was trained on
+(``models/inmail.py``).
 
 ``check_many`` is not overridden: the compiled per-message scorer (~55 µs for 100 words) is
 about twice as fast per message as the model's vectorised scikit-learn batch path, even on
@@ -61,8 +66,15 @@ class ClassifierDetector(Detector):
             description="Refuse the model unless its sha256 is this.",
         )
         threshold: float | None = Field(
-            0.9, ge=0, le=1,
-            description="Spam probability from which the send scores; null: the model's own.",
+            None, ge=0, le=1,
+            description="Spam probability from which the send scores `score`; null: the "
+            "model's own (chosen by calibration for its target ham false-positive rate).",
+        )
+        graded_from: float | None = Field(
+            None, ge=0, le=1,
+            description="From this spam probability up to the threshold, score a share of "
+            "`score` growing linearly with the probability, so that it adds up with other "
+            "detectors' evidence; null: all or nothing.",
         )
         score: float = Field(10.0, ge=0)
 
@@ -76,26 +88,48 @@ class ClassifierDetector(Detector):
         self._inmail_text = inmail_text
         cfg: ClassifierDetector.Config = config  # type: ignore[assignment]
         self.model: SpamModel = load_model(model_ref(cfg.model, policy), cfg.sha256)
+        #: The policy's threshold, or None: the model's own for each text's channel.
+        self.fixed_threshold = cfg.threshold
         self.threshold = self.model.threshold if cfg.threshold is None else cfg.threshold
+        self.graded_from = cfg.graded_from
 
     def text_of(self, message: Message, content: Content) -> str:
         """What the model scores: the subject line, then the rendered body."""
         return self._inmail_text(message.subject, content.text)
 
-    def _signal(self, probability: float) -> Signal | None:
-        if probability < self.threshold:
+    def threshold_for(self, text: str) -> float:
+        """The policy's threshold, else the model's for ``text``'s channel."""
+        if self.fixed_threshold is not None:
+            return self.fixed_threshold
+        return self.model.threshold_for(text)
+
+    def _signal(self, probability: float, threshold: float) -> Signal | None:
+        full = self.config.score
+        graded_from = self.graded_from
+        if probability >= threshold:
+            score = full
+            detail = f"spam probability {probability:.3f} >= {threshold:g}"
+        elif graded_from is not None and graded_from < probability:
+            share = (probability - graded_from) / (threshold - graded_from)
+            score = round(full * share, 2)
+            detail = (f"spam probability {probability:.3f} between {graded_from:g} and "
+                      f"{threshold:g}: {score:g} of {full:g}")
+        else:
             return None
+        graded = {} if graded_from is None else {"graded_from": graded_from}
         return self.signal(
-            self.config.score,
-            f"spam probability {probability:.3f} >= {self.threshold:g} ({self.model.name})",
+            score,
+            f"{detail} ({self.model.name})",
             probability=round(probability, 6),
-            threshold=self.threshold,
+            threshold=threshold,
+            **graded,
             model=self.model.name,
             model_version=self.model.version,
         )
 
     def check(self, message: Message, facts: Facts, content: Content) -> Signal | None:
-        return self._signal(self.model.spam_probability(self.text_of(message, content)))
+        text = self.text_of(message, content)
+        return self._signal(self.model.spam_probability(text), self.threshold_for(text))
 
 
 @hookimpl

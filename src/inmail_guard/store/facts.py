@@ -45,7 +45,7 @@ class StoredMember:
 
 
 _MEMBER_COLUMNS = (m_.id, m_.plan, m_.profile_public, m_.accepts_inmail, m_.is_employee,
-                   m_.name, m_.photo_url, m_.created_at)
+                   m_.name, m_.photo_url, m_.created_at, m_.headline, m_.company, m_.role)
 _ONE_MEMBER = select(*_MEMBER_COLUMNS).where(m_.id == bindparam("a"))
 _TWO_MEMBERS = select(*_MEMBER_COLUMNS).where((m_.id == bindparam("a")) |
                                               (m_.id == bindparam("b")))
@@ -54,7 +54,8 @@ _TWO_MEMBERS = select(*_MEMBER_COLUMNS).where((m_.id == bindparam("a")) |
 def _stored(row: Any) -> StoredMember:
     return StoredMember(Member(id=row[0], plan=row[1], profile_public=bool(row[2]),
                                accepts_inmail=bool(row[3]), is_employee=bool(row[4]),
-                               name=row[5], photo_url=row[6]), row[7])
+                               name=row[5], photo_url=row[6], headline=row[8],
+                               company=row[9], role=row[10]), row[7])
 
 
 def load_member(db: Db, member_id: str) -> StoredMember | None:
@@ -235,13 +236,14 @@ def count_reports(db: Db, sender_id: str, since: datetime) -> int:
 
 
 def _facts_statement() -> Any:
-    cn, bl, im = t.connections.c, t.blocks.c, t.inmails.c
+    cn, bl, im, cv = t.connections.c, t.blocks.c, t.inmails.c, t.conversations.c
     c1, c2 = t.connections.alias("c1"), t.connections.alias("c2")
     s, r = bindparam("s"), bindparam("r")
     return select(
         exists().where(cn.member_id == s, cn.other_id == r).label("first"),
-        exists().where(and_(c1.c.member_id == s, c2.c.member_id == c1.c.other_id,
-                            c2.c.other_id == r)).label("second"),
+        # Shared connections (connections are stored both ways): 2nd degree when any.
+        select(func.count()).where(c1.c.member_id == s, c2.c.member_id == c1.c.other_id,
+                                   c2.c.other_id == r).scalar_subquery().label("shared"),
         exists().where(bl.blocker_id == r, bl.blocked_id == s).label("blocked"),
         _reports_counted(s, bindparam("reports_since", type_=_T)).scalar_subquery()
         .label("reports"),
@@ -251,6 +253,9 @@ def _facts_statement() -> Any:
                        or_(im.opened_at.is_not(None),
                            im.sent_at > bindparam("pending_since", type_=_T))).label("pending"),
         *_RESTRICTION_STATE.selected_columns,
+        exists().where(or_(and_(cv.sender_id == s, cv.recipient_id == r),
+                           and_(cv.sender_id == r, cv.recipient_id == s)))
+        .label("conversed"),
     )
 
 
@@ -339,7 +344,7 @@ def read_send_facts(
     if row is None:
         return None
     sender, recipient = _stored(row[:_N]), _stored(row[_N:2 * _N])
-    first, second, blocked, reports, pending, restricted_until, prior = row[2 * _N:]
+    first, shared, blocked, reports, pending, restricted_until, prior, conversed = row[2 * _N:]
     if isinstance(restricted_until, str):
         restricted_until = _time(restricted_until)
     sends_since = now - timedelta(hours=24)
@@ -363,7 +368,7 @@ def read_send_facts(
         sender=sender.member,
         recipient=recipient.member,
         now=now,
-        connection_degree=1 if first else 2 if second else None,
+        connection_degree=1 if first else 2 if shared else None,
         blocked_by_recipient=bool(blocked),
         credits_used=account.used,
         recent_sends=tuple(sorted(recent)),
@@ -373,4 +378,6 @@ def read_send_facts(
         prior_restrictions=int(prior or 0),
         pending_to_recipient=bool(pending),
         recent_bodies=bodies,
+        shared_connections=int(shared or 0),
+        prior_conversation=bool(conversed),
     )

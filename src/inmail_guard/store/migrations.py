@@ -47,10 +47,28 @@ def _outbox_due_index(conn: Connection) -> None:
     next(i for i in t.outbox.indexes if i.name == "ix_outbox_due").create(conn, checkfirst=True)
 
 
+def _conversation_reads(conn: Connection) -> None:
+    """Version 3: per-participant read marks and the by-activity indexes of conversations."""
+    for column in ("sender_read_seq", "recipient_read_seq"):
+        conn.execute(text(f"ALTER TABLE conversations ADD COLUMN {column}"
+                          " BIGINT NOT NULL DEFAULT 0"))
+    for index in t.conversations.indexes:
+        index.create(conn, checkfirst=True)
+
+
+def _member_profile(conn: Connection) -> None:
+    """Version 4: the members' headline, company and role (for advice)."""
+    for column in ("headline", "company", "role"):
+        conn.execute(text(f"ALTER TABLE members ADD COLUMN {column} VARCHAR(200)"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: members, connections, blocks, inmails, conversations, credits,"
                  " abuse reports, restrictions, decision log, outbox", _baseline),
     Migration(2, "index the outbox by due time", _outbox_due_index),
+    Migration(3, "conversations: read marks per participant, indexes by activity",
+              _conversation_reads),
+    Migration(4, "members: headline, company and role", _member_profile),
 )
 LATEST = MIGRATIONS[-1].version
 

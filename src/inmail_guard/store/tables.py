@@ -72,6 +72,10 @@ members = Table(
     Column("is_employee", Boolean, nullable=False, default=False),
     Column("name", String(200)),
     Column("photo_url", String(2000)),
+    # Profile details for advice (schema version 4).
+    Column("headline", String(200)),
+    Column("company", String(200)),
+    Column("role", String(200)),
     Column("created_at", Time, nullable=False),
     Column("updated_at", Time, nullable=False),
 )
@@ -135,6 +139,12 @@ conversations = Table(
     Column("recipient_id", ID, nullable=False),  # the InMail's recipient
     Column("created_at", Time, nullable=False),
     Column("last_message_at", Time, nullable=False),
+    # The last conversation_messages.seq each participant has read (0: none); added in
+    # schema version 3, with the indexes that list a member's conversations by activity.
+    Column("sender_read_seq", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("recipient_read_seq", BigInteger, nullable=False, default=0, server_default="0"),
+    Index("ix_conversations_sender", "sender_id", "last_message_at"),
+    Index("ix_conversations_recipient", "recipient_id", "last_message_at"),
 )
 
 conversation_messages = Table(

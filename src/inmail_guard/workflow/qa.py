@@ -12,11 +12,11 @@ from __future__ import annotations
 import csv
 import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from inmail_guard.engine.rules import compile_rules, rule_names
 from inmail_guard.engine.types import Decision, Facts, Member, Message
@@ -205,7 +205,10 @@ def neutral_pair(item: CorpusItem, plan: str) -> tuple[Message, Facts]:
             Facts(Member(sender, plan), Member(recipient), NOW, connection_degree=2))
 
 
-def run_qa(path: Path, policy: Policy) -> QAReport:
+def run_qa(path: Path, policy: Policy,
+           advance: Callable[[int], Any] | None = None) -> QAReport:
+    """Every row of the corpus at ``path`` through ``policy``'s rules and detectors, each in
+    shadow mode so all of them report; ``advance(n)`` as each chunk of ``n`` is decided."""
     enforced = {n for n in rule_names(policy) if policy.rules_mode.get(n) != "shadow"}
     modes = dict(policy.rules_mode) | {n: "shadow" for n in rule_names(policy)}
     engine = what_if_engine(policy.model_copy(update={"rules_mode": modes}))
@@ -224,6 +227,8 @@ def run_qa(path: Path, policy: Policy) -> QAReport:
         decisions = engine.evaluate_many(neutral_pair(i, plan) for i in chunk)
         for item, decision in zip(chunk, decisions, strict=True):
             _tally(report, item.label, decision, enforced, scores, rejected, spam_flagged)
+        if advance is not None:
+            advance(len(chunk))
         chunk.clear()
 
     for item in read_corpus(path):

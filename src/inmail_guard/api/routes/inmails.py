@@ -23,8 +23,10 @@ from inmail_guard.api.models import (
     ActingMember,
     ConversationMessageOut,
     ConversationOut,
+    ConversationSummaryOut,
     InMailOut,
     PostRequest,
+    ReadRequest,
     ReplyRequest,
     ReportOut,
     ReportRequest,
@@ -169,6 +171,19 @@ def get_conversation(
 ) -> Response:
     conversation = service(request).conversation(conversation_id, member_id)
     return JSONBytesResponse(conversation.to_dict())
+
+
+@router.post(
+    "/v1/conversations/{conversation_id}/read",
+    summary="Mark every message so far read for the acting participant",
+    response_model=ConversationSummaryOut, responses={**WITH_BODY, **E404, **E503},
+)
+def mark_read(
+    conversation_id: ConversationId, body: ReadRequest, request: Request,
+    _: Principal = Depends(require_service),
+) -> Response:
+    summary = service(request).mark_read(conversation_id, body.member_id)
+    return JSONBytesResponse(summary.to_dict())
 
 
 @router.post(

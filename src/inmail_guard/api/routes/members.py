@@ -16,6 +16,7 @@ from inmail_guard.api.logs import access_log
 from inmail_guard.api.models import (
     NO_NUL,
     AnalyticsOut,
+    ConversationsOut,
     CreditsOut,
     InboxOut,
     LiftOut,
@@ -145,6 +146,20 @@ def inbox(
     _: Principal = Depends(require_service),
 ) -> Response:
     items = service(request).inbox(member_id, limit=limit)
+    return JSONBytesResponse({"member_id": member_id, "items": [i.to_dict() for i in items]})
+
+
+@router.get(
+    "/v1/members/{member_id}/conversations", tags=["members"],
+    summary="Conversations (replies to InMail and what follows), latest activity first, with"
+            " the other participant, a preview of the latest message and an unread count",
+    response_model=ConversationsOut, responses={**AUTHED, **E404, **E503},
+)
+def conversations(
+    member_id: MemberId, request: Request, limit: Limit = 50,
+    _: Principal = Depends(require_service),
+) -> Response:
+    items = service(request).conversations(member_id, limit=limit)
     return JSONBytesResponse({"member_id": member_id, "items": [i.to_dict() for i in items]})
 
 
