@@ -252,3 +252,29 @@ def test_every_connection_bounds_a_silent_network(store_url: str) -> None:
             assert seen == [7]
     finally:
         s.close()
+
+
+@PG_ONLY
+def test_a_migration_may_wait_for_another_longer_than_a_request(store_url: str) -> None:
+    # Instances starting together queue on the migration lock (up to 10 minutes), which the
+    # client's response deadline must not cut short.
+    from inmail_guard.store.migrations import _PG_LOCK_KEY
+
+    Store(store_url).close()
+    holder = create_engine(store_url)
+    try:
+        with holder.connect() as conn, conn.begin():
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+            opened: list[Any] = []
+            import threading
+
+            opener = threading.Thread(target=lambda: opened.append(
+                Store(store_url, settings=StoreSettings(response_timeout=0.5))))
+            opener.start()
+            time.sleep(1.5)  # three response deadlines
+            assert opener.is_alive() and not opened
+        opener.join(10)
+        assert len(opened) == 1 and isinstance(opened[0], Store)
+        opened[0].close()
+    finally:
+        holder.dispose()

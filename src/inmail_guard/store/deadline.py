@@ -16,12 +16,14 @@ N s"). The pool discards the broken connection, and the request fails as
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import heapq
 import itertools
 import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -88,6 +90,20 @@ def _shut_down(fd: int) -> None:
 
 WATCHDOG = Watchdog()
 
+_LONGER: contextvars.ContextVar[float] = contextvars.ContextVar("inmail_guard_db_wait", default=0)
+
+
+@contextlib.contextmanager
+def waits_up_to(seconds: float) -> Iterator[None]:
+    """Let this thread's waits for the server last up to ``seconds`` (if that is longer than
+    ``response_timeout``): for the rare wait that is long on purpose, such as a migration
+    queueing behind another instance's (``store/migrations.py``)."""
+    token = _LONGER.set(seconds)
+    try:
+        yield
+    finally:
+        _LONGER.reset(token)
+
 
 def connection_class(response_timeout: float) -> Any:
     """A ``psycopg.Connection`` whose every wait for the server ends within
@@ -103,13 +119,14 @@ def connection_class(response_timeout: float) -> Any:
                 fd = self.pgconn.socket
             except psycopg.OperationalError:
                 return super().wait(gen, *args, **kwargs)
-            token = WATCHDOG.arm(fd, response_timeout)
+            token = WATCHDOG.arm(fd, max(response_timeout, _LONGER.get()))
             try:
                 return super().wait(gen, *args, **kwargs)
             except psycopg.OperationalError as exc:
                 if WATCHDOG.disarm(token):
                     raise psycopg.OperationalError(
-                        f"no answer from the database within {response_timeout:g} s"
+                        "no answer from the database within"
+                        f" {max(response_timeout, _LONGER.get()):g} s"
                         " (response_timeout); connection closed") from exc
                 raise
             finally:
