@@ -1,6 +1,8 @@
 """A TCP forwarder between the store and the real PostgreSQL server that a test can stop (the
 database "goes away": live connections drop, new ones are refused) and start again on the same
-port (the database "returns"). Real sockets and a real server, no mocks."""
+port (the database "returns"), or blackhole (the database goes silent: nothing is refused or
+closed, nothing is answered; data sent is acknowledged by this machine's TCP and dropped, so
+only a client-side deadline notices) and restore. Real sockets and a real server, no mocks."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._silent = False
 
     @classmethod
     def for_url(cls, url: str) -> TcpProxy:
@@ -54,12 +57,33 @@ class TcpProxy:
                 s.shutdown(socket.SHUT_RDWR)
             s.close()
 
+    def blackhole(self) -> None:
+        """Go silent: open connections stay open but nothing more is forwarded either way, and
+        new ones are accepted and never answered."""
+        self._silent = True
+
+    def restore(self) -> None:
+        """Answer again. The connections that lived through the silence lost what was sent
+        meanwhile, so they are cut (as a client's TCP would have given up on them); new ones
+        are forwarded."""
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+            self._silent = False
+        for s in sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
                 client, _ = listener.accept()
             except OSError:
                 return
+            if self._silent:
+                with self._lock:
+                    self._sockets.append(client)  # held open, never answered
+                continue
             try:
                 server = socket.create_connection(self.upstream, timeout=5)
             except OSError:
@@ -69,13 +93,17 @@ class TcpProxy:
             with self._lock:
                 self._sockets += [client, server]
             for a, b in ((client, server), (server, client)):
-                threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        _pump(src, dst, lambda: self._silent)
 
 
-def _pump(src: socket.socket, dst: socket.socket) -> None:
+def _pump(src: socket.socket, dst: socket.socket, silent=lambda: False) -> None:
     try:
         while data := src.recv(65536):
-            dst.sendall(data)
+            if not silent():
+                dst.sendall(data)
     except OSError:
         pass
     finally:

@@ -17,6 +17,9 @@ from inmail_guard.store import SQLITE_BACKSTOP_PAGES, Store, StoreSettings, Stor
 from inmail_guard.store import tables as t
 from thread_helpers import held_by_another_thread
 
+#: The members columns these raw rows leave empty (schema version 4).
+NO_PROFILE = {"headline": None, "company": None, "role": None}
+
 THREAD = "inmail-guard-wal-checkpoint"
 
 
@@ -82,7 +85,7 @@ def _write_one_member(store: Store) -> Iterator[None]:
         now = datetime.now(UTC)
         conn.execute(t.members.insert(), {
             "id": "m1", "plan": "basic", "profile_public": True, "accepts_inmail": True,
-            "is_employee": False, "name": None, "photo_url": None, "created_at": now,
+            "is_employee": False, "name": None, "photo_url": None, **NO_PROFILE, "created_at": now,
             "updated_at": now})
         yield
 

@@ -13,6 +13,9 @@ from inmail_guard.store import StoreUnavailable
 from inmail_guard.store import tables as t
 from inmail_guard.store.db import SADb, insert_of, raw_write
 
+#: The members columns these raw rows leave empty (schema version 4).
+NO_PROFILE = {"headline": None, "company": None, "role": None}
+
 T = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)  # microsecond 0: the format must still match
 _INSERT = insert_of(t.members)
 _SINCE = select(t.members.c.id, t.members.c.created_at).where(
@@ -25,11 +28,12 @@ def test_times_written_raw_and_via_sqlalchemy_compare_and_read_back_alike(store)
         for member_id, when in rows:
             db.run(_INSERT, {"id": member_id, "plan": "basic", "profile_public": True,
                              "accepts_inmail": True, "is_employee": False, "name": None,
-                             "photo_url": None, "created_at": when, "updated_at": when})
+                             "photo_url": None, **NO_PROFILE, "created_at": when,
+                             "updated_at": when})
     with store.write() as conn:
         SADb(conn).run(_INSERT, {"id": "sa", "plan": "basic", "profile_public": False,
                                  "accepts_inmail": True, "is_employee": False, "name": "x",
-                                 "photo_url": None, "created_at": T, "updated_at": T})
+                                 "photo_url": None, **NO_PROFILE, "created_at": T, "updated_at": T})
     with store.read() as conn:
         via_sa = [tuple(r) for r in SADb(conn).all(_SINCE, {"since": T})]
     with raw_write(store) as db:
@@ -45,7 +49,7 @@ def test_insert_ignore_counts_rows_inserted_on_both_paths(store):
     from inmail_guard.store.facts import insert_ignore
 
     row = {"id": "m", "plan": "basic", "profile_public": True, "accepts_inmail": True,
-           "is_employee": False, "name": None, "photo_url": None, "created_at": T,
+           "is_employee": False, "name": None, "photo_url": None, **NO_PROFILE, "created_at": T,
            "updated_at": T}
     with store.write() as conn:  # SQLAlchemy reports -1 for INSERT on psycopg unless asked
         assert insert_ignore(SADb(conn), t.members, row) == 1
@@ -69,7 +73,7 @@ def test_put_member_updates_an_existing_member(store):
 def test_a_database_error_does_not_carry_the_values(store):
     # Unmapped database errors are logged with their message; a body must never be in it.
     values = {"id": "dup", "plan": "basic", "profile_public": True, "accepts_inmail": True,
-              "is_employee": False, "name": "SECRET-BODY-TEXT", "photo_url": None,
+              "is_employee": False, "name": "SECRET-BODY-TEXT", "photo_url": None, **NO_PROFILE,
               "created_at": T, "updated_at": T}
     with store.write() as conn:
         conn.execute(t.members.insert().values(**values))
@@ -82,7 +86,7 @@ def test_a_database_error_does_not_carry_the_values(store):
 # --- SQLite: raw_write's one writer connection -------------------------------------------------
 
 _MEMBER = {"plan": "basic", "profile_public": True, "accepts_inmail": True,
-           "is_employee": False, "name": None, "photo_url": None, "created_at": T,
+           "is_employee": False, "name": None, "photo_url": None, **NO_PROFILE, "created_at": T,
            "updated_at": T}
 
 

@@ -220,3 +220,61 @@ def test_every_postgres_connection_gets_the_timeouts_and_keeps_url_options(store
             assert conn.exec_driver_sql("SHOW search_path").scalar().startswith("t_")
     finally:
         store.close()
+
+
+@PG_ONLY
+def test_every_connection_bounds_a_silent_network(store_url: str) -> None:
+    # tcp_user_timeout and keepalives reach the socket (a partition that drops packets), and
+    # each wait for an answer is watched (one that acknowledges and never answers).
+    import os
+
+    from inmail_guard.store.deadline import WATCHDOG
+
+    s = Store(store_url, settings=StoreSettings(network_timeout=4, response_timeout=7))
+    try:
+        with s.read() as conn:
+            raw = conn.connection.dbapi_connection
+            sock = socket.socket(fileno=os.dup(raw.pgconn.socket))
+            try:
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 4000
+                assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 2
+            finally:
+                sock.close()
+            assert type(raw).__name__ == "DeadlineConnection"
+            armed = WATCHDOG.arm  # a statement arms the watchdog for response_timeout
+            seen: list[float] = []
+            WATCHDOG.arm = lambda fd, seconds: seen.append(seconds) or armed(fd, seconds)
+            try:
+                conn.exec_driver_sql("SELECT 1")
+            finally:
+                del WATCHDOG.arm
+            assert seen == [7]
+    finally:
+        s.close()
+
+
+@PG_ONLY
+def test_a_migration_may_wait_for_another_longer_than_a_request(store_url: str) -> None:
+    # Instances starting together queue on the migration lock (up to 10 minutes), which the
+    # client's response deadline must not cut short.
+    from inmail_guard.store.migrations import _PG_LOCK_KEY
+
+    Store(store_url).close()
+    holder = create_engine(store_url)
+    try:
+        with holder.connect() as conn, conn.begin():
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+            opened: list[Any] = []
+            import threading
+
+            opener = threading.Thread(target=lambda: opened.append(
+                Store(store_url, settings=StoreSettings(response_timeout=0.5))))
+            opener.start()
+            time.sleep(1.5)  # three response deadlines
+            assert opener.is_alive() and not opened
+        opener.join(10)
+        assert len(opened) == 1 and isinstance(opened[0], Store)
+        opened[0].close()
+    finally:
+        holder.dispose()

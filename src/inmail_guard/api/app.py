@@ -8,7 +8,7 @@ import gc
 import logging
 import signal
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -25,6 +25,7 @@ from inmail_guard.api.workers import WorkerRegistry
 from inmail_guard.engine.evaluator import Engine
 from inmail_guard.policies.schema import Policy
 from inmail_guard.service_types import check_service_policy
+from inmail_guard.store.settings import StoreSettings
 
 log = logging.getLogger("inmail_guard.api")
 
@@ -164,7 +165,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.holder = holder
     app.state.services = slot
-    app.state.readiness = lambda: readiness(holder, slot)
+    probe = DatabaseProbe(slot, _ready_timeout())
+    app.state.readiness = lambda: readiness(holder, probe)
     errors.install(app)
 
     from inmail_guard.api.routes import analytics, evaluate, inmails, members, ops
@@ -182,7 +184,53 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def readiness(holder: PolicyHolder, slot: ServiceSlot) -> dict[str, str]:
+class DatabaseProbe:
+    """The database check of ``/readyz``, with its own deadline: it runs in a thread and, if
+    that has not answered within ``timeout`` seconds, ``/readyz`` says so at once (503) rather
+    than hang with the database (a silent partition). One check at a time: while one is still
+    stuck, the next probe reports it without starting another."""
+
+    def __init__(self, slot: ServiceSlot, timeout: float) -> None:
+        self.slot = slot
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._running: threading.Thread | None = None
+        self._result = ""
+
+    def __call__(self) -> str:
+        with self._lock:
+            thread = self._running
+            if thread is None or not thread.is_alive():
+                thread = threading.Thread(target=self._check, name="readyz-db", daemon=True)
+                self._running = thread
+                thread.start()
+        thread.join(self.timeout or None)
+        if thread.is_alive():
+            return f"unavailable (no answer within {self.timeout:g} s)"
+        return self._result
+
+    def _check(self) -> None:
+        try:
+            service = self.slot.get()
+            ping = getattr(service, "ping", None)
+            if callable(ping):
+                ping()
+            else:
+                with service.store.read() as conn:
+                    conn.exec_driver_sql("SELECT 1")
+            self._result = "ok"
+        except Exception as exc:
+            self._result = f"unavailable ({type(exc).__name__})"
+
+
+def _ready_timeout() -> float:
+    try:
+        return StoreSettings.from_env().ready_timeout
+    except ValueError:  # reported at start-up (and by /readyz) with the store's settings
+        return StoreSettings().ready_timeout
+
+
+def readiness(holder: PolicyHolder, database: Callable[[], str]) -> dict[str, str]:
     checks: dict[str, str] = {}
     active = holder.active
     checks["policy"] = "ok" if active is not None else "no policy loaded"
@@ -192,17 +240,7 @@ def readiness(holder: PolicyHolder, slot: ServiceSlot) -> dict[str, str]:
                  if getattr(s.detector, "ready", True) is False
                  or (hasattr(s.detector, "model") and s.detector.model is None)]
     checks["model"] = "ok" if not not_ready else f"not loaded: {', '.join(not_ready)}"
-    try:
-        service = slot.get()
-        ping = getattr(service, "ping", None)
-        if callable(ping):
-            ping()
-        else:
-            with service.store.read() as conn:
-                conn.exec_driver_sql("SELECT 1")
-        checks["database"] = "ok"
-    except Exception as exc:
-        checks["database"] = f"unavailable ({type(exc).__name__})"
+    checks["database"] = database()
     return checks
 
 

@@ -56,7 +56,7 @@ from sqlalchemy.engine import Engine as SAEngine
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool
 
-from inmail_guard.store import writerlock
+from inmail_guard.store import deadline, writerlock
 from inmail_guard.store.errors import StoreUnavailable, unavailable_as_error
 from inmail_guard.store.settings import StoreSettings
 from inmail_guard.store.writerlock import WriterFileLock
@@ -152,8 +152,12 @@ class Store:
             # pre-ping: a connection the server dropped (restart, pg_terminate_backend) is
             # replaced at checkout, so the service recovers by itself on the next request.
             kwargs["pool_pre_ping"] = True
-            if "connect_timeout" not in parsed.query:
-                kwargs["connect_args"] = {"connect_timeout": cfg.postgres_connect_timeout()}
+            # Bounds on a silent network (packets dropped, not refused): libpq's TCP settings
+            # for real partitions; a parameter the URL sets itself wins.
+            connect_args: dict[str, Any] = {"connect_timeout": cfg.postgres_connect_timeout(),
+                                            **cfg.postgres_network()}
+            kwargs["connect_args"] = {k: v for k, v in connect_args.items()
+                                      if k not in parsed.query}
         self.db: SAEngine = create_engine(self.url, **kwargs)
         self._checkpointer: _Checkpointer | None = None
         #: SQLite: held around every write transaction of this process (see the docstring).
@@ -180,7 +184,7 @@ class Store:
                 self._checkpointer = _Checkpointer(str(parsed.database),
                                                    cfg.sqlite_checkpoint_interval)
         else:
-            _postgres_setup(self.db, cfg.postgres_session())
+            _postgres_setup(self.db, cfg.postgres_session(), cfg.response_timeout)
         if migrate:
             from inmail_guard.store.migrations import upgrade
 
@@ -410,7 +414,15 @@ def _sqlite_setup(db: SAEngine, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def _postgres_setup(db: SAEngine, session: dict[str, str]) -> None:
+def _postgres_setup(db: SAEngine, session: dict[str, str], response_timeout: float) -> None:
+    # Every wait for an answer is bounded on the client too, whatever the network does
+    # (store/deadline.py).
+    connection_cls = deadline.connection_class(response_timeout)
+
+    @event.listens_for(db, "do_connect")
+    def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        return connection_cls.connect(*cargs, **cparams)
+
     # Session settings on every new connection (not URL ``options``, which a caller's own
     # ``?options=-csearch_path=...`` would replace).
     @event.listens_for(db, "connect")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, func, insert, inspect, select, text
 
+from inmail_guard.store import deadline
 from inmail_guard.store import tables as t
 
 if TYPE_CHECKING:
@@ -76,6 +77,8 @@ LATEST = MIGRATIONS[-1].version
 _PG_LOCK_KEY = 0x1A11_6A7D
 #: PostgreSQL lock and statement timeout while migrating (requests use StoreSettings').
 MIGRATION_TIMEOUT = "10min"
+#: ... and the client's deadline on each wait meanwhile (store/deadline.py), a little longer.
+_MIGRATION_WAIT_SECONDS = 10 * 60 + 30
 
 
 def current_version(conn: Connection) -> int:
@@ -87,7 +90,7 @@ def current_version(conn: Connection) -> int:
 def upgrade(store: Store, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
     """Bring the store's schema to the latest version; returns the version reached."""
     latest = migrations[-1].version
-    with store.write() as conn:
+    with deadline.waits_up_to(_MIGRATION_WAIT_SECONDS), store.write() as conn:
         if store.dialect == "postgresql":
             # Another instance may be migrating (or an index build may be slow): wait longer
             # than a request would, but not forever.

@@ -12,6 +12,14 @@ setting                default      bounds
 ``statement_timeout``  30 s         any one statement (PostgreSQL)
 ``idle_in_transaction_timeout``  60 s  a transaction left idle, e.g. by a hung process
                                    holding a sender's lock (PostgreSQL ends the session)
+``network_timeout``    10 s         the network under a connection (PostgreSQL): data the server
+                                   has not acknowledged after this long (``tcp_user_timeout``),
+                                   or an idle connection whose keepalives go unanswered for
+                                   about as long, fail the connection
+``response_timeout``   35 s         any one answer from the server (a statement, a commit, the
+                                   pool's ping), whatever the network does: the client then
+                                   drops the connection. Keep it above ``statement_timeout``
+``ready_timeout``      2 s          the database check of ``/readyz`` (503 when it runs out)
 ``sqlite_busy_timeout``  60 s       waiting for SQLite's single write lock
 ``sqlite_checkpoint_interval``  0.25 s  how often a background thread checkpoints the WAL
                                    (0: no thread, SQLite checkpoints in the committing
@@ -45,6 +53,9 @@ class StoreSettings:
     lock_timeout: float = 5.0
     statement_timeout: float = 30.0
     idle_in_transaction_timeout: float = 60.0
+    network_timeout: float = 10.0
+    response_timeout: float = 35.0
+    ready_timeout: float = 2.0
     sqlite_busy_timeout: float = 60.0
     sqlite_checkpoint_interval: float = 0.25
 
@@ -81,6 +92,18 @@ class StoreSettings:
         return {"lock_timeout": _ms(self.lock_timeout),
                 "statement_timeout": _ms(self.statement_timeout),
                 "idle_in_transaction_session_timeout": _ms(self.idle_in_transaction_timeout)}
+
+    def postgres_network(self) -> dict[str, int]:
+        """libpq connection parameters that bound a silent network: ``tcp_user_timeout`` fails
+        a connection whose data goes unacknowledged (packets dropped, not refused), and TCP
+        keepalives find a dead peer under an idle pooled connection within about as long."""
+        if not self.network_timeout:
+            return {}
+        seconds = max(self.network_timeout, 2.0)
+        idle = max(1, int(seconds / 2))
+        interval = max(1, int((seconds - idle) / 3))
+        return {"keepalives": 1, "keepalives_idle": idle, "keepalives_interval": interval,
+                "keepalives_count": 3, "tcp_user_timeout": round(seconds * 1000)}
 
     def postgres_connect_timeout(self) -> int:
         # libpq/psycopg take whole seconds, at least 2; 0 would mean "wait forever".
