@@ -32,6 +32,17 @@ def cast(service: Any) -> Any:
     return service
 
 
+def error(fn: Any, *args: Any) -> str:
+    """The code of the ServiceError that ``fn(*args)`` raises (it must raise one)."""
+    import pytest
+
+    from inmail_guard.service import ServiceError
+
+    with pytest.raises(ServiceError) as err:
+        fn(*args)
+    return err.value.code
+
+
 def msg(sender: str = "alice", recipient: str = "bob", **kw: Any) -> ig.Message:
     kw.setdefault("subject", "An opportunity")
     kw.setdefault("body", "Hi! I'd like to talk about a **role** on my team.")

@@ -4,22 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
-from inmail_guard.service import ServiceError
-
-from .cast import cast, msg
-
-
-@pytest.fixture
-def svc(service):
-    return cast(service)
-
-
-def error(fn, *args):
-    with pytest.raises(ServiceError) as err:
-        fn(*args)
-    return err.value.code
+from .cast import error, msg
 
 
 def test_a_reply_appears_in_both_participants_conversation_lists(svc, clock):

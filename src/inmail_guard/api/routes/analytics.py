@@ -14,9 +14,15 @@ from starlette.responses import Response
 from inmail_guard.api.auth import Principal, require_service
 from inmail_guard.api.models import ANALYTICS_CSV_EXAMPLE, NO_NUL, AnalyticsOut
 from inmail_guard.api.responses import JSONBytesResponse
-from inmail_guard.api.routes.common import AUTHED, E503, YEAR_IN_RANGE, JSONRoute
-from inmail_guard.api.routes.members import MEMBER_ID_CHARS, check_range, service
-from inmail_guard.engine.types import WireDatetime
+from inmail_guard.api.routes.common import AUTHED, E503, JSONRoute
+from inmail_guard.api.routes.members import (
+    MEMBER_ID_CHARS,
+    SinceQuery,
+    TagQuery,
+    UntilQuery,
+    check_range,
+    service,
+)
 from inmail_guard.service_types import Analytics, Counts
 
 router = APIRouter(route_class=JSONRoute)
@@ -46,13 +52,9 @@ def analytics(
     sender_id: Annotated[str | None, Query(
         min_length=1, max_length=MEMBER_ID_CHARS, pattern=NO_NUL,
         description="Only this sender's InMail.")] = None,
-    tag: Annotated[str | None, Query(max_length=200, description="Campaign tag.")] = None,
-    since: Annotated[WireDatetime | None, Query(
-        description="Sent at or after (ISO 8601 with a time zone; years 1900-9998).",
-        json_schema_extra={"pattern": YEAR_IN_RANGE})] = None,
-    until: Annotated[WireDatetime | None, Query(
-        description="Sent before (ISO 8601 with a time zone; years 1900-9998).",
-        json_schema_extra={"pattern": YEAR_IN_RANGE})] = None,
+    tag: TagQuery = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
     format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv.")]
     = "json",
     _: Principal = Depends(require_service),

@@ -52,6 +52,14 @@ OtherId = Annotated[str, Path(
     min_length=1, max_length=MEMBER_ID_CHARS, pattern=NO_NUL,
     description="The other member; not `member_id` itself (422).")]
 Limit = Annotated[int, Query(ge=1, le=500, description="At most this many, newest first.")]
+#: The analytics filters, shared by the per-sender and the grouped routes.
+TagQuery = Annotated[str | None, Query(max_length=200, description="Campaign tag.")]
+SinceQuery = Annotated[WireDatetime | None, Query(
+    description="Sent at or after (ISO 8601 with a time zone; years 1900-9998).",
+    json_schema_extra={"pattern": YEAR_IN_RANGE})]
+UntilQuery = Annotated[WireDatetime | None, Query(
+    description="Sent before (ISO 8601 with a time zone; years 1900-9998).",
+    json_schema_extra={"pattern": YEAR_IN_RANGE})]
 
 
 def service(request: Request):
@@ -238,13 +246,9 @@ def lift_restriction(
 def sender_analytics(
     member_id: MemberId,
     request: Request,
-    tag: Annotated[str | None, Query(max_length=200, description="Campaign tag.")] = None,
-    since: Annotated[WireDatetime | None, Query(
-        description="Sent at or after (ISO 8601 with a time zone; years 1900-9998).",
-        json_schema_extra={"pattern": YEAR_IN_RANGE})] = None,
-    until: Annotated[WireDatetime | None, Query(
-        description="Sent before (ISO 8601 with a time zone; years 1900-9998).",
-        json_schema_extra={"pattern": YEAR_IN_RANGE})] = None,
+    tag: TagQuery = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
     group_by: Annotated[Literal["account", "lead", "tag", "day", "week", "month"] | None,
                         Query()] = None,
     _: Principal = Depends(require_service),
@@ -256,6 +260,7 @@ def sender_analytics(
 
 
 def check_range(since: datetime | None, until: datetime | None) -> None:
+    """Both ends in the calendar the engine handles, and not reversed (422 naming which)."""
     check_date_range(since, "since")
     check_date_range(until, "until")
     if since is not None and until is not None and until < since:
