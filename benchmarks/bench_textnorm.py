@@ -14,12 +14,11 @@ import importlib.util
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _harness import machine
+from _harness import cpu_best_us, machine
 from bench_content import WORDS
 
 from inmail_guard.engine.content import parse_body
@@ -42,16 +41,10 @@ UNICODE = " ".join(_disguise(w, i) if i % 5 == 0 else w for i, w in enumerate(BO
 
 
 def measure(fn: Callable[[], object]) -> float:
-    """Best-of-15 mean CPU µs of 500 calls (less sensitive to the other processes)."""
+    """Best-of-15 mean CPU µs of 500 calls, after a warm-up."""
     for _ in range(300):
         fn()
-    batches = []
-    for _ in range(15):
-        start = time.process_time()
-        for _ in range(500):
-            fn()
-        batches.append((time.process_time() - start) / 500)
-    return min(batches) * 1e6
+    return cpu_best_us(fn)
 
 
 def _keywords_with(normalise: Callable[..., object]) -> keywords.KeywordsDetector:
