@@ -203,8 +203,9 @@ def parse_body(source: str, *, max_source_chars: int) -> Content:
     text = source
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # A %FIELD% placeholder needs two "%": "50% more" alone is not worth a regex scan.
     placeholders = (_placeholders(text) if ("{" in text or "[" in text or "<" in text
-                                            or "%" in text) else ())
+                                            or text.count("%") > 1) else ())
     reader = _Reader()
     if _ITEM_FIRST.match(text) is not None or _ITEM_LATER.search(text) is not None:
         text = _ITEM.sub(reader.item, text)
