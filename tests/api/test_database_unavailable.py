@@ -26,6 +26,16 @@ def assert_unavailable(r):
     assert r.headers["Retry-After"] == "1"
 
 
+def assert_serving(client):
+    """Members in place, a send accepted and the service ready: the database answers."""
+    for member in MEMBERS[:5]:
+        r = client.put(f"/v1/members/{member.id}", json=member_body(plan=member.plan),
+                       headers=SVC)
+        assert r.status_code == 200, r.text
+    assert client.post("/v1/inmails", json=MESSAGE, headers=SVC).status_code == 201
+    assert client.get("/readyz").status_code == 200
+
+
 def test_database_down_send_is_503_and_evaluate_still_works(make_client):
     client = make_client(db="postgresql+psycopg://postgres@127.0.0.1:1/test")
     start = time.perf_counter()
@@ -46,12 +56,7 @@ def test_the_service_recovers_by_itself_when_the_database_returns(store_url, mak
         client = make_client(db=proxy.url(store_url))
         assert_unavailable(client.post("/v1/inmails", json=MESSAGE, headers=SVC))
         proxy.start()
-        for member in MEMBERS[:5]:
-            r = client.put(f"/v1/members/{member.id}", json=member_body(plan=member.plan),
-                           headers=SVC)
-            assert r.status_code == 200, r.text
-        assert client.post("/v1/inmails", json=MESSAGE, headers=SVC).status_code == 201
-        assert client.get("/readyz").status_code == 200
+        assert_serving(client)
         proxy.stop()  # goes away again with connections in the pool
         assert_unavailable(client.post("/v1/inmails", json=MESSAGE, headers=SVC))
         assert client.post("/v1/evaluate", json=evaluate_body(),
@@ -116,12 +121,7 @@ def check_partition(proxy, store_url, make_client, monkeypatch, bounds, send_bou
     proxy.start()
     try:
         client = make_client(db=proxy.url(store_url))
-        for member in MEMBERS[:5]:
-            r = client.put(f"/v1/members/{member.id}", json=member_body(plan=member.plan),
-                           headers=SVC)
-            assert r.status_code == 200, r.text
-        assert client.post("/v1/inmails", json=MESSAGE, headers=SVC).status_code == 201
-        assert client.get("/readyz").status_code == 200
+        assert_serving(client)
 
         cut()
         for _ in range(2):  # a pooled connection, then whatever the pool has left
