@@ -179,7 +179,7 @@ def test_a_unique_key_clash_is_retried_as_a_replay(svc, store, monkeypatch):
     # Two sends with one key racing across a month boundary lock different credit accounts;
     # the unique (sender, key) index stops the second, which then replays the first.
     first = svc.send(msg(idempotency_key="edge"))
-    real = svc._send
+    real = svc.sends.run
     calls = []
 
     def clash(message, digest):
@@ -188,7 +188,7 @@ def test_a_unique_key_clash_is_retried_as_a_replay(svc, store, monkeypatch):
             raise store.db.dialect.loaded_dbapi.IntegrityError("duplicate key")
         return real(message, digest)
 
-    monkeypatch.setattr(svc, "_send", clash)
+    monkeypatch.setattr(svc.sends, "run", clash)
     again = svc.send(msg(idempotency_key="edge"))
     assert again.replayed and again.inmail.id == first.inmail.id and len(calls) == 2
 
