@@ -250,3 +250,23 @@ def test_text_at_the_column_sizes_is_stored(svc):
     assert result.inmail.tags == ("t" * 200,) and result.inmail.crm["lead_id"] == "L" * 200
     assert svc.send(msg(tags=("t" * 200,), crm={"lead_id": "L" * 200},
                         idempotency_key="k" * 200)).replayed
+
+
+def test_an_unknown_plan_from_the_service_is_the_engines_error_too(svc, store):
+    """One type for an unknown plan: the service's refusal is an UnknownPlanError as well as a
+    ServiceError (``unknown_plan``, naming ``plan``), and changes nothing."""
+    from sqlalchemy import update
+
+    with store.write() as conn:
+        conn.execute(update(t.members).where(t.members.c.id == "alice")
+                     .values(plan="platinum"))
+    before = state(store)
+    for call in (lambda: svc.send(msg()), lambda: svc.credits("alice"),
+                 lambda: svc.put_member(ig.Member("zed", plan="platinum"))):
+        with pytest.raises(ig.UnknownPlanError) as caught:
+            call()
+        assert isinstance(caught.value, ServiceError)
+        assert (caught.value.code, caught.value.status, caught.value.field) == (
+            "unknown_plan", 422, "plan")
+        assert str(caught.value).startswith("plan 'platinum' is not declared in policy")
+    assert state(store) == before
