@@ -18,6 +18,7 @@ from inmail_guard.store import restrictions as restriction_store
 from inmail_guard.store.db import Db, SADb, as_db
 from inmail_guard.store.facts import Account, StoredMember, lock_account, peek_account
 from inmail_guard.store.facts import restriction_state as stored_restriction_state
+from inmail_guard.store.sends import NewRestriction
 
 
 class Accounts:
@@ -68,16 +69,23 @@ class Accounts:
                             rollover_cap=active.terms.rollover_cap, now=now)
 
     @staticmethod
-    def restrict(conn: Connection | Db, member_id: str, now: datetime, until: datetime,
+    def new_restriction(member_id: str, now: datetime, until: datetime, cause: str,
+                        decision_id: str | None, prior: int) -> NewRestriction:
+        """A restriction to store, with its ``sender.restricted`` event's fields."""
+        rid = new_id("rs")
+        return NewRestriction(rid, member_id, until, cause, decision_id, event={
+            "sender_id": member_id, "restriction_id": rid, "until": iso(until),
+            "cause": cause, "prior_restrictions": prior, "decision_id": decision_id})
+
+    @classmethod
+    def restrict(cls, conn: Connection | Db, member_id: str, now: datetime, until: datetime,
                  cause: str, decision_id: str | None, prior: int) -> Restriction:
         """Restrict the member until ``until`` and queue ``sender.restricted``."""
         db = as_db(conn)
-        rid = new_id("rs")
-        restriction_store.add(db, rid, member_id, now, until, cause, decision_id)
-        outbox.add_event(db, "sender.restricted", now, sender_id=member_id,
-                         restriction_id=rid, until=iso(until), cause=cause,
-                         prior_restrictions=prior, decision_id=decision_id)
-        return Restriction(rid, member_id, now, until, cause)  # type: ignore[arg-type]
+        new = cls.new_restriction(member_id, now, until, cause, decision_id, prior)
+        restriction_store.add(db, new.id, member_id, now, until, cause, decision_id)
+        outbox.add_event(db, "sender.restricted", now, **new.event)
+        return Restriction(new.id, member_id, now, until, cause)  # type: ignore[arg-type]
 
 
 __all__ = ["Accounts"]

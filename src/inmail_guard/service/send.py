@@ -2,11 +2,12 @@
 and in the same transaction spend, store the InMail and queue ``inmail.sent`` (or, for a
 rejection, log the decision and perhaps restrict the sender).
 
-The transaction's database work is two store steps around the engine's decision:
-:meth:`Sends._read` (the account, both members and the facts) and :meth:`Sends._record` (every
-write). ``send`` takes the sender's per-window credit account first (``BEGIN IMMEDIATE`` on
-SQLite, ``SELECT ... FOR UPDATE`` on PostgreSQL), so sends of one sender are serialised and can
-never overspend.
+The transaction's database work is two store operations around the engine's decision
+(:mod:`inmail_guard.store.sends`): ``sends.read`` (the account, both members and the facts)
+and ``sends.write`` (every write), called from :meth:`Sends._read` and :meth:`Sends._record`.
+``send`` takes the sender's per-window credit account first (``BEGIN IMMEDIATE`` on SQLite,
+``SELECT ... FOR UPDATE`` on PostgreSQL), so sends of one sender are serialised and can never
+overspend.
 """
 
 from __future__ import annotations
@@ -34,19 +35,10 @@ from inmail_guard.service.results import (
     inmail_from_row,
     iso,
 )
-from inmail_guard.store import Store, WouldBlock, outbox
+from inmail_guard.store import Store, WouldBlock, sends
 from inmail_guard.store import inmails as inmail_store
 from inmail_guard.store.db import Db, raw_write, raw_write_nowait
-from inmail_guard.store.facts import (
-    Account,
-    StoredMember,
-    encode_fingerprint,
-    find_account,
-    load_members,
-    open_account,
-    read_send_facts,
-    spend_credit,
-)
+from inmail_guard.store.facts import Account, encode_fingerprint
 
 # json.dumps(x, separators=...), without building an encoder per call.
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
@@ -150,62 +142,57 @@ class Sends:
     @staticmethod
     def _read(db: Db, message: Message, active: ActivePolicy, now: datetime,
               window_start: datetime, previous_start: datetime) -> tuple[Account, Facts]:
-        """The sender's credit account (locked), then both members and the facts in one
-        statement. A sender's first send of a window reads the members before creating the
-        account (its creation date decides the roll-over)."""
+        """The sender's credit account (locked), both members and the facts
+        (:func:`inmail_guard.store.sends.read`)."""
         terms = active.terms
-        account = find_account(db, message.sender_id, window_start)
-        if account is None:
-            srow, _ = _members(db, message)
-            account = open_account(db, srow, window_start, previous_start,
-                                   plan_limit=active.plan_limit(srow.plan),
-                                   rollover_cap=terms.rollover_cap, now=now)
-        read = read_send_facts(db, message.sender_id, message.recipient_id, account, now,
-                               expire_after=terms.expire_after,
-                               abuse_window=terms.abuse_window,
-                               bodies_window=terms.bodies_window,
-                               fingerprint_version=terms.fingerprint_version)
-        if read is None:
-            _members(db, message)  # raises member_not_found for the right one
-            raise AssertionError("members vanished inside the transaction")
-        srow, _, facts = read
-        active.plan_limit(srow.plan)  # a plan the policy no longer declares: unknown_plan
-        return account, facts
+        found = sends.read(db, message.sender_id, message.recipient_id, now, window_start,
+                           previous_start,
+                           sends.Reads(expire_after=terms.expire_after,
+                                       abuse_window=terms.abuse_window,
+                                       bodies_window=terms.bodies_window,
+                                       fingerprint_version=terms.fingerprint_version,
+                                       rollover_cap=terms.rollover_cap),
+                           active.plan_limit)
+        if isinstance(found, sends.MissingMembers):
+            field, member_id = (("sender_id", message.sender_id) if found.sender
+                                else ("recipient_id", message.recipient_id))
+            raise ServiceError("member_not_found", f"no member {member_id!r}", field=field)
+        active.plan_limit(found.sender.plan)  # a plan the policy no longer declares
+        return found.account, found.facts
 
     @staticmethod
     def _record(db: Db, message: Message, digest: str, decision: Decision, facts: Facts,
                 account: Account, active: ActivePolicy, window_start: datetime,
                 now: datetime) -> InMail | None:
-        """Every write of the send: spend, the InMail and ``inmail.sent`` (accepted) or the
-        restriction and ``sender.restricted`` (a rejection that restricts); the decision log."""
-        inmail = None
+        """Every write of the send (:func:`inmail_guard.store.sends.write`): spend, the InMail
+        and ``inmail.sent`` (accepted) or the restriction and ``sender.restricted`` (a
+        rejection that restricts); the decision log."""
+        inmail = spend = row = sent_event = restriction = None
         if decision.accepted:
             inmail_id = new_id("im")
-            limit = active.plan_limit(facts.sender.plan) + account.extra
-            if not spend_credit(db, account, limit, inmail_id, now):
-                raise RuntimeError(f"credit spend refused for {message.sender_id} after an"
-                                   " accepting decision; rolled back (no overspend)")
+            spend = sends.Spend(account, active.plan_limit(facts.sender.plan) + account.extra,
+                                inmail_id)
             inmail = _new_inmail(message, decision, inmail_id, active, now)
             annotations = active.engine.send_annotations(message)
-            crm = inmail.crm
-            inmail_store.insert(db, inmail_store.NewInMail(
+            row = inmail_store.NewInMail(
                 id=inmail_id, sender_id=message.sender_id, recipient_id=message.recipient_id,
-                subject=message.subject, body=message.body, tags=inmail.tags, crm=crm,
+                subject=message.subject, body=message.body, tags=inmail.tags, crm=inmail.crm,
                 decision_id=decision.decision_id, window_start=window_start, sent_at=now,
                 fingerprint=None if annotations.fingerprint is None else encode_fingerprint(
-                    annotations.fingerprint_version, annotations.fingerprint)))
-            outbox.add_event(db, "inmail.sent", now, delivered_at=iso(now),
-                             **inmail_event_fields(inmail))
+                    annotations.fingerprint_version, annotations.fingerprint))
+            sent_event = {"delivered_at": iso(now), **inmail_event_fields(inmail)}
         elif decision.restrict_sender_until is not None:
-            Accounts.restrict(db, message.sender_id, now, decision.restrict_sender_until,
-                              "spam", decision.decision_id, facts.prior_restrictions)
-        inmail_store.log_decision(db, inmail_store.DecisionEntry(
+            restriction = Accounts.new_restriction(
+                message.sender_id, now, decision.restrict_sender_until, "spam",
+                decision.decision_id, facts.prior_restrictions)
+        sends.write(db, now, inmail_store.DecisionEntry(
             decision_id=decision.decision_id, sender_id=message.sender_id,
             recipient_id=message.recipient_id, idempotency_key=message.idempotency_key,
             request_hash=digest, outcome=decision.outcome, codes=",".join(decision.codes),
             decision=_COMPACT_JSON.encode(decision.to_dict()),
             inmail_id=inmail.id if inmail else None, policy_version=decision.policy.version,
-            created_at=now))
+            created_at=now), spend=spend, inmail=row, sent_event=sent_event,
+            restriction=restriction)
         return inmail
 
     @staticmethod
@@ -228,18 +215,6 @@ class Sends:
             inmail = inmail_from_row(SimpleNamespace(**row), now, terms.expire_after,
                                      terms.retract_within)
         return SendResult(decision_from_dict(json.loads(used.decision)), inmail, replayed=True)
-
-
-def _members(db: Db, message: Message) -> tuple[StoredMember, StoredMember]:
-    rows = load_members(db, message.sender_id, message.recipient_id)
-    srow, rrow = rows.get(message.sender_id), rows.get(message.recipient_id)
-    if srow is None:
-        raise ServiceError("member_not_found", f"no member {message.sender_id!r}",
-                           field="sender_id")
-    if rrow is None:
-        raise ServiceError("member_not_found", f"no member {message.recipient_id!r}",
-                           field="recipient_id")
-    return srow, rrow
 
 
 def _new_inmail(message: Message, decision: Decision, inmail_id: str, active: ActivePolicy,
