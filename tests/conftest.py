@@ -130,7 +130,7 @@ def store(store_url: str) -> Iterator[object]:
 
 @pytest.fixture
 def clock() -> object:
-    from inmail_guard.service_types import ManualClock
+    from inmail_guard.service.results import ManualClock
 
     return ManualClock(T0)
 

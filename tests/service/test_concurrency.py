@@ -68,7 +68,7 @@ def test_exception_between_evaluation_and_commit_leaves_nothing(svc, store, monk
     def boom() -> None:
         raise RuntimeError("injected fault")
 
-    monkeypatch.setattr(svc, "_before_commit", boom)
+    monkeypatch.setattr(svc.sends, "before_commit", boom)
     with pytest.raises(RuntimeError, match="injected fault"):
         svc.send(msg(tags=("x",)))
     assert state(store) == before

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 import inmail_guard as ig
 from inmail_guard.service import InMailService, ManualClock
-from inmail_guard.service_types import iso
+from inmail_guard.service.results import iso
 from inmail_guard.store import tables as t
 
 from . import racers

@@ -24,7 +24,7 @@ from inmail_guard.api.settings import Settings
 from inmail_guard.api.workers import WorkerRegistry
 from inmail_guard.engine.evaluator import Engine
 from inmail_guard.policies.schema import Policy
-from inmail_guard.service_types import check_service_policy
+from inmail_guard.service.errors import check_service_policy
 from inmail_guard.store.settings import StoreSettings
 
 log = logging.getLogger("inmail_guard.api")

@@ -210,10 +210,11 @@ def _mapped_classes() -> list[type[Exception]]:
     """Exception classes :func:`map_exception` knows, handled before the catch-all."""
     from sqlalchemy import exc as sa_exc
 
-    from inmail_guard.engine.rules import UnknownPlanError
-    from inmail_guard.service_types import ServiceError
+    from inmail_guard.engine.plans import UnknownPlanError
+    from inmail_guard.service.errors import ServiceError
+    from inmail_guard.store.errors import StoreUnavailable
 
-    return [UnknownPlanError, OverflowError, UnicodeError, ServiceError,
+    return [UnknownPlanError, OverflowError, UnicodeError, ServiceError, StoreUnavailable,
             sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
             sa_exc.TimeoutError, sa_exc.DataError]
 
@@ -242,8 +243,6 @@ def map_exception(exc: BaseException) -> ApiError | None:
         field = getattr(exc, "field", None)
         return ApiError(status, code, str(message), field if isinstance(field, str) else None,
                         headers={"Retry-After": "1"} if status == 503 else None)
-    if name == "UnknownPlanError":
-        return ApiError(422, "unknown_plan", str(exc), "facts.sender.plan")
     if isinstance(exc, UnicodeError):
         return ApiError(422, "validation_error", "text must be valid Unicode")
     if isinstance(exc, OverflowError):

@@ -38,7 +38,7 @@ def _check_policy(policy: str | None) -> str:
     from inmail_guard.api.policy_state import PolicyHolder, PolicyReloadError
     from inmail_guard.engine.evaluator import Engine
     from inmail_guard.policies.schema import Policy
-    from inmail_guard.service_types import check_service_policy
+    from inmail_guard.service.errors import check_service_policy
 
     def make_engine(loaded: Policy) -> Engine:
         check_service_policy(loaded)

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from inmail_guard.engine.evaluator import Engine
-from inmail_guard.engine.rules import RULES, UnknownPlanError, rule_names
+from inmail_guard.engine.plans import UnknownPlanError
+from inmail_guard.engine.rules import RULES, rule_names
 from inmail_guard.engine.types import Decision
 from inmail_guard.policies.schema import Policy
 from inmail_guard.workflow.engines import what_if_engine
