@@ -19,8 +19,8 @@ from datetime import UTC
 from typing import TYPE_CHECKING
 
 from inmail_guard.engine.content import PRODUCT_FORMATTING
-from inmail_guard.engine.reasons import SENDER_MESSAGES
 from inmail_guard.engine.types import Facts, Member, Message, Reason
+from inmail_guard.reasons import SENDER_MESSAGES
 
 if TYPE_CHECKING:
     from inmail_guard.engine.content import Content

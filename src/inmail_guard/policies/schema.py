@@ -23,8 +23,8 @@ from pydantic import (
 )
 from pydantic.json_schema import WithJsonSchema
 
-from inmail_guard.engine.reasons import BLOCKLIST_CODES
-from inmail_guard.engine.types import MAX_COUNT
+from inmail_guard.bounds import MAX_COUNT
+from inmail_guard.reasons import BLOCKLIST_CODES
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
