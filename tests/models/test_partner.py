@@ -235,6 +235,7 @@ def test_no_partner_without_enough_email_rows_per_fit(data: Pooled) -> None:
     assert trained.partners == {} and trained.partner_choice == {}
 
 
+@pytest.mark.slow
 def test_crossval_reports_each_folds_weight(data: Pooled, embeddings: Embeddings) -> None:
     twice = np.concatenate([np.arange(len(data.labels))] * 2)  # 20 e-mail rows per label
     result = crossval(data.take(twice), TrainParams(seed=7, partner_weights=(0.0, 0.5)),
@@ -243,18 +244,17 @@ def test_crossval_reports_each_folds_weight(data: Pooled, embeddings: Embeddings
     assert set(result["fold_partner_weights"]) <= {0.0, 0.5}
 
 
-def test_cli_records_the_partner_choice_and_no_email_partner(tmp_path: Path) -> None:
-    runner = CliRunner()
-    result = runner.invoke(model, ["train", str(TINY), str(TINY_EMAIL), "--out",
-                                   str(tmp_path), "--name", "with", "--seed", "7",
-                                   "--per-channel"],
-                           catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    manifest = json.loads((tmp_path / "with.json").read_text())
+def test_cli_records_the_partner_choice_and_no_email_partner(
+        tiny_model_run: tuple[Path, str], tmp_path: Path) -> None:
+    # With the partner: the session's shared run (`model train tiny.csv tiny_email.csv
+    # --seed 7 --per-channel`), not a second training of the same model.
+    trained_dir, output = tiny_model_run
+    manifest = json.loads((trained_dir / "tiny.json").read_text())
     choice = manifest["metrics"]["email_partner"]
     assert f"e-mail partner weight {choice['weight']} (validation errors per weight: " \
-           in result.output
+           in output
     assert (manifest["partners"] != {}) == (choice["weight"] > 0)
+    runner = CliRunner()
     result = runner.invoke(model, ["train", str(TINY), str(TINY_EMAIL), "--out",
                                    str(tmp_path), "--name", "without", "--seed", "7",
                                    "--per-channel",
