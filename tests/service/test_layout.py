@@ -3,6 +3,7 @@ used before the split keep working."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -45,7 +46,7 @@ def test_no_flat_service_modules_remain():
 
 def test_the_store_imports_nothing_above_it():
     """Importing every store module loads no module of the service, API, CLI, workflow,
-    plugins or policies (the engine's plain types are allowed)."""
+    plugins or policies (the engine's plain types and the leaf modules are allowed)."""
     modules = sorted(f"inmail_guard.store.{p.stem}" for p in (PACKAGE / "store").glob("*.py")
                      if p.stem != "__init__")
     code = ("import importlib, sys\n"
@@ -54,4 +55,7 @@ def test_the_store_imports_nothing_above_it():
             " and not m.startswith(('inmail_guard.store', 'inmail_guard.textnorm'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
-    assert out == "['inmail_guard.engine', 'inmail_guard.engine.types']"
+    leaves = {"inmail_guard.body", "inmail_guard.bounds", "inmail_guard.fieldpath",
+              "inmail_guard.reasons"}
+    assert sorted(set(ast.literal_eval(out)) - leaves) == [
+        "inmail_guard.engine", "inmail_guard.engine.types"]

@@ -84,6 +84,7 @@ def test_a_closed_port_fails_fast_at_open_and_at_send():
     assert "postgres@" not in str(err) and "nothing was changed" in str(err)
 
 
+@pytest.mark.slow
 def test_a_server_that_never_answers_is_bounded_by_the_connect_timeout():
     silent = socket.socket()  # accepts TCP (backlog) but never speaks PostgreSQL
     silent.bind(("127.0.0.1", 0))
@@ -257,6 +258,7 @@ def test_every_connection_bounds_a_silent_network(store_url: str) -> None:
         s.close()
 
 
+@pytest.mark.slow
 @PG_ONLY
 def test_a_migration_may_wait_for_another_longer_than_a_request(store_url: str) -> None:
     # Instances starting together queue on the migration lock (up to 10 minutes), which the

@@ -27,6 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from inmail_guard.api.errors import ApiError
+from inmail_guard.fieldpath import format_path
 
 Role = Literal["service", "admin"]
 ROLES: tuple[str, ...] = ("service", "admin")
@@ -120,7 +121,7 @@ def load_key_file(path: str | Path) -> list[KeyEntry]:
         return _ENTRIES.validate_python(data or [])
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            f"{format_path(e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         raise KeyConfigError(
             f"{path}: expected a list of {{name, role, sha256}}: {problems}") from None

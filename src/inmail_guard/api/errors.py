@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from inmail_guard.api.responses import JSONBytesResponse
-from inmail_guard.engine import wire
+from inmail_guard.fieldpath import format_path
 
 log = logging.getLogger("inmail_guard.api")
 
@@ -102,11 +102,12 @@ def error_response(
 
 def field_path(loc: Sequence[Any]) -> str:
     """pydantic ``loc`` -> the path into the request body: ``message.attachments[0].filename``
-    (the spelling the evaluate CLI uses too); the leading ``body``/``query``/``path`` goes."""
+    (:func:`~inmail_guard.fieldpath.format_path`, as every channel spells it); the leading
+    ``body``/``query``/``path``/``header`` goes."""
     parts = tuple(loc)
     if parts and parts[0] in ("body", "query", "path", "header"):
         parts = parts[1:]
-    return wire.field_path(parts)
+    return format_path(parts)
 
 
 _PLAIN = {

@@ -19,7 +19,6 @@ from pydantic import ValidationError
 from inmail_guard.engine.content import SOURCE_LIMIT_FACTOR, Content, parse_body
 from inmail_guard.engine.history import NO_ANNOTATIONS, SendAnnotations, SendHistory
 from inmail_guard.engine.plans import PlanLimits
-from inmail_guard.engine.reasons import SENDER_MESSAGES
 from inmail_guard.engine.rules import Context, compile_rules, rule_names
 from inmail_guard.engine.types import (
     Credits,
@@ -32,9 +31,11 @@ from inmail_guard.engine.types import (
     Signal,
     SpamResult,
 )
+from inmail_guard.fieldpath import format_path
 from inmail_guard.plugins.base import Detector
 from inmail_guard.plugins.manager import Plugins
 from inmail_guard.policies.schema import Policy
+from inmail_guard.reasons import SENDER_MESSAGES
 
 _ZERO = timedelta(0)
 SKIPPED_STATIC = "a static rule rejected the send"
@@ -131,8 +132,8 @@ class Engine:
                 detector = cls.from_settings(settings or {}, self.policy)
             except ValidationError as exc:
                 for err in exc.errors():
-                    loc = ".".join(str(p) for p in err["loc"])
-                    problems.append((f"spam.detectors.{name}.{loc}".rstrip("."), err["msg"]))
+                    problems.append((format_path(("spam", "detectors", name, *err["loc"])),
+                                     err["msg"]))
                 continue
             if not detector.config.enabled:
                 continue

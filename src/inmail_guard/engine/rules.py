@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 from inmail_guard.engine.content import PRODUCT_FORMATTING
 from inmail_guard.engine.plans import PlanLimits, UnknownPlanError
-from inmail_guard.engine.reasons import SENDER_MESSAGES
 from inmail_guard.engine.types import Facts, Member, Message, Reason
+from inmail_guard.reasons import SENDER_MESSAGES
 
 if TYPE_CHECKING:
     from inmail_guard.engine.content import Content
