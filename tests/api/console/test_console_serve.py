@@ -69,3 +69,23 @@ def test_no_key_appears_in_any_logged_line_or_url(server: Server):
     for key in (SERVICE_KEY, ADMIN_KEY, WRONG_KEY):
         assert key not in log
         assert not [u for u in urls if key in u]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ci, expected", [("", "1 skipped"), ("true", "1 error")])
+def test_without_chromium_the_browser_tests_skip_saying_how_but_fail_under_ci(
+        tmp_path: Path, ci: str, expected: str):
+    import os
+    import subprocess
+    import sys
+
+    here = Path(__file__).parent
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+         str(here / "test_console_browser.py"), "-k", "keyboard"],
+        capture_output=True, text=True, cwd=here.parents[2], timeout=120,
+        env={**os.environ, "CI": ci, "INMAIL_GUARD_TEST_CHROMIUM": str(tmp_path / "none")})
+    assert expected in done.stdout, done.stdout[-2000:]
+    assert f"no chromium at {tmp_path / 'none'}: apt-get install chromium" in done.stdout
+    if ci:
+        assert "CI=true: the console's browser tests must run" in done.stdout
