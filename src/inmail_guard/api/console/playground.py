@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from inmail_guard.api.errors import validation_issues
@@ -32,6 +31,7 @@ from inmail_guard.plugins.manager import PluginError
 from inmail_guard.policies.errors import PolicyError
 from inmail_guard.policies.loader import BUILTIN_DEFAULT, load_policy_text
 from inmail_guard.policies.schema import Policy
+from inmail_guard.policies.yamlpos import parse_yaml
 
 _MESSAGE = {k: v for k, v in MESSAGE_EXAMPLE.items() if k in
             ("sender_id", "recipient_id", "subject", "body", "tags")}
@@ -162,76 +162,63 @@ def load_candidate(text: str) -> tuple[Policy | None, list[dict[str, Any]]]:
 def compile_issues(exc: Exception, text: str | None) -> list[dict[str, Any]]:
     """A policy that validated but does not compile (unknown detector, bad plugin settings)."""
     problems = exc.problems if isinstance(exc, PolicyCompileError) else [("", str(exc))]
-    root = _compose(text) if text else None
+    positions = parse_yaml(text, "candidate").positions if text else None
     out = []
     for path, message in problems:
-        line, column = _position(root, path.split(".") if path else [])
+        line, column = 1, 1
+        if positions is not None and path:
+            parts = tuple(int(p) if p.isdigit() else p for p in path.split("."))
+            mark = positions.key(parts)
+            line, column = mark.line, mark.column
         out.append({"line": line, "column": column, "path": path, "message": message})
     return out
 
 
 def refused_references(text: str) -> list[dict[str, Any]]:
-    root = _compose(text)
-    if root is None:
-        return []  # not YAML: the loader says where
+    """The settings of a pasted policy that name a file, each at its line. Parsed with the
+    policy loader's bounded YAML reader (size, aliases, depth), so a hostile paste costs what a
+    policy file may; a paste that is not YAML is left to the loader to report."""
+    parsed = parse_yaml(text, "candidate")
+    if not parsed.ok or parsed.data is None:
+        return []
     issues: list[dict[str, Any]] = []
+    seen: set[int] = set()
 
-    def walk(node: yaml.Node, path: list[str]) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                name = str(key.value)
-                here = [*path, name]
-                if _names_a_file(name) and isinstance(value, yaml.ScalarNode):
-                    allowed = (value.value in ("", "~", "null")
+    def walk(value: Any, path: tuple[Any, ...]) -> None:
+        if id(value) in seen:  # an alias of a value already looked at
+            return
+        if isinstance(value, dict):
+            seen.add(id(value))
+            for key, item in value.items():
+                here = (*path, key)
+                name = str(key)
+                if _names_a_file(name) and item is not None and not isinstance(
+                        item, dict | list):
+                    allowed = (str(item) == ""
                                or (name in ("extends", "model")
-                                   and value.value.startswith("builtin:")))
+                                   and str(item).startswith("builtin:")))
                     if not allowed:
+                        mark = parsed.positions.key(here)
                         issues.append({
-                            "line": key.start_mark.line + 1,
-                            "column": key.start_mark.column + 1, "path": ".".join(here),
+                            "line": mark.line, "column": mark.column,
+                            "path": ".".join(str(p) for p in here),
                             "message": f"{name}: a candidate pasted in the console cannot"
                                        " name a file on the server; use inline values"
                                        + (f" or {BUILTIN_DEFAULT}" if name == "extends"
                                           else " or a builtin: model" if name == "model"
                                           else "")})
-                walk(value, here)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, [*path, str(i)])
+                walk(item, here)
+        elif isinstance(value, list):
+            seen.add(id(value))
+            for i, item in enumerate(value):
+                walk(item, (*path, i))
 
-    walk(root, [])
-    return issues
+    walk(parsed.data, ())
+    return sorted(issues, key=lambda i: (i["line"], i["column"]))
 
 
 def _names_a_file(key: str) -> bool:
     return key in _FILE_KEYS or key.endswith(("_file", "_path"))
-
-
-def _compose(text: str) -> yaml.Node | None:
-    try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return None
-
-
-def _position(root: yaml.Node | None, parts: list[str]) -> tuple[int, int]:
-    """Line and column (1-based) of the deepest key of ``parts`` found in the document."""
-    line, column = 1, 1
-    node = root
-    for part in parts:
-        if isinstance(node, yaml.MappingNode):
-            found = next(((k, v) for k, v in node.value if str(k.value) == part), None)
-            if found is None:
-                break
-            line, column = found[0].start_mark.line + 1, found[0].start_mark.column + 1
-            node = found[1]
-        elif isinstance(node, yaml.SequenceNode) and part.isdigit() \
-                and int(part) < len(node.value):
-            node = node.value[int(part)]
-            line, column = node.start_mark.line + 1, node.start_mark.column + 1
-        else:
-            break
-    return line, column
 
 
 def evaluate(state: FormState, live: Policy, engines: PlaygroundEngines) -> Outcome:
