@@ -41,7 +41,7 @@ def test_counts_per_minute_by_outcome_and_code_and_the_latest_first():
         ("plan_has_no_credits",), ("recipient_opted_out",), ("recipient_opted_out",)]
     assert [s.decision.codes for s in recent.latest(code="plan_has_no_credits")] == [
         ("plan_has_no_credits",)]
-    assert recent.find(latest[0].decision.decision_id) is latest[0]
+    assert recent.find(latest[0].decision.decision_id) == latest[0]
 
 
 def test_old_minutes_are_dropped_and_bodies_kept_only_when_asked():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +43,8 @@ class RecentDecisions:
     def __init__(self, keep_bodies: bool = False, size: int = RING_SIZE,
                  minutes: int = MINUTES, clock: Any = time.time) -> None:
         self.keep_bodies = keep_bodies
-        self._ring: deque[Seen] = deque(maxlen=size)
-        self._minutes: dict[int, Counter[str]] = {}
+        self._ring: deque[tuple[Any, ...]] = deque(maxlen=size)  # Seen's fields
+        self._minutes: dict[int, dict[str, int]] = {}
         self._max_minutes = minutes
         self._lock = threading.Lock()
         self._clock = clock
@@ -52,22 +52,29 @@ class RecentDecisions:
 
     @hookimpl
     def inmail_guard_decision(self, message: Message, decision: Decision) -> None:
+        # On every decision's path: a tuple and a few dict updates (Seen is built on reading).
         now = self._clock()
-        seen = Seen(now, decision, message.sender_id, message.recipient_id,
-                    len(message.subject or ""), len(message.body or ""),
-                    message.body if self.keep_bodies else None)
         minute = int(now // 60)
+        # The message itself is not kept: its body only when full bodies are recorded.
+        entry = (now, decision, message.sender_id, message.recipient_id,
+                 len(message.subject or ""), len(message.body or ""),
+                 message.body if self.keep_bodies else None)
         with self._lock:
-            self._ring.append(seen)
+            self._ring.append(entry)
             counts = self._minutes.get(minute)
             if counts is None:
-                counts = self._minutes[minute] = Counter()
+                counts = self._minutes[minute] = {}
                 if len(self._minutes) > self._max_minutes:
-                    for old in sorted(self._minutes)[:len(self._minutes) - self._max_minutes]:
-                        del self._minutes[old]
-            counts["outcome:" + decision.outcome] += 1
+                    del self._minutes[min(self._minutes)]
+            key = decision.outcome
+            counts[key] = counts.get(key, 0) + 1
             for reason in decision.reasons:
-                counts["code:" + reason.code] += 1
+                key = "code:" + reason.code
+                counts[key] = counts.get(key, 0) + 1
+
+    @staticmethod
+    def _seen(entry: tuple[Any, ...]) -> Seen:
+        return Seen(*entry)
 
     def latest(self, limit: int = 50, outcome: str | None = None,
                code: str | None = None) -> list[Seen]:
@@ -75,16 +82,16 @@ class RecentDecisions:
             items = list(self._ring)
         items.reverse()
         if outcome:
-            items = [s for s in items if s.decision.outcome == outcome]
+            items = [e for e in items if e[1].outcome == outcome]
         if code:
-            items = [s for s in items if code in s.decision.codes]
-        return items[:limit]
+            items = [e for e in items if code in e[1].codes]
+        return [self._seen(e) for e in items[:limit]]
 
     def find(self, decision_id: str) -> Seen | None:
         with self._lock:
-            for seen in self._ring:
-                if seen.decision.decision_id == decision_id:
-                    return seen
+            for entry in self._ring:
+                if entry[1].decision_id == decision_id:
+                    return self._seen(entry)
         return None
 
     def series(self, minutes: int = 60) -> dict[str, Any]:
@@ -94,10 +101,10 @@ class RecentDecisions:
         end = int(self._clock() // 60)
         span = range(end - minutes + 1, end + 1)
         with self._lock:
-            rows = [self._minutes.get(m, Counter()).copy() for m in span]
+            rows = [dict(self._minutes.get(m, {})) for m in span]
         keys = sorted({k for row in rows for k in row})
-        outcomes = {k[8:]: [row.get(k, 0) for row in rows]
-                    for k in keys if k.startswith("outcome:")}
+        outcomes = {k: [row.get(k, 0) for row in rows]
+                    for k in keys if not k.startswith("code:")}
         for name in ("accepted", "rejected"):
             outcomes.setdefault(name, [0] * len(rows))
         codes = {k[5:]: [row.get(k, 0) for row in rows] for k in keys if k.startswith("code:")}
