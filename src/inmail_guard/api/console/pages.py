@@ -43,9 +43,10 @@ def _service(request: Request) -> Any:
     return request.app.state.services.get()
 
 
-def _now(request: Request) -> datetime:
-    clock = getattr(request.app.state.settings, "clock", None)
-    return clock() if clock else datetime.now(UTC)
+def _now(service: Any) -> datetime:
+    """The service's clock (tests and the demo move it), else the wall clock."""
+    clock = getattr(service, "clock", None)
+    return clock() if callable(clock) else datetime.now(UTC)
 
 
 # --- login -----------------------------------------------------------------------------------
@@ -214,7 +215,7 @@ async def restrictions(request: Request) -> Response:
     def read() -> dict[str, Any]:
         service = _service(request)
         with service.store.read() as conn:
-            return {"active": moderation.active_restrictions(conn, _now(request)),
+            return {"active": moderation.active_restrictions(conn, _now(service)),
                     "history": moderation.restriction_history(conn, member),
                     "reports": moderation.reports_against(conn, member) if member else []}
 

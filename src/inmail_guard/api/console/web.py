@@ -4,7 +4,7 @@ the response headers (no caching, no framing, a strict Content-Security-Policy).
 from __future__ import annotations
 
 import hmac
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -33,11 +33,13 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 
 def _when(value: Any) -> str:
+    """A time as the console shows it: UTC, to the second."""
     if isinstance(value, int | float):
-        value = datetime.fromtimestamp(value).astimezone()
+        value = datetime.fromtimestamp(value, UTC)
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value.utcoffset() is not None \
-            and value.utcoffset().total_seconds() == 0 else value.isoformat(timespec="seconds")
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
     return "" if value is None else str(value)
 
 
