@@ -12,7 +12,7 @@ from inmail_guard.api.console import docs, pages
 from inmail_guard.api.console.playground import PlaygroundEngines
 from inmail_guard.api.console.recent import RecentDecisions
 from inmail_guard.api.console.sessions import SessionSigner
-from inmail_guard.api.console.web import STATIC_DIR, STATIC_URL
+from inmail_guard.api.console.web import STATIC_DIR, STATIC_URL, install_handlers
 
 __all__ = ["RecentDecisions", "install", "recent_decisions"]
 
@@ -38,5 +38,5 @@ def install(app: FastAPI, recent: RecentDecisions) -> None:
     app.state.console_engines = PlaygroundEngines()
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="console-static")
     app.include_router(pages.router)
-    pages.install_handlers(app)
+    install_handlers(app)
     docs.install(app)

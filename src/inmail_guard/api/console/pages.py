@@ -17,10 +17,7 @@ from inmail_guard.api.console.sessions import COOKIE
 from inmail_guard.api.console.web import (
     HEADERS,
     PREFIX,
-    Forbidden,
-    LoginRequired,
     check_post,
-    login_redirect,
     read_form,
     redirect,
     render,
@@ -29,6 +26,7 @@ from inmail_guard.api.console.web import (
     same_origin,
     session_of,
     signer,
+    unavailable,
 )
 from inmail_guard.api.policy_state import PolicyReloadError
 
@@ -222,7 +220,7 @@ async def restrictions(request: Request) -> Response:
     try:
         data = await asyncio.to_thread(read)
     except Exception as exc:
-        return _unavailable(request, session, exc)
+        return unavailable(request, session, exc)
     return render(request, "restrictions.html", session, member=member, lifted=lifted, **data)
 
 
@@ -244,7 +242,7 @@ async def lift(request: Request, member_id: str) -> Response:
             _service(request).lift_restriction, member_id,
             by=f"console:{session.principal.name}", note=reason)
     except Exception as exc:
-        return _unavailable(request, session, exc)
+        return unavailable(request, session, exc)
     log.info("restriction lifted", extra={"member_id": member_id, "lifted": lifted,
                                           "key_name": session.principal.name})
     from urllib.parse import quote
@@ -293,7 +291,7 @@ async def analytics(request: Request) -> Response:
         try:
             result = await asyncio.to_thread(lambda: _service(request).analytics(**query))
         except Exception as exc:
-            return _unavailable(request, session, exc)
+            return unavailable(request, session, exc)
     rows = []
     if result is not None:
         rows = [{"key": key, **counts.to_dict()} for key, counts in result.groups]
@@ -320,7 +318,7 @@ async def analytics_csv(request: Request) -> Response:
     try:
         result = await asyncio.to_thread(lambda: _service(request).analytics(**query))
     except Exception as exc:
-        return _unavailable(request, session, exc)
+        return unavailable(request, session, exc)
     return Response(to_csv(result), media_type="text/csv; charset=utf-8", headers={
         **HEADERS, "Content-Disposition": 'attachment; filename="inmail-analytics.csv"'})
 
@@ -380,25 +378,3 @@ def _int(value: str | None, default: int, low: int, high: int) -> int:
         return max(low, min(high, int(value or default)))
     except ValueError:
         return default
-
-
-def _unavailable(request: Request, session: Any, exc: Exception) -> Response:
-    from inmail_guard.service_types import ServiceError
-
-    if isinstance(exc, ServiceError):
-        return render(request, "message.html", session, status=422, title="Not possible",
-                      message=str(exc))
-    log.error("console: service call failed: %s", type(exc).__name__)
-    return render(request, "message.html", session, status=503, title="Database unavailable",
-                  message="The database did not answer; try again shortly.")
-
-
-def install_handlers(app: Any) -> None:
-    @app.exception_handler(LoginRequired)
-    async def _login(request: Request, exc: LoginRequired) -> Response:
-        return login_redirect(request)
-
-    @app.exception_handler(Forbidden)
-    async def _forbidden(request: Request, exc: Forbidden) -> Response:
-        return render(request, "message.html", session_of(request), status=403,
-                      title="Not allowed", message=exc.message)

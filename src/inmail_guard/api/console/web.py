@@ -4,6 +4,7 @@ the response headers (no caching, no framing, a strict Content-Security-Policy).
 from __future__ import annotations
 
 import hmac
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,26 @@ def login_redirect(request: Request) -> Response:
     if request.url.query and request.method == "GET":
         target += "?" + request.url.query
     return redirect(f"{PREFIX}/login?next={quote(target, safe='/')}")
+
+
+def unavailable(request: Request, session: Any, exc: Exception) -> Response:
+    from inmail_guard.service import ServiceError
+
+    if isinstance(exc, ServiceError):
+        return render(request, "message.html", session, status=422, title="Not possible",
+                      message=str(exc))
+    logging.getLogger("inmail_guard.api.console").error(
+        "console: service call failed: %s", type(exc).__name__)
+    return render(request, "message.html", session, status=503, title="Database unavailable",
+                  message="The database did not answer; try again shortly.")
+
+
+def install_handlers(app: Any) -> None:
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        return login_redirect(request)
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        return render(request, "message.html", session_of(request), status=403,
+                      title="Not allowed", message=exc.message)
