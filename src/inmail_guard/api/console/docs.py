@@ -26,19 +26,21 @@ def install(app: FastAPI) -> None:
     and ``redoc_url=None``."""
     openapi_url = app.openapi_url or "/openapi.json"
 
-    @app.get("/docs", include_in_schema=False)
+    # Plain Starlette routes, as FastAPI adds its own docs routes (not API routes).
     async def swagger_ui(request: Request) -> HTMLResponse:
         return get_swagger_ui_html(openapi_url=openapi_url, title=f"{app.title} - Swagger UI",
                                    swagger_js_url=SWAGGER_JS, swagger_css_url=SWAGGER_CSS,
                                    swagger_favicon_url=FAVICON,
                                    oauth2_redirect_url=OAUTH2_REDIRECT)
 
-    @app.get(OAUTH2_REDIRECT, include_in_schema=False)
-    async def swagger_ui_redirect() -> HTMLResponse:
+    async def swagger_ui_redirect(request: Request) -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
-    @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
         return get_redoc_html(openapi_url=openapi_url, title=f"{app.title} - ReDoc",
                               redoc_js_url=REDOC_JS, redoc_favicon_url=FAVICON,
                               with_google_fonts=False)
+
+    app.add_route("/docs", swagger_ui, include_in_schema=False)
+    app.add_route(OAUTH2_REDIRECT, swagger_ui_redirect, include_in_schema=False)
+    app.add_route("/redoc", redoc, include_in_schema=False)
