@@ -81,7 +81,7 @@ def test_without_chromium_the_browser_tests_skip_saying_how_but_fail_under_ci(
 
     here = Path(__file__).parent
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "--run-slow",
          str(here / "test_console_browser.py"), "-k", "keyboard"],
         capture_output=True, text=True, cwd=here.parents[2], timeout=120,
         env={**os.environ, "CI": ci, "INMAIL_GUARD_TEST_CHROMIUM": str(tmp_path / "none")})

@@ -20,7 +20,7 @@ __all__ = ["RecentDecisions", "install", "recent_decisions"]
 def recent_decisions() -> RecentDecisions:
     """The Traffic page's in-memory observer; it keeps message bodies only when this process
     records full bodies (``INMAIL_GUARD_RECORD_BODIES=full``)."""
-    from inmail_guard.recording import RecordingSettings
+    from inmail_guard.service.recording import RecordingSettings
 
     try:
         recording = RecordingSettings.from_env()
