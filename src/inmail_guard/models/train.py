@@ -410,6 +410,7 @@ def train_inmail(data: Pooled, params: TrainParams, progress: Progress | None = 
     channels = data.channels()
     thresholds, rule = choose_joint_thresholds(scores, data.labels, data.source, channels,
                                                targets)
+    rule["fp_budget"] = {data.names[int(i)]: n for i, n in rule["fp_budget"].items()}
     per_file: dict[str, dict[str, Any]] = {}
     for i, target in targets.items():
         ham = scores[(data.source == i) & (data.labels == 0)]
