@@ -67,3 +67,13 @@ def test_ties_go_to_the_higher_thresholds() -> None:
     thresholds, _ = choose_joint_thresholds(*data, {0: 0.01})
     assert thresholds == {"n:": above(0.3)}
     assert _fp(*data, thresholds, 0) == 0
+
+
+def test_ham_of_a_file_without_a_budget_does_not_hide_lower_thresholds() -> None:
+    # The channel's three highest ham belong to file 1 (too small to measure 1%): file 0's
+    # budget of two false positives must still be reachable below them.
+    data = _rows((1, "n:", 0, [0.95, 0.94, 0.93] + [0.1] * 7),
+                 (0, "n:", 0, [0.5, 0.4] + [0.1] * 198), (0, "n:", 1, [0.45, 0.9]))
+    thresholds, _ = choose_joint_thresholds(*data, {0: 0.01, 1: 0.01})
+    assert thresholds == {"n:": above(0.4)}
+    assert _fp(*data, thresholds, 0) == 1

@@ -97,7 +97,9 @@ def choose_joint_thresholds(
     allows one, however many the file has elsewhere); this spends each file's budget where it
     buys the most recall. Only thresholds just above a ham score can be optimal (between two
     ham scores recall only falls), and only those that keep every file within budget in that
-    channel alone, so the search is small. Returns the thresholds and what was chosen from.
+    channel alone, so the search is small. With no file able to measure its target, each
+    channel's threshold is just above its highest ham score. Returns the thresholds and what
+    was chosen from.
     """
     prefixes = sorted(set(channels.tolist()))
     names = sorted(targets)
@@ -109,9 +111,14 @@ def choose_joint_thresholds(
     tables = []
     for prefix in prefixes:
         here = channels == prefix
-        ham_scores = np.sort(scores[here & (labels == 0)])[::-1]
-        candidates = sorted({above(float(s)) for s in ham_scores[:1 + sum(budget.values())]},
-                            reverse=True)
+        ham = here & (labels == 0)
+        order = np.argsort(-scores[ham], kind="stable")
+        ham_scores, ham_files = scores[ham][order], files[ham][order]
+        # Down the channel's ham scores until the measurable files' ones exceed every budget
+        # together: no threshold lower than that can keep them all.
+        counted = np.cumsum(np.isin(ham_files, list(budget)))
+        reach = int(np.searchsorted(counted, sum(budget.values()) + 1)) + 1
+        candidates = sorted({above(float(s)) for s in ham_scores[:reach]}, reverse=True)
         if not len(ham_scores):
             candidates = [0.5]
         fps = np.array([[int((here & (files == f) & (labels == 0) & (scores >= t)).sum())
