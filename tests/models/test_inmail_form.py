@@ -57,6 +57,10 @@ def test_the_model_has_one_threshold_per_inmail_channel_and_no_route(tiny_inmail
     assert per_file["tiny.csv"][INMAIL_PREFIX]["chooses"] is False
     assert per_file["tiny.csv"][INMAIL_PREFIX]["target_fpr"] == 0.005
     assert per_file["tiny_email.csv"][INMAIL_PREFIX]["target_fpr"] == 0.01  # e-mail-shaped
+    # The channels' thresholds are chosen together; neither file can measure its target, so
+    # none has a false-positive budget to keep.
+    rule = manifest["metrics"]["threshold_rule"]
+    assert rule["rule"].startswith("joint:") and rule["fp_budget"] == {}
     model = load_model(str(tiny_inmail_dir / "tiny.joblib"), pin(tiny_inmail_dir / "tiny.joblib"))
     text = model_input("Subject: hi\nshort note")
     assert model.threshold_for(text) == manifest["thresholds"][INMAIL_PREFIX]

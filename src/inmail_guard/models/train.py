@@ -64,7 +64,11 @@ from inmail_guard.models.features import (
     channel_prefix,
 )
 from inmail_guard.models.inmail import model_input
-from inmail_guard.models.metrics import binary_metrics, choose_threshold
+from inmail_guard.models.metrics import (
+    binary_metrics,
+    choose_joint_thresholds,
+    choose_threshold,
+)
 from inmail_guard.models.partner import (
     EMBEDDING_C,
     WEIGHTS,
@@ -333,6 +337,8 @@ class Trained:
     embeddings: Embeddings | None = None
     #: InMail-form training: each file's target, ham rows and threshold (``train_inmail``).
     file_thresholds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: InMail-form training: how the channel thresholds were chosen together (``train_inmail``).
+    threshold_rule: dict[str, Any] = field(default_factory=dict)
 
     def row_thresholds(self, channels: np.ndarray) -> np.ndarray:
         return np.asarray([self.thresholds.get(c, self.threshold) for c in channels.tolist()])
@@ -391,40 +397,34 @@ def train_inmail(data: Pooled, params: TrainParams, progress: Progress | None = 
                  ) -> Trained:
     """One word pipeline trained on every row in InMail form (:func:`as_inmail`).
 
-    Each InMail channel (short ``n:``, long ``m:``) gets a threshold chosen on the validation
-    folds so that every file keeps its own target (:func:`file_targets`): each file whose ham
-    rows in that channel can measure its target (at least ``1 / target`` of them) gets the
-    lowest threshold with its ham FPR there at most the target, and the channel's threshold is
-    the highest of these (with no such file: all its ham at ``target_fpr``). Files with fewer
-    ham rows are reported but do not choose (one false positive among 85 ham is not a rate).
-    The fallback ``threshold`` is the highest channel's."""
+    The InMail channels (short ``n:``, long ``m:``) get their thresholds together, on the
+    out-of-fold scores of the validation folds (:func:`~.metrics.choose_joint_thresholds`):
+    the pair with the highest mean recall over the files such that every file keeps its own
+    target ham FPR (:func:`file_targets`) over all its rows. Files with fewer ham rows than
+    ``1 / target`` are scored but do not constrain (one false positive among 85 ham is not a
+    rate). ``threshold_per_file`` reports, for information, the threshold each file would
+    choose alone in each channel. The fallback ``threshold`` is the highest channel's."""
     targets = file_targets(data, params)
     data = as_inmail(data)
     scores = out_of_fold(data, params, progress)
     channels = data.channels()
+    thresholds, rule = choose_joint_thresholds(scores, data.labels, data.source, channels,
+                                               targets)
+    rule["fp_budget"] = {data.names[int(i)]: n for i, n in rule["fp_budget"].items()}
     per_file: dict[str, dict[str, Any]] = {}
-    thresholds: dict[str, float] = {}
-    for prefix in INMAIL_PREFIXES:
-        here = channels == prefix
-        if not here.any():
-            continue
-        choosing = []
-        for i, target in targets.items():
-            ham = scores[here & (data.source == i) & (data.labels == 0)]
-            if not len(ham):
-                continue
-            measurable = len(ham) >= math.ceil(1 / target)
-            chosen = choose_threshold(ham, target)
-            per_file.setdefault(data.names[i], {})[prefix] = {
-                "target_fpr": target, "ham": len(ham), "threshold": chosen,
-                "chooses": measurable}
-            if measurable:
-                choosing.append(chosen)
-        thresholds[prefix] = max(choosing) if choosing else choose_threshold(
-            scores[here & (data.labels == 0)], params.target_fpr)
+    for i, target in targets.items():
+        ham = scores[(data.source == i) & (data.labels == 0)]
+        measurable = len(ham) >= math.ceil(1 / target)
+        for prefix in INMAIL_PREFIXES:
+            here = (channels == prefix) & (data.source == i) & (data.labels == 0)
+            if here.any():
+                per_file.setdefault(data.names[i], {})[prefix] = {
+                    "target_fpr": target, "ham": int(here.sum()),
+                    "threshold": choose_threshold(scores[here], target),
+                    "chooses": measurable}
     threshold = max(thresholds.values())
     trained = Trained(build_pipeline(params), threshold, validation={}, thresholds=thresholds,
-                      file_thresholds=per_file)
+                      file_thresholds=per_file, threshold_rule=rule)
     trained.validation = per_source_metrics(data, scores, trained.row_thresholds(channels))
     if progress:
         progress("final fit on all rows")
@@ -524,6 +524,8 @@ def trained_manifest(trained: Trained, params: TrainParams, command: str,
     metrics["validation"] = trained.validation
     if trained.file_thresholds:
         metrics["threshold_per_file"] = trained.file_thresholds
+    if trained.threshold_rule:
+        metrics["threshold_rule"] = trained.threshold_rule
     if trained.partner_choice:
         metrics["email_partner"] = trained.partner_choice
     return {
