@@ -1,0 +1,45 @@
+"""Scams caught and legitimate messages rejected per category of the blind set, each row sent
+as an InMail through the default policy with the shipped model (the model card's "Blind set").
+
+    python corpus/inmail/blind/by_category.py
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+
+from inmail_guard import default_policy
+from inmail_guard.workflow import endtoend
+
+HERE = Path(__file__).parent
+
+
+def main() -> None:
+    with open(HERE / "holdout2.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    with open(HERE / "holdout2_categories.csv", newline="", encoding="utf-8") as f:
+        category = {r["id"]: r["category"] for r in csv.DictReader(f)}
+    policy = default_policy()
+    engine = endtoend.what_if_engine(policy)
+    plan = endtoend.neutral_plan(policy)
+    limit = policy.content.body.max_chars
+    pairs = []
+    for i, row in enumerate(rows):
+        subject, body, _ = endtoend.inmail_form(row["text"], limit)
+        pairs.append(endtoend.neutral_pair(
+            endtoend.CorpusItem(f"row{i}", "", subject, body, 0), plan))
+    total: Counter[tuple[str, str]] = Counter()
+    rejected: Counter[tuple[str, str]] = Counter()
+    for row, decision in zip(rows, engine.evaluate_many(pairs), strict=True):
+        key = (row["label"], category[row["id"]])
+        total[key] += 1
+        rejected[key] += decision.outcome == "rejected"
+    print("| label | category | rejected |\n|---|---|---:|")
+    for key in sorted(total):
+        print(f"| {key[0]} | {key[1]} | {rejected[key]} / {total[key]} |")
+
+
+if __name__ == "__main__":
+    main()
