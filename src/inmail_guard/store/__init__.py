@@ -328,6 +328,9 @@ class Store:
     def close(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
+        from inmail_guard.store import sendpath
+
+        sendpath.close(self)
         # The writer and no-wait connections serve whichever thread holds the write lock: let
         # a write in progress finish (within the busy timeout) before closing them under it.
         lock = self.write_lock

@@ -169,8 +169,16 @@ class RawDb:
         self.cursor.execute(p.sql, self._params(p, params))
         return p
 
+    def start(self, stmt: Executable, params: dict[str, Any]) -> _Prepared:
+        """Execute ``stmt`` without fetching: in psycopg's pipeline mode the statement is only
+        queued, and :meth:`rows` (on this cursor) fetches its rows later."""
+        return self._execute(stmt, params)
+
     def all(self, stmt: Executable, params: dict[str, Any]) -> list[Sequence[Any]]:
-        p = self._execute(stmt, params)
+        return self.rows(self._execute(stmt, params))
+
+    def rows(self, p: _Prepared) -> list[Sequence[Any]]:
+        """The rows of the statement :meth:`start` ran on this cursor, times converted."""
         rows = self.cursor.fetchall()
         if not p.time_columns:
             return rows  # type: ignore[no-any-return]
