@@ -335,6 +335,12 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
             write: Callable[[Store], AbstractContextManager[Db]]) -> SendResult | None:
         """One attempt: None if another send of this sender was written between this one's
         read and its write (nothing written; read and decide again)."""
+        with sendpath.connection(self.store) as conn:
+            return self._read_then_write(message, digest, write, conn)
+
+    def _read_then_write(self, message: Message, digest: str,
+                         write: Callable[[Store], AbstractContextManager[Db]],
+                         conn: Any) -> SendResult | None:
         now = self._now()
         window_start, previous_start = self._windows(now)
         snap = sendpath.read_send(
@@ -343,10 +349,12 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
             abuse_window=self.abuse_window, bodies_window=self._bodies_window,
             fingerprint_version=self._fingerprint[1] if self._fingerprint else 0,
             previous_window_start=previous_start, plan_limits=self._limits,
-            rollover_cap=self._rollover_cap)
+            rollover_cap=self._rollover_cap, conn=conn)
         if snap.found is None:
-            with self.store.read() as conn:
-                self._send_members(SADb(conn), message)  # raises for the member not found
+            for field in ("sender_id", "recipient_id"):
+                if getattr(message, field) not in snap.known_members:
+                    raise ServiceError("member_not_found",
+                                       f"no member {getattr(message, field)!r}", field=field)
             return None  # both exist now: created meanwhile
         srow, _, facts = snap.found
         plan_limit = self._plan_limit(srow.plan)
@@ -374,7 +382,7 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
             policy_version=decision.policy.version, inmail=new_inmail,
             restriction=restriction,
             open_rollover=snap.account.rollover if snap.new_account else None),
-            before_commit=self._before_commit, write=write)
+            before_commit=self._before_commit, write=write, conn=conn)
         if outcome == sendpath.STALE:
             return None
         if outcome == sendpath.NO_CREDIT:

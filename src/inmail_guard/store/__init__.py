@@ -242,16 +242,17 @@ class Store:
             lock.release()
 
     @contextmanager
-    def writer_nowait(self) -> Iterator[None]:
-        """:meth:`writer`, or :class:`WouldBlock` at once if another thread or process holds
-        the write path (SQLite only; PostgreSQL always says WouldBlock: its sends wait on row
-        locks and the network, which an event loop must not)."""
+    def writer_nowait(self, spin: float = 0.0) -> Iterator[None]:
+        """:meth:`writer`, or :class:`WouldBlock` if another thread or process holds the write
+        path (SQLite only; PostgreSQL always says WouldBlock: its sends wait on row locks and
+        the network, which an event loop must not). ``spin``: how long another process's
+        write may be waited out (tried every 50 µs) before saying WouldBlock."""
         lock = self.write_lock
         if lock is None or not lock.acquire(blocking=False):
             raise WouldBlock
         try:
             if self._writer_depth or (self.file_lock is not None
-                                      and not self.file_lock.try_acquire()):
+                                      and not self.file_lock.try_acquire(spin)):
                 raise WouldBlock
             self._writer_depth += 1
             try:

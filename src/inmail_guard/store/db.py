@@ -246,15 +246,22 @@ def raw_write(store: Store) -> Iterator[RawDb]:
             raw.close()
 
 
+#: How long :func:`raw_write_nowait` waits out another process's write transaction: one
+#: send's write takes a few hundred microseconds, and handing the send to a pool thread
+#: instead costs more than that in CPU alone.
+NOWAIT_SPIN_SECONDS = 0.002
+
+
 @contextmanager
 def raw_write_nowait(store: Store) -> Iterator[RawDb]:
-    """:func:`raw_write` if it can start at once, else ``WouldBlock`` before anything is done:
-    for a caller on an event loop (SQLite only). Another thread or process writing, or a
-    write lock held outside inmail-guard (``BEGIN IMMEDIATE`` fails at once on this
-    connection), all say WouldBlock; so does PostgreSQL (see ``Store.writer_nowait``)."""
+    """:func:`raw_write` if it can start now, else ``WouldBlock`` before anything is done:
+    for a caller on an event loop (SQLite only). Another thread of this process writing, a
+    write of another process that does not end within :data:`NOWAIT_SPIN_SECONDS`, or a write
+    lock held outside inmail-guard (``BEGIN IMMEDIATE`` fails at once on this connection), all
+    say WouldBlock; so does PostgreSQL (see ``Store.writer_nowait``)."""
     from inmail_guard.store import WouldBlock
 
-    with store.writer_nowait(), unavailable_as_error():
+    with store.writer_nowait(NOWAIT_SPIN_SECONDS), unavailable_as_error():
         raw = store.nowait_connection()
         cursor = raw.cursor()
         try:

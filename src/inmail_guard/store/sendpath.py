@@ -50,11 +50,12 @@ from sqlalchemy.pool import NullPool
 from inmail_guard.engine.types import Facts
 from inmail_guard.store import tables as t
 from inmail_guard.store.db import Db, RawDb, insert_of, raw_write
-from inmail_guard.store.errors import StoreUnavailable, unavailable_as_error
+from inmail_guard.store.errors import unavailable_as_error
 from inmail_guard.store.facts import (
     Account,
     StoredMember,
     insert_ignore,
+    load_members,
     peek_account,
     send_facts_from_rows,
     send_facts_queries,
@@ -122,6 +123,8 @@ class Snapshot:
     replay: Sequence[Any] | None = None
     #: That InMail's row (columns :data:`INMAIL_KEYS`), if it has one.
     replay_inmail: Sequence[Any] | None = None
+    #: When ``found`` is None: which of the two members do exist.
+    known_members: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,39 +200,36 @@ def read_send(
     previous_window_start: datetime,
     plan_limits: dict[str, int],
     rollover_cap: int,
+    conn: Any = None,
 ) -> Snapshot:
     """The account, members, facts and idempotency record of a send (see the module doc).
 
     ``previous_window_start``, ``plan_limits`` (plan name -> monthly credits) and
-    ``rollover_cap`` size the account a sender's first send of a window opens."""
+    ``rollover_cap`` size the account a sender's first send of a window opens. ``conn``:
+    PostgreSQL, the send's :func:`connection` (else one of its own)."""
     queries: list[tuple[Any, dict[str, Any]]] = [
         (_ACCOUNT, {"m": sender_id, "w": window_start}),
         *send_facts_queries(sender_id, recipient_id, now, expire_after=expire_after,
                             abuse_window=abuse_window, bodies_window=bodies_window)]
     if idempotency_key is not None:
         queries.append((_FIND_KEY, {"s": sender_id, "k": idempotency_key}))
-    for attempt in (1, 2):
-        try:
-            with _reader(store) as run:
-                results = run(queries)
-                replay = results[3][0] if idempotency_key is not None and results[3] else None
-                replay_inmail = None
-                if replay is not None and replay[2] is not None:
-                    rows = run([(_INMAIL_BY_ID, {"id": replay[2]})])[0]
-                    replay_inmail = rows[0] if rows else None
-                opened = None
-                if not results[0] and results[1]:  # no account yet: what it would open with
-                    sender = _stored_sender(results[1][0])
-                    opened = peek_account(_RunDb(run, store.dialect), sender, window_start,
-                                          previous_window_start,
-                                          plan_limit=plan_limits.get(sender.plan, 0),
-                                          rollover_cap=rollover_cap)
-            break
-        except StoreUnavailable:
-            # A pooled connection the server dropped (restart, pg_terminate_backend) fails
-            # on first use: read once more on a new one. A database that is down fails again.
-            if attempt == 2 or store.is_sqlite:
-                raise
+    with _reader(store, conn) as run:
+        results = run(queries)
+        replay = results[3][0] if idempotency_key is not None and results[3] else None
+        replay_inmail = None
+        if replay is not None and replay[2] is not None:
+            rows = run([(_INMAIL_BY_ID, {"id": replay[2]})])[0]
+            replay_inmail = rows[0] if rows else None
+        known: frozenset[str] = frozenset()
+        if not results[1]:  # a member is unknown: which?
+            known = frozenset(load_members(_RunDb(run, store.dialect), sender_id, recipient_id))
+        opened = None
+        if not results[0] and results[1]:  # no account yet: what it would open with
+            sender = _stored_sender(results[1][0])
+            opened = peek_account(_RunDb(run, store.dialect), sender, window_start,
+                                  previous_window_start,
+                                  plan_limit=plan_limits.get(sender.plan, 0),
+                                  rollover_cap=rollover_cap)
     row = results[0][0] if results[0] else None
     account = (opened or Account(sender_id, window_start, 0, 0, 0) if row is None
                else Account(sender_id, window_start, row[0], row[1], row[2]))
@@ -237,7 +237,7 @@ def read_send(
     found = send_facts_from_rows(facts_row, results[2], account, now,
                                  bodies_window=bodies_window,
                                  fingerprint_version=fingerprint_version)
-    return Snapshot(account, found, row is None, replay, replay_inmail)
+    return Snapshot(account, found, row is None, replay, replay_inmail, known)
 
 
 class _RunDb:
@@ -250,12 +250,15 @@ class _RunDb:
         rows = self._run([(stmt, params)])[0]
         return rows[0] if rows else None
 
+    def all(self, stmt: Any, params: dict[str, Any]) -> list[Sequence[Any]]:
+        return self._run([(stmt, params)])[0]
+
 
 _Run = Callable[[list[tuple[Any, dict[str, Any]]]], list[list[Sequence[Any]]]]
 
 
 @contextmanager
-def _reader(store: Store) -> Iterator[_Run]:
+def _reader(store: Store, conn: Any) -> Iterator[_Run]:
     """A function running a batch of read statements, each seeing at least what the one
     before it saw: PostgreSQL, one round trip on a send-path connection (autocommit); SQLite,
     one read transaction on this thread's reader connection."""
@@ -298,7 +301,10 @@ def _reader(store: Store) -> Iterator[_Run]:
             finally:
                 cursor.close()
             return
-        with _pg_connection(store) as conn:
+        if conn is None:
+            with connection(store) as own:
+                yield lambda queries: _pipelined(own, store, queries)
+        else:
             yield lambda queries: _pipelined(conn, store, queries)
 
 
@@ -317,63 +323,32 @@ def _pipelined(conn: Any, store: Store,
 
 
 @contextmanager
-def _pg_connection(store: Store) -> Iterator[Any]:
-    """A psycopg connection in autocommit from the send path's own pool.
-
-    That pool skips the ``pre_ping`` of the store's pool (a round trip per checkout, and it
-    leaves a transaction open, which autocommit then needs rolled back: two round trips of a
-    send's four). A connection the server dropped fails on first use; the caller's read is
-    retried once on a fresh one (reads change nothing), and the write follows a successful
-    read on the connection within microseconds."""
-    engine = store.__dict__.get("_sendpath_pg_engine")
-    if engine is None:
-        engine = _pg_engine(store)
-    raw = engine.raw_connection()
-    try:
-        yield raw.driver_connection
-    except BaseException:
-        # The connection may be broken or mid-pipeline: never give it back to the pool.
-        raw.invalidate()
-        raise
-    finally:
-        raw.close()
+def connection(store: Store) -> Iterator[Any]:
+    """PostgreSQL: one pooled psycopg connection for a send's read and its write (so the pool's
+    ``pre_ping`` runs once per send, and the read runs in the transaction the ping opened);
+    None on SQLite. Whatever the block leaves uncommitted is rolled back when the connection
+    goes back to the pool; a connection that failed under a driver error is discarded."""
+    if store.is_sqlite:
+        yield None
+        return
+    with unavailable_as_error():
+        raw = store.db.raw_connection()
+        try:
+            yield raw.driver_connection
+        except store.db.dialect.loaded_dbapi.OperationalError:
+            raw.invalidate()
+            raise
+        finally:
+            raw.close()
 
 
-_engine_lock = threading.Lock()
-
-
-def _pg_engine(store: Store) -> Any:
-    from sqlalchemy import event
-    from sqlalchemy.engine import make_url
-
-    from inmail_guard.store import _postgres_setup
-
-    with _engine_lock:
-        engine = store.__dict__.get("_sendpath_pg_engine")
-        if engine is not None:
-            return engine
-        cfg = store.settings
-        query = make_url(store.url).query
-        connect_args = {k: v for k, v in {"connect_timeout": cfg.postgres_connect_timeout(),
-                                          **cfg.postgres_network()}.items()
-                        if k not in query}
-        engine = create_engine(store.url, pool_size=cfg.pool_size,
-                               max_overflow=cfg.max_overflow, pool_timeout=cfg.pool_timeout,
-                               hide_parameters=True, connect_args=connect_args)
-        _postgres_setup(engine, cfg.postgres_session(), cfg.response_timeout)
-
-        @event.listens_for(engine, "connect")
-        def _autocommit(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.autocommit = True  # after the session settings are committed
-
-        store.__dict__["_sendpath_pg_engine"] = engine
-        return engine
+_readers_lock = threading.Lock()
 
 
 def _readers(store: Store) -> tuple[threading.local, list[Any]]:
     found = store.__dict__.get("_sendpath_readers")
     if found is None:
-        with _engine_lock:
+        with _readers_lock:
             found = store.__dict__.setdefault("_sendpath_readers", (threading.local(), []))
     return found  # type: ignore[no-any-return]
 
@@ -413,10 +388,9 @@ def close(store: Store) -> None:
     for raw in list(every):
         raw.invalidate()
     every.clear()
-    for name in ("_sendpath_read_engine", "_sendpath_pg_engine"):
-        engine = store.__dict__.pop(name, None)
-        if engine is not None:
-            engine.dispose()
+    engine = store.__dict__.pop("_sendpath_read_engine", None)
+    if engine is not None:
+        engine.dispose()
 
 
 # --- the write --------------------------------------------------------------------------------
@@ -438,6 +412,7 @@ def write_send(
     *,
     before_commit: Callable[[], None] = lambda: None,
     write: Callable[[Store], AbstractContextManager[Db]] = raw_write,
+    conn: Any = None,
 ) -> str:
     """Write a decided send if its read still holds: :data:`WRITTEN`, :data:`STALE` (read
     and decide again) or :data:`NO_CREDIT`; in the last two cases nothing was written.
@@ -445,11 +420,13 @@ def write_send(
     ``before_commit`` runs once everything is ready to commit (a test's fault injection);
     on PostgreSQL, where the write and its commit are one statement, just before it is
     sent. ``write`` opens the SQLite transaction (``raw_write``, or ``raw_write_nowait``
-    on an event loop, which raises ``WouldBlock`` before anything is done)."""
-    if not store.is_sqlite and not store.__dict__.get("_sendpath_no_function"):
-        outcome = _write_function(store, w, before_commit)
-        if outcome is not None:
-            return outcome
+    on an event loop, which raises ``WouldBlock`` before anything is done); ``conn`` is
+    PostgreSQL's :func:`connection` of the send (else one of its own)."""
+    if not store.is_sqlite:
+        if conn is None:
+            with connection(store) as own:
+                return _write_postgres(store, own, w, before_commit)
+        return _write_postgres(store, conn, w, before_commit)
     try:
         with write(store) as db:
             _write_statements(db, w)
@@ -518,10 +495,32 @@ _CALL = (f"SELECT {FUNCTION}(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
          " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
 
 
-def _write_function(store: Store, w: SendWrite,
+def _write_postgres(store: Store, conn: Any, w: SendWrite,
+                    before_commit: Callable[[], None]) -> str:
+    """The function call and ``COMMIT`` in one round trip (pipeline mode); without the
+    function, the same write as statements on the same connection."""
+    if not store.__dict__.get("_sendpath_no_function"):
+        outcome = _write_function(store, conn, w, before_commit)
+        if outcome is not None:
+            return outcome
+    db = RawDb(conn.cursor(), store)
+    try:
+        _write_statements(db, w)
+        before_commit()
+        conn.commit()
+    except _Undo as undo:
+        conn.rollback()
+        return undo.outcome
+    except BaseException:
+        conn.rollback()
+        raise
+    return WRITTEN
+
+
+def _write_function(store: Store, conn: Any, w: SendWrite,
                     before_commit: Callable[[], None]) -> str | None:
-    """The write as one call of the server-side function, in autocommit; None if the
-    database has no such function (the caller writes statements instead)."""
+    """The write as one call of the server-side function, committed in the same round trip;
+    None if the database has no such function (rolled back; the caller writes statements)."""
     i, r = w.inmail, w.restriction
     params = (
         w.sender_id, w.recipient_id, w.window_start, w.now,
@@ -534,15 +533,17 @@ def _write_function(store: Store, w: SendWrite,
         r and r.id, r and r.until, r and r.cause, r and r.event_id, r and r.event_payload,
         w.open_rollover)
     undefined = store.db.dialect.loaded_dbapi.errors.UndefinedFunction
-    with unavailable_as_error(), _pg_connection(store) as conn:
-        before_commit()
-        with conn.cursor() as cur:
-            try:
-                cur.execute(_CALL, params, prepare=True)
-            except undefined:
-                _function_missing(store)
-                return None
+    before_commit()
+    try:
+        with conn.pipeline():
+            cur = conn.cursor()
+            cur.execute(_CALL, params, prepare=True)
+            conn.commit()
             row = cur.fetchone()
+    except undefined:
+        conn.rollback()
+        _function_missing(store)
+        return None
     assert row is not None
     return str(row[0])
 
