@@ -314,12 +314,14 @@ def _pipelined(conn: Any, store: Store,
     if len(queries) == 1:
         stmt, params = queries[0]
         return [RawDb(conn.cursor(), store).all(stmt, params)]
+    # Fetch after the block: leaving it sends the one Sync and reads every result (fetching
+    # inside would cost a flush request and a round trip of its own).
     with conn.pipeline():
         started = []
         for stmt, params in queries:
             db = RawDb(conn.cursor(), store)
             started.append((db, db.start(stmt, params)))
-        return [db.rows(p) for db, p in started]
+    return [db.rows(p) for db, p in started]
 
 
 @contextmanager
@@ -535,11 +537,12 @@ def _write_function(store: Store, conn: Any, w: SendWrite,
     undefined = store.db.dialect.loaded_dbapi.errors.UndefinedFunction
     before_commit()
     try:
+        # COMMIT as a statement: conn.commit() would sync, and leaving the block syncs again.
         with conn.pipeline():
             cur = conn.cursor()
             cur.execute(_CALL, params, prepare=True)
-            conn.commit()
-            row = cur.fetchone()
+            conn.cursor().execute("COMMIT")
+        row = cur.fetchone()
     except undefined:
         conn.rollback()
         _function_missing(store)
