@@ -230,20 +230,20 @@ def main() -> None:
           f" path, the shipped policy; PostgreSQL synchronous_commit:"
           f" {args.synchronous_commit or 'server default'}. Medians over the rounds.")
     print()
-    print("| database | send path | sends/s | p50 µs | p99 µs | client CPU µs/send |"
+    print("| database | send path | accepted | sends/s | p50 µs | p99 µs | client CPU µs/send |"
           " server CPU µs/send | round trips/send | write lock held µs/send |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for (name, new), rounds in results.items():
         def med(key: str, rounds: list[dict[str, Any]] = rounds) -> float:
             return statistics.median(r[key] for r in rounds)
 
-        assert all(r["accepted"] == r["n"] for r in rounds), "every send should be accepted"
+        accepted = sum(r["accepted"] for r in rounds) / sum(r["n"] for r in rounds)
         pg_row = name == "PostgreSQL"
         server = f"{med('server'):,.0f}" if pg_row and rounds[0]["server"] else ""
         waits = f"{trips[new]:.1f}" if pg_row and new in trips else ""
         lock = "" if pg_row else f"{med('lock'):,.0f}"
         path = "read-then-write" if new else "lock-first"
-        print(f"| {name} | {path} | {med('rate'):,.0f} | {med('p50'):,.0f} |"
+        print(f"| {name} | {path} | {accepted:.1%} | {med('rate'):,.0f} | {med('p50'):,.0f} |"
               f" {med('p99'):,.0f} | {med('cpu'):,.0f} | {server} | {waits} | {lock} |")
     print()
     print(f"Load average when done: {', '.join(f'{x:.1f}' for x in os.getloadavg())}.")

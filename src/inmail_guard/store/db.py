@@ -262,22 +262,37 @@ def raw_write_nowait(store: Store) -> Iterator[RawDb]:
     from inmail_guard.store import WouldBlock
 
     with store.writer_nowait(NOWAIT_SPIN_SECONDS), unavailable_as_error():
-        raw = store.nowait_connection()
+        # The process's one writer connection, as raw_write uses (and the send's reads, when
+        # it is free): one page cache kept warm by all of them. A connection of its own
+        # re-read ~25 pages per send that the other one had written. busy_timeout 0 while
+        # it begins: a lock held outside inmail-guard fails BEGIN at once, not in 60 s.
+        raw = store.writer_connection()
         cursor = raw.cursor()
         try:
-            cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute("PRAGMA busy_timeout=0")
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout={_busy_ms(store)}")
         except sqlite3.OperationalError as exc:
             cursor.close()
             if "locked" in str(exc):  # SQLITE_BUSY with busy_timeout 0
                 raise WouldBlock from exc
-            store.drop_nowait_connection()
+            store.drop_writer_connection()
             raise
         try:
             with _transaction(raw, cursor, store) as db:
                 yield db
-        finally:
-            if raw.driver_connection.in_transaction:  # its ROLLBACK failed: start afresh
-                store.drop_nowait_connection()
+        except BaseException as exc:
+            broken = (isinstance(exc, sqlite3.DatabaseError)
+                      and not isinstance(exc, sqlite3.IntegrityError))
+            if broken or raw.driver_connection.in_transaction:
+                store.drop_writer_connection()
+            raise
+
+
+def _busy_ms(store: Store) -> int:
+    return round(store.settings.sqlite_busy_timeout * 1000)
 
 
 @contextmanager
