@@ -245,10 +245,13 @@ class Store:
     def writer_nowait(self, spin: float = 0.0) -> Iterator[None]:
         """:meth:`writer`, or :class:`WouldBlock` if another thread or process holds the write
         path (SQLite only; PostgreSQL always says WouldBlock: its sends wait on row locks and
-        the network, which an event loop must not). ``spin``: how long another process's
-        write may be waited out (tried every 50 µs) before saying WouldBlock."""
+        the network, which an event loop must not). ``spin``: how long another thread's or
+        process's write may be waited out before saying WouldBlock."""
         lock = self.write_lock
-        if lock is None or not lock.acquire(blocking=False):
+        # A pool thread of this process writing (a send that found the path busy before) is
+        # waited out as briefly: else every send behind it goes to the pool as well.
+        if lock is None or not (lock.acquire(timeout=spin) if spin > 0
+                                else lock.acquire(blocking=False)):
             raise WouldBlock
         try:
             if self._writer_depth or (self.file_lock is not None
