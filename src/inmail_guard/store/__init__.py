@@ -242,16 +242,20 @@ class Store:
             lock.release()
 
     @contextmanager
-    def writer_nowait(self) -> Iterator[None]:
-        """:meth:`writer`, or :class:`WouldBlock` at once if another thread or process holds
-        the write path (SQLite only; PostgreSQL always says WouldBlock: its sends wait on row
-        locks and the network, which an event loop must not)."""
+    def writer_nowait(self, spin: float = 0.0) -> Iterator[None]:
+        """:meth:`writer`, or :class:`WouldBlock` if another thread or process holds the write
+        path (SQLite only; PostgreSQL always says WouldBlock: its sends wait on row locks and
+        the network, which an event loop must not). ``spin``: how long another thread's or
+        process's write may be waited out before saying WouldBlock."""
         lock = self.write_lock
-        if lock is None or not lock.acquire(blocking=False):
+        # A pool thread of this process writing (a send that found the path busy before) is
+        # waited out as briefly: else every send behind it goes to the pool as well.
+        if lock is None or not (lock.acquire(timeout=spin) if spin > 0
+                                else lock.acquire(blocking=False)):
             raise WouldBlock
         try:
             if self._writer_depth or (self.file_lock is not None
-                                      and not self.file_lock.try_acquire()):
+                                      and not self.file_lock.try_acquire(spin)):
                 raise WouldBlock
             self._writer_depth += 1
             try:
@@ -328,6 +332,9 @@ class Store:
     def close(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
+        from inmail_guard.store import sendpath
+
+        sendpath.close(self)
         # The writer and no-wait connections serve whichever thread holds the write lock: let
         # a write in progress finish (within the busy timeout) before closing them under it.
         lock = self.write_lock
