@@ -324,8 +324,15 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
     def _send(self, message: Message, digest: str,
               write: Callable[[Store], AbstractContextManager[Db]] = raw_write) -> SendResult:
         if self.read_then_write:
+            read_failed = False
             for _ in range(self._READ_THEN_WRITE_TRIES):
-                result = self._send_read_then_write(message, digest, write)
+                try:
+                    result = self._send_read_then_write(message, digest, write)
+                except sendpath.ReadUnavailable:
+                    if read_failed or self.store.is_sqlite:
+                        raise
+                    read_failed = True  # once, on another connection: nothing was written
+                    continue
                 if result is not None:
                     return result
         return self._send_locked(message, digest, write)
