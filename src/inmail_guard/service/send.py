@@ -139,8 +139,15 @@ class Sends:
         between), then lock first. ``write`` opens the SQLite write transaction."""
         active = self.ctx.active  # read once: a policy swap cannot split this send
         if self.read_then_write:
+            read_failed = False
             for _ in range(self._READ_THEN_WRITE_TRIES):
-                result = self._read_then_write(message, digest, active, write)
+                try:
+                    result = self._read_then_write(message, digest, active, write)
+                except sends.ReadUnavailable:
+                    if read_failed or self.ctx.store.is_sqlite:
+                        raise
+                    read_failed = True  # once, on another connection: nothing was written
+                    continue
                 if result is not None:
                     return result
         return self._send_locked(message, digest, active, write)

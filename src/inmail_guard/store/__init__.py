@@ -159,6 +159,10 @@ class Store:
             kwargs["connect_args"] = {k: v for k, v in connect_args.items()
                                       if k not in parsed.query}
         self.db: SAEngine = create_engine(self.url, **kwargs)
+        if self.dialect == "postgresql":
+            from inmail_guard.store.db import postgres_idle_alive
+
+            self.db.dialect.do_ping = postgres_idle_alive  # type: ignore[method-assign]
         self._checkpointer: _Checkpointer | None = None
         #: SQLite: held around every write transaction of this process (see the docstring).
         self.write_lock: threading.RLock | None = (

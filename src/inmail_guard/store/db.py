@@ -32,6 +32,27 @@ if TYPE_CHECKING:
 # Times are bound as SQLAlchemy's SQLite DATETIME storage format, "YYYY-MM-DD HH:MM:SS.ffffff".
 
 
+def postgres_idle_alive(dbapi_conn: Any) -> bool:
+    """The pool's ``pre_ping`` for PostgreSQL, without a round trip: an idle connection has
+    nothing to read, so one whose socket is readable (the server closed it, or sent the
+    ``FATAL`` of ``pg_terminate_backend`` or a shutdown) or in error is dead, and the pool
+    replaces it. ``SELECT 1`` cost a round trip on every checkout (two with its ``BEGIN``),
+    the first of a send's four. A peer gone silent is not seen here, nor was it by
+    ``SELECT 1`` before its deadline: the network bounds and the response deadline
+    (``store/deadline.py``) catch it on the first statement."""
+    import select
+
+    try:
+        if dbapi_conn.closed or dbapi_conn.broken:
+            return False
+        fd = dbapi_conn.fileno()
+    except Exception:
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI)  # POLLHUP/POLLERR come regardless
+    return not poller.poll(0)
+
+
 def insert_of(table: Any, *, skip: tuple[str, ...] = ()) -> Any:
     """``INSERT`` of every column but ``skip`` (auto-increment keys, columns that start NULL),
     each a named bind parameter, so the raw path binds exactly the columns given."""

@@ -50,7 +50,7 @@ from sqlalchemy.pool import NullPool
 from inmail_guard.engine.types import Facts
 from inmail_guard.store import tables as t
 from inmail_guard.store.db import Db, RawDb, insert_of, raw_write
-from inmail_guard.store.errors import unavailable_as_error
+from inmail_guard.store.errors import StoreUnavailable, unavailable_as_error
 from inmail_guard.store.facts import (
     Account,
     StoredMember,
@@ -213,6 +213,25 @@ def read_send(
                             abuse_window=abuse_window, bodies_window=bodies_window)]
     if idempotency_key is not None:
         queries.append((_FIND_KEY, {"s": sender_id, "k": idempotency_key}))
+    try:
+        return _read_send(store, queries, sender_id, window_start, now, idempotency_key,
+                          bodies_window, fingerprint_version, previous_window_start,
+                          plan_limits, rollover_cap, recipient_id, conn)
+    except StoreUnavailable as exc:
+        raise ReadUnavailable(exc.reason) from exc
+
+
+class ReadUnavailable(StoreUnavailable):
+    """:func:`read_send` found the database unavailable: nothing was written, so the read may
+    be tried again on another connection (a pooled one the server had just closed fails on
+    first use: the pool's check without a round trip cannot see a close still in flight)."""
+
+
+def _read_send(store: Store, queries: list[tuple[Any, dict[str, Any]]], sender_id: str,
+               window_start: datetime, now: datetime, idempotency_key: str | None,
+               bodies_window: timedelta | None, fingerprint_version: int,
+               previous_window_start: datetime, plan_limits: Mapping[str, int],
+               rollover_cap: int, recipient_id: str, conn: Any) -> Snapshot:
     with _reader(store, conn) as run:
         results = run(queries)
         replay = results[3][0] if idempotency_key is not None and results[3] else None
@@ -326,21 +345,36 @@ def _pipelined(conn: Any, store: Store,
 
 @contextmanager
 def connection(store: Store) -> Iterator[Any]:
-    """PostgreSQL: one pooled psycopg connection for a send's read and its write (so the pool's
-    ``pre_ping`` runs once per send, and the read runs in the transaction the ping opened);
-    None on SQLite. Whatever the block leaves uncommitted is rolled back when the connection
-    goes back to the pool; a connection that failed under a driver error is discarded."""
+    """PostgreSQL: one pooled psycopg connection for a send's read and its write, in
+    autocommit while the send holds it; None on SQLite.
+
+    Autocommit because psycopg's implicit ``BEGIN`` costs a round trip of its own at the
+    start of a pipeline: the read is then one pipeline (one implicit transaction), and the
+    write one statement, atomic by itself. A connection that failed under a driver error is
+    discarded; any other goes back to the pool as it came (autocommit off, no transaction)."""
     if store.is_sqlite:
         yield None
         return
     with unavailable_as_error():
         raw = store.db.raw_connection()
+        conn = raw.driver_connection
+        dead = store.db.dialect.loaded_dbapi.OperationalError
         try:
-            yield raw.driver_connection
-        except store.db.dialect.loaded_dbapi.OperationalError:
+            if conn.info.transaction_status:  # not IDLE: someone left a transaction open
+                conn.rollback()
+            conn.autocommit = True
+            yield conn
+        except (dead, StoreUnavailable):
             raw.invalidate()
             raise
         finally:
+            if raw.is_valid:
+                try:
+                    if conn.info.transaction_status:
+                        conn.rollback()
+                    conn.autocommit = False
+                except Exception:
+                    raw.invalidate()
             raw.close()
 
 
@@ -499,30 +533,33 @@ _CALL = (f"SELECT {FUNCTION}(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
 
 def _write_postgres(store: Store, conn: Any, w: SendWrite,
                     before_commit: Callable[[], None]) -> str:
-    """The function call and ``COMMIT`` in one round trip (pipeline mode); without the
-    function, the same write as statements on the same connection."""
+    """The function call, one round trip; without the function, the same write as
+    statements in an explicit transaction on the same connection (autocommit)."""
     if not store.__dict__.get("_sendpath_no_function"):
         outcome = _write_function(store, conn, w, before_commit)
         if outcome is not None:
             return outcome
-    db = RawDb(conn.cursor(), store)
+    cursor = conn.cursor()
+    cursor.execute("BEGIN")
     try:
-        _write_statements(db, w)
+        _write_statements(RawDb(cursor, store), w)
         before_commit()
-        conn.commit()
+        cursor.execute("COMMIT")
     except _Undo as undo:
-        conn.rollback()
+        cursor.execute("ROLLBACK")
         return undo.outcome
     except BaseException:
-        conn.rollback()
+        if not conn.closed:
+            conn.rollback()
         raise
     return WRITTEN
 
 
 def _write_function(store: Store, conn: Any, w: SendWrite,
                     before_commit: Callable[[], None]) -> str | None:
-    """The write as one call of the server-side function, committed in the same round trip;
-    None if the database has no such function (rolled back; the caller writes statements)."""
+    """The write as one call of the server-side function, in autocommit (the statement is its
+    own transaction: one round trip, commit included); None if the database has no such
+    function (the caller writes statements instead)."""
     i, r = w.inmail, w.restriction
     params = (
         w.sender_id, w.recipient_id, w.window_start, w.now,
@@ -536,17 +573,13 @@ def _write_function(store: Store, conn: Any, w: SendWrite,
         w.open_rollover)
     undefined = store.db.dialect.loaded_dbapi.errors.UndefinedFunction
     before_commit()
-    try:
-        # COMMIT as a statement: conn.commit() would sync, and leaving the block syncs again.
-        with conn.pipeline():
-            cur = conn.cursor()
+    with conn.cursor() as cur:
+        try:
             cur.execute(_CALL, params, prepare=True)
-            conn.cursor().execute("COMMIT")
+        except undefined:
+            _function_missing(store)
+            return None
         row = cur.fetchone()
-    except undefined:
-        conn.rollback()
-        _function_missing(store)
-        return None
     assert row is not None
     return str(row[0])
 
@@ -630,4 +663,5 @@ $fn$
 
 
 __all__ = ["FUNCTION", "FUNCTION_SQL", "INMAIL_KEYS", "NO_CREDIT", "STALE", "WRITTEN",
-           "NewInMail", "NewRestriction", "SendWrite", "Snapshot", "read_send", "write_send"]
+           "NewInMail", "NewRestriction", "ReadUnavailable", "SendWrite", "Snapshot",
+           "connection", "read_send", "write_send"]

@@ -135,6 +135,12 @@ def _refused(member_id: str) -> RuntimeError:
 # --- read, then write if the read still holds ------------------------------------------------
 
 
+#: :func:`read_unlocked` found the database unavailable (a ``StoreUnavailable``): nothing was
+#: written, so the send may read once more, on another connection (a pooled one the server had
+#: just closed fails on its first use).
+ReadUnavailable = sendpath.ReadUnavailable
+
+
 def connection(store: Store) -> AbstractContextManager[Any]:
     """PostgreSQL: one pooled connection for a send's :func:`read_unlocked` and its
     :func:`write_if_unchanged` (one pre-ping per send); None on SQLite."""
@@ -259,6 +265,7 @@ def write(db: Db, now: datetime, outcome: Outcome) -> None:
     inmails.log_decision(db, outcome.decision)
 
 
-__all__ = ["MissingMembers", "NewRestriction", "Outcome", "Reads", "SendRead", "Spend",
+__all__ = ["MissingMembers", "NewRestriction", "Outcome", "ReadUnavailable", "Reads",
+           "SendRead", "Spend",
            "UnlockedRead", "connection", "read", "read_unlocked", "write",
            "write_if_unchanged"]
