@@ -1,10 +1,12 @@
 """InMailService: facts from the store -> Engine -> one atomic commit -> outbox events.
 
 Every state change runs in one write transaction that also queues its events in the outbox, so
-a change and its events commit or vanish together. ``send`` takes the sender's per-window credit
-account first (``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on PostgreSQL), then
-reads the facts, evaluates and spends, all inside that transaction: sends of one sender are
-serialised and can never overspend. The lifecycle (open, retract, reply, report, expiry) lives
+a change and its events commit or vanish together. ``send`` reads its facts with no lock held,
+evaluates, then writes (spend, InMail, events, decision) only if what it read still holds under
+the sender's lock (``store/sendpath.py``); else it reads and decides again, and after a few
+tries takes the lock first (``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on
+PostgreSQL) and reads, evaluates and spends inside it: sends of one sender can never
+overspend. The lifecycle (open, retract, reply, report, expiry) lives
 in :mod:`inmail_guard.service_lifecycle`; see docs/service.md for the contract.
 """
 
