@@ -1,6 +1,11 @@
 """HTTP benchmark: requests/s and latency of the API under load, on loopback.
 
     .venv/bin/python benchmarks/bench_http.py [--duration 10] [--access-log]
+        [--cases send] [--workers 1,2] [--baseline-src /tmp/base/src]
+
+``--baseline-src`` serves each worker count a second time with another tree's code (e.g. main's,
+``git archive main src | tar -x -C /tmp/base``, plus the built ``_speedups`` module), right
+after this tree's: the old-vs-new ratio from one run.
 
 Starts ``inmail-guard serve`` (1 and 2 workers) on a free port with a temporary SQLite file,
 then drives it from separate processes:

@@ -1,6 +1,10 @@
 """Sends/s with 1, 2 and 4 processes, PostgreSQL next to SQLite, distinct vs shared senders.
 
 Run: ``.venv/bin/python benchmarks/bench_pg.py [--sends N]``; prints a markdown table.
+Each case runs with both send paths back to back (``--paths``: ``lock-first``, the sender's
+lock before reading, as before store/sendpath.py; ``read-then-write``, today's), and the last
+column compares each row with the same path's one-process row. ``--synchronous-commit off``
+shows PostgreSQL without waiting for the WAL flush (docs/deploy.md says what that trades).
 
 Each process is one "instance": its own engine, ``Store`` and connection pool, started with
 multiprocessing (spawn), all on one database. Every send is accepted: the policy is the shipped

@@ -2,7 +2,7 @@
 costs by the measures a loaded machine moves least.
 
 Run: ``.venv/bin/python benchmarks/bench_sendpath.py [--sends N] [--rounds R]``; prints a
-markdown table. Alternates the two paths of ``InMailService`` (``read_then_write`` False: the
+markdown table. Alternates the two paths of ``InMailService.sends`` (``read_then_write`` False: the
 sender's lock first, then read, decide and write under it; True: read, decide, then write if
 the read still holds) for ``--rounds`` rounds of ``--sends`` accepted sends each (the
 ``bench_service.py`` workload, the shipped policy), on SQLite and on PostgreSQL

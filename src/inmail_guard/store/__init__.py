@@ -15,9 +15,10 @@ How writes are serialised (what makes credit spending race-free):
   mutex hands the lock over at once. Processes then meet on a ``flock`` next to the database
   (:mod:`~inmail_guard.store.writerlock`), which wakes a waiting process the moment the lock
   is free and makes them take turns, rather than in the busy handler.
-* PostgreSQL: ``READ COMMITTED`` transactions; a send first locks its sender's row in
-  ``credit_accounts`` with ``SELECT ... FOR UPDATE`` and only then reads the facts, so sends of
-  one sender run one at a time while different senders run in parallel.
+* PostgreSQL: ``READ COMMITTED`` transactions; a send's write locks its sender's row in
+  ``credit_accounts`` with ``SELECT ... FOR UPDATE`` and checks that what the send read
+  meanwhile still holds (:mod:`~inmail_guard.store.sendpath`), so writes of one sender run one
+  at a time while different senders run in parallel.
 * Both: the spend itself is ``UPDATE credit_accounts SET used = used + 1 WHERE ... AND used <
   :limit``; a send whose update matches no row is rolled back, so even a bug in the locking
   could not overspend.
