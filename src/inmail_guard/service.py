@@ -357,7 +357,7 @@ class InMailService(MemberAdmin, Lifecycle, EventDispatch):
             idempotency_key=message.idempotency_key, expire_after=self.expire_after,
             abuse_window=self.abuse_window, bodies_window=self._bodies_window,
             fingerprint_version=self._fingerprint[1] if self._fingerprint else 0,
-            previous_window_start=previous_start, plan_limits=self._limits,
+            previous_window_start=previous_start, plan_limit=self._plan_limit,
             rollover_cap=self._rollover_cap, conn=conn)
         if snap.found is None:
             for field in ("sender_id", "recipient_id"):

@@ -198,14 +198,15 @@ def read_send(
     bodies_window: timedelta | None,
     fingerprint_version: int,
     previous_window_start: datetime,
-    plan_limits: dict[str, int],
+    plan_limit: Callable[[str], int],
     rollover_cap: int,
     conn: Any = None,
 ) -> Snapshot:
     """The account, members, facts and idempotency record of a send (see the module doc).
 
-    ``previous_window_start``, ``plan_limits`` (plan name -> monthly credits) and
-    ``rollover_cap`` size the account a sender's first send of a window opens. ``conn``:
+    ``previous_window_start``, ``plan_limit`` (a plan's monthly credits; it may raise for a
+    plan the caller does not know) and ``rollover_cap`` size the account a sender's first
+    send of a window opens. ``conn``:
     PostgreSQL, the send's :func:`connection` (else one of its own)."""
     queries: list[tuple[Any, dict[str, Any]]] = [
         (_ACCOUNT, {"m": sender_id, "w": window_start}),
@@ -216,7 +217,7 @@ def read_send(
     try:
         return _read_send(store, queries, sender_id, window_start, now, idempotency_key,
                           bodies_window, fingerprint_version, previous_window_start,
-                          plan_limits, rollover_cap, recipient_id, conn)
+                          plan_limit, rollover_cap, recipient_id, conn)
     except StoreUnavailable as exc:
         raise ReadUnavailable(exc.reason) from exc
 
@@ -230,7 +231,7 @@ class ReadUnavailable(StoreUnavailable):
 def _read_send(store: Store, queries: list[tuple[Any, dict[str, Any]]], sender_id: str,
                window_start: datetime, now: datetime, idempotency_key: str | None,
                bodies_window: timedelta | None, fingerprint_version: int,
-               previous_window_start: datetime, plan_limits: dict[str, int],
+               previous_window_start: datetime, plan_limit: Callable[[str], int],
                rollover_cap: int, recipient_id: str, conn: Any) -> Snapshot:
     with _reader(store, conn) as run:
         results = run(queries)
@@ -247,7 +248,7 @@ def _read_send(store: Store, queries: list[tuple[Any, dict[str, Any]]], sender_i
             sender = _stored_sender(results[1][0])
             opened = peek_account(_RunDb(run, store.dialect), sender, window_start,
                                   previous_window_start,
-                                  plan_limit=plan_limits.get(sender.plan, 0),
+                                  plan_limit=plan_limit(sender.plan),
                                   rollover_cap=rollover_cap)
     row = results[0][0] if results[0] else None
     account = (opened or Account(sender_id, window_start, 0, 0, 0) if row is None
