@@ -79,7 +79,7 @@ def worker(url: str, senders: list[str], n: int, seed: int, new: bool, start: An
 
     rng = random.Random(seed)
     svc = InMailService(_policy(), url)
-    svc.read_then_write = new
+    svc.sends.read_then_write = new
     messages = [_message(ig, senders[i % len(senders)], rng) for i in range(n + 20)]
     for m in messages[:20]:  # warm up: statements compiled, pool filled
         svc.send(m)

@@ -2,7 +2,7 @@
 costs by the measures a loaded machine moves least.
 
 Run: ``.venv/bin/python benchmarks/bench_sendpath.py [--sends N] [--rounds R]``; prints a
-markdown table. Alternates the two paths of ``InMailService`` (``read_then_write`` False: the
+markdown table. Alternates the two paths of ``InMailService.sends`` (``read_then_write`` False: the
 sender's lock first, then read, decide and write under it; True: read, decide, then write if
 the read still holds) for ``--rounds`` rounds of ``--sends`` accepted sends each (the
 ``bench_service.py`` workload, the shipped policy), on SQLite and on PostgreSQL
@@ -158,7 +158,7 @@ def one_round(url: str, new: bool, sends: int, seed: int, counters: Counters) ->
     senders = [f"s{uuid.uuid4().hex[:6]}_{i}" for i in range(sends // PER_SENDER + 3)]
     setup(url, senders)
     svc = InMailService(ig.default_policy(), url)
-    svc.read_then_write = new
+    svc.sends.read_then_write = new
     _time_writer(svc.store, counters)
     rng = random.Random(seed)
     messages = [_message(ig, s, rng) for _ in range(PER_SENDER) for s in senders]

@@ -7,6 +7,10 @@ afterwards. Without a server the PostgreSQL cases skip, saying how to enable the
 
 Redis: ``INMAIL_GUARD_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``), the same way:
 each test gets a key prefix of its own (``redis_prefix``), whose keys are deleted afterwards.
+
+Slow tests (``@pytest.mark.slow``: several processes, real timeouts, a network partition, a
+package build) are left out of a local run; ``--run-slow``, ``CI=true`` (``.ci/run``) or an
+explicit ``-m`` expression runs them (README, "Testing").
 """
 
 from __future__ import annotations
@@ -25,6 +29,35 @@ PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS_ENV = "INMAIL_GUARD_TEST_REDIS_URL"
 REDIS_DEFAULT = "redis://127.0.0.1:6379/0"
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", default=False,
+                     help="also run the tests marked slow (CI=true does too)")
+
+
+def runs_slow_tests(config: pytest.Config) -> bool:
+    """Whether this run includes the ``slow`` tests: asked for (``--run-slow``), in CI
+    (``CI=true``, as ``.ci/run`` runs), or selected by an explicit ``-m`` expression."""
+    return bool(config.getoption("--run-slow") or os.environ.get("CI") == "true"
+                or config.getoption("markexpr"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if runs_slow_tests(config):
+        return
+    # A test named on the command line by its node id (``file.py::test``) runs even if slow.
+    named = [arg.replace("\\", "/") for arg in config.args if "::" in arg]
+
+    def left_out(item: pytest.Item) -> bool:
+        return (item.get_closest_marker("slow") is not None
+                and not any(item.nodeid.startswith(n) or n.endswith(item.nodeid)
+                            for n in named))
+
+    slow = [item for item in items if left_out(item)]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not left_out(item)]
 
 
 def pg_url() -> str:
@@ -130,7 +163,7 @@ def store(store_url: str) -> Iterator[object]:
 
 @pytest.fixture
 def clock() -> object:
-    from inmail_guard.service_types import ManualClock
+    from inmail_guard.service.results import ManualClock
 
     return ManualClock(T0)
 

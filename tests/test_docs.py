@@ -34,7 +34,7 @@ import pytest
 
 import inmail_guard.plugins.hookspecs as hookspecs
 from inmail_guard.cli import COMMANDS
-from inmail_guard.engine.reasons import REASON_CODES
+from inmail_guard.reasons import REASON_CODES
 
 ROOT = Path(__file__).parents[1]
 DOCS = sorted((ROOT / "docs").glob("*.md"))

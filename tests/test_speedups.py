@@ -285,6 +285,7 @@ def test_accelerated_true_without_the_accelerator_is_refused(shipped, monkeypatc
     assert not CompiledScorer.from_pipeline(shipped.pipeline, channels=()).accelerated
 
 
+@pytest.mark.slow
 def test_a_model_loaded_without_the_accelerator_scores_the_same(monkeypatch) -> None:
     texts = [*TEXTS, "Subject: hi\nfree meds now"]
     fast = load_model_uncached("builtin:spam-v1")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from inmail_guard.engine.evaluator import Engine, PolicyCompileError
-    from inmail_guard.engine.rules import UnknownPlanError
+    from inmail_guard.engine.plans import UnknownPlanError
     from inmail_guard.engine.types import (
         Advice,
         Attachment,
@@ -31,13 +31,14 @@ if TYPE_CHECKING:
     from inmail_guard.plugins.hookspecs import hookimpl
     from inmail_guard.policies.loader import PolicyError, default_policy, load_policy
     from inmail_guard.policies.schema import Policy
+    from inmail_guard.service import InMailService, ManualClock, ServiceError
 
 # Imported on first use (PEP 562), so ``inmail-guard --help`` and the CLI's verbs pay only for
 # what they use: the engine pulls in pydantic models, pluggy and the policy schema.
 _EXPORTS = {
     "Engine": "inmail_guard.engine.evaluator",
     "PolicyCompileError": "inmail_guard.engine.evaluator",
-    "UnknownPlanError": "inmail_guard.engine.rules",
+    "UnknownPlanError": "inmail_guard.engine.plans",
     **dict.fromkeys(("Advice", "Attachment", "BodyFingerprint", "Client", "Decision", "Facts",
                      "Member", "Message", "Reason", "Signal"), "inmail_guard.engine.types"),
     "Detector": "inmail_guard.plugins.base",
@@ -47,6 +48,7 @@ _EXPORTS = {
     "default_policy": "inmail_guard.policies.loader",
     "load_policy": "inmail_guard.policies.loader",
     "Policy": "inmail_guard.policies.schema",
+    **dict.fromkeys(("InMailService", "ManualClock", "ServiceError"), "inmail_guard.service"),
 }
 
 
@@ -75,12 +77,15 @@ __all__ = [
     "DetectorConfig",
     "Engine",
     "Facts",
+    "InMailService",
+    "ManualClock",
     "Member",
     "Message",
     "Policy",
     "PolicyCompileError",
     "PolicyError",
     "Reason",
+    "ServiceError",
     "Signal",
     "UnknownPlanError",
     "default_policy",

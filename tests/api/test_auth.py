@@ -129,5 +129,8 @@ def test_a_binary_key_file_says_why(tmp_path: Path):
 def test_bad_key_file_says_why(tmp_path: Path):
     path = tmp_path / "keys.json"
     path.write_text('[{"name": "x", "role": "service", "sha256": "abc"}]')
-    with pytest.raises(KeyConfigError, match="sha256"):
+    with pytest.raises(KeyConfigError) as caught:
         KeyStore.from_sources(str(path))
+    # The entry's path as every error spells one (inmail_guard.fieldpath): index in brackets.
+    assert str(caught.value) == (f"{path}: expected a list of {{name, role, sha256}}:"
+                                 " [0].sha256: String should match pattern '^[0-9a-fA-F]{64}$'")

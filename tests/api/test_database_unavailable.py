@@ -75,6 +75,7 @@ SILENT = {"RESPONSE_TIMEOUT": 1.5, "CONNECT_TIMEOUT": 2, "READY_TIMEOUT": 1,
 DROPPED = {**SILENT, "NETWORK_TIMEOUT": 2, "RESPONSE_TIMEOUT": 30}
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
 def test_a_silent_partition_is_bounded_and_heals_by_itself(store_url, make_client, monkeypatch):
@@ -89,6 +90,7 @@ def test_a_silent_partition_is_bounded_and_heals_by_itself(store_url, make_clien
                     cut=proxy.blackhole, restore=proxy.restore)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
 def test_a_real_partition_is_bounded_by_the_network_timeout(store_url, make_client,

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from inmail_guard.api.app import create_app
@@ -29,6 +30,7 @@ with TestClient(create_app(Settings(db=sys.argv[1], freeze_gc=True))) as client:
 """
 
 
+@pytest.mark.slow
 def test_the_server_freezes_what_it_loaded_at_start_up(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", _SERVER, str(tmp_path / "gc.db")],
                          capture_output=True, text=True, check=True, timeout=120)

@@ -19,7 +19,7 @@ from inmail_guard.api.models import (
     SendOut,
     SentOut,
 )
-from inmail_guard.service_types import ManualClock
+from inmail_guard.service.results import ManualClock
 
 from .conftest import ADMIN, SVC, member_body
 

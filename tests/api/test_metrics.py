@@ -128,7 +128,7 @@ def test_outbox_backlog_lag_and_deliveries(make_client):
     from datetime import UTC, datetime, timedelta
 
     from inmail_guard import hookimpl
-    from inmail_guard.service_types import ManualClock
+    from inmail_guard.service.results import ManualClock
 
     clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
     client = make_client(clock=clock)

@@ -162,6 +162,7 @@ def write_in_place(path: Path, text: str, cut: int, pause: float) -> None:
         fh.write(text[cut:])
 
 
+@pytest.mark.slow
 def test_the_watcher_never_applies_a_half_written_file(policy_file, tmp_path):
     from inmail_guard.policies.loader import load_policy, load_policy_text
 

@@ -64,7 +64,7 @@ def test_case(policy: str, message: dict, facts: dict, expect: dict) -> None:
 
 
 def test_every_reason_code_has_a_case() -> None:
-    from inmail_guard.engine.reasons import REASON_CODES
+    from inmail_guard.reasons import REASON_CODES
 
     covered = set()
     for param in load_cases():

@@ -22,9 +22,11 @@ def _fresh_model_cache():
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model trained once on tests/fixtures/models/tiny*.csv through the CLI, per channel
-    (``--per-channel``: an e-mail route and its partner, which the route tests need)."""
+def tiny_model_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """(directory, what the command printed): a model trained once per session on
+    tests/fixtures/models/tiny*.csv through the CLI, per channel (``--per-channel``: an e-mail
+    route and its partner, which the route tests need). Training is the slow part of these
+    tests: every test that needs this model shares this one run."""
     out = tmp_path_factory.mktemp("tiny-model")
     result = CliRunner().invoke(
         model, ["train", str(TINY), str(TINY_EMAIL), "--out", str(out), "--name", "tiny",
@@ -32,7 +34,13 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
-    return out
+    return out, result.output
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_model_run: tuple[Path, str]) -> Path:
+    """The directory of :func:`tiny_model_run`'s model (``tiny.joblib`` + ``tiny.json``)."""
+    return tiny_model_run[0]
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from inmail_guard.plugins.advice import (
     inmail_guard_advise,
     weak_subject,
 )
+from inmail_guard.reasons import REASON_CODES
 
 SHORT_BODY = "Hi Dana, would you be open to a short call about the platform role at Acme?"
 
@@ -45,14 +46,19 @@ def test_good_message_gets_no_advice(advice) -> None:
 
 
 def test_codes_are_documented() -> None:
-    assert CODES == ("subject_missing", "subject_weak", "message_long", "not_personalised",
+    assert CODES == ("no_subject", "subject_weak", "message_long", "not_personalised",
                      "long_paragraph", "unfilled_placeholder", "formatting_overuse",
                      "no_call_to_action", "mention_shared_connections",
                      "follow_up_after_meeting", "simple_language", "profile_specifics")
 
 
-def test_subject_missing(advice) -> None:
-    assert advice(subject="  ") == [Advice("subject_missing", SUBJECT_MISSING)]
+def test_no_subject_is_advice_with_its_own_code_not_the_reason_code(advice) -> None:
+    assert advice(subject="  ") == [Advice("no_subject", SUBJECT_MISSING)]
+    assert "no_subject" not in REASON_CODES and "subject_missing" in REASON_CODES
+
+
+def test_no_advice_code_is_a_reason_code() -> None:
+    assert not set(CODES) & REASON_CODES
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from typing import Any
 import inmail_guard as ig
 from inmail_guard import hookimpl
 from inmail_guard.service import InMailService
-from inmail_guard.service_types import ManualClock
+from inmail_guard.service.results import ManualClock
 
 LEAD = "00QDn000003VdXaMAK"      # a Salesforce Lead id (prefix 00Q)
 CONTACT = "003Dn00000B1cDeIAJ"   # a Contact (003) ...

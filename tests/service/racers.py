@@ -32,7 +32,7 @@ def race_policy() -> Any:
 def perform(svc: Any, action: str, inmail_id: str) -> tuple[Any, ...]:
     """``("ok",)``, ``("nothing",)`` (expire_due found nothing to expire) or the refusal as
     ``(code, HTTP status, message)``."""
-    from inmail_guard.service_types import ServiceError
+    from inmail_guard.service.errors import ServiceError
 
     try:
         if action == "open":

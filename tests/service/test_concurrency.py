@@ -34,6 +34,7 @@ def run(target, make_args, *, processes: int):
     return [item for chunk in out for item in chunk]
 
 
+@pytest.mark.slow
 def test_processes_sending_for_one_sender_accept_exactly_the_credits_left(svc, store,
                                                                          store_url, clock):
     for _ in range(7):
@@ -48,6 +49,7 @@ def test_processes_sending_for_one_sender_accept_exactly_the_credits_left(svc, s
     assert count(store, t.credit_ledger, t.credit_ledger.c.kind == "spend") == 10
 
 
+@pytest.mark.slow
 def test_same_idempotency_key_from_two_processes_spends_once(svc, store, store_url, clock):
     outcomes = run(workers.send_many,
                    lambda i: (store_url, clock(), "alice", ["bob"], "retry"), processes=2)
@@ -68,7 +70,7 @@ def test_exception_between_evaluation_and_commit_leaves_nothing(svc, store, monk
     def boom() -> None:
         raise RuntimeError("injected fault")
 
-    monkeypatch.setattr(svc, "_before_commit", boom)
+    monkeypatch.setattr(svc.sends, "before_commit", boom)
     with pytest.raises(RuntimeError, match="injected fault"):
         svc.send(msg(tags=("x",)))
     assert state(store) == before
@@ -76,6 +78,7 @@ def test_exception_between_evaluation_and_commit_leaves_nothing(svc, store, monk
     assert svc.send(msg()).accepted and svc.credits("alice").used == 1
 
 
+@pytest.mark.slow
 def test_killed_process_between_evaluation_and_commit_leaves_nothing(svc, store, store_url,
                                                                      clock):
     before = state(store)

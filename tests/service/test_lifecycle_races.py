@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 import inmail_guard as ig
 from inmail_guard.service import InMailService, ManualClock
-from inmail_guard.service_types import iso
+from inmail_guard.service.results import iso
 from inmail_guard.store import tables as t
 
 from . import racers
@@ -143,6 +143,7 @@ def serially(svc: Any, pair: tuple[str, str], order: tuple[int, int]) -> dict[st
     return seen
 
 
+@pytest.mark.slow
 def test_racing_transitions_end_as_if_run_one_after_the_other(main, store, store_url):
     serial = {pair: [serially(main, pair, (0, 1)), serially(main, pair, (1, 0))]
               for pair in PAIRS}

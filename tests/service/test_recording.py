@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 import inmail_guard as ig
 from inmail_guard.cli import main
-from inmail_guard.recording import Recorder, RecordingSettings
 from inmail_guard.service import InMailService
+from inmail_guard.service.recording import Recorder, RecordingSettings
 
 from .cast import cast, msg
 

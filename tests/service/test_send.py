@@ -179,7 +179,7 @@ def test_a_unique_key_clash_is_retried_as_a_replay(svc, store, monkeypatch):
     # Two sends with one key racing across a month boundary lock different credit accounts;
     # the unique (sender, key) index stops the second, which then replays the first.
     first = svc.send(msg(idempotency_key="edge"))
-    real = svc._send
+    real = svc.sends.run
     calls = []
 
     def clash(message, digest):
@@ -188,7 +188,7 @@ def test_a_unique_key_clash_is_retried_as_a_replay(svc, store, monkeypatch):
             raise store.db.dialect.loaded_dbapi.IntegrityError("duplicate key")
         return real(message, digest)
 
-    monkeypatch.setattr(svc, "_send", clash)
+    monkeypatch.setattr(svc.sends, "run", clash)
     again = svc.send(msg(idempotency_key="edge"))
     assert again.replayed and again.inmail.id == first.inmail.id and len(calls) == 2
 
@@ -250,3 +250,23 @@ def test_text_at_the_column_sizes_is_stored(svc):
     assert result.inmail.tags == ("t" * 200,) and result.inmail.crm["lead_id"] == "L" * 200
     assert svc.send(msg(tags=("t" * 200,), crm={"lead_id": "L" * 200},
                         idempotency_key="k" * 200)).replayed
+
+
+def test_an_unknown_plan_from_the_service_is_the_engines_error_too(svc, store):
+    """One type for an unknown plan: the service's refusal is an UnknownPlanError as well as a
+    ServiceError (``unknown_plan``, naming ``plan``), and changes nothing."""
+    from sqlalchemy import update
+
+    with store.write() as conn:
+        conn.execute(update(t.members).where(t.members.c.id == "alice")
+                     .values(plan="platinum"))
+    before = state(store)
+    for call in (lambda: svc.send(msg()), lambda: svc.credits("alice"),
+                 lambda: svc.put_member(ig.Member("zed", plan="platinum"))):
+        with pytest.raises(ig.UnknownPlanError) as caught:
+            call()
+        assert isinstance(caught.value, ServiceError)
+        assert (caught.value.code, caught.value.status, caught.value.field) == (
+            "unknown_plan", 422, "plan")
+        assert str(caught.value).startswith("plan 'platinum' is not declared in policy")
+    assert state(store) == before

@@ -68,10 +68,10 @@ def test_a_stale_read_with_credits_left_is_decided_again_and_accepted(svc, store
 def test_a_sender_whose_reads_keep_going_stale_takes_the_lock_first(svc, store, monkeypatch):
     racers = _race_before_writes(monkeypatch, svc, times=100)
     result = svc.send(msg(subject="hot sender"))
-    assert len(racers) == svc._READ_THEN_WRITE_TRIES  # then the lock-first path decided
+    assert len(racers) == svc.sends.READ_THEN_WRITE_TRIES  # then the lock-first path decided
     assert result.accepted
     used = svc.credits("alice").used
-    assert used == svc._READ_THEN_WRITE_TRIES + 1 == count(store, t.inmails)
+    assert used == svc.sends.READ_THEN_WRITE_TRIES + 1 == count(store, t.inmails)
     assert count(store, t.credit_ledger, t.credit_ledger.c.kind == "spend") == used
     assert len(events(store, "inmail.sent")) == used
 
@@ -85,8 +85,8 @@ def _write_of(svc, store, monkeypatch) -> sendpath.SendWrite:
         return sendpath.STALE
 
     monkeypatch.setattr(sendpath, "write_send", capture)
-    monkeypatch.setattr(type(svc), "_READ_THEN_WRITE_TRIES", 1)
-    monkeypatch.setattr(type(svc), "_send_locked", lambda *a, **k: None)
+    monkeypatch.setattr(svc.sends, "READ_THEN_WRITE_TRIES", 1)
+    monkeypatch.setattr(svc.sends, "run_locked", lambda *a, **k: None)
     svc.send(msg(tags=("t1", "t2"), crm={"lead_id": "L1"}))
     monkeypatch.undo()
     assert len(captured) == 1 and captured[0].inmail is not None
@@ -122,7 +122,7 @@ def test_a_failure_before_commit_on_a_first_send_of_the_window_leaves_no_account
     def boom() -> None:
         raise RuntimeError("injected fault")
 
-    monkeypatch.setattr(svc, "_before_commit", boom)
+    monkeypatch.setattr(svc.sends, "before_commit", boom)
     with pytest.raises(RuntimeError, match="injected fault"):
         svc.send(msg())
     assert state(store) == before and count(store, t.credit_accounts) == 0

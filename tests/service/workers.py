@@ -34,6 +34,6 @@ def send_many(url: str, now: datetime, sender: str, recipients: list[str], key_p
 def send_and_die(url: str, now: datetime, sender: str, recipient: str) -> None:
     """Die (no cleanup, no rollback by Python) between evaluation and commit."""
     svc = _service(url, now)
-    svc._before_commit = lambda: os._exit(17)
+    svc.sends.before_commit = lambda: os._exit(17)
     svc.send(ig.Message(sender, recipient, subject="Hello", body="Hi there"))
     os._exit(0)  # not reached

@@ -29,6 +29,7 @@ INSTANCES = 4
 pytestmark = pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
 
 
+@pytest.mark.slow
 def test_four_instances_share_one_ledger_one_key_and_one_outbox(service, store, store_url,
                                                                 clock, tmp_path):
     import inmail_guard as ig

@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 import inmail_guard as ig
-from inmail_guard.service import InMailService
+from inmail_guard.service import InMailService, ServiceError
 from inmail_guard.store import Store, StoreSettings, StoreUnavailable
 from service.cast import cast, msg, state
 
@@ -67,6 +67,9 @@ def unavailable(fn: Any, *args: Any, **kwargs: Any) -> tuple[StoreUnavailable, f
     with pytest.raises(StoreUnavailable) as info:
         fn(*args, **kwargs)
     assert info.value.code == "database_unavailable" and info.value.status == 503
+    # The store's error is its own; the service maps it to its ServiceError (still both).
+    from_service = isinstance(getattr(fn, "__self__", None), InMailService)
+    assert isinstance(info.value, ServiceError) is from_service
     return info.value, time.perf_counter() - start
 
 
@@ -81,6 +84,7 @@ def test_a_closed_port_fails_fast_at_open_and_at_send():
     assert "postgres@" not in str(err) and "nothing was changed" in str(err)
 
 
+@pytest.mark.slow
 def test_a_server_that_never_answers_is_bounded_by_the_connect_timeout():
     silent = socket.socket()  # accepts TCP (backlog) but never speaks PostgreSQL
     silent.bind(("127.0.0.1", 0))
@@ -170,10 +174,10 @@ def test_killed_mid_send_leaves_nothing_then_recovers(store_url, open_service, s
     svc = cast(open_service(url))
     assert svc.send(msg()).accepted
     before = state(store)
-    svc._before_commit = lambda: terminate(store_url, app)  # our own backend, before COMMIT
+    svc.sends.before_commit = lambda: terminate(store_url, app)  # our own backend, before COMMIT
     err, _ = unavailable(svc.send, msg(subject="cut"))
     assert err.reason == "connection"
-    del svc._before_commit
+    del svc.sends.before_commit
     assert state(store) == before
     assert svc.send(msg(subject="after")).accepted and svc.credits("alice").used == 2
 
@@ -254,6 +258,7 @@ def test_every_connection_bounds_a_silent_network(store_url: str) -> None:
         s.close()
 
 
+@pytest.mark.slow
 @PG_ONLY
 def test_a_migration_may_wait_for_another_longer_than_a_request(store_url: str) -> None:
     # Instances starting together queue on the migration lock (up to 10 minutes), which the

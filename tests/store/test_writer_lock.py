@@ -67,6 +67,7 @@ def test_the_lock_file_sits_next_to_the_database_and_one_process_takes_it_at_onc
     store.close()
 
 
+@pytest.mark.slow
 def test_a_write_waits_for_another_process_and_gives_up_after_the_busy_timeout(
         tmp_path: Path) -> None:
     store = Store(tmp_path / "held.db", settings=StoreSettings(sqlite_busy_timeout=0.3))
@@ -84,6 +85,7 @@ def test_a_write_waits_for_another_process_and_gives_up_after_the_busy_timeout(
     store.close()
 
 
+@pytest.mark.slow
 def test_a_busy_process_does_not_starve_another(tmp_path: Path) -> None:
     """One process writes back to back (as a busy HTTP worker's threads do); the other
     process's writes each wait milliseconds (turns), not the seconds SQLite's busy handler

@@ -90,6 +90,7 @@ def test_allow_list_must_name_it(installed: None, tmp_path: Path,
     assert "shouting" in [s.detector.name for s in ig.Engine(policy(tmp_path)).detectors]
 
 
+@pytest.mark.slow
 def test_the_example_package_own_tests_pass() -> None:
     env = {**os.environ, "PYTHONPATH": str(EXAMPLE / "src")}
     env.pop(ALLOW_ENV, None)

@@ -27,6 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from inmail_guard.api.errors import ApiError
+from inmail_guard.fieldpath import format_path
 
 Role = Literal["service", "admin"]
 ROLES: tuple[str, ...] = ("service", "admin")
@@ -94,6 +95,20 @@ class KeyStore:
                 found = principal
         return found
 
+    def fingerprint(self, name: str) -> str | None:
+        """A short digest of the named key's stored hash (for console sessions, which must end
+        when the key is rotated), or None if no key has that name."""
+        for stored, principal in self._keys:
+            if principal.name == name:
+                return hashlib.sha256(b"console-session:" + stored).hexdigest()[:32]
+        return None
+
+    def role_of(self, name: str) -> str | None:
+        for _, principal in self._keys:
+            if principal.name == name:
+                return principal.role
+        return None
+
     @classmethod
     def from_sources(cls, keys_file: str | None = None, keys_env: str | None = None) -> KeyStore:
         entries: list[KeyEntry] = []
@@ -120,7 +135,7 @@ def load_key_file(path: str | Path) -> list[KeyEntry]:
         return _ENTRIES.validate_python(data or [])
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            f"{format_path(e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         raise KeyConfigError(
             f"{path}: expected a list of {{name, role, sha256}}: {problems}") from None

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from inmail_guard.api.responses import JSONBytesResponse
-from inmail_guard.engine import wire
+from inmail_guard.fieldpath import format_path
 
 log = logging.getLogger("inmail_guard.api")
 
@@ -102,11 +102,12 @@ def error_response(
 
 def field_path(loc: Sequence[Any]) -> str:
     """pydantic ``loc`` -> the path into the request body: ``message.attachments[0].filename``
-    (the spelling the evaluate CLI uses too); the leading ``body``/``query``/``path`` goes."""
+    (:func:`~inmail_guard.fieldpath.format_path`, as every channel spells it); the leading
+    ``body``/``query``/``path``/``header`` goes."""
     parts = tuple(loc)
     if parts and parts[0] in ("body", "query", "path", "header"):
         parts = parts[1:]
-    return wire.field_path(parts)
+    return format_path(parts)
 
 
 _PLAIN = {
@@ -210,10 +211,11 @@ def _mapped_classes() -> list[type[Exception]]:
     """Exception classes :func:`map_exception` knows, handled before the catch-all."""
     from sqlalchemy import exc as sa_exc
 
-    from inmail_guard.engine.rules import UnknownPlanError
-    from inmail_guard.service_types import ServiceError
+    from inmail_guard.engine.plans import UnknownPlanError
+    from inmail_guard.service.errors import ServiceError
+    from inmail_guard.store.errors import StoreUnavailable
 
-    return [UnknownPlanError, OverflowError, UnicodeError, ServiceError,
+    return [UnknownPlanError, OverflowError, UnicodeError, ServiceError, StoreUnavailable,
             sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
             sa_exc.TimeoutError, sa_exc.DataError]
 
@@ -242,8 +244,6 @@ def map_exception(exc: BaseException) -> ApiError | None:
         field = getattr(exc, "field", None)
         return ApiError(status, code, str(message), field if isinstance(field, str) else None,
                         headers={"Retry-After": "1"} if status == 503 else None)
-    if name == "UnknownPlanError":
-        return ApiError(422, "unknown_plan", str(exc), "facts.sender.plan")
     if isinstance(exc, UnicodeError):
         return ApiError(422, "validation_error", "text must be valid Unicode")
     if isinstance(exc, OverflowError):

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 
 from inmail_guard.api.models import NO_NUL
 from inmail_guard.api.routes.common import MAX_YEAR, MIN_YEAR, YEAR_IN_RANGE
-from inmail_guard.service import SEND_TEXT_LIMITS
+from inmail_guard.service.send import SEND_TEXT_LIMITS
 
 
 def _text(max_chars: int | None = None, min_chars: int = 0) -> dict[str, Any]:

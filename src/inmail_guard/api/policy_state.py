@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from inmail_guard.engine.evaluator import Engine, PolicyCompileError
+from inmail_guard.fieldpath import format_path
 from inmail_guard.plugins.manager import PluginError
 from inmail_guard.policies.loader import PolicyError, default_policy, load_policy
 from inmail_guard.policies.schema import Policy
@@ -79,7 +80,7 @@ def _issues(exc: BaseException, source: str) -> list[dict[str, str]]:
     if isinstance(exc, PolicyCompileError):
         return [{"path": path, "message": msg} for path, msg in exc.problems]
     if isinstance(exc, ValidationError):
-        return [{"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+        return [{"path": format_path(e["loc"]), "message": e["msg"]}
                 for e in exc.errors(include_input=False)]
     return [{"message": f"{source}: {exc}"}]
 

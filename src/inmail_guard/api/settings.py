@@ -215,7 +215,7 @@ def check_environment(dispatch_events: bool,
     import os
 
     from inmail_guard.plugins import sinks
-    from inmail_guard.recording import RecordingSettings
+    from inmail_guard.service.recording import RecordingSettings
     from inmail_guard.store import outbox
     from inmail_guard.store.settings import StoreSettings
 

@@ -20,7 +20,7 @@ from typing import IO, Any
 import click
 
 from inmail_guard.engine.evaluator import Engine
-from inmail_guard.engine.rules import UnknownPlanError
+from inmail_guard.engine.plans import UnknownPlanError
 from inmail_guard.engine.types import Decision, Facts, Message
 from inmail_guard.engine.wire import RequestError, parse_request
 

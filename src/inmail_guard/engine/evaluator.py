@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from inmail_guard.engine.content import SOURCE_LIMIT_FACTOR, Content, parse_body
-from inmail_guard.engine.reasons import SENDER_MESSAGES
-from inmail_guard.engine.rules import Context, compile_rules, plan_limit, rule_names
+from inmail_guard.engine.history import NO_ANNOTATIONS, SendAnnotations, SendHistory
+from inmail_guard.engine.plans import PlanLimits
+from inmail_guard.engine.rules import Context, compile_rules, rule_names
 from inmail_guard.engine.types import (
     Credits,
     Decision,
@@ -30,9 +31,11 @@ from inmail_guard.engine.types import (
     Signal,
     SpamResult,
 )
+from inmail_guard.fieldpath import format_path
 from inmail_guard.plugins.base import Detector
 from inmail_guard.plugins.manager import Plugins
 from inmail_guard.policies.schema import Policy
+from inmail_guard.reasons import SENDER_MESSAGES
 
 _ZERO = timedelta(0)
 SKIPPED_STATIC = "a static rule rejected the send"
@@ -80,7 +83,9 @@ class Engine:
         self.policy = policy
         self.plugins = plugins if plugins is not None else Plugins()
         self.ref = PolicyRef(policy.name, policy.version)
-        self._limits = {name: plan.monthly_credits for name, plan in policy.plans.items()}
+        #: Each plan's monthly credits, compiled once: the credit rule, the decision's credits
+        #: and the service's accounts all read them here.
+        self.plans = PlanLimits.of(policy)
         self._tz = ZoneInfo(policy.credits.timezone)
         self._utc = policy.credits.timezone in ("UTC", "Etc/UTC")
         self._window_ends: dict[tuple[int, int], datetime] = {}
@@ -102,6 +107,13 @@ class Engine:
         self._rules = [(name, check, modes.get(name) == "shadow")
                        for name, check in compile_rules(policy)]
         self._observed = self.plugins.has_decision_observers()
+        try:
+            #: What the enabled detectors need kept and read back across sends.
+            self.history = SendHistory.merge(
+                (slot.detector.name, need) for slot in self.detectors
+                if (need := slot.detector.history()) is not None)
+        except ValueError as exc:
+            raise PolicyCompileError([("spam.detectors", str(exc))]) from None
 
     # --- compile ---------------------------------------------------------------------------
 
@@ -120,8 +132,8 @@ class Engine:
                 detector = cls.from_settings(settings or {}, self.policy)
             except ValidationError as exc:
                 for err in exc.errors():
-                    loc = ".".join(str(p) for p in err["loc"])
-                    problems.append((f"spam.detectors.{name}.{loc}".rstrip("."), err["msg"]))
+                    problems.append((format_path(("spam", "detectors", name, *err["loc"])),
+                                     err["msg"]))
                 continue
             if not detector.config.enabled:
                 continue
@@ -182,7 +194,7 @@ class Engine:
     def _static(self, message: Message, facts: Facts) -> _State:
         started = time.perf_counter()
         content = parse_body(message.body, max_source_chars=self._max_source)
-        ctx = Context(message, facts, content)
+        ctx = Context(message, facts, content, self.plans)
         reasons: list[Reason] = []
         shadow: list[ShadowHit] = []
         for _name, check, shadowed in self._rules:
@@ -280,7 +292,7 @@ class Engine:
 
     def _credits(self, facts: Facts) -> Credits:
         plan = facts.sender.plan
-        limit = plan_limit(self._limits, plan, self.policy.name) + facts.credits_extra
+        limit = self.plans.limit(plan) + facts.credits_extra
         used = facts.credits_used
         return Credits(plan, limit, used, max(limit - used, 0), self.window_end(facts.now))
 
@@ -303,6 +315,15 @@ class Engine:
     def window_start(self, now: datetime) -> datetime:
         local = now.astimezone(self._tz)
         return datetime(local.year, local.month, 1, tzinfo=self._tz).astimezone(UTC)
+
+    def send_annotations(self, message: Message) -> SendAnnotations:
+        """What the store keeps of ``message`` once it is sent, for the detectors that read it
+        back from later sends' facts (:mod:`inmail_guard.engine.history`): today the body's
+        fingerprint, when an enabled detector declares one."""
+        make = self.history.fingerprint
+        if make is None:
+            return NO_ANNOTATIONS
+        return SendAnnotations(make(message.body), self.history.fingerprint_version)
 
     def restriction_duration(self, prior_restrictions: int) -> timedelta:
         """How long a new restriction lasts: escalates per earlier one, the last repeats."""

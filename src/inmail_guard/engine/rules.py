@@ -19,8 +19,9 @@ from datetime import UTC
 from typing import TYPE_CHECKING
 
 from inmail_guard.engine.content import PRODUCT_FORMATTING
-from inmail_guard.engine.reasons import SENDER_MESSAGES
+from inmail_guard.engine.plans import PlanLimits, UnknownPlanError
 from inmail_guard.engine.types import Facts, Member, Message, Reason
+from inmail_guard.reasons import SENDER_MESSAGES
 
 if TYPE_CHECKING:
     from inmail_guard.engine.content import Content
@@ -28,9 +29,8 @@ if TYPE_CHECKING:
 
 NOTHING: tuple[Reason, ...] = ()
 
-
-class UnknownPlanError(ValueError):
-    """A member's plan is not one the policy declares: a configuration mismatch, not a rejection."""
+__all__ = ["RULES", "Context", "RuleSpec", "UnknownPlanError", "compile_rules", "reason", "rule",
+           "rule_names"]
 
 
 @dataclass(slots=True)
@@ -38,6 +38,8 @@ class Context:
     message: Message
     facts: Facts
     content: Content
+    #: The engine's compiled plan limits (``Engine.plans``): one compilation per policy.
+    plans: PlanLimits
 
 
 Checker = Callable[[Context], tuple[Reason, ...]]
@@ -121,12 +123,10 @@ def _restricted(policy: Policy) -> Checker:
 
 @rule("credits", "plan_has_no_credits", "credits_exhausted")
 def _credits(policy: Policy) -> Checker:
-    limits = {name: plan.monthly_credits for name, plan in policy.plans.items()}
-
     def check(ctx: Context) -> tuple[Reason, ...]:
         facts = ctx.facts
         plan = facts.sender.plan
-        limit = plan_limit(limits, plan, policy.name)
+        limit = ctx.plans.limit(plan)
         if limit == 0:
             return (
                 reason("plan_has_no_credits", "credits",
@@ -141,16 +141,6 @@ def _credits(policy: Policy) -> Checker:
         return NOTHING
 
     return check
-
-
-def plan_limit(limits: dict[str, int], plan: str, policy_name: str) -> int:
-    try:
-        return limits[plan]
-    except KeyError:
-        raise UnknownPlanError(
-            f"sender plan {plan!r} is not declared in policy {policy_name!r}"
-            f" (plans: {', '.join(sorted(limits))}); add it under plans: or fix the member's plan"
-        ) from None
 
 
 # --- who may be contacted --------------------------------------------------------------------

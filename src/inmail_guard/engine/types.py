@@ -18,11 +18,12 @@ from pydantic import (
     AwareDatetime,
     BeforeValidator,
     ConfigDict,
-    Field,
     Strict,
     WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
+
+from inmail_guard.bounds import Count
 
 _STRICT = ConfigDict(extra="forbid")
 # Strict types at the edge: a value of the wrong JSON type is an error naming the field, never
@@ -59,10 +60,6 @@ Flag = Annotated[bool, Strict()]
 
 
 Outcome = Literal["accepted", "rejected"]
-#: The largest count a fact or a policy may hold: the store's integer columns (32-bit on
-#: PostgreSQL) hold no more, and every sum of two stays within JSON's 64-bit integers.
-MAX_COUNT = 2**31 - 1
-Count = Annotated[int, Strict(), Field(ge=0, le=MAX_COUNT)]
 
 
 @dataclass(frozen=True, slots=True)

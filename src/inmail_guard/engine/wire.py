@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from inmail_guard.engine.types import Facts, Message
+from inmail_guard.fieldpath import format_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +37,6 @@ class RequestError(ValueError):
                                    for path, problem in errors))
 
 
-def field_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def describe(exc: ValidationError) -> list[tuple[str, str]]:
     problems = []
     for err in exc.errors(include_url=False):
@@ -51,7 +45,7 @@ def describe(exc: ValidationError) -> list[tuple[str, str]]:
             problem = "unknown field; remove it"
         elif err["type"] == "missing":
             problem = "required field is missing"
-        problems.append((field_path(err["loc"]), problem))
+        problems.append((format_path(err["loc"]), problem))
     return problems
 
 

@@ -10,7 +10,7 @@ each row into an InMail here, the same way.
 
 from __future__ import annotations
 
-from inmail_guard.engine.content import parse_body
+from inmail_guard.body import parse_body
 from inmail_guard.models.features import INMAIL_HEADER, inmail_text
 
 #: The subject an InMail-form row gets when its text has no ``Subject:`` line (SMS-like rows).

@@ -15,7 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from inmail_guard.engine.types import Count
+from inmail_guard.bounds import Count
+from inmail_guard.fieldpath import format_path
 
 MANIFEST_FORMAT = "inmail-guard-model/1"
 REQUIRED_FIELDS = (
@@ -170,8 +171,7 @@ def _describe(exc: ValidationError) -> str:
     """Each problem of a manifest as ``field 'a.b[0]': what was wrong, found <value>``."""
     problems = []
     for err in exc.errors(include_url=False):
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
-        where = where.removeprefix(".")
+        where = format_path(err["loc"])
         if err["type"] == "extra_forbidden":
             problems.append(f"field {where!r} is not a manifest field. Remove it")
         elif err["type"] == "missing":

@@ -35,9 +35,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 try:  # the optional C accelerator; absent where the install had no C compiler
-    from inmail_guard import _speedups
+    from inmail_guard._speedups import Table as _NativeTable
 except ImportError:  # pragma: no cover - depends on the install
-    _speedups = None  # type: ignore[assignment]
+    _NativeTable = None  # type: ignore[assignment,misc]
 
 from inmail_guard.models.features import (
     CHANNEL_PREFIXES,
@@ -57,7 +57,7 @@ KEYS_OF: dict[Callable[[str], list[str]], Callable[[str], list[Key]]] = {
     analyze_email: email_feature_keys,
 }
 #: Whether the C accelerator was built and imported (``inmail-guard model info`` shows it).
-ACCELERATOR_AVAILABLE = _speedups is not None
+ACCELERATOR_AVAILABLE = _NativeTable is not None
 
 
 def _key(base: str) -> Key:
@@ -146,7 +146,7 @@ class CompiledScorer:
     def _native(self, table: dict[Key, tuple[float, float]]) -> Any:
         """The table as this scorer looks it up: a C ``Table`` when accelerated (the dict, its
         tuples and floats are then freed), else the dict itself."""
-        return _speedups.Table(table) if self._accelerated else table
+        return _NativeTable(table) if self._accelerated else table
 
     @property
     def compiled_channels(self) -> tuple[str, ...]:

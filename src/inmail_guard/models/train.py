@@ -36,7 +36,7 @@ pipeline's scores of all rows. The shipped pipelines are then fitted on all rows
 label for the folds (every fit calibrates on ``CALIBRATION_FOLDS`` folds, so it needs that many
 rows of each label), or a ``min_df`` above the rows of the smallest fit.
 
-Run ``python -m inmail_guard.models.train --help`` (same as ``inmail-guard model``).
+Run ``inmail-guard model --help``.
 """
 
 from __future__ import annotations
@@ -606,9 +606,3 @@ def crossval(
     if fold_weights:
         result["fold_partner_weights"] = fold_weights
     return result
-
-
-if __name__ == "__main__":  # pragma: no cover - convenience entry point
-    from inmail_guard.cli.model import model
-
-    model(prog_name="python -m inmail_guard.models.train")

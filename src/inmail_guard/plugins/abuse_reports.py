@@ -1,9 +1,9 @@
 """The abuse-reports detector: recipients reported the sender too often.
 
 The store counts the reports against the sender made within this detector's ``window`` into
-``Facts.abuse_reports`` (read the window from the policy:
-``AbuseReportsDetector.Config.model_validate(policy.spam.detectors["abuse_reports"]).window``).
-The detector fires when that count is at or over ``threshold``. Its default score (15) equals
+``Facts.abuse_reports`` (the detector declares the window, and the ``threshold`` at which a new
+report restricts the sender, through :meth:`AbuseReportsDetector.history`). The detector fires
+when that count is at or over ``threshold``. Its default score (15) equals
 the shipped ``restrict_at``, so reaching the threshold restricts the sender on its own.
 """
 
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
+from inmail_guard.engine.history import History
 from inmail_guard.engine.types import Facts, Message, Signal
 from inmail_guard.plugins.base import Detector, DetectorConfig
 from inmail_guard.plugins.hookspecs import hookimpl
@@ -36,6 +37,10 @@ class AbuseReportsDetector(Detector):
         threshold: int = Field(3, ge=1, description="This many reports in the window score.")
 
     config: Config
+
+    def history(self) -> History:
+        return History(abuse_reports_window=self.config.window,
+                       abuse_reports_threshold=self.config.threshold)
 
     def check(self, message: Message, facts: Facts, content: Content) -> Signal | None:
         cfg = self.config

@@ -2,8 +2,10 @@
 
 Codes (the contract; each appears at most once per decision):
 
-``subject_missing``
-    no subject (only reachable when the policy does not require one).
+``no_subject``
+    no subject (only reachable when the policy does not require one). Called
+    ``subject_missing`` before: that is the reason code of the rejection when the policy
+    requires a subject, and one code names one thing.
 ``subject_weak``
     the subject is very short (under :data:`MIN_SUBJECT_CHARS` characters), generic ("Hi",
     "Hello", "Quick question", "Following up"...), pretends to be a reply or forward ("Re:",
@@ -55,7 +57,7 @@ if TYPE_CHECKING:
     from inmail_guard.engine.content import Content
 
 CODES = (
-    "subject_missing", "subject_weak", "message_long", "not_personalised", "long_paragraph",
+    "no_subject", "subject_weak", "message_long", "not_personalised", "long_paragraph",
     "unfilled_placeholder", "formatting_overuse", "no_call_to_action",
     "mention_shared_connections", "follow_up_after_meeting", "simple_language",
     "profile_specifics",
@@ -193,7 +195,7 @@ def advise(message: Message, facts: Facts, content: Content) -> list[Advice]:
     advice: list[Advice] = []
     subject = message.subject.strip()
     if not subject:
-        advice.append(Advice("subject_missing", SUBJECT_MISSING))
+        advice.append(Advice("no_subject", SUBJECT_MISSING))
     else:
         why = weak_subject(subject)
         if why is not None:

@@ -33,6 +33,7 @@ from inmail_guard.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from inmail_guard.engine.content import Content
+    from inmail_guard.engine.history import History
     from inmail_guard.policies.schema import Policy
 
 
@@ -84,6 +85,13 @@ class Detector:
     def check(self, message: Message, facts: Facts, content: Content) -> Signal | None:
         """Return a Signal, or None to abstain. May raise: see ``on_error``."""
         raise NotImplementedError
+
+    def history(self) -> History | None:
+        """What this detector needs the store to keep of each send and read back into later
+        sends' :class:`~inmail_guard.Facts` (abuse reports within a window, recent bodies and
+        the fingerprint kept of each), as an :class:`~inmail_guard.engine.history.History`;
+        None (the default) for nothing. Called once when the engine is built."""
+        return None
 
     def check_many(
         self, items: Sequence[tuple[Message, Facts, Content]]

@@ -4,8 +4,9 @@ Bodies are compared by MinHash signatures, so the store keeps 64 small integers 
 instead of the text. :func:`fingerprint` is the one function both sides use:
 
 * the store records ``BodyFingerprint(recipient_id, sent_at, fingerprint(message.body))`` for
-  every accepted send (:func:`record` builds it) and fills ``Facts.recent_bodies`` with the
-  sender's records of at least the last ``window`` (24h by default);
+  every accepted send and fills ``Facts.recent_bodies`` with the sender's records of at least
+  the last ``window`` (24h by default): the detector asks for both through
+  :meth:`BulkDetector.history` (the service never imports this module);
 * the detector fingerprints the body being sent and counts the *distinct recipients*, other than
   this message's recipient, whose recorded body within ``window`` has an estimated Jaccard
   similarity of at least ``similarity``. It fires when that count reaches ``max_similar``: with
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 from pydantic import Field
 
+from inmail_guard.engine.history import History
 from inmail_guard.engine.types import BodyFingerprint, Facts, Message, Signal
 from inmail_guard.plugins.base import Detector, DetectorConfig
 from inmail_guard.plugins.hookspecs import hookimpl
@@ -143,6 +145,12 @@ class BulkDetector(Detector):
         )
 
     config: Config
+
+    def history(self) -> History:
+        """Every accepted send keeps its body's :func:`fingerprint`; a send reads back the
+        sender's fingerprints of the last ``window``."""
+        return History(bodies_window=self.config.window, fingerprint=fingerprint,
+                       fingerprint_version=FINGERPRINT_VERSION)
 
     def check(self, message: Message, facts: Facts, content: Content) -> Signal | None:
         cfg = self.config

@@ -13,10 +13,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from inmail_guard.fieldpath import format_path
 from inmail_guard.policies.errors import (
     PolicyError,
     PolicyIssue,
-    format_path,
     issue,
     split_expected,
     suggest,

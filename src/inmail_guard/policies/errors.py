@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from inmail_guard.fieldpath import format_path
+
 if TYPE_CHECKING:
     from inmail_guard.policies.yamlpos import KeyPath, Positions
 
@@ -60,17 +62,6 @@ class PolicyError(ValueError):
         self.data = data
         self.positions = positions
         super().__init__("\n".join(str(issue) for issue in self.issues))
-
-
-def format_path(path: Iterable[Any]) -> str:
-    """``("blocklists", 1, "code")`` -> ``blocklists[1].code``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int) and not isinstance(part, bool):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
 
 
 def describe(value: Any) -> str:

@@ -23,8 +23,8 @@ from pydantic import (
 )
 from pydantic.json_schema import WithJsonSchema
 
-from inmail_guard.engine.reasons import BLOCKLIST_CODES
-from inmail_guard.engine.types import MAX_COUNT
+from inmail_guard.bounds import MAX_COUNT
+from inmail_guard.reasons import BLOCKLIST_CODES
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -72,7 +72,7 @@ class Plan(_Strict):
     )
 
 
-class Credits(_Strict):
+class CreditsPolicy(_Strict):
     window: Literal["calendar_month"] = "calendar_month"
     timezone: str = Field("UTC", description="IANA time zone in which the monthly window turns.")
     rollover_cap: int = Field(
@@ -142,7 +142,7 @@ class TextLimit(_Strict):
     max_chars: int = Field(gt=0)
 
 
-class Content(_Strict):
+class ContentPolicy(_Strict):
     subject: TextLimit = TextLimit(required=True, max_chars=200)
     body: TextLimit = TextLimit(required=True, max_chars=3000)
     formatting: list[Literal[FORMATTING]] = Field(  # type: ignore[valid-type]
@@ -158,13 +158,13 @@ class Content(_Strict):
     attachments: bool = False
 
 
-class Lifecycle(_Strict):
+class LifecyclePolicy(_Strict):
     expire_unopened_after: Duration = timedelta(days=7)
     retract_within: Duration = timedelta(days=7)
     preview_chars: int = Field(160, gt=0)
 
 
-class Restriction(_Strict):
+class RestrictionPolicy(_Strict):
     durations: list[Duration] = Field(
         default_factory=lambda: [timedelta(hours=24), timedelta(hours=72), timedelta(days=30)],
         min_length=1,
@@ -178,7 +178,7 @@ class Restriction(_Strict):
 class Spam(_Strict):
     reject_at: float = Field(10.0, gt=0)
     restrict_at: float = Field(15.0, gt=0)
-    restriction: Restriction = Restriction()
+    restriction: RestrictionPolicy = RestrictionPolicy()
     detectors: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Detector name -> its settings (checked against the detector's Config).",
@@ -201,11 +201,11 @@ class Policy(_Strict):
     description: str = ""
     extends: str | None = None
     plans: dict[str, Plan] = Field(min_length=1)
-    credits: Credits = Credits()
+    credits: CreditsPolicy = CreditsPolicy()
     eligibility: Eligibility = Eligibility()
     blocklists: list[Blocklist] = Field(default_factory=list)
-    content: Content = Content()
-    lifecycle: Lifecycle = Lifecycle()
+    content: ContentPolicy = ContentPolicy()
+    lifecycle: LifecyclePolicy = LifecyclePolicy()
     spam: Spam = Spam()
     rules_mode: dict[str, Literal["enforce", "shadow"]] = Field(default_factory=dict)
 

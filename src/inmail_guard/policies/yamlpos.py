@@ -24,7 +24,8 @@ from typing import Any
 
 import yaml
 
-from inmail_guard.policies.errors import PolicyIssue, format_path
+from inmail_guard.fieldpath import format_path
+from inmail_guard.policies.errors import PolicyIssue
 
 #: A key path into policy data: mapping keys and list indexes, e.g. ``("blocklists", 1, "code")``.
 KeyPath = tuple[Any, ...]

@@ -10,16 +10,89 @@ Expiry is computed from the clock like everywhere else: unopened, unretracted an
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, case, func, select
 
-from inmail_guard.service_types import Analytics, Counts, GroupBy
+from inmail_guard.engine.types import iso_z
 from inmail_guard.store import tables as t
 
 PERIODS = ("day", "week", "month")
+
+
+def iso(value: datetime | None) -> str | None:
+    return iso_z(value if value is None or value.tzinfo is UTC else value.astimezone(UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Delivery is synchronous, so ``delivered == sent``; rates are over delivered InMail."""
+
+    sent: int = 0
+    delivered: int = 0
+    opened: int = 0
+    replied: int = 0
+    expired: int = 0
+    retracted: int = 0
+
+    @property
+    def open_rate(self) -> float:
+        return self.opened / self.delivered if self.delivered else 0.0
+
+    @property
+    def response_rate(self) -> float:
+        return self.replied / self.delivered if self.delivered else 0.0
+
+    @property
+    def expiry_rate(self) -> float:
+        return self.expired / self.delivered if self.delivered else 0.0
+
+    @property
+    def retraction_rate(self) -> float:
+        return self.retracted / self.delivered if self.delivered else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sent": self.sent, "delivered": self.delivered, "opened": self.opened,
+                "replied": self.replied, "expired": self.expired, "retracted": self.retracted,
+                "open_rate": round(self.open_rate, 4),
+                "response_rate": round(self.response_rate, 4),
+                "expiry_rate": round(self.expiry_rate, 4),
+                "retraction_rate": round(self.retraction_rate, 4)}
+
+
+GroupBy = Literal["sender", "account", "lead", "tag", "day", "week", "month"]
+#: Every ``group_by`` value, in the order the docs list them.
+GROUP_BY: tuple[str, ...] = ("sender", "account", "lead", "tag", "day", "week", "month")
+
+
+@dataclass(frozen=True, slots=True)
+class Analytics:
+    """Counts for the InMail sent in [since, until) matching the filters, and per group."""
+
+    total: Counts
+    #: ``(key, counts)``; the key is None for InMail without a CRM account or lead.
+    groups: tuple[tuple[str | None, Counts], ...] = ()
+    group_by: GroupBy | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    sender_id: str | None = None
+    tag: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "filters": {"sender_id": self.sender_id, "tag": self.tag,
+                        "since": iso(self.since), "until": iso(self.until)},
+            "total": self.total.to_dict(),
+            "group_by": self.group_by,
+            "groups": [{"key": key, **counts.to_dict()} for key, counts in self.groups],
+        }
+
+
+__all__ = ["GROUP_BY", "PERIODS", "Analytics", "Counts", "GroupBy", "analytics"]
+
 
 
 def _filters(sender_id: str | None, tag: str | None, since: datetime | None,

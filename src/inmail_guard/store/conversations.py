@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, case, func, select
 
 from inmail_guard.store import tables as t
 
-__all__ = ["ConversationRow", "list_for_member", "mark_read", "record_message"]
+__all__ = ["ConversationRow", "by_id", "create", "list_for_member", "mark_read", "messages",
+           "record_message"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,29 @@ class ConversationRow:
     last_author_id: str | None
     last_body: str | None
     unread: int
+
+
+def create(conn: Connection, conversation_id: str, inmail_id: str, sender_id: str,
+           recipient_id: str, now: datetime) -> None:
+    """Open the conversation a reply to an InMail begins (unique per InMail: a concurrent
+    first reply makes this raise ``IntegrityError``)."""
+    conn.execute(t.conversations.insert().values(
+        id=conversation_id, inmail_id=inmail_id, sender_id=sender_id,
+        recipient_id=recipient_id, created_at=now, last_message_at=now))
+
+
+def by_id(conn: Connection, conversation_id: str) -> Any:
+    """The conversation's row, or None."""
+    c = t.conversations.c
+    return conn.execute(select(t.conversations).where(c.id == conversation_id)).first()
+
+
+def messages(conn: Connection, conversation_id: str) -> list[Any]:
+    """The conversation's message rows, oldest first."""
+    cm = t.conversation_messages.c
+    return list(conn.execute(select(t.conversation_messages)
+                             .where(cm.conversation_id == conversation_id)
+                             .order_by(cm.seq)).all())
 
 
 def record_message(conn: Connection, conversation_id: str, message_id: str, author_id: str,

@@ -3,10 +3,10 @@
 :func:`unavailable_as_error` wraps every transaction (``Store.write``, ``Store.read``,
 ``raw_write``): a driver or pool error that means "the database cannot serve this now"
 (cannot connect, connection lost, a lock or statement timeout, no pooled connection free)
-becomes ``StoreUnavailable``, a :class:`~inmail_guard.service_types.ServiceError` with code
-``database_unavailable`` (HTTP 503 with ``Retry-After``). The transaction it happened in was
-rolled back whole, so the caller may simply retry. Other errors (integrity, data) pass
-through unchanged.
+becomes ``StoreUnavailable``, a store error with code ``database_unavailable`` (HTTP 503 with
+``Retry-After``); the service maps it to its own ``ServiceError`` of that code
+(:mod:`inmail_guard.service.errors`). The transaction it happened in was rolled back whole, so
+the caller may simply retry. Other errors (integrity, data) pass through unchanged.
 
 The message never quotes the driver's text: it can carry SQL parameters, i.e. message bodies.
 """
@@ -19,8 +19,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
-
-from inmail_guard.service_types import ServiceError
 
 #: reason -> what it means, for the error message (and docs/deploy.md).
 REASONS: dict[str, str] = {
@@ -40,15 +38,23 @@ _BY_SQLSTATE = {"55P03": "lock_timeout", "57014": "statement_timeout",
 _SESSION_ENDED = {"57P01", "57P02", "57P03", "57P05", "25P03", "53300"}
 
 
-class StoreUnavailable(ServiceError):
+class StoreUnavailable(Exception):
     """The database cannot serve the request now; nothing was written. ``reason`` is one of
-    :data:`REASONS`."""
+    :data:`REASONS`. ``code``, ``status``, ``message`` and ``field`` spell it as every coded
+    error does (what the HTTP API maps), so a caller of the store alone answers it the same."""
+
+    code = "database_unavailable"
+    status = 503
+    field: str | None = None
 
     def __init__(self, reason: str) -> None:
-        super().__init__("database_unavailable",
-                         f"the database is unavailable ({reason}: {REASONS[reason]});"
-                         " nothing was changed; retry later")
+        self.message = (f"the database is unavailable ({reason}: {REASONS[reason]});"
+                        " nothing was changed; retry later")
+        super().__init__(self.message)
         self.reason = reason
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.code, "message": self.message}
 
 
 def _unavailable_classes() -> tuple[type[BaseException], ...]:

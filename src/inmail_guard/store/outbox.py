@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, func, select
 
-from inmail_guard.service_types import iso
+from inmail_guard.engine.types import iso_z as iso
 from inmail_guard.store import Store
 from inmail_guard.store import tables as t
 from inmail_guard.store.db import Db, SADb, insert_of

@@ -37,6 +37,7 @@ driver's ``IntegrityError`` (the unique index), with nothing written, as before.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -292,40 +293,46 @@ def _reader(store: Store, conn: Any) -> Iterator[_Run]:
             if lock is not None and lock.acquire(blocking=False):
                 try:
                     if store.writer_depth == 0:
-                        raw = store.writer_connection()
-                        cursor = raw.cursor()
-                        db = RawDb(cursor, store)
-                        try:
-                            cursor.execute("BEGIN")
-                            yield lambda queries: [db.all(stmt, params)
-                                                   for stmt, params in queries]
-                            cursor.execute("COMMIT")
-                        except BaseException:
-                            store.drop_writer_connection()
-                            raise
-                        finally:
-                            cursor.close()
+                        with _sqlite_read(store.writer_connection(), store,
+                                          store.drop_writer_connection) as run:
+                            yield run
                         return
                 finally:
                     lock.release()
-            raw = _sqlite_reader(store)
-            cursor = raw.cursor()
-            db = RawDb(cursor, store)
-            try:
-                cursor.execute("BEGIN")
-                yield lambda queries: [db.all(stmt, params) for stmt, params in queries]
-                cursor.execute("COMMIT")
-            except BaseException:
-                _drop_sqlite_reader(store)
-                raise
-            finally:
-                cursor.close()
+            with _sqlite_read(_sqlite_reader(store), store,
+                              lambda: _drop_sqlite_reader(store)) as run:
+                yield run
             return
         if conn is None:
             with connection(store) as own:
                 yield lambda queries: _pipelined(own, store, queries)
         else:
             yield lambda queries: _pipelined(conn, store, queries)
+
+
+@contextmanager
+def _sqlite_read(raw: Any, store: Store, drop: Callable[[], None]) -> Iterator[_Run]:
+    """One read transaction on ``raw``; a driver error (other than a constraint) drops the
+    connection, any other error just ends the transaction."""
+    cursor = raw.cursor()
+    db = RawDb(cursor, store)
+    try:
+        cursor.execute("BEGIN")
+        yield lambda queries: [db.all(stmt, params) for stmt, params in queries]
+        cursor.execute("COMMIT")
+    except BaseException as exc:
+        broken = (isinstance(exc, sqlite3.DatabaseError)
+                  and not isinstance(exc, sqlite3.IntegrityError))
+        if not broken and raw.driver_connection.in_transaction:
+            try:
+                cursor.execute("ROLLBACK")
+            except sqlite3.Error:
+                broken = True
+        cursor.close()
+        if broken:
+            drop()
+        raise
+    cursor.close()
 
 
 def _pipelined(conn: Any, store: Store,

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from inmail_guard.engine.types import Facts, Message
+from inmail_guard.fieldpath import format_path
 
 MESSAGE = TypeAdapter(Message)
 FACTS = TypeAdapter(Facts)
@@ -28,7 +29,7 @@ class RecordError(ValueError):
 def describe_validation_error(exc: ValidationError, prefix: str) -> str:
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        loc = format_path((prefix, *err["loc"]))
         found = err.get("input")
         shown = "" if isinstance(found, dict | list) else f" (found {found!r})"
         parts.append(f"{loc}: {err['msg']}{shown}")

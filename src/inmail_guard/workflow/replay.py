@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from inmail_guard.engine.evaluator import Engine
-from inmail_guard.engine.rules import RULES, UnknownPlanError, rule_names
+from inmail_guard.engine.plans import UnknownPlanError
+from inmail_guard.engine.rules import RULES, rule_names
 from inmail_guard.engine.types import Decision
 from inmail_guard.policies.schema import Policy
 from inmail_guard.workflow.engines import what_if_engine
 from inmail_guard.workflow.replay_format import (
     Record,
-    RecordError,
+    ReplayRecordError,
     Verdict,
     parse_record,
     recorded_verdict,
@@ -186,10 +187,10 @@ def replay(
             try:
                 record = parse_record(number, line)
                 if old_side is None and record.recorded is None:
-                    raise RecordError("no decision to compare with: record the decision or"
+                    raise ReplayRecordError("no decision to compare with: record the decision or"
                                       " pass --baseline")
                 records.append(record)
-            except RecordError as exc:
+            except ReplayRecordError as exc:
                 _invalid(report, number, str(exc))
         if records:
             _compare_chunk(report, records, new_side, old_side, flips, max_examples)

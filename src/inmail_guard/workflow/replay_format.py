@@ -34,8 +34,11 @@ except ImportError:  # pragma: no cover
 _RECORD_KEYS = {"message", "facts", "decision"}
 
 
-class RecordError(ValueError):
-    pass
+class ReplayRecordError(ValueError):
+    """A traffic line that is not a replay record (not JSON, an unknown field, a message or
+    facts that do not validate, a recorded decision without an outcome). Distinct from
+    :class:`inmail_guard.workflow.records.RecordError`, which names a bad message or facts
+    mapping in a policy test suite."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +85,7 @@ def parse_record(line_no: int, line: bytes) -> Record:
         return _parse_slow(line_no, line)  # hashed body, or an error to describe well
     recorded = plain.decision
     if recorded is not None and recorded.get("outcome") not in ("accepted", "rejected"):
-        raise RecordError("decision.outcome: expected accepted or rejected")
+        raise ReplayRecordError("decision.outcome: expected accepted or rejected")
     return Record(line_no, line, plain.message, plain.facts, False, recorded)
 
 
@@ -90,12 +93,12 @@ def _parse_slow(line_no: int, line: bytes) -> Record:
     try:
         data = loads(line)
     except ValueError as exc:
-        raise RecordError(f"not JSON: {exc}") from None
+        raise ReplayRecordError(f"not JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise RecordError(f"expected a JSON object, found {type(data).__name__}")
+        raise ReplayRecordError(f"expected a JSON object, found {type(data).__name__}")
     unknown = sorted(set(data) - _RECORD_KEYS)
     if unknown:
-        raise RecordError(f"unknown field(s) {', '.join(unknown)}; expected message, facts"
+        raise ReplayRecordError(f"unknown field(s) {', '.join(unknown)}; expected message, facts"
                           " and optionally decision")
     message = data.get("message")
     hashed = False
@@ -110,11 +113,11 @@ def _parse_slow(line_no: int, line: bytes) -> Record:
             request["message"] = message
         msg, facts = parse_request(request)
     except RequestError as exc:
-        raise RecordError(str(exc)) from None
+        raise ReplayRecordError(str(exc)) from None
     recorded = data.get("decision")
     if recorded is not None and (not isinstance(recorded, dict)
                                  or recorded.get("outcome") not in ("accepted", "rejected")):
-        raise RecordError("decision.outcome: expected accepted or rejected")
+        raise ReplayRecordError("decision.outcome: expected accepted or rejected")
     return Record(line_no, line, msg, facts, hashed, recorded)
 
 

@@ -23,7 +23,7 @@ from inmail_guard.api.routes.members import (
     check_range,
     service,
 )
-from inmail_guard.service_types import Analytics, Counts
+from inmail_guard.store.analytics import Analytics, Counts
 
 router = APIRouter(route_class=JSONRoute)
 

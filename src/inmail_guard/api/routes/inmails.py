@@ -44,7 +44,7 @@ from inmail_guard.api.routes.common import (
     WITH_BODY,
     JSONRoute,
 )
-from inmail_guard.service_types import ServiceError
+from inmail_guard.service.errors import ServiceError
 
 router = APIRouter(tags=["inmails"], route_class=JSONRoute)
 

@@ -1,4 +1,4 @@
-"""What :class:`~inmail_guard.service.InMailService` returns and raises (a public contract).
+"""What :class:`~inmail_guard.service.InMailService` returns (a public contract).
 
 Plain frozen dataclasses, each with ``to_dict()`` giving the JSON the HTTP API returns. Message
 bodies appear only where a member is entitled to read them (:class:`InMail` after ``open``,
@@ -7,82 +7,16 @@ bodies appear only where a member is entitled to read them (:class:`InMail` afte
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from inmail_guard.engine.types import Credits, Decision, iso_z
-
-if TYPE_CHECKING:
-    from inmail_guard.policies.schema import Policy
+from inmail_guard.store.analytics import GROUP_BY, Analytics, Counts, GroupBy
 
 InMailStatus = Literal["delivered", "opened", "replied", "expired", "retracted", "reported"]
-
-#: Every error code the service raises, with the HTTP status the API maps it to.
-ERROR_CODES: dict[str, int] = {
-    "invalid_request": 422,  # a field is missing or malformed (``field`` says which)
-    "unknown_plan": 422,  # a member's plan is not declared in the policy
-    "member_not_found": 404,
-    "inmail_not_found": 404,  # also: the acting recipient can no longer see it (retracted)
-    "conversation_not_found": 404,
-    "not_allowed": 403,  # the acting member may not do this to this InMail/conversation
-    "idempotency_conflict": 409,  # same idempotency key, different message
-    "retract_window_passed": 409,  # retract after lifecycle.retract_within
-    "already_retracted": 409,
-    "already_replied": 409,  # retract after the recipient replied
-    "inmail_expired": 410,  # open/reply/report an unopened InMail after it expired
-    # the database is down or too slow (a bounded timeout ran out); nothing was changed, retry
-    "database_unavailable": 503,
-}
-
-
-class ServiceError(Exception):
-    """A request the service refuses. ``code`` is one of :data:`ERROR_CODES`; nothing changed."""
-
-    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
-        if code not in ERROR_CODES:
-            raise ValueError(f"unknown service error code {code!r}")
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
-
-    @property
-    def status(self) -> int:
-        return ERROR_CODES[self.code]
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"error": self.code, "message": self.message}
-        if self.field is not None:
-            out["field"] = self.field
-        return out
-
-
-def check_service_policy(policy: Policy) -> None:
-    """Refuse, with a ``ValueError`` naming the key, a policy the InMail service cannot run:
-    ``rules_mode.credits: shadow``. Every accepted send spends a credit, so here the credit
-    rule cannot be advisory (a send it would have refused has no credit to spend)."""
-    if policy.rules_mode.get("credits") == "shadow":
-        raise ValueError("rules_mode.credits: expected enforce for the InMail service, found"
-                         " shadow: every accepted send spends a credit. Shadow the credit rule"
-                         " in replay or policy test instead")
-
-
-def check_text(field: str, value: str | None, max_chars: int | None = None) -> None:
-    """Refuse text the store cannot keep the same way on SQLite and PostgreSQL, before anything
-    is written: a NUL character (PostgreSQL's text types cannot hold one), or more than
-    ``max_chars`` characters (the column's size, which SQLite would not enforce). Raises
-    ``ServiceError("invalid_request")`` naming ``field``; never repeats the value."""
-    if value is None:
-        return
-    if "\x00" in value:
-        raise ServiceError("invalid_request", f"{field} contains a NUL character (U+0000);"
-                           " remove it", field=field)
-    if max_chars is not None and len(value) > max_chars:
-        raise ServiceError("invalid_request", f"{field} is {len(value)} characters long; at"
-                           f" most {max_chars}", field=field)
-
 
 class ManualClock:
     """A clock tests and the demo can move: ``clock()`` returns the current (aware, UTC) time."""
@@ -331,72 +265,7 @@ class ReportResult:
                 "restriction": self.restriction.to_dict() if self.restriction else None}
 
 
-@dataclass(frozen=True, slots=True)
-class Counts:
-    """Delivery is synchronous, so ``delivered == sent``; rates are over delivered InMail."""
-
-    sent: int = 0
-    delivered: int = 0
-    opened: int = 0
-    replied: int = 0
-    expired: int = 0
-    retracted: int = 0
-
-    @property
-    def open_rate(self) -> float:
-        return self.opened / self.delivered if self.delivered else 0.0
-
-    @property
-    def response_rate(self) -> float:
-        return self.replied / self.delivered if self.delivered else 0.0
-
-    @property
-    def expiry_rate(self) -> float:
-        return self.expired / self.delivered if self.delivered else 0.0
-
-    @property
-    def retraction_rate(self) -> float:
-        return self.retracted / self.delivered if self.delivered else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"sent": self.sent, "delivered": self.delivered, "opened": self.opened,
-                "replied": self.replied, "expired": self.expired, "retracted": self.retracted,
-                "open_rate": round(self.open_rate, 4),
-                "response_rate": round(self.response_rate, 4),
-                "expiry_rate": round(self.expiry_rate, 4),
-                "retraction_rate": round(self.retraction_rate, 4)}
-
-
-GroupBy = Literal["sender", "account", "lead", "tag", "day", "week", "month"]
-#: Every ``group_by`` value, in the order the docs list them.
-GROUP_BY: tuple[str, ...] = ("sender", "account", "lead", "tag", "day", "week", "month")
-
-
-@dataclass(frozen=True, slots=True)
-class Analytics:
-    """Counts for the InMail sent in [since, until) matching the filters, and per group."""
-
-    total: Counts
-    #: ``(key, counts)``; the key is None for InMail without a CRM account or lead.
-    groups: tuple[tuple[str | None, Counts], ...] = ()
-    group_by: GroupBy | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    sender_id: str | None = None
-    tag: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "filters": {"sender_id": self.sender_id, "tag": self.tag,
-                        "since": iso(self.since), "until": iso(self.until)},
-            "total": self.total.to_dict(),
-            "group_by": self.group_by,
-            "groups": [{"key": key, **counts.to_dict()} for key, counts in self.groups],
-        }
-
-
 __all__ = [
-    "ERROR_CODES",
     "GROUP_BY",
     "Analytics",
     "Conversation",
@@ -414,7 +283,11 @@ __all__ = [
     "RetractResult",
     "SendResult",
     "SenderCard",
-    "ServiceError",
+    "decision_from_dict",
+    "inmail_event_fields",
+    "inmail_from_row",
+    "inmail_status",
+    "iso",
 ]
 
 
@@ -459,3 +332,41 @@ def decision_from_dict(data: dict[str, Any]) -> Decision:
         restricted_until=_dt(data.get("restricted_until")),
         advice=tuple(Advice(**a) for a in data.get("advice", ())),
     )
+
+
+def inmail_status(row: Any, now: datetime, expire_after: timedelta) -> InMailStatus:
+    """An InMail row's status at ``now``: expiry is never stored, an unopened InMail older than
+    ``expire_after`` *is* expired."""
+    if row.retracted_at is not None:
+        return "retracted"
+    if row.reported_at is not None:
+        return "reported"
+    if row.replied_at is not None:
+        return "replied"
+    if row.opened_at is not None:
+        return "opened"
+    if row.sent_at + expire_after <= now:
+        return "expired"
+    return "delivered"
+
+
+def inmail_from_row(row: Any, now: datetime, expire_after: timedelta,
+                    retract_within: timedelta) -> InMail:
+    """An ``inmails`` row (attribute access) as the :class:`InMail` its sender sees."""
+    return InMail(
+        id=row.id, sender_id=row.sender_id, recipient_id=row.recipient_id,
+        subject=row.subject, body=row.body, status=inmail_status(row, now, expire_after),
+        sent_at=row.sent_at, expires_at=row.sent_at + expire_after,
+        retract_until=row.sent_at + retract_within,
+        tags=tuple(json.loads(row.tags)), crm=json.loads(row.crm),
+        decision_id=row.decision_id, opened_at=row.opened_at, replied_at=row.replied_at,
+        retracted_at=row.retracted_at, reported_at=row.reported_at,
+        conversation_id=row.conversation_id)
+
+
+def inmail_event_fields(inmail: InMail) -> dict[str, Any]:
+    """What every ``inmail.*`` event carries: ids, tags, CRM references, times. No body."""
+    return {"inmail_id": inmail.id, "sender_id": inmail.sender_id,
+            "recipient_id": inmail.recipient_id, "tags": list(inmail.tags),
+            "crm": dict(inmail.crm), "decision_id": inmail.decision_id,
+            "sent_at": iso(inmail.sent_at)}

@@ -1,0 +1,360 @@
+"""A send: check the message, lock the sender's credit account, read the facts, evaluate,
+and in the same transaction spend, store the InMail and queue ``inmail.sent`` (or, for a
+rejection, log the decision and perhaps restrict the sender).
+
+A send reads its facts with no lock held, evaluates, then writes (spend, InMail, events,
+decision) only if what it read still holds under the sender's lock
+(:mod:`inmail_guard.store.sendpath`: on PostgreSQL one round trip for the read and one for the
+write, a server-side function); else it reads and decides again. After a few such tries it
+takes the lock first instead (:meth:`Sends.run_locked`: the sender's per-window credit account,
+``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on PostgreSQL, then
+:mod:`inmail_guard.store.sends`' ``read`` and ``write`` in that transaction). Either way sends
+of one sender can never overspend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import asdict
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from inmail_guard.engine.types import Decision, Facts, Message
+from inmail_guard.service.context import ActivePolicy, ServiceContext, new_id
+from inmail_guard.service.credits import Accounts
+from inmail_guard.service.errors import ServiceError, check_text
+from inmail_guard.service.results import (
+    InMail,
+    SendResult,
+    decision_from_dict,
+    inmail_event_fields,
+    inmail_from_row,
+    iso,
+)
+from inmail_guard.store import Store, WouldBlock, outbox, sendpath, sends
+from inmail_guard.store import inmails as inmail_store
+from inmail_guard.store.db import Db, raw_write, raw_write_nowait
+from inmail_guard.store.facts import Account, encode_fingerprint
+
+# json.dumps(x, separators=...) / (x, sort_keys=True), without building an encoder per call.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)
+#: The text limits a send must fit, for the send's OpenAPI schema (``inmail_guard.api.openapi``).
+SEND_TEXT_LIMITS: dict[str, Any] = {
+    "id": inmail_store.ID_CHARS, "idempotency_key": inmail_store.KEY_CHARS,
+    "tag": inmail_store.TAG_CHARS, "crm": dict(inmail_store.CRM_CHARS)}
+
+
+def request_hash(message: Message) -> str:
+    """What makes two sends "the same message" for idempotency (the client block aside)."""
+    data = {
+        "sender_id": message.sender_id, "recipient_id": message.recipient_id,
+        "subject": message.subject, "body": message.body,
+        "attachments": [asdict(a) for a in message.attachments],
+        "tags": list(message.tags), "crm": dict(message.crm),
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def check_message(message: Message) -> None:
+    """Ids present, and every text the send stores storable (:func:`check_text`)."""
+    for name in ("sender_id", "recipient_id"):
+        if not isinstance(getattr(message, name), str) or not getattr(message, name):
+            raise ServiceError("invalid_request", f"{name} must be a non-empty string",
+                               field=name)
+    if message.idempotency_key == "":
+        raise ServiceError("invalid_request", "idempotency_key is empty; leave it out for a"
+                           " send without one", field="idempotency_key")
+    check_text("idempotency_key", message.idempotency_key, inmail_store.KEY_CHARS)
+    check_text("subject", message.subject)
+    check_text("body", message.body)
+    for tag in message.tags:
+        check_text("tags", tag, inmail_store.TAG_CHARS)
+    for key, value in message.crm.items():
+        check_text("crm", str(key))
+        check_text(f"crm.{key}", str(value), inmail_store.CRM_CHARS.get(key))
+
+
+class Sends:
+    #: Read, decide, then write if the read still holds (store/sendpath.py); False: the lock
+    #: first, then read, decide and write under it (:meth:`run_locked`, kept for a hot sender whose
+    #: sends keep finding their read outdated, and as the benchmarks' baseline).
+    read_then_write = True
+    #: Attempts of the read-then-write path before a send takes the lock first instead.
+    READ_THEN_WRITE_TRIES = 4
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    def send(self, message: Message) -> SendResult:
+        check_message(message)
+        # Only an idempotency key needs the message's hash (to tell a retry from a conflict).
+        digest = "" if message.idempotency_key is None else request_hash(message)
+        try:
+            return self.run(message, digest)
+        except self._integrity_errors:
+            # Only the idempotency key's unique index can clash (two sends with one key racing
+            # between their reads and writes): the retry replays.
+            if message.idempotency_key is None:
+                raise
+            return self.run(message, digest)
+
+    def send_nowait(self, message: Message) -> SendResult | None:
+        if not self.ctx.store.is_sqlite:
+            return None
+        check_message(message)
+        digest = "" if message.idempotency_key is None else request_hash(message)
+        try:
+            return self.run(message, digest, raw_write_nowait)
+        except WouldBlock:
+            return None
+        except self._integrity_errors:
+            if message.idempotency_key is None:
+                raise
+            return None  # a racing retry: send() replays it
+
+    @property
+    def _integrity_errors(self) -> tuple[type[Exception], ...]:
+        """What a unique-index clash raises: SQLAlchemy's error, or the driver's (raw path)."""
+        return (IntegrityError, self.ctx.store.db.dialect.loaded_dbapi.IntegrityError)
+
+    def before_commit(self) -> None:
+        """Called after a send's writes, before its commit. Tests inject faults here."""
+
+    def run(self, message: Message, digest: str,
+            write: Callable[[Store], AbstractContextManager[Db]] = raw_write) -> SendResult:
+        """The send: read, decide, write (:meth:`_read_then_write`) until a read holds, at most
+        :attr:`READ_THEN_WRITE_TRIES` times, then the lock first (:meth:`run_locked`)."""
+        if self.read_then_write:
+            read_failed = False
+            for _ in range(self.READ_THEN_WRITE_TRIES):
+                try:
+                    result = self._read_then_write(message, digest, write)
+                except sendpath.ReadUnavailable:
+                    if read_failed or self.ctx.store.is_sqlite:
+                        raise
+                    read_failed = True  # once, on another connection: nothing was written
+                    continue
+                if result is not None:
+                    return result
+        return self.run_locked(message, digest, write)
+
+    def _read_then_write(self, message: Message, digest: str,
+                         write: Callable[[Store], AbstractContextManager[Db]]
+                         ) -> SendResult | None:
+        """One attempt: None if another send of this sender was written between this one's
+        read and its write (nothing written; read and decide again)."""
+        active = self.ctx.active  # read once: a policy swap cannot split this send
+        now = self.ctx.now()
+        window_start, previous_start = active.windows(now)
+        terms = active.terms
+        store = self.ctx.store
+        with sendpath.connection(store) as conn:
+            snap = sendpath.read_send(
+                store, message.sender_id, message.recipient_id, window_start, now,
+                idempotency_key=message.idempotency_key, expire_after=terms.expire_after,
+                abuse_window=terms.abuse_window, bodies_window=terms.bodies_window,
+                fingerprint_version=terms.fingerprint_version,
+                previous_window_start=previous_start, plan_limit=active.plan_limit,
+                rollover_cap=terms.rollover_cap, conn=conn)
+            if snap.found is None:
+                for field in ("sender_id", "recipient_id"):
+                    if getattr(message, field) not in snap.known_members:
+                        raise ServiceError("member_not_found",
+                                           f"no member {getattr(message, field)!r}",
+                                           field=field)
+                return None  # both exist now: created meanwhile
+            sender, _, facts = snap.found
+            plan_limit = active.plan_limit(sender.plan)  # a plan the policy no longer declares
+            if snap.replay is not None:
+                return self._replayed(message, digest, snap.replay, snap.replay_inmail, active,
+                                      now)
+            decision = active.engine.evaluate(message, facts)
+            inmail = new_inmail = restriction = None
+            if decision.accepted:
+                inmail, new_inmail = _new_inmail_write(
+                    message, decision, active, plan_limit + snap.account.extra, now)
+            elif decision.restrict_sender_until is not None:
+                new = Accounts.new_restriction(
+                    message.sender_id, now, decision.restrict_sender_until, "spam",
+                    decision.decision_id, facts.prior_restrictions)
+                event_id, payload = outbox.new_event("sender.restricted", now, **new.event)
+                restriction = sendpath.NewRestriction(new.id, new.until, new.cause, event_id,
+                                                      payload)
+            outcome = sendpath.write_send(store, sendpath.SendWrite(
+                sender_id=message.sender_id, recipient_id=message.recipient_id,
+                window_start=window_start, now=now, seen_used=snap.account.used,
+                seen_refunds=snap.account.refunds, seen_restrictions=facts.prior_restrictions,
+                decision_id=decision.decision_id, idempotency_key=message.idempotency_key,
+                request_hash=digest, outcome=decision.outcome, codes=",".join(decision.codes),
+                decision_json=_COMPACT_JSON.encode(decision.to_dict()),
+                policy_version=decision.policy.version, inmail=new_inmail,
+                restriction=restriction,
+                open_rollover=snap.account.rollover if snap.new_account else None),
+                before_commit=self.before_commit, write=write, conn=conn)
+        if outcome == sendpath.STALE:
+            return None
+        if outcome == sendpath.NO_CREDIT:
+            raise RuntimeError(f"credit spend refused for {message.sender_id} after an"
+                               " accepting decision; rolled back (no overspend)")
+        if self.ctx.recorder is not None:
+            self.ctx.recorder.record(message, facts, decision)
+        return SendResult(decision, inmail)
+
+    @staticmethod
+    def _replayed(message: Message, digest: str, row: Any, inmail_row: Any,
+                  active: ActivePolicy, now: datetime) -> SendResult:
+        request_hash_, decision, _ = row
+        if request_hash_ != digest:
+            raise ServiceError(
+                "idempotency_conflict",
+                f"idempotency key {message.idempotency_key!r} was already used with a different"
+                " message; use a new key for a new message", field="idempotency_key")
+        inmail = None
+        if inmail_row is not None:
+            terms = active.terms
+            inmail = inmail_from_row(
+                SimpleNamespace(**dict(zip(sendpath.INMAIL_KEYS, inmail_row, strict=True))),
+                now, terms.expire_after, terms.retract_within)
+        return SendResult(decision_from_dict(json.loads(decision)), inmail, replayed=True)
+
+    def run_locked(self, message: Message, digest: str,
+                   write: Callable[[Store], AbstractContextManager[Db]] = raw_write
+                   ) -> SendResult:
+        """The send with the lock first, in one transaction (``write``)."""
+        active = self.ctx.active  # read once: a policy swap cannot split this send
+        now = self.ctx.now()
+        window_start, previous_start = active.windows(now)
+        with write(self.ctx.store) as db:
+            account, facts = self._read(db, message, active, now, window_start, previous_start)
+            if message.idempotency_key is not None:
+                replay = self._replay(db, message, digest, active, now)
+                if replay is not None:
+                    return replay
+            decision = active.engine.evaluate(message, facts)
+            inmail = self._record(db, message, digest, decision, facts, account, active,
+                                  window_start, now)
+            self.before_commit()
+        if self.ctx.recorder is not None:
+            self.ctx.recorder.record(message, facts, decision)
+        return SendResult(decision, inmail)
+
+    # --- the transaction's two store steps --------------------------------------------------
+
+    @staticmethod
+    def _read(db: Db, message: Message, active: ActivePolicy, now: datetime,
+              window_start: datetime, previous_start: datetime) -> tuple[Account, Facts]:
+        """The sender's credit account (locked), both members and the facts
+        (:func:`inmail_guard.store.sends.read`)."""
+        terms = active.terms
+        found = sends.read(db, message.sender_id, message.recipient_id, now, window_start,
+                           previous_start,
+                           sends.Reads(expire_after=terms.expire_after,
+                                       abuse_window=terms.abuse_window,
+                                       bodies_window=terms.bodies_window,
+                                       fingerprint_version=terms.fingerprint_version,
+                                       rollover_cap=terms.rollover_cap),
+                           active.plan_limit)
+        if isinstance(found, sends.MissingMembers):
+            field, member_id = (("sender_id", message.sender_id) if found.sender
+                                else ("recipient_id", message.recipient_id))
+            raise ServiceError("member_not_found", f"no member {member_id!r}", field=field)
+        active.plan_limit(found.sender.plan)  # a plan the policy no longer declares
+        return found.account, found.facts
+
+    @staticmethod
+    def _record(db: Db, message: Message, digest: str, decision: Decision, facts: Facts,
+                account: Account, active: ActivePolicy, window_start: datetime,
+                now: datetime) -> InMail | None:
+        """Every write of the send (:func:`inmail_guard.store.sends.write`): spend, the InMail
+        and ``inmail.sent`` (accepted) or the restriction and ``sender.restricted`` (a
+        rejection that restricts); the decision log."""
+        inmail = spend = row = sent_event = restriction = None
+        if decision.accepted:
+            inmail_id = new_id("im")
+            spend = sends.Spend(account, active.plan_limit(facts.sender.plan) + account.extra,
+                                inmail_id)
+            inmail = _new_inmail(message, decision, inmail_id, active, now)
+            annotations = active.engine.send_annotations(message)
+            row = inmail_store.NewInMail(
+                id=inmail_id, sender_id=message.sender_id, recipient_id=message.recipient_id,
+                subject=message.subject, body=message.body, tags=inmail.tags, crm=inmail.crm,
+                decision_id=decision.decision_id, window_start=window_start, sent_at=now,
+                fingerprint=None if annotations.fingerprint is None else encode_fingerprint(
+                    annotations.fingerprint_version, annotations.fingerprint))
+            sent_event = {"delivered_at": iso(now), **inmail_event_fields(inmail)}
+        elif decision.restrict_sender_until is not None:
+            restriction = Accounts.new_restriction(
+                message.sender_id, now, decision.restrict_sender_until, "spam",
+                decision.decision_id, facts.prior_restrictions)
+        sends.write(db, now, inmail_store.DecisionEntry(
+            decision_id=decision.decision_id, sender_id=message.sender_id,
+            recipient_id=message.recipient_id, idempotency_key=message.idempotency_key,
+            request_hash=digest, outcome=decision.outcome, codes=",".join(decision.codes),
+            decision=_COMPACT_JSON.encode(decision.to_dict()),
+            inmail_id=inmail.id if inmail else None, policy_version=decision.policy.version,
+            created_at=now), spend=spend, inmail=row, sent_event=sent_event,
+            restriction=restriction)
+        return inmail
+
+    @staticmethod
+    def _replay(db: Db, message: Message, digest: str, active: ActivePolicy,
+                now: datetime) -> SendResult | None:
+        assert message.idempotency_key is not None
+        used = inmail_store.key_use(db, message.sender_id, message.idempotency_key)
+        if used is None:
+            return None
+        if used.request_hash != digest:
+            raise ServiceError(
+                "idempotency_conflict",
+                f"idempotency key {message.idempotency_key!r} was already used with a different"
+                " message; use a new key for a new message", field="idempotency_key")
+        inmail = None
+        if used.inmail_id is not None:
+            row = inmail_store.by_id_db(db, used.inmail_id)
+            assert row is not None
+            terms = active.terms
+            inmail = inmail_from_row(SimpleNamespace(**row), now, terms.expire_after,
+                                     terms.retract_within)
+        return SendResult(decision_from_dict(json.loads(used.decision)), inmail, replayed=True)
+
+
+def _new_inmail_write(message: Message, decision: Decision, active: ActivePolicy, limit: int,
+                      now: datetime) -> tuple[InMail, sendpath.NewInMail]:
+    """An accepted send's InMail, and what the store writes of it (read-then-write path)."""
+    inmail_id = new_id("im")
+    inmail = _new_inmail(message, decision, inmail_id, active, now)
+    annotations = active.engine.send_annotations(message)
+    fingerprint = None if annotations.fingerprint is None else encode_fingerprint(
+        annotations.fingerprint_version, annotations.fingerprint)
+    event_id, payload = outbox.new_event("inmail.sent", now, delivered_at=iso(now),
+                                         **inmail_event_fields(inmail))
+    crm = inmail.crm
+    return inmail, sendpath.NewInMail(
+        id=inmail_id, limit=limit, subject=message.subject, body=message.body,
+        tags=inmail.tags, tags_json=json.dumps(list(inmail.tags)) if inmail.tags else "[]",
+        crm_json=_SORTED_JSON.encode(crm) if crm else "{}", lead_id=crm.get("lead_id"),
+        account_id=crm.get("account_id"), fingerprint=fingerprint, event_id=event_id,
+        event_payload=payload)
+
+
+def _new_inmail(message: Message, decision: Decision, inmail_id: str, active: ActivePolicy,
+                now: datetime) -> InMail:
+    crm = {str(k): str(v) for k, v in message.crm.items()}
+    terms = active.terms
+    return InMail(id=inmail_id, sender_id=message.sender_id,
+                  recipient_id=message.recipient_id, subject=message.subject,
+                  body=message.body, status="delivered", sent_at=now,
+                  expires_at=now + terms.expire_after,
+                  retract_until=now + terms.retract_within,
+                  tags=tuple(dict.fromkeys(message.tags)), crm=crm,
+                  decision_id=decision.decision_id)
+
+
+__all__ = ["SEND_TEXT_LIMITS", "Sends", "check_message", "request_hash"]
