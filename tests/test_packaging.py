@@ -79,3 +79,44 @@ def test_the_pure_python_install_works(wheel: Path, tmp_path: Path) -> None:
                         "recipient": {"id": "b"}, "connection_degree": 2,
                         "now": "2026-11-27T09:00:00Z"}}
     assert json.loads(cli("evaluate", "-", stdin=json.dumps(record)))["outcome"] == "accepted"
+
+
+SERVE_ASSETS = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from fastapi.testclient import TestClient
+from inmail_guard.api import Settings, create_app
+import inmail_guard
+assert inmail_guard.__file__.startswith(sys.argv[1]), inmail_guard.__file__
+app = create_app(Settings(db=sys.argv[2], keys_env="k:admin:key-0123456789"))
+with TestClient(app) as client:
+    for path in ("/docs", "/redoc", "/console/login",
+                 "/console/static/vendor/swagger-ui/swagger-ui-bundle.js",
+                 "/console/static/vendor/swagger-ui/swagger-ui.css",
+                 "/console/static/vendor/redoc/redoc.standalone.js",
+                 "/console/static/vendor/chart.js/chart.umd.min.js",
+                 "/console/static/console.js", "/console/static/console.css"):
+        r = client.get(path)
+        external = path.startswith("/console/static") is False and "https://" in r.text
+        print(path, r.status_code, len(r.content), "external" if external else "")
+"""
+
+
+@pytest.mark.slow
+def test_the_installed_wheel_serves_the_console_and_the_api_docs_from_its_own_files(
+        wheel: Path, tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
+                    str(target), str(wheel)], check=True, capture_output=True)
+    done = subprocess.run([sys.executable, "-c", SERVE_ASSETS, str(target),
+                           str(tmp_path / "x.db")], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()}
+    assert len(lines) == 9
+    for path, (status, size, *cdn) in lines.items():
+        assert status == "200", path
+        assert int(size) > 0, path
+        assert cdn == [], f"{path} loads something from another site"
+    vendored = target / "inmail_guard/api/console/static/vendor"
+    assert int(lines["/console/static/vendor/swagger-ui/swagger-ui-bundle.js"][1]) == \
+        (vendored / "swagger-ui/swagger-ui-bundle.js").stat().st_size

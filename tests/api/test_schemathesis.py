@@ -32,6 +32,11 @@ _DB = Path(tempfile.mkdtemp(prefix="inmail-guard-schemathesis-")) / "api.db"
 app = create_app(Settings(keys_env=KEYS_ENV, db=str(_DB)))
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 schema.config.generation.update(max_examples=25, deterministic=True)
+# Not from the app's source: schemathesis would otherwise seed generation with literals it
+# finds in every route handler's module, so adding any route (the console's, say) changed the
+# data of every operation. Unknown query parameters are ignored, as by most HTTP APIs, and a
+# negative case that adds one is then only refused when its member happens not to exist.
+schema.config.analysis.constants.enabled = False
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, response_headers_conformance,

@@ -68,10 +68,10 @@ def test_a_stale_read_with_credits_left_is_decided_again_and_accepted(svc, store
 def test_a_sender_whose_reads_keep_going_stale_takes_the_lock_first(svc, store, monkeypatch):
     racers = _race_before_writes(monkeypatch, svc, times=100)
     result = svc.send(msg(subject="hot sender"))
-    assert len(racers) == svc.sends._READ_THEN_WRITE_TRIES  # then the lock-first path decided
+    assert len(racers) == svc.sends.READ_THEN_WRITE_TRIES  # then the lock-first path decided
     assert result.accepted
     used = svc.credits("alice").used
-    assert used == svc.sends._READ_THEN_WRITE_TRIES + 1 == count(store, t.inmails)
+    assert used == svc.sends.READ_THEN_WRITE_TRIES + 1 == count(store, t.inmails)
     assert count(store, t.credit_ledger, t.credit_ledger.c.kind == "spend") == used
     assert len(events(store, "inmail.sent")) == used
 
@@ -85,8 +85,8 @@ def _write_of(svc, store, monkeypatch) -> sendpath.SendWrite:
         return sendpath.STALE
 
     monkeypatch.setattr(sendpath, "write_send", capture)
-    monkeypatch.setattr(svc.sends, "_READ_THEN_WRITE_TRIES", 1)
-    monkeypatch.setattr(svc.sends, "_send_locked", lambda *a, **k: None)
+    monkeypatch.setattr(svc.sends, "READ_THEN_WRITE_TRIES", 1)
+    monkeypatch.setattr(svc.sends, "run_locked", lambda *a, **k: None)
     svc.send(msg(tags=("t1", "t2"), crm={"lead_id": "L1"}))
     monkeypatch.undo()
     assert len(captured) == 1 and captured[0].inmail is not None

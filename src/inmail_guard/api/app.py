@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from inmail_guard.api import errors, openapi
+from inmail_guard.api import console, errors, openapi
 from inmail_guard.api.auth import KeyStore
 from inmail_guard.api.logs import configure as configure_logging
 from inmail_guard.api.metrics import MeteredPlugins, Metrics
@@ -96,10 +96,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logging.getLogger("inmail_guard.api.access").setLevel(logging.WARNING)
     keys = KeyStore.from_sources(settings.keys_file, settings.keys_env)
     metrics = Metrics()
+    recent = console.recent_decisions()  # the console's Traffic page observes every decision
 
     def make_engine(policy: Policy) -> Engine:
         check_service_policy(policy)  # a reload the InMail routes could not run is refused
-        return Engine(policy, MeteredPlugins(metrics))
+        return Engine(policy, MeteredPlugins(metrics, extra=(recent,)))
 
     holder = PolicyHolder(settings.policy, make_engine)
     holder.marker = settings.reload_marker
@@ -157,6 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         default_response_class=JSONBytesResponse,
         lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # served from the package by console.install
         **({} if settings.otel else
            {"telemetry": {"tracing": False, "metrics": False, "logs": False}}),
     )
@@ -177,6 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(inmails.router)
     app.include_router(members.router)
     app.include_router(analytics.router)
+    console.install(app, recent)
     app.add_middleware(EdgeMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes,
                        fast_routes={("POST", "/v1/evaluate"): evaluate.asgi_evaluate})
     openapi.install(app, {evaluate.REQUEST_SCHEMA: evaluate.request_adapter()},

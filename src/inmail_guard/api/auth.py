@@ -95,6 +95,20 @@ class KeyStore:
                 found = principal
         return found
 
+    def fingerprint(self, name: str) -> str | None:
+        """A short digest of the named key's stored hash (for console sessions, which must end
+        when the key is rotated), or None if no key has that name."""
+        for stored, principal in self._keys:
+            if principal.name == name:
+                return hashlib.sha256(b"console-session:" + stored).hexdigest()[:32]
+        return None
+
+    def role_of(self, name: str) -> str | None:
+        for _, principal in self._keys:
+            if principal.name == name:
+                return principal.role
+        return None
+
     @classmethod
     def from_sources(cls, keys_file: str | None = None, keys_env: str | None = None) -> KeyStore:
         entries: list[KeyEntry] = []

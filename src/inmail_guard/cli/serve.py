@@ -258,6 +258,12 @@ def serve(policy: str | None, db: str, host: str, port: int, workers: int,
     settings.ready_dir = os.path.join(run_dir, "ready")
     os.makedirs(settings.ready_dir)
     os.environ.update(settings.to_env())
+    if not os.environ.get("INMAIL_GUARD_CONSOLE_SECRET"):
+        # One console-session signing secret for all workers (api/console/sessions.py): a
+        # session cookie one worker signed is good on the others.
+        import secrets
+
+        os.environ["INMAIL_GUARD_CONSOLE_SECRET"] = secrets.token_hex(32)
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = os.path.join(run_dir, "metrics")
         os.makedirs(metrics_dir)

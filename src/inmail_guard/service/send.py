@@ -9,8 +9,8 @@ The database work is store operations around the engine's decision
   ``sends.read_unlocked`` reads outside any lock, the engine decides with nothing locked, and
   ``sends.write_if_unchanged`` writes only if no other send of the sender was written since
   (its account's ``used``/``refunds`` and its restriction count unchanged); otherwise the send
-  is read and decided again, at most :attr:`Sends._READ_THEN_WRITE_TRIES` times;
-* **lock first** (:meth:`Sends._send_locked`: a hot sender whose reads keep going stale, or
+  is read and decided again, at most :attr:`Sends.READ_THEN_WRITE_TRIES` times;
+* **lock first** (:meth:`Sends.run_locked`: a hot sender whose reads keep going stale, or
   ``read_then_write = False``): ``sends.read`` takes the sender's per-window credit account
   first (``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on PostgreSQL), then
   ``sends.write`` in the same transaction.
@@ -92,7 +92,7 @@ class Sends:
     #: sender whose sends keep finding their read outdated, and as the benchmarks' baseline).
     read_then_write = True
     #: Attempts of the read-then-write path before a send takes the lock first instead.
-    _READ_THEN_WRITE_TRIES = 4
+    READ_THEN_WRITE_TRIES = 4
 
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
@@ -140,7 +140,7 @@ class Sends:
         active = self.ctx.active  # read once: a policy swap cannot split this send
         if self.read_then_write:
             read_failed = False
-            for _ in range(self._READ_THEN_WRITE_TRIES):
+            for _ in range(self.READ_THEN_WRITE_TRIES):
                 try:
                     result = self._read_then_write(message, digest, active, write)
                 except sends.ReadUnavailable:
@@ -150,7 +150,7 @@ class Sends:
                     continue
                 if result is not None:
                     return result
-        return self._send_locked(message, digest, active, write)
+        return self.run_locked(message, digest, write, active=active)
 
     def _read_then_write(self, message: Message, digest: str, active: ActivePolicy,
                          write: Callable[[Store], AbstractContextManager[Db]]
@@ -163,7 +163,7 @@ class Sends:
             window_start, previous_start = active.windows(now)
             found = sends.read_unlocked(
                 store, message.sender_id, message.recipient_id, now, window_start,
-                previous_start, _reads(active), active.plans.limits,
+                previous_start, _reads(active), active.plan_limit,
                 idempotency_key=message.idempotency_key, conn=conn)
             if isinstance(found, sends.MissingMembers):
                 if found.sender or found.recipient:
@@ -182,9 +182,13 @@ class Sends:
             self.ctx.recorder.record(message, found.facts, decision)
         return SendResult(decision, inmail)
 
-    def _send_locked(self, message: Message, digest: str, active: ActivePolicy,
-                     write: Callable[[Store], AbstractContextManager[Db]]) -> SendResult:
-        """The lock first, then read, decide and write under it, in one transaction."""
+    def run_locked(self, message: Message, digest: str,
+                   write: Callable[[Store], AbstractContextManager[Db]] = raw_write, *,
+                   active: ActivePolicy | None = None) -> SendResult:
+        """The lock first, then read, decide and write under it, in one transaction
+        (``write``). ``active``: the policy the send started with (default: the active one)."""
+        if active is None:
+            active = self.ctx.active
         now = self.ctx.now()
         window_start, previous_start = active.windows(now)
         with write(self.ctx.store) as db:

@@ -37,8 +37,9 @@ driver's ``IntegrityError`` (the unique index), with nothing written, as before.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -198,14 +199,15 @@ def read_send(
     bodies_window: timedelta | None,
     fingerprint_version: int,
     previous_window_start: datetime,
-    plan_limits: Mapping[str, int],
+    plan_limit: Callable[[str], int],
     rollover_cap: int,
     conn: Any = None,
 ) -> Snapshot:
     """The account, members, facts and idempotency record of a send (see the module doc).
 
-    ``previous_window_start``, ``plan_limits`` (plan name -> monthly credits) and
-    ``rollover_cap`` size the account a sender's first send of a window opens. ``conn``:
+    ``previous_window_start``, ``plan_limit`` (a plan's monthly credits; it may raise for a
+    plan the caller does not know) and ``rollover_cap`` size the account a sender's first
+    send of a window opens. ``conn``:
     PostgreSQL, the send's :func:`connection` (else one of its own)."""
     queries: list[tuple[Any, dict[str, Any]]] = [
         (_ACCOUNT, {"m": sender_id, "w": window_start}),
@@ -216,7 +218,7 @@ def read_send(
     try:
         return _read_send(store, queries, sender_id, window_start, now, idempotency_key,
                           bodies_window, fingerprint_version, previous_window_start,
-                          plan_limits, rollover_cap, recipient_id, conn)
+                          plan_limit, rollover_cap, recipient_id, conn)
     except StoreUnavailable as exc:
         raise ReadUnavailable(exc.reason) from exc
 
@@ -230,7 +232,7 @@ class ReadUnavailable(StoreUnavailable):
 def _read_send(store: Store, queries: list[tuple[Any, dict[str, Any]]], sender_id: str,
                window_start: datetime, now: datetime, idempotency_key: str | None,
                bodies_window: timedelta | None, fingerprint_version: int,
-               previous_window_start: datetime, plan_limits: Mapping[str, int],
+               previous_window_start: datetime, plan_limit: Callable[[str], int],
                rollover_cap: int, recipient_id: str, conn: Any) -> Snapshot:
     with _reader(store, conn) as run:
         results = run(queries)
@@ -247,7 +249,7 @@ def _read_send(store: Store, queries: list[tuple[Any, dict[str, Any]]], sender_i
             sender = _stored_sender(results[1][0])
             opened = peek_account(_RunDb(run, store.dialect), sender, window_start,
                                   previous_window_start,
-                                  plan_limit=plan_limits.get(sender.plan, 0),
+                                  plan_limit=plan_limit(sender.plan),
                                   rollover_cap=rollover_cap)
     row = results[0][0] if results[0] else None
     account = (opened or Account(sender_id, window_start, 0, 0, 0) if row is None
@@ -291,40 +293,46 @@ def _reader(store: Store, conn: Any) -> Iterator[_Run]:
             if lock is not None and lock.acquire(blocking=False):
                 try:
                     if store.writer_depth == 0:
-                        raw = store.writer_connection()
-                        cursor = raw.cursor()
-                        db = RawDb(cursor, store)
-                        try:
-                            cursor.execute("BEGIN")
-                            yield lambda queries: [db.all(stmt, params)
-                                                   for stmt, params in queries]
-                            cursor.execute("COMMIT")
-                        except BaseException:
-                            store.drop_writer_connection()
-                            raise
-                        finally:
-                            cursor.close()
+                        with _sqlite_read(store.writer_connection(), store,
+                                          store.drop_writer_connection) as run:
+                            yield run
                         return
                 finally:
                     lock.release()
-            raw = _sqlite_reader(store)
-            cursor = raw.cursor()
-            db = RawDb(cursor, store)
-            try:
-                cursor.execute("BEGIN")
-                yield lambda queries: [db.all(stmt, params) for stmt, params in queries]
-                cursor.execute("COMMIT")
-            except BaseException:
-                _drop_sqlite_reader(store)
-                raise
-            finally:
-                cursor.close()
+            with _sqlite_read(_sqlite_reader(store), store,
+                              lambda: _drop_sqlite_reader(store)) as run:
+                yield run
             return
         if conn is None:
             with connection(store) as own:
                 yield lambda queries: _pipelined(own, store, queries)
         else:
             yield lambda queries: _pipelined(conn, store, queries)
+
+
+@contextmanager
+def _sqlite_read(raw: Any, store: Store, drop: Callable[[], None]) -> Iterator[_Run]:
+    """One read transaction on ``raw``; a driver error (other than a constraint) drops the
+    connection, any other error just ends the transaction."""
+    cursor = raw.cursor()
+    db = RawDb(cursor, store)
+    try:
+        cursor.execute("BEGIN")
+        yield lambda queries: [db.all(stmt, params) for stmt, params in queries]
+        cursor.execute("COMMIT")
+    except BaseException as exc:
+        broken = (isinstance(exc, sqlite3.DatabaseError)
+                  and not isinstance(exc, sqlite3.IntegrityError))
+        if not broken and raw.driver_connection.in_transaction:
+            try:
+                cursor.execute("ROLLBACK")
+            except sqlite3.Error:
+                broken = True
+        cursor.close()
+        if broken:
+            drop()
+        raise
+    cursor.close()
 
 
 def _pipelined(conn: Any, store: Store,

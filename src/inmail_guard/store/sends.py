@@ -28,7 +28,7 @@ with ``sender.restricted``; and the decision log, always. The service builds wha
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -149,16 +149,17 @@ def connection(store: Store) -> AbstractContextManager[Any]:
 
 def read_unlocked(store: Store, sender_id: str, recipient_id: str, now: datetime,
                   window_start: datetime, previous_start: datetime, reads: Reads,
-                  plan_limits: Mapping[str, int], *, idempotency_key: str | None,
+                  plan_limit: Callable[[str], int], *, idempotency_key: str | None,
                   conn: Any = None) -> UnlockedRead | MissingMembers:
     """The account, both members, the facts and the key's use, read outside any lock
-    (:func:`inmail_guard.store.sendpath.read_send`). ``plan_limits`` (plan -> monthly credits)
-    sizes the roll-over of an account a first send of the window will open."""
+    (:func:`inmail_guard.store.sendpath.read_send`). ``plan_limit`` gives a plan's credits (it
+    raises for a plan the policy does not declare): they size the roll-over of the account a
+    sender's first send of the window opens."""
     snap = sendpath.read_send(
         store, sender_id, recipient_id, window_start, now, idempotency_key=idempotency_key,
         expire_after=reads.expire_after, abuse_window=reads.abuse_window,
         bodies_window=reads.bodies_window, fingerprint_version=reads.fingerprint_version,
-        previous_window_start=previous_start, plan_limits=plan_limits,
+        previous_window_start=previous_start, plan_limit=plan_limit,
         rollover_cap=reads.rollover_cap, conn=conn)
     if snap.found is None:
         return MissingMembers(sender_id not in snap.known_members,
