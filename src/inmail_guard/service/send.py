@@ -175,7 +175,8 @@ class Sends:
             if snap.replay is not None:
                 return self._replayed(message, digest, snap.replay, snap.replay_inmail, active,
                                       now)
-            decision = active.engine.evaluate(message, facts)
+            # Observers hear of the decision once it is written: a stale read's is discarded.
+            decision = active.engine.evaluate(message, facts, observe=False)
             inmail = new_inmail = restriction = None
             if decision.accepted:
                 inmail, new_inmail = _new_inmail_write(
@@ -203,6 +204,7 @@ class Sends:
         if outcome == sendpath.NO_CREDIT:
             raise RuntimeError(f"credit spend refused for {message.sender_id} after an"
                                " accepting decision; rolled back (no overspend)")
+        active.engine.observe(message, facts, decision)
         if self.ctx.recorder is not None:
             self.ctx.recorder.record(message, facts, decision)
         return SendResult(decision, inmail)
