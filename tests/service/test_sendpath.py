@@ -164,3 +164,34 @@ def test_postgresql_without_the_send_function_refuses_a_stale_write(svc, store, 
     assert sendpath.write_send(store, replace(w, inmail=replace(w.inmail, limit=0))) \
         == sendpath.NO_CREDIT
     assert state(store) == before
+
+
+def test_decision_observers_hear_only_the_decisions_that_were_written(store, clock,
+                                                                       monkeypatch):
+    import inmail_guard as ig
+    from inmail_guard.plugins.hookspecs import hookimpl
+    from inmail_guard.plugins.manager import Plugins, build_plugin_manager
+    from inmail_guard.service import InMailService
+
+    from .cast import cast
+
+    seen: list[str] = []
+
+    class Observer:
+        @hookimpl
+        def inmail_guard_decision(self, decision) -> None:
+            seen.append(decision.decision_id)
+
+    plugins = Plugins(build_plugin_manager(extra=[Observer()]))
+    with InMailService(ig.default_policy(), store, clock=clock, plugins=plugins) as svc:
+        cast(svc)
+        seen.clear()
+        racers = _race_before_writes(monkeypatch, svc, times=2)
+        result = svc.send(msg(subject="twice stale"))
+        assert len(racers) == 2 and result.accepted
+    with store.read() as conn:
+        logged = set(conn.execute(t.decision_log.select()
+                                  .with_only_columns(t.decision_log.c.decision_id)).scalars())
+    # Two racers and the send itself, once each; not the two decisions its stale reads made.
+    assert len(seen) == 3 and set(seen) == logged
+    assert result.decision.decision_id in seen and not set(racers) & set(seen)

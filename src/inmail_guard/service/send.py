@@ -172,12 +172,14 @@ class Sends:
             active.plan_limit(found.sender.plan)  # a plan the policy no longer declares
             if found.key_use is not None:
                 return _replayed(message, digest, found.key_use, found.key_inmail, active, now)
-            decision = active.engine.evaluate(message, found.facts)
+            # Observers hear of the decision once it is written: a stale read's is discarded.
+            decision = active.engine.evaluate(message, found.facts, observe=False)
             inmail, outcome = _outcome(message, digest, decision, found.facts, found.account,
                                        active, window_start, now)
             if not sends.write_if_unchanged(store, found, now, outcome, write=write,
                                             before_commit=self.before_commit, conn=conn):
                 return None
+        active.engine.observe(message, found.facts, decision)
         if self.ctx.recorder is not None:
             self.ctx.recorder.record(message, found.facts, decision)
         return SendResult(decision, inmail)
