@@ -1,6 +1,11 @@
 """HTTP benchmark: requests/s and latency of the API under load, on loopback.
 
     .venv/bin/python benchmarks/bench_http.py [--duration 10] [--access-log]
+        [--cases send] [--workers 1,2] [--baseline-src /tmp/base/src]
+
+``--baseline-src`` serves each worker count a second time with another tree's code (e.g. main's,
+``git archive main src | tar -x -C /tmp/base``, plus the built ``_speedups`` module), right
+after this tree's: the old-vs-new ratio from one run.
 
 Starts ``inmail-guard serve`` (1 and 2 workers) on a free port with a temporary SQLite file,
 then drives it from separate processes:
@@ -266,9 +271,23 @@ class Server:
             self.proc.kill()
 
 
-def start_server(db: Path, workers: int, access_log: bool) -> Server:
+def _env(src: str | None) -> dict[str, str]:
+    env = dict(os.environ)
+    if src:  # run another tree's code (--baseline-src): its src/ first on the path
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (src, env.get("PYTHONPATH"))))
+    return env
+
+
+def seed_with(db: Path, src: str | None) -> None:
+    """:func:`seed`, by the code that will serve the file (a database made by newer code is
+    refused by older code)."""
+    subprocess.run([sys.executable, __file__, "--seed", str(db)], env=_env(src), check=True,
+                   cwd=Path(__file__).parent)
+
+
+def start_server(db: Path, workers: int, access_log: bool, src: str | None = None) -> Server:
     port = free_port()
-    env = {**os.environ, "INMAIL_GUARD_API_KEYS": f"bench:admin:{KEY}"}
+    env = {**_env(src), "INMAIL_GUARD_API_KEYS": f"bench:admin:{KEY}"}
     cmd = [sys.executable, "-c", "from inmail_guard.cli import main; main()", "serve",
            "--db", str(db), "--host", HOST, "--port", str(port), "--workers", str(workers),
            "--access-log" if access_log else "--no-access-log"]
@@ -301,8 +320,19 @@ def main() -> None:
                         help="run server and load generators at this nice value (e.g. -10 as"
                              " root on a shared machine, to measure the code, not the"
                              " neighbours)")
+    parser.add_argument("--cases", default="get,evaluate,send,fixed",
+                        help="which requests to measure (comma-separated: get, evaluate,"
+                             " send, fixed: the open-loop evaluate at --rate)")
+    parser.add_argument("--baseline-src", metavar="DIR",
+                        help="also serve with the code in DIR (another tree's src/, e.g. from"
+                             " `git archive main src`), each worker count right after this"
+                             " tree's: the old-vs-new ratio from the same run")
     parser.add_argument("--generator", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.seed:
+        seed(Path(args.seed))
+        return
     if args.nice:
         os.nice(args.nice)  # inherited by the server, its workers, wrk and the generators
     if args.generator:
@@ -320,10 +350,15 @@ def main() -> None:
     rows: list[str] = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        for workers in (int(w) for w in args.workers.split(",")):
-            db = tmp / f"bench-{workers}.db"
-            seed(db)
-            server = start_server(db, workers, args.access_log)
+        trees: list[tuple[str, str | None]] = [("this tree", None)]
+        if args.baseline_src:
+            trees.append(("baseline", str(Path(args.baseline_src).resolve())))
+        runs = [(w, name, src) for w in (int(w) for w in args.workers.split(","))
+                for name, src in trees]
+        for workers, tree, src in runs:
+            db = tmp / f"bench-{workers}-{tree.replace(' ', '-')}.db"
+            seed_with(db, src)
+            server = start_server(db, workers, args.access_log, src)
             try:
                 # warm up every path once per worker
                 for kind, path in (("get", "/healthz"), ("evaluate", "/v1/evaluate")):
@@ -332,6 +367,8 @@ def main() -> None:
                 cases = [("GET /healthz", "GET", "/healthz", "get", LUA_GET),
                          ("POST /v1/evaluate", "POST", "/v1/evaluate", "evaluate", LUA_EVALUATE),
                          ("POST /v1/inmails", "POST", "/v1/inmails", "send", LUA_SEND)]
+                wanted = set(args.cases.split(","))
+                cases = [c for c in cases if c[3] in wanted]
                 base = None
                 for label, method, path, kind, lua in cases:
                     cpu0 = cpu_seconds(server.proc.pid)
@@ -350,26 +387,30 @@ def main() -> None:
                     if base is None:
                         base = r["per_s"]
                     ratio = f"{r['per_s'] / base:.2f}"  # type: ignore[operator]
-                    rows.append(f"| {workers} | {label} | max ({tool}) | {r['per_s']:,.0f} |"
-                                f" {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['max_ms']:.1f} |"
+                    rows.append(f"| {workers} | {tree} | {label} | max ({tool}) |"
+                                f" {r['per_s']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |"
+                                f" {r['max_ms']:.1f} |"
                                 f" {ratio} | {us} | {bad} |")
+                if "fixed" not in wanted:
+                    continue
                 cpu0 = cpu_seconds(server.proc.pid)
                 r = load_process(server.port, "POST", "/v1/evaluate", "evaluate", args.rate,
                                  args.duration, 32)
                 cpu = cpu_seconds(server.proc.pid) - cpu0
                 us = f"{cpu / r['requests'] * 1e6:,.0f}" if r["requests"] else ""  # type: ignore[operator]
                 bad = sum(v for k, v in r["statuses"].items() if int(k) >= 300)  # type: ignore[union-attr]
-                rows.append(f"| {workers} | POST /v1/evaluate | fixed {args.rate:,.0f}/s (open"
-                            f" loop) | {r['per_s']:,.0f} | {r['p50_ms']:.2f} |"
+                rows.append(f"| {workers} | {tree} | POST /v1/evaluate | fixed"
+                            f" {args.rate:,.0f}/s (open loop) | {r['per_s']:,.0f} |"
+                            f" {r['p50_ms']:.2f} |"
                             f" {r['p99_ms']:.2f} | {r['max_ms']:.1f} | | {us} | {bad} |")
             finally:
                 server.stop()
     load = os.getloadavg()
     print("### HTTP API on loopback (server and load generator on the same machine)")
     print()
-    print("| workers | request | load | requests/s | p50 ms | p99 ms | max ms | vs /healthz |"
-          " server CPU µs/req | non-2xx |")
-    print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| workers | code | request | load | requests/s | p50 ms | p99 ms | max ms |"
+          " vs /healthz | server CPU µs/req | non-2xx |")
+    print("|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
     print()
     print("Server CPU µs/req is the server processes' user+system time over the requests"

@@ -1,6 +1,10 @@
 """Sends/s with 1, 2 and 4 processes, PostgreSQL next to SQLite, distinct vs shared senders.
 
 Run: ``.venv/bin/python benchmarks/bench_pg.py [--sends N]``; prints a markdown table.
+Each case runs with both send paths back to back (``--paths``: ``lock-first``, the sender's
+lock before reading, as before store/sendpath.py; ``read-then-write``, today's), and the last
+column compares each row with the same path's one-process row. ``--synchronous-commit off``
+shows PostgreSQL without waiting for the WAL flush (docs/deploy.md says what that trades).
 
 Each process is one "instance": its own engine, ``Store`` and connection pool, started with
 multiprocessing (spawn), all on one database. Every send is accepted: the policy is the shipped
@@ -68,12 +72,14 @@ def _setup(url: str, senders: list[str]) -> None:
     store.close()
 
 
-def worker(url: str, senders: list[str], n: int, seed: int, start: Any, out: Any) -> None:
+def worker(url: str, senders: list[str], n: int, seed: int, new: bool, start: Any,
+           out: Any) -> None:
     import inmail_guard as ig
     from inmail_guard.service import InMailService
 
     rng = random.Random(seed)
     svc = InMailService(_policy(), url)
+    svc.sends.read_then_write = new
     messages = [_message(ig, senders[i % len(senders)], rng) for i in range(n + 20)]
     for m in messages[:20]:  # warm up: statements compiled, pool filled
         svc.send(m)
@@ -90,7 +96,7 @@ def worker(url: str, senders: list[str], n: int, seed: int, start: Any, out: Any
     out.put((latencies, began, ended, accepted))
 
 
-def run(url: str, processes: int, sends: int, shared: bool) -> dict[str, Any]:
+def run(url: str, processes: int, sends: int, shared: bool, new: bool = True) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:6]
     if shared:
         groups = [[f"shared_{tag}"]] * processes
@@ -99,13 +105,13 @@ def run(url: str, processes: int, sends: int, shared: bool) -> dict[str, Any]:
     _setup(url, sorted({s for g in groups for s in g}))
     per_process = sends // processes
     results, latencies, wall = run_processes(
-        worker, [(url, g, per_process, i) for i, g in enumerate(groups)])
+        worker, [(url, g, per_process, i, new) for i, g in enumerate(groups)])
     p50, p99 = p50_p99_us(latencies)
     return {"rate": len(latencies) / wall, "n": len(latencies),
             "accepted": sum(r[3] for r in results), "p50": p50, "p99": p99}
 
 
-def _pg_schema(pg: str) -> tuple[str, Any]:
+def _pg_schema(pg: str, synchronous_commit: str | None = None) -> tuple[str, Any]:
     from sqlalchemy import create_engine, text
 
     schema = f"bench_{uuid.uuid4().hex[:8]}"
@@ -119,30 +125,51 @@ def _pg_schema(pg: str) -> tuple[str, Any]:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
 
-    url = f"{pg}{'&' if '?' in pg else '?'}options={quote(f'-csearch_path={schema}')}"
+    options = f"-csearch_path={schema}"
+    if synchronous_commit:
+        options += f" -csynchronous_commit={synchronous_commit}"
+    url = f"{pg}{'&' if '?' in pg else '?'}options={quote(options)}"
     return url, (version, drop)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sends", type=int, default=2000, help="sends per case")
+    parser.add_argument("--paths", default="lock-first,read-then-write",
+                        help="send paths to run, each case back to back: read-then-write"
+                             " (store/sendpath.py) and/or lock-first (the path before it)")
+    parser.add_argument("--processes", default=",".join(map(str, PROCESSES)))
+    parser.add_argument("--databases", default="postgresql,sqlite")
+    parser.add_argument("--senders", default="distinct,shared")
+    parser.add_argument("--synchronous-commit", choices=("on", "off", "local"),
+                        help="PostgreSQL: the sessions' synchronous_commit (default: the"
+                             " server's); off trades the last moments of commits on a server"
+                             " crash for not waiting on the WAL flush (docs/deploy.md)")
     args = parser.parse_args()
-    rows: list[tuple[str, str, int, dict[str, Any]]] = []
+    paths = [p == "read-then-write" for p in args.paths.split(",")]
+    processes_list = [int(p) for p in args.processes.split(",")]
+    variants = [s == "shared" for s in args.senders.split(",")]
+    rows: list[tuple[str, str, int, str, dict[str, Any]]] = []
     pg_version = None
+
+    def cases(name: str, make_url: Any) -> None:
+        for shared in variants:
+            for processes in processes_list:
+                for new in paths:
+                    rows.append((name, "one shared" if shared else "distinct", processes,
+                                 "read-then-write" if new else "lock-first",
+                                 run(make_url(shared, processes, new), processes, args.sends,
+                                     shared, new)))
+
     with tempfile.TemporaryDirectory() as tmp:
-        for shared in (False, True):
-            for processes in PROCESSES:
-                db = Path(tmp) / f"bench-{shared}-{processes}.db"
-                rows.append(("SQLite (WAL)", "one shared" if shared else "distinct",
-                             processes, run(f"sqlite:///{db}", processes, args.sends, shared)))
-        pg = _pg_url()
+        if "sqlite" in args.databases:
+            cases("SQLite (WAL)",
+                  lambda shared, p, new: f"sqlite:///{Path(tmp)}/bench-{shared}-{p}-{new}.db")
+        pg = _pg_url() if "postgresql" in args.databases else None
         if pg is not None:
-            url, (pg_version, drop) = _pg_schema(pg)
+            url, (pg_version, drop) = _pg_schema(pg, args.synchronous_commit)
             try:
-                for shared in (False, True):
-                    for processes in PROCESSES:
-                        rows.append(("PostgreSQL", "one shared" if shared else "distinct",
-                                     processes, run(url, processes, args.sends, shared)))
+                cases("PostgreSQL", lambda *_: url)
             finally:
                 drop()
     rows.sort(key=lambda r: (r[1] != "distinct", r[0] != "PostgreSQL", r[2]))
@@ -154,12 +181,18 @@ def main() -> None:
           f" PostgreSQL {pg_version or 'not reachable, skipped'} on the same machine. Accepted"
           " sends, spam detectors off; each process its own engine, Store and pool.")
     print()
-    print("| database | senders | processes | sends | sends/s | p50 µs | p99 µs |")
-    print("|---|---|---:|---:|---:|---:|---:|")
-    for name, senders, processes, r in rows:
+    print(f"synchronous_commit: {args.synchronous_commit or 'server default'}.")
+    print()
+    print("| database | senders | processes | send path | sends | sends/s | p50 µs | p99 µs |"
+          " vs 1 process |")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|")
+    one = {(r[0], r[1], r[3]): r[4]["rate"] for r in rows if r[2] == 1}
+    for name, senders, processes, path, r in rows:
         assert r["accepted"] == r["n"], "every send should be accepted"
-        print(f"| {name} | {senders} | {processes} | {r['n']:,} | {r['rate']:,.0f} |"
-              f" {r['p50']:,.0f} | {r['p99']:,.0f} |")
+        base = one.get((name, senders, path))
+        ratio = f"{r['rate'] / base:.2f}x" if base else ""
+        print(f"| {name} | {senders} | {processes} | {path} | {r['n']:,} | {r['rate']:,.0f} |"
+              f" {r['p50']:,.0f} | {r['p99']:,.0f} | {ratio} |")
     print()
     print(f"Load average when done: {', '.join(f'{x:.1f}' for x in os.getloadavg())}.")
 

@@ -69,7 +69,7 @@ def test_recent_sends_and_bodies_keep_their_own_windows(service, clock) -> None:
         service.put_member(ig.Member(f"p{i}"))
     seen = []
     service.engine.evaluate, evaluate = (
-        lambda m, f: seen.append(f) or evaluate(m, f)), service.engine.evaluate
+        lambda m, f, **kw: seen.append(f) or evaluate(m, f, **kw)), service.engine.evaluate
     for i in range(3):
         clock.advance(timedelta(minutes=10))
         assert service.send(msg("rita", f"p{i}", body=f"Hello number {i}, about a role")).accepted

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import delete, inspect, select, text
 
-from inmail_guard.store import Store, StoreError
+from inmail_guard.store import Store, StoreError, sendpath
 from inmail_guard.store import tables as t
 from inmail_guard.store.migrations import LATEST, MIGRATIONS, current_version
 
@@ -19,7 +19,7 @@ def versions(store: Store) -> list[int]:
 
 
 def test_a_fresh_database_is_created_at_the_latest_version(store):
-    assert versions(store) == [m.version for m in MIGRATIONS] and LATEST == 4
+    assert versions(store) == [m.version for m in MIGRATIONS] and LATEST == 5
     with store.read() as conn:
         assert set(t.metadata.tables) <= set(inspect(conn).get_table_names())
 
@@ -30,8 +30,16 @@ def test_opening_again_changes_nothing(store_url, store):
     again.close()
 
 
+def _as_version_4(conn) -> None:
+    """Undo version 5: PostgreSQL's send function."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"DROP FUNCTION {sendpath.FUNCTION}"))
+    conn.execute(delete(t.schema_version).where(t.schema_version.c.version == 5))
+
+
 def _as_version_3(conn) -> None:
-    """Undo version 4: the members' profile details."""
+    """Undo versions 5 and 4: the members' profile details."""
+    _as_version_4(conn)
     for column in ("headline", "company", "role"):
         conn.execute(text(f"ALTER TABLE members DROP COLUMN {column}"))
     conn.execute(delete(t.schema_version).where(t.schema_version.c.version == 4))
@@ -59,7 +67,7 @@ def test_a_version_2_database_gets_read_marks_with_its_conversations_kept(store_
     store.close()
     upgraded = Store(store_url)
     with upgraded.read() as conn:
-        assert current_version(conn) == 4
+        assert current_version(conn) == 5
         row = conn.execute(select(t.conversations)).one()
         assert (row.id, row.sender_read_seq, row.recipient_read_seq) == ("cv1", 0, 0)
         names = {i["name"] for i in inspect(conn).get_indexes("conversations")}
@@ -83,7 +91,7 @@ def test_a_version_1_database_is_upgraded_in_place_keeping_its_data(store_url, s
     store.close()
     upgraded = Store(store_url)
     with upgraded.read() as conn:
-        assert current_version(conn) == 4
+        assert current_version(conn) == 5
         assert "ix_outbox_due" in {i["name"] for i in inspect(conn).get_indexes("outbox")}
         assert conn.execute(select(t.members.c.id)).scalars().all() == ["m1"]
     upgraded.close()
@@ -134,7 +142,36 @@ def test_a_version_3_database_gets_profile_columns_with_its_members_kept(store_u
     store.close()
     upgraded = Store(store_url)
     with upgraded.read() as conn:
-        assert current_version(conn) == 4
+        assert current_version(conn) == 5
         row = conn.execute(select(t.members)).one()
         assert (row.id, row.headline, row.company, row.role) == ("m1", None, None, None)
+    upgraded.close()
+
+
+def _has_send_function(conn) -> bool:
+    return bool(conn.execute(text("SELECT count(*) FROM pg_proc WHERE proname = :n"
+                                  " AND pronamespace = current_schema()::regnamespace"),
+                             {"n": sendpath.FUNCTION}).scalar())
+
+
+@pytest.mark.postgres
+def test_a_fresh_postgresql_database_has_the_send_function(store):
+    if store.is_sqlite:
+        pytest.skip("PostgreSQL only: SQLite has no functions to install")
+    with store.read() as conn:
+        assert _has_send_function(conn)
+
+
+def test_a_version_4_database_gets_the_send_function_and_sends(store_url, store):
+    with store.write() as conn:
+        _as_version_4(conn)
+        assert current_version(conn) == 4
+        if not store.is_sqlite:
+            assert not _has_send_function(conn)
+    store.close()
+    upgraded = Store(store_url)
+    with upgraded.read() as conn:
+        assert current_version(conn) == 5
+        if not upgraded.is_sqlite:
+            assert _has_send_function(conn)
     upgraded.close()

@@ -148,7 +148,11 @@ class Engine:
 
     # --- evaluate --------------------------------------------------------------------------
 
-    def evaluate(self, message: Message, facts: Facts) -> Decision:
+    def evaluate(self, message: Message, facts: Facts, *, observe: bool = True) -> Decision:
+        """The decision on ``message`` given ``facts``. ``observe=False`` leaves the
+        ``inmail_guard_decision`` observers out: for a caller that may discard the decision
+        (a send whose read went stale decides again) and calls :meth:`observe` for the one it
+        keeps."""
         state = self._static(message, facts)
         if not state.static_rejected:
             for slot in self.detectors:
@@ -158,7 +162,13 @@ class Engine:
                 signal, error, _ = self.plugins.check(slot.detector, message, facts,
                                                       state.content)
                 self._apply(state, slot, signal, error)
-        return self._finish(state)
+        return self._finish(state, observe)
+
+    def observe(self, message: Message, facts: Facts, decision: Decision) -> None:
+        """Tell the ``inmail_guard_decision`` observers about a decision made with
+        ``evaluate(..., observe=False)``."""
+        if self._observed:
+            self.plugins.decision(message, facts, decision)
 
     def evaluate_many(self, pairs: Iterable[tuple[Message, Facts]]) -> list[Decision]:
         """Same decisions as ``[evaluate(m, f) for m, f in pairs]``, detectors run in batches."""
@@ -237,7 +247,7 @@ class Engine:
         if not slot.shadow:
             state.score += signal.score
 
-    def _finish(self, state: _State) -> Decision:
+    def _finish(self, state: _State, observe: bool = True) -> Decision:
         facts = state.facts
         restrict_until = None
         if state.static_rejected and self.detectors:
@@ -284,7 +294,7 @@ class Engine:
             restricted_until=restricted if restricted and restricted > facts.now else None,
             advice=advice,
         )
-        if self._observed:
+        if observe and self._observed:
             self.plugins.decision(state.message, facts, decision)
         return decision
 

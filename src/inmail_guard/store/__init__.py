@@ -15,9 +15,10 @@ How writes are serialised (what makes credit spending race-free):
   mutex hands the lock over at once. Processes then meet on a ``flock`` next to the database
   (:mod:`~inmail_guard.store.writerlock`), which wakes a waiting process the moment the lock
   is free and makes them take turns, rather than in the busy handler.
-* PostgreSQL: ``READ COMMITTED`` transactions; a send first locks its sender's row in
-  ``credit_accounts`` with ``SELECT ... FOR UPDATE`` and only then reads the facts, so sends of
-  one sender run one at a time while different senders run in parallel.
+* PostgreSQL: ``READ COMMITTED`` transactions; a send's write locks its sender's row in
+  ``credit_accounts`` with ``SELECT ... FOR UPDATE`` and checks that what the send read
+  meanwhile still holds (:mod:`~inmail_guard.store.sendpath`), so writes of one sender run one
+  at a time while different senders run in parallel.
 * Both: the spend itself is ``UPDATE credit_accounts SET used = used + 1 WHERE ... AND used <
   :limit``; a send whose update matches no row is rolled back, so even a bug in the locking
   could not overspend.
@@ -159,6 +160,10 @@ class Store:
             kwargs["connect_args"] = {k: v for k, v in connect_args.items()
                                       if k not in parsed.query}
         self.db: SAEngine = create_engine(self.url, **kwargs)
+        if self.dialect == "postgresql":
+            from inmail_guard.store.db import postgres_idle_alive
+
+            self.db.dialect.do_ping = postgres_idle_alive  # type: ignore[method-assign]
         self._checkpointer: _Checkpointer | None = None
         #: SQLite: held around every write transaction of this process (see the docstring).
         self.write_lock: threading.RLock | None = (
@@ -242,16 +247,20 @@ class Store:
             lock.release()
 
     @contextmanager
-    def writer_nowait(self) -> Iterator[None]:
-        """:meth:`writer`, or :class:`WouldBlock` at once if another thread or process holds
-        the write path (SQLite only; PostgreSQL always says WouldBlock: its sends wait on row
-        locks and the network, which an event loop must not)."""
+    def writer_nowait(self, spin: float = 0.0) -> Iterator[None]:
+        """:meth:`writer`, or :class:`WouldBlock` if another thread or process holds the write
+        path (SQLite only; PostgreSQL always says WouldBlock: its sends wait on row locks and
+        the network, which an event loop must not). ``spin``: how long another thread's or
+        process's write may be waited out before saying WouldBlock."""
         lock = self.write_lock
-        if lock is None or not lock.acquire(blocking=False):
+        # A pool thread of this process writing (a send that found the path busy before) is
+        # waited out as briefly: else every send behind it goes to the pool as well.
+        if lock is None or not (lock.acquire(timeout=spin) if spin > 0
+                                else lock.acquire(blocking=False)):
             raise WouldBlock
         try:
             if self._writer_depth or (self.file_lock is not None
-                                      and not self.file_lock.try_acquire()):
+                                      and not self.file_lock.try_acquire(spin)):
                 raise WouldBlock
             self._writer_depth += 1
             try:
@@ -328,6 +337,9 @@ class Store:
     def close(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
+        from inmail_guard.store import sendpath
+
+        sendpath.close(self)
         # The writer and no-wait connections serve whichever thread holds the write lock: let
         # a write in progress finish (within the busy timeout) before closing them under it.
         lock = self.write_lock

@@ -32,6 +32,27 @@ if TYPE_CHECKING:
 # Times are bound as SQLAlchemy's SQLite DATETIME storage format, "YYYY-MM-DD HH:MM:SS.ffffff".
 
 
+def postgres_idle_alive(dbapi_conn: Any) -> bool:
+    """The pool's ``pre_ping`` for PostgreSQL, without a round trip: an idle connection has
+    nothing to read, so one whose socket is readable (the server closed it, or sent the
+    ``FATAL`` of ``pg_terminate_backend`` or a shutdown) or in error is dead, and the pool
+    replaces it. ``SELECT 1`` cost a round trip on every checkout (two with its ``BEGIN``),
+    the first of a send's four. A peer gone silent is not seen here, nor was it by
+    ``SELECT 1`` before its deadline: the network bounds and the response deadline
+    (``store/deadline.py``) catch it on the first statement."""
+    import select
+
+    try:
+        if dbapi_conn.closed or dbapi_conn.broken:
+            return False
+        fd = dbapi_conn.fileno()
+    except Exception:
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI)  # POLLHUP/POLLERR come regardless
+    return not poller.poll(0)
+
+
 def insert_of(table: Any, *, skip: tuple[str, ...] = ()) -> Any:
     """``INSERT`` of every column but ``skip`` (auto-increment keys, columns that start NULL),
     each a named bind parameter, so the raw path binds exactly the columns given."""
@@ -169,8 +190,16 @@ class RawDb:
         self.cursor.execute(p.sql, self._params(p, params))
         return p
 
+    def start(self, stmt: Executable, params: dict[str, Any]) -> _Prepared:
+        """Execute ``stmt`` without fetching: in psycopg's pipeline mode the statement is only
+        queued, and :meth:`rows` (on this cursor) fetches its rows later."""
+        return self._execute(stmt, params)
+
     def all(self, stmt: Executable, params: dict[str, Any]) -> list[Sequence[Any]]:
-        p = self._execute(stmt, params)
+        return self.rows(self._execute(stmt, params))
+
+    def rows(self, p: _Prepared) -> list[Sequence[Any]]:
+        """The rows of the statement :meth:`start` ran on this cursor, times converted."""
         rows = self.cursor.fetchall()
         if not p.time_columns:
             return rows  # type: ignore[no-any-return]
@@ -238,31 +267,53 @@ def raw_write(store: Store) -> Iterator[RawDb]:
             raw.close()
 
 
+#: How long :func:`raw_write_nowait` waits out another process's write transaction: one
+#: send's write takes a few hundred microseconds, and handing the send to a pool thread
+#: instead costs more than that in CPU alone.
+NOWAIT_SPIN_SECONDS = 0.002
+
+
 @contextmanager
 def raw_write_nowait(store: Store) -> Iterator[RawDb]:
-    """:func:`raw_write` if it can start at once, else ``WouldBlock`` before anything is done:
-    for a caller on an event loop (SQLite only). Another thread or process writing, or a
-    write lock held outside inmail-guard (``BEGIN IMMEDIATE`` fails at once on this
-    connection), all say WouldBlock; so does PostgreSQL (see ``Store.writer_nowait``)."""
+    """:func:`raw_write` if it can start now, else ``WouldBlock`` before anything is done:
+    for a caller on an event loop (SQLite only). Another thread of this process writing, a
+    write of another process that does not end within :data:`NOWAIT_SPIN_SECONDS`, or a write
+    lock held outside inmail-guard (``BEGIN IMMEDIATE`` fails at once on this connection), all
+    say WouldBlock; so does PostgreSQL (see ``Store.writer_nowait``)."""
     from inmail_guard.store import WouldBlock
 
-    with store.writer_nowait(), unavailable_as_error():
-        raw = store.nowait_connection()
+    with store.writer_nowait(NOWAIT_SPIN_SECONDS), unavailable_as_error():
+        # The process's one writer connection, as raw_write uses (and the send's reads, when
+        # it is free): one page cache kept warm by all of them. A connection of its own
+        # re-read ~25 pages per send that the other one had written. busy_timeout 0 while
+        # it begins: a lock held outside inmail-guard fails BEGIN at once, not in 60 s.
+        raw = store.writer_connection()
         cursor = raw.cursor()
         try:
-            cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute("PRAGMA busy_timeout=0")
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout={_busy_ms(store)}")
         except sqlite3.OperationalError as exc:
             cursor.close()
             if "locked" in str(exc):  # SQLITE_BUSY with busy_timeout 0
                 raise WouldBlock from exc
-            store.drop_nowait_connection()
+            store.drop_writer_connection()
             raise
         try:
             with _transaction(raw, cursor, store) as db:
                 yield db
-        finally:
-            if raw.driver_connection.in_transaction:  # its ROLLBACK failed: start afresh
-                store.drop_nowait_connection()
+        except BaseException as exc:
+            broken = (isinstance(exc, sqlite3.DatabaseError)
+                      and not isinstance(exc, sqlite3.IntegrityError))
+            if broken or raw.driver_connection.in_transaction:
+                store.drop_writer_connection()
+            raise
+
+
+def _busy_ms(store: Store) -> int:
+    return round(store.settings.sqlite_busy_timeout * 1000)
 
 
 @contextmanager

@@ -323,39 +323,51 @@ def _sent_at(body: BodyFingerprint) -> datetime:
     return body.sent_at
 
 
-def read_send_facts(
-    db: Db,
+def send_facts_queries(
     sender_id: str,
     recipient_id: str,
-    account: Account,
     now: datetime,
     *,
     expire_after: timedelta,
     abuse_window: timedelta,
     bodies_window: timedelta | None,
+) -> list[tuple[Any, dict[str, Any]]]:
+    """The two statements of :func:`read_send_facts` (members and facts; recent sends and
+    bodies) with their parameters: independent of each other, so a caller may send both in
+    one round trip (``store/sendpath.py``) and hand the rows to :func:`send_facts_from_rows`."""
+    s = sender_id
+    facts = (_SEND_FACTS, {"s": s, "r": recipient_id, "reports_since": now - abuse_window,
+                           "pending_since": now - expire_after, "now": now})
+    sends_since = now - timedelta(hours=24)
+    if bodies_window is None:
+        return [facts, (_RECENT_SENDS, {"s": s, "since": sends_since})]
+    return [facts, (_RECENT_SENDS_AND_BODIES, {"s": s, "since": sends_since,
+                                               "bodies_since": now - bodies_window})]
+
+
+def send_facts_from_rows(
+    row: Any,
+    recent_rows: Any,
+    account: Account,
+    now: datetime,
+    *,
+    bodies_window: timedelta | None,
     fingerprint_version: int = 1,
 ) -> tuple[StoredMember, StoredMember, Facts] | None:
-    """Sender, recipient and the facts of a send from them, in two statements (members and
-    facts, then recent sends and bodies); None if either member is unknown."""
-    s = sender_id
-    row = db.first(_SEND_FACTS, {"s": s, "r": recipient_id,
-                                 "reports_since": now - abuse_window,
-                                 "pending_since": now - expire_after, "now": now})
+    """Sender, recipient and Facts from the rows of :func:`send_facts_queries`; None if either
+    member is unknown (``row`` None)."""
     if row is None:
         return None
     sender, recipient = _stored(row[:_N]), _stored(row[_N:2 * _N])
     first, shared, blocked, reports, pending, restricted_until, prior, conversed = row[2 * _N:]
     if isinstance(restricted_until, str):
         restricted_until = _time(restricted_until)
-    sends_since = now - timedelta(hours=24)
     bodies: tuple[BodyFingerprint, ...] = ()
     if bodies_window is None:
-        recent = [r[0] for r in db.all(_RECENT_SENDS, {"s": s, "since": sends_since})]
+        recent = [r[0] for r in recent_rows]
     else:
         recent, found = [], []
-        for kind, sent_at, to, text in db.all(
-                _RECENT_SENDS_AND_BODIES,
-                {"s": s, "since": sends_since, "bodies_since": now - bodies_window}):
+        for kind, sent_at, to, text in recent_rows:
             if not kind:
                 recent.append(sent_at)
                 continue
@@ -381,3 +393,28 @@ def read_send_facts(
         shared_connections=int(shared or 0),
         prior_conversation=bool(conversed),
     )
+
+
+def read_send_facts(
+    db: Db,
+    sender_id: str,
+    recipient_id: str,
+    account: Account,
+    now: datetime,
+    *,
+    expire_after: timedelta,
+    abuse_window: timedelta,
+    bodies_window: timedelta | None,
+    fingerprint_version: int = 1,
+) -> tuple[StoredMember, StoredMember, Facts] | None:
+    """Sender, recipient and the facts of a send from them, in two statements (members and
+    facts, then recent sends and bodies); None if either member is unknown."""
+    (facts, fp), (recent, rp) = send_facts_queries(
+        sender_id, recipient_id, now, expire_after=expire_after, abuse_window=abuse_window,
+        bodies_window=bodies_window)
+    row = db.first(facts, fp)
+    if row is None:
+        return None
+    return send_facts_from_rows(row, db.all(recent, rp), account, now,
+                                bodies_window=bodies_window,
+                                fingerprint_version=fingerprint_version)

@@ -106,14 +106,20 @@ def by_id_db(db: Db, inmail_id: str) -> dict[str, Any] | None:
     return None if found is None else dict(zip(INMAIL_COLUMNS, found, strict=True))
 
 
+def json_columns(inmail: NewInMail) -> tuple[str, str]:
+    """The ``tags`` and ``crm`` columns of the InMail's row, as stored (JSON)."""
+    return (json.dumps(list(inmail.tags)) if inmail.tags else "[]",
+            _SORTED_JSON.encode(inmail.crm) if inmail.crm else "{}")
+
+
 def insert(db: Db, inmail: NewInMail) -> None:
     """Insert an accepted send's InMail and its tags."""
     crm, tags = inmail.crm, inmail.tags
+    tags_json, crm_json = json_columns(inmail)
     db.run(_INSERT_INMAIL, {
         "id": inmail.id, "sender_id": inmail.sender_id, "recipient_id": inmail.recipient_id,
-        "subject": inmail.subject, "body": inmail.body,
-        "tags": json.dumps(list(tags)) if tags else "[]",
-        "crm": _SORTED_JSON.encode(crm) if crm else "{}", "lead_id": crm.get("lead_id"),
+        "subject": inmail.subject, "body": inmail.body, "tags": tags_json,
+        "crm": crm_json, "lead_id": crm.get("lead_id"),
         "account_id": crm.get("account_id"), "decision_id": inmail.decision_id,
         "window_start": inmail.window_start, "fingerprint": inmail.fingerprint,
         "sent_at": inmail.sent_at})
@@ -228,5 +234,5 @@ def add_report(conn: Connection, report_id: str, inmail_id: str, reporter_id: st
 __all__ = ["CRM_CHARS", "EXPIRE_BATCH", "ID_CHARS", "INMAIL_COLUMNS", "KEY_CHARS",
            "OPEN_GUARD", "REPLY_GUARD", "REPORT_GUARD", "RETRACT_GUARD", "TAG_CHARS",
            "DecisionEntry", "KeyUse", "NewInMail", "add_report", "blocked", "by_id", "by_id_db",
-           "change", "expired_unannounced", "inbox", "insert", "key_use", "log_decision",
-           "mark_expired", "report_of", "sent_by"]
+           "change", "expired_unannounced", "inbox", "insert", "json_columns", "key_use",
+           "log_decision", "mark_expired", "report_of", "sent_by"]

@@ -63,6 +63,15 @@ def _member_profile(conn: Connection) -> None:
         conn.execute(text(f"ALTER TABLE members ADD COLUMN {column} VARCHAR(200)"))
 
 
+def _send_function(conn: Connection) -> None:
+    """Version 5: PostgreSQL's send write as one server-side function (store/sendpath.py).
+    SQLite has nothing to install."""
+    if conn.dialect.name == "postgresql":
+        from inmail_guard.store.sendpath import FUNCTION_SQL
+
+        conn.exec_driver_sql(FUNCTION_SQL)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: members, connections, blocks, inmails, conversations, credits,"
                  " abuse reports, restrictions, decision log, outbox", _baseline),
@@ -70,7 +79,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "conversations: read marks per participant, indexes by activity",
               _conversation_reads),
     Migration(4, "members: headline, company and role", _member_profile),
+    Migration(5, "the send's write as one PostgreSQL function (inmail_guard_send_v1)",
+              _send_function),
 )
+#: What a new database gets on top of ``metadata.create_all`` (it is then stamped with every
+#: version): what the tables cannot declare.
+_ON_CREATE: tuple[Callable[[Connection], None], ...] = (_send_function,)
 LATEST = MIGRATIONS[-1].version
 
 # Any 64-bit constant: the PostgreSQL advisory lock migrations take.
@@ -117,6 +131,8 @@ def upgrade(store: Store, migrations: tuple[Migration, ...] = MIGRATIONS) -> int
                     " schema_version; refusing to guess its version"
                 )
             t.metadata.create_all(conn)
+            for install in _ON_CREATE:
+                install(conn)
             pending: list[Migration] = []
             conn.execute(insert(t.schema_version), [
                 {"version": m.version, "description": m.description, "applied_at": now}

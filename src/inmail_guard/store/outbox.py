@@ -43,12 +43,18 @@ def add_event(db: Db | Connection, type_: str, now: datetime, **fields: Any) -> 
     """Queue one event in the caller's transaction; returns its ``event_id``."""
     if isinstance(db, Connection):
         db = SADb(db)
+    event_id, payload = new_event(type_, now, **fields)
+    db.run(_INSERT, {"event_id": event_id, "type": type_, "payload": payload,
+                     "created_at": now, "attempts": 0, "next_attempt_at": now})
+    return event_id
+
+
+def new_event(type_: str, now: datetime, **fields: Any) -> tuple[str, str]:
+    """A new event's id and its payload as stored (sorted JSON), for a caller that writes the
+    outbox row itself (the send path, ``store/sendpath.py``)."""
     event_id = uuid.uuid4().hex
     payload = {"event_id": event_id, "type": type_, "occurred_at": iso(now), **fields}
-    db.run(_INSERT, {"event_id": event_id, "type": type_,
-                     "payload": _SORTED_JSON.encode(payload), "created_at": now,
-                     "attempts": 0, "next_attempt_at": now})
-    return event_id
+    return event_id, _SORTED_JSON.encode(payload)
 
 
 @dataclass(frozen=True, slots=True)

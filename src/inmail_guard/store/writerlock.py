@@ -53,6 +53,8 @@ TURN_SECONDS = 0.005
 #: How long a writer that finds another process queued pauses after releasing the lock, so
 #: the woken waiter gets it before this process takes it again.
 COURTESY_SECONDS = 0.0005
+#: How often :meth:`WriterFileLock.try_acquire` tries again while it spins.
+SPIN_STEP = 0.00005
 
 
 class WriterFileLock:
@@ -82,9 +84,21 @@ class WriterFileLock:
             self._fd, self._pid = fd, os.getpid()
         return self._fd, self._wait_fd
 
-    def try_acquire(self) -> bool:
-        """Take the lock if it is free now; never waits."""
-        return self.acquire(0.0, wait=False)
+    def try_acquire(self, spin: float = 0.0) -> bool:
+        """Take the lock if it is free now, or comes free within ``spin`` seconds, tried every
+        :data:`SPIN_STEP` (for an event loop, which may not block for long: another process
+        holds the lock for one write, a few hundred microseconds)."""
+        if self.acquire(0.0, wait=False):
+            return True
+        if spin <= 0 or self._held >= 0 or self._pid != os.getpid():
+            return False
+        deadline = time.monotonic() + spin
+        while time.monotonic() < deadline:
+            time.sleep(SPIN_STEP)
+            if _try(self._fd):
+                self._held = self._fd
+                return True
+        return False
 
     def acquire(self, timeout: float, *, wait: bool = True) -> bool:
         """Take the lock, waiting at most ``timeout`` seconds (< 0: no limit); False if it

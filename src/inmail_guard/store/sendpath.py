@@ -1,0 +1,675 @@
+"""A send's database work: one read, then one write that checks the read still holds.
+
+A send reads its facts, the engine decides, and the decision is written (credit spend, InMail,
+outbox event, decision log). Nothing is locked while the engine runs:
+
+1. :func:`read_send` reads the sender's credit account, both members and the facts, and the
+   idempotency record, outside any write transaction: on PostgreSQL in one round trip
+   (psycopg's pipeline mode, autocommit: no ``BEGIN``/``COMMIT``), on SQLite on a reader
+   connection of the calling thread (WAL: never waits for the writer).
+2. The caller evaluates, with no lock held.
+3. :func:`write_send` writes the outcome, **if the read still holds**: under the sender's row
+   lock (PostgreSQL) or SQLite's write lock it compares the account's ``used`` and
+   ``refunds`` and the sender's restriction count with what the read saw. A send of the same
+   sender that committed in between changed one of them (an accepted send spends, a
+   restricting one adds a restriction, a refund counts), so the write returns :data:`STALE`
+   having changed nothing, and the caller reads and decides again. All three only grow, so
+   an unchanged triple means nothing the decision depended on was written by this sender's
+   sends meanwhile: the same guarantee as taking the lock before reading, without holding it
+   while Python runs.
+
+On PostgreSQL the write is one statement, ``SELECT inmail_guard_send_v1(...)``, a PL/pgSQL
+function the migrations install (schema version 5), run in autocommit: one round trip, and
+the row lock is held only while the server runs the function and flushes the commit. Each
+statement inside it takes a fresh snapshot (``READ COMMITTED``), so the restriction count
+read after the lock sees what the previous holder committed; a data-modifying CTE could not
+(one snapshot, taken before the lock wait). A database whose function is missing (dropped
+by hand, restored from a dump without functions) gets the same write as statements in one
+transaction (:func:`_write_statements`), after one warning. On SQLite the write is those
+statements under ``BEGIN IMMEDIATE``: the writer lock is held for the check and the inserts
+only.
+
+The credit spend keeps its own guard (``used < limit``): a spend that matches no row
+returns :data:`NO_CREDIT` having written nothing. A duplicate idempotency key raises the
+driver's ``IntegrityError`` (the unique index), with nothing written, as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+from sqlalchemy import bindparam, create_engine, func, select
+from sqlalchemy.pool import NullPool
+
+from inmail_guard.engine.types import Facts
+from inmail_guard.store import tables as t
+from inmail_guard.store.db import Db, RawDb, insert_of, raw_write
+from inmail_guard.store.errors import StoreUnavailable, unavailable_as_error
+from inmail_guard.store.facts import (
+    Account,
+    StoredMember,
+    insert_ignore,
+    load_members,
+    peek_account,
+    send_facts_from_rows,
+    send_facts_queries,
+)
+from inmail_guard.store.facts import _stored as _stored_sender
+
+if TYPE_CHECKING:
+    from inmail_guard.store import Store
+
+log = logging.getLogger(__name__)
+
+#: :func:`write_send` results.
+WRITTEN: Final = "written"
+STALE: Final = "stale"
+NO_CREDIT: Final = "no_credit"
+
+#: The server-side function of the PostgreSQL write (installed by migration 5).
+FUNCTION = "inmail_guard_send_v1"
+
+_T = t.Time()
+ca, im, dl, rs = t.credit_accounts.c, t.inmails.c, t.decision_log.c, t.restrictions.c
+
+_ACCOUNT = select(ca.used, ca.rollover, ca.refunds).where(
+    ca.member_id == bindparam("m"), ca.window_start == bindparam("w", type_=_T))
+_FIND_KEY = select(dl.request_hash, dl.decision, dl.inmail_id).where(
+    dl.sender_id == bindparam("s"), dl.idempotency_key == bindparam("k"))
+_INMAIL_BY_ID = select(t.inmails).where(im.id == bindparam("id"))
+#: The columns of an :data:`_INMAIL_BY_ID` row, in order.
+INMAIL_KEYS = tuple(t.inmails.c.keys())
+
+_RESTRICTION_COUNT = (select(func.count()).select_from(t.restrictions)
+                      .where(rs.member_id == bindparam("m")).scalar_subquery())
+# SQLite: one statement (the write lock is already held, nothing can change under it).
+_CHECK_SQLITE = select(ca.used, ca.refunds, _RESTRICTION_COUNT).where(
+    ca.member_id == bindparam("m"), ca.window_start == bindparam("w", type_=_T))
+# PostgreSQL: lock first, then count in a statement of its own (a fresh snapshot).
+_LOCK_PG = select(ca.used, ca.refunds).where(
+    ca.member_id == bindparam("m"), ca.window_start == bindparam("w", type_=_T)
+).with_for_update()
+_COUNT_PG = select(_RESTRICTION_COUNT)
+_SPEND = (t.credit_accounts.update()
+          .where(ca.member_id == bindparam("m"), ca.window_start == bindparam("w", type_=_T),
+                 ca.used < bindparam("limit"))
+          .values(used=ca.used + 1, updated_at=bindparam("now", type_=_T)))
+_LEDGER = insert_of(t.credit_ledger, skip=("id",))
+_INSERT_INMAIL = insert_of(t.inmails, skip=(
+    "opened_at", "replied_at", "retracted_at", "reported_at", "expired_event_at", "refunded_at",
+    "conversation_id"))
+_INSERT_TAG = insert_of(t.inmail_tags)
+_INSERT_RESTRICTION = insert_of(t.restrictions, skip=("lifted_at", "lifted_by", "note"))
+_INSERT_EVENT = insert_of(t.outbox, skip=("seq", "delivered_at", "last_error"))
+_INSERT_DECISION = insert_of(t.decision_log)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What :func:`read_send` found. ``found`` is None when either member is unknown."""
+
+    #: The sender's account; if it has none for this window yet (``new_account``), the one
+    #: the write will open (its roll-over from the previous window), still unused.
+    account: Account
+    found: tuple[StoredMember, StoredMember, Facts] | None
+    new_account: bool = False
+    #: The idempotency record (request hash, decision JSON, InMail id), if the key was used.
+    replay: Sequence[Any] | None = None
+    #: That InMail's row (columns :data:`INMAIL_KEYS`), if it has one.
+    replay_inmail: Sequence[Any] | None = None
+    #: When ``found`` is None: which of the two members do exist.
+    known_members: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class NewInMail:
+    """An accepted send: the InMail row, its tags, and its ``inmail.sent`` event."""
+
+    id: str
+    limit: int  # the credit limit the spend may not pass (plan + roll-over + refunds)
+    subject: str
+    body: str
+    tags: tuple[str, ...]
+    tags_json: str
+    crm_json: str
+    lead_id: str | None
+    account_id: str | None
+    fingerprint: str | None
+    event_id: str
+    event_payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewRestriction:
+    """A rejection that restricts the sender: the restriction and ``sender.restricted``."""
+
+    id: str
+    until: datetime
+    cause: str
+    event_id: str
+    event_payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendWrite:
+    """Everything a decided send writes, and the read it was decided on."""
+
+    sender_id: str
+    recipient_id: str
+    window_start: datetime
+    now: datetime
+    # The read the decision rests on: written only if these still hold.
+    seen_used: int
+    seen_refunds: int
+    seen_restrictions: int
+    # The decision log row.
+    decision_id: str
+    idempotency_key: str | None
+    request_hash: str
+    outcome: str
+    codes: str
+    decision_json: str
+    policy_version: str
+    inmail: NewInMail | None = None
+    restriction: NewRestriction | None = None
+    #: Open the sender's account for the window first, with this roll-over (None: it exists).
+    open_rollover: int | None = None
+
+
+# --- the read ---------------------------------------------------------------------------------
+
+
+def read_send(
+    store: Store,
+    sender_id: str,
+    recipient_id: str,
+    window_start: datetime,
+    now: datetime,
+    *,
+    idempotency_key: str | None,
+    expire_after: timedelta,
+    abuse_window: timedelta,
+    bodies_window: timedelta | None,
+    fingerprint_version: int,
+    previous_window_start: datetime,
+    plan_limit: Callable[[str], int],
+    rollover_cap: int,
+    conn: Any = None,
+) -> Snapshot:
+    """The account, members, facts and idempotency record of a send (see the module doc).
+
+    ``previous_window_start``, ``plan_limit`` (a plan's monthly credits; it may raise for a
+    plan the caller does not know) and ``rollover_cap`` size the account a sender's first
+    send of a window opens. ``conn``:
+    PostgreSQL, the send's :func:`connection` (else one of its own)."""
+    queries: list[tuple[Any, dict[str, Any]]] = [
+        (_ACCOUNT, {"m": sender_id, "w": window_start}),
+        *send_facts_queries(sender_id, recipient_id, now, expire_after=expire_after,
+                            abuse_window=abuse_window, bodies_window=bodies_window)]
+    if idempotency_key is not None:
+        queries.append((_FIND_KEY, {"s": sender_id, "k": idempotency_key}))
+    try:
+        return _read_send(store, queries, sender_id, window_start, now, idempotency_key,
+                          bodies_window, fingerprint_version, previous_window_start,
+                          plan_limit, rollover_cap, recipient_id, conn)
+    except StoreUnavailable as exc:
+        raise ReadUnavailable(exc.reason) from exc
+
+
+class ReadUnavailable(StoreUnavailable):
+    """:func:`read_send` found the database unavailable: nothing was written, so the read may
+    be tried again on another connection (a pooled one the server had just closed fails on
+    first use: the pool's check without a round trip cannot see a close still in flight)."""
+
+
+def _read_send(store: Store, queries: list[tuple[Any, dict[str, Any]]], sender_id: str,
+               window_start: datetime, now: datetime, idempotency_key: str | None,
+               bodies_window: timedelta | None, fingerprint_version: int,
+               previous_window_start: datetime, plan_limit: Callable[[str], int],
+               rollover_cap: int, recipient_id: str, conn: Any) -> Snapshot:
+    with _reader(store, conn) as run:
+        results = run(queries)
+        replay = results[3][0] if idempotency_key is not None and results[3] else None
+        replay_inmail = None
+        if replay is not None and replay[2] is not None:
+            rows = run([(_INMAIL_BY_ID, {"id": replay[2]})])[0]
+            replay_inmail = rows[0] if rows else None
+        known: frozenset[str] = frozenset()
+        if not results[1]:  # a member is unknown: which?
+            known = frozenset(load_members(_RunDb(run, store.dialect), sender_id, recipient_id))
+        opened = None
+        if not results[0] and results[1]:  # no account yet: what it would open with
+            sender = _stored_sender(results[1][0])
+            opened = peek_account(_RunDb(run, store.dialect), sender, window_start,
+                                  previous_window_start,
+                                  plan_limit=plan_limit(sender.plan),
+                                  rollover_cap=rollover_cap)
+    row = results[0][0] if results[0] else None
+    account = (opened or Account(sender_id, window_start, 0, 0, 0) if row is None
+               else Account(sender_id, window_start, row[0], row[1], row[2]))
+    facts_row = results[1][0] if results[1] else None
+    found = send_facts_from_rows(facts_row, results[2], account, now,
+                                 bodies_window=bodies_window,
+                                 fingerprint_version=fingerprint_version)
+    return Snapshot(account, found, row is None, replay, replay_inmail, known)
+
+
+class _RunDb:
+    """The reads of :func:`peek_account` through a reader's batch function."""
+
+    def __init__(self, run: _Run, dialect: str) -> None:
+        self._run, self.dialect = run, dialect
+
+    def first(self, stmt: Any, params: dict[str, Any]) -> Sequence[Any] | None:
+        rows = self._run([(stmt, params)])[0]
+        return rows[0] if rows else None
+
+    def all(self, stmt: Any, params: dict[str, Any]) -> list[Sequence[Any]]:
+        return self._run([(stmt, params)])[0]
+
+
+_Run = Callable[[list[tuple[Any, dict[str, Any]]]], list[list[Sequence[Any]]]]
+
+
+@contextmanager
+def _reader(store: Store, conn: Any) -> Iterator[_Run]:
+    """A function running a batch of read statements, each seeing at least what the one
+    before it saw: PostgreSQL, one round trip on a send-path connection (autocommit); SQLite,
+    one read transaction on this thread's reader connection."""
+    with unavailable_as_error():
+        if store.is_sqlite:
+            lock = store.write_lock
+            # This process's writer connection when it is free: its page cache is the one the
+            # writes keep warm (a connection of its own re-reads the pages every write
+            # changed: ~20% more CPU per send). Reads take no file lock: WAL lets them run
+            # alongside another process's write.
+            if lock is not None and lock.acquire(blocking=False):
+                try:
+                    if store.writer_depth == 0:
+                        with _sqlite_read(store.writer_connection(), store,
+                                          store.drop_writer_connection) as run:
+                            yield run
+                        return
+                finally:
+                    lock.release()
+            with _sqlite_read(_sqlite_reader(store), store,
+                              lambda: _drop_sqlite_reader(store)) as run:
+                yield run
+            return
+        if conn is None:
+            with connection(store) as own:
+                yield lambda queries: _pipelined(own, store, queries)
+        else:
+            yield lambda queries: _pipelined(conn, store, queries)
+
+
+@contextmanager
+def _sqlite_read(raw: Any, store: Store, drop: Callable[[], None]) -> Iterator[_Run]:
+    """One read transaction on ``raw``; a driver error (other than a constraint) drops the
+    connection, any other error just ends the transaction."""
+    cursor = raw.cursor()
+    db = RawDb(cursor, store)
+    try:
+        cursor.execute("BEGIN")
+        yield lambda queries: [db.all(stmt, params) for stmt, params in queries]
+        cursor.execute("COMMIT")
+    except BaseException as exc:
+        broken = (isinstance(exc, sqlite3.DatabaseError)
+                  and not isinstance(exc, sqlite3.IntegrityError))
+        if not broken and raw.driver_connection.in_transaction:
+            try:
+                cursor.execute("ROLLBACK")
+            except sqlite3.Error:
+                broken = True
+        cursor.close()
+        if broken:
+            drop()
+        raise
+    cursor.close()
+
+
+def _pipelined(conn: Any, store: Store,
+               queries: list[tuple[Any, dict[str, Any]]]) -> list[list[Sequence[Any]]]:
+    """Run ``queries`` in one round trip (psycopg pipeline mode); their rows, in order."""
+    if len(queries) == 1:
+        stmt, params = queries[0]
+        return [RawDb(conn.cursor(), store).all(stmt, params)]
+    # Fetch after the block: leaving it sends the one Sync and reads every result (fetching
+    # inside would cost a flush request and a round trip of its own).
+    with conn.pipeline():
+        started = []
+        for stmt, params in queries:
+            db = RawDb(conn.cursor(), store)
+            started.append((db, db.start(stmt, params)))
+    return [db.rows(p) for db, p in started]
+
+
+@contextmanager
+def connection(store: Store) -> Iterator[Any]:
+    """PostgreSQL: one pooled psycopg connection for a send's read and its write, in
+    autocommit while the send holds it; None on SQLite.
+
+    Autocommit because psycopg's implicit ``BEGIN`` costs a round trip of its own at the
+    start of a pipeline: the read is then one pipeline (one implicit transaction), and the
+    write one statement, atomic by itself. A connection that failed under a driver error is
+    discarded; any other goes back to the pool as it came (autocommit off, no transaction)."""
+    if store.is_sqlite:
+        yield None
+        return
+    with unavailable_as_error():
+        raw = store.db.raw_connection()
+        conn = raw.driver_connection
+        dead = store.db.dialect.loaded_dbapi.OperationalError
+        try:
+            if conn.info.transaction_status:  # not IDLE: someone left a transaction open
+                conn.rollback()
+            conn.autocommit = True
+            yield conn
+        except (dead, StoreUnavailable):
+            raw.invalidate()
+            raise
+        finally:
+            if raw.is_valid:
+                try:
+                    if conn.info.transaction_status:
+                        conn.rollback()
+                    conn.autocommit = False
+                except Exception:
+                    raw.invalidate()
+            raw.close()
+
+
+_readers_lock = threading.Lock()
+
+
+def _readers(store: Store) -> tuple[threading.local, list[Any]]:
+    found = store.__dict__.get("_sendpath_readers")
+    if found is None:
+        with _readers_lock:
+            found = store.__dict__.setdefault("_sendpath_readers", (threading.local(), []))
+    return found  # type: ignore[no-any-return]
+
+
+def _sqlite_reader(store: Store) -> Any:
+    """This thread's SQLite connection for the send's reads (kept open, out of the pool:
+    taking one never waits, as the event loop's send must not)."""
+    local, every = _readers(store)
+    raw = getattr(local, "raw", None)
+    if raw is not None:
+        return raw
+    engine = store.__dict__.get("_sendpath_read_engine")
+    if engine is None:
+        from inmail_guard.store import _sqlite_setup
+
+        timeout = store.settings.sqlite_busy_timeout
+        engine = create_engine(store.url, poolclass=NullPool, hide_parameters=True,
+                               connect_args={"check_same_thread": False, "timeout": timeout})
+        _sqlite_setup(engine, round(timeout * 1000), None)
+        store.__dict__["_sendpath_read_engine"] = engine
+    raw = local.raw = engine.raw_connection()
+    every.append(raw)
+    return raw
+
+
+def _drop_sqlite_reader(store: Store) -> None:
+    local, every = _readers(store)
+    raw, local.raw = getattr(local, "raw", None), None
+    if raw is not None:
+        every.remove(raw)
+        raw.invalidate()
+
+
+def close(store: Store) -> None:
+    """Close the send path's connections of ``store`` (``Store.close``)."""
+    _, every = _readers(store)
+    for raw in list(every):
+        raw.invalidate()
+    every.clear()
+    engine = store.__dict__.pop("_sendpath_read_engine", None)
+    if engine is not None:
+        engine.dispose()
+
+
+# --- the write --------------------------------------------------------------------------------
+
+
+class _Undo(Exception):
+    """Roll the write back and report ``outcome``."""
+
+    def __init__(self, outcome: str) -> None:
+        self.outcome = outcome
+
+
+_missing_warned: set[str] = set()
+
+
+def write_send(
+    store: Store,
+    w: SendWrite,
+    *,
+    before_commit: Callable[[], None] = lambda: None,
+    write: Callable[[Store], AbstractContextManager[Db]] = raw_write,
+    conn: Any = None,
+) -> str:
+    """Write a decided send if its read still holds: :data:`WRITTEN`, :data:`STALE` (read
+    and decide again) or :data:`NO_CREDIT`; in the last two cases nothing was written.
+
+    ``before_commit`` runs once everything is ready to commit (a test's fault injection);
+    on PostgreSQL, where the write and its commit are one statement, just before it is
+    sent. ``write`` opens the SQLite transaction (``raw_write``, or ``raw_write_nowait``
+    on an event loop, which raises ``WouldBlock`` before anything is done); ``conn`` is
+    PostgreSQL's :func:`connection` of the send (else one of its own)."""
+    if not store.is_sqlite:
+        if conn is None:
+            with connection(store) as own:
+                return _write_postgres(store, own, w, before_commit)
+        return _write_postgres(store, conn, w, before_commit)
+    try:
+        with write(store) as db:
+            _write_statements(db, w)
+            before_commit()
+    except _Undo as undo:
+        return undo.outcome
+    return WRITTEN
+
+
+def _write_statements(db: Db, w: SendWrite) -> None:
+    """The write as statements in the caller's transaction; raises :class:`_Undo`."""
+    key = {"m": w.sender_id, "w": w.window_start}
+    if w.open_rollover is not None and insert_ignore(db, t.credit_accounts, {
+            "member_id": w.sender_id, "window_start": w.window_start, "used": 0,
+            "rollover": w.open_rollover, "refunds": 0, "updated_at": w.now}) \
+            and w.open_rollover:
+        db.run(_LEDGER, {"member_id": w.sender_id, "window_start": w.window_start,
+                         "kind": "rollover", "delta": w.open_rollover, "inmail_id": None,
+                         "created_at": w.now})
+    if db.dialect == "postgresql":
+        row = db.first(_LOCK_PG, key)
+        seen = None if row is None else (*row, db.first(_COUNT_PG, {"m": w.sender_id})[0])  # type: ignore[index]
+    else:
+        seen = db.first(_CHECK_SQLITE, key)
+    if seen is None or tuple(seen) != (w.seen_used, w.seen_refunds, w.seen_restrictions):
+        raise _Undo(STALE)
+    now = w.now
+    inmail = w.inmail
+    if inmail is not None:
+        if not db.run(_SPEND, {**key, "limit": inmail.limit, "now": now}):
+            raise _Undo(NO_CREDIT)
+        db.run(_LEDGER, {"member_id": w.sender_id, "window_start": w.window_start,
+                         "kind": "spend", "delta": -1, "inmail_id": inmail.id,
+                         "created_at": now})
+        db.run(_INSERT_INMAIL, {
+            "id": inmail.id, "sender_id": w.sender_id, "recipient_id": w.recipient_id,
+            "subject": inmail.subject, "body": inmail.body, "tags": inmail.tags_json,
+            "crm": inmail.crm_json, "lead_id": inmail.lead_id,
+            "account_id": inmail.account_id, "decision_id": w.decision_id,
+            "window_start": w.window_start, "fingerprint": inmail.fingerprint,
+            "sent_at": now})
+        if inmail.tags:
+            db.run_many(_INSERT_TAG, [{"inmail_id": inmail.id, "tag": tag}
+                                      for tag in inmail.tags])
+        _event(db, inmail.event_id, "inmail.sent", inmail.event_payload, now)
+    elif w.restriction is not None:
+        r = w.restriction
+        db.run(_INSERT_RESTRICTION, {
+            "id": r.id, "member_id": w.sender_id, "starts_at": now, "until": r.until,
+            "cause": r.cause, "decision_id": w.decision_id})
+        _event(db, r.event_id, "sender.restricted", r.event_payload, now)
+    db.run(_INSERT_DECISION, {
+        "decision_id": w.decision_id, "sender_id": w.sender_id,
+        "recipient_id": w.recipient_id, "idempotency_key": w.idempotency_key,
+        "request_hash": w.request_hash, "outcome": w.outcome, "codes": w.codes,
+        "decision": w.decision_json, "inmail_id": inmail.id if inmail else None,
+        "policy_version": w.policy_version, "created_at": now})
+
+
+def _event(db: Db, event_id: str, type_: str, payload: str, now: datetime) -> None:
+    db.run(_INSERT_EVENT, {"event_id": event_id, "type": type_, "payload": payload,
+                           "created_at": now, "attempts": 0, "next_attempt_at": now})
+
+
+_CALL = (f"SELECT {FUNCTION}(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+         " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+
+
+def _write_postgres(store: Store, conn: Any, w: SendWrite,
+                    before_commit: Callable[[], None]) -> str:
+    """The function call, one round trip; without the function, the same write as
+    statements in an explicit transaction on the same connection (autocommit)."""
+    if not store.__dict__.get("_sendpath_no_function"):
+        outcome = _write_function(store, conn, w, before_commit)
+        if outcome is not None:
+            return outcome
+    cursor = conn.cursor()
+    cursor.execute("BEGIN")
+    try:
+        _write_statements(RawDb(cursor, store), w)
+        before_commit()
+        cursor.execute("COMMIT")
+    except _Undo as undo:
+        cursor.execute("ROLLBACK")
+        return undo.outcome
+    except BaseException:
+        if not conn.closed:
+            conn.rollback()
+        raise
+    return WRITTEN
+
+
+def _write_function(store: Store, conn: Any, w: SendWrite,
+                    before_commit: Callable[[], None]) -> str | None:
+    """The write as one call of the server-side function, in autocommit (the statement is its
+    own transaction: one round trip, commit included); None if the database has no such
+    function (the caller writes statements instead)."""
+    i, r = w.inmail, w.restriction
+    params = (
+        w.sender_id, w.recipient_id, w.window_start, w.now,
+        w.seen_used, w.seen_refunds, w.seen_restrictions,
+        w.decision_id, w.idempotency_key, w.request_hash, w.outcome, w.codes, w.decision_json,
+        w.policy_version,
+        i and i.id, i and i.limit, i and i.subject, i and i.body, i and list(i.tags),
+        i and i.tags_json, i and i.crm_json, i and i.lead_id, i and i.account_id,
+        i and i.fingerprint, i and i.event_id, i and i.event_payload,
+        r and r.id, r and r.until, r and r.cause, r and r.event_id, r and r.event_payload,
+        w.open_rollover)
+    undefined = store.db.dialect.loaded_dbapi.errors.UndefinedFunction
+    before_commit()
+    with conn.cursor() as cur:
+        try:
+            cur.execute(_CALL, params, prepare=True)
+        except undefined:
+            _function_missing(store)
+            return None
+        row = cur.fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def _function_missing(store: Store) -> None:
+    store.__dict__["_sendpath_no_function"] = True
+    if store.url not in _missing_warned:
+        _missing_warned.add(store.url)
+        log.warning("the PostgreSQL function %s() is missing (schema version 5 installs it):"
+                    " sends write statement by statement, one round trip each; reinstall it"
+                    " with `inmail-guard db upgrade` or see docs/deploy.md", FUNCTION)
+
+
+# PL/pgSQL of the write; the same checks and rows as _write_statements.
+FUNCTION_SQL = f"""
+CREATE OR REPLACE FUNCTION {FUNCTION}(
+    p_sender text, p_recipient text, p_window timestamptz, p_now timestamptz,
+    p_used integer, p_refunds integer, p_restrictions bigint,
+    p_decision_id text, p_key text, p_hash text, p_outcome text, p_codes text,
+    p_decision text, p_policy_version text,
+    p_inmail_id text, p_limit integer, p_subject text, p_body text, p_tags text[],
+    p_tags_json text, p_crm text, p_lead_id text, p_account_id text, p_fingerprint text,
+    p_sent_event_id text, p_sent_payload text,
+    p_restriction_id text, p_until timestamptz, p_cause text,
+    p_restricted_event_id text, p_restricted_payload text, p_open_rollover integer
+) RETURNS text LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_used integer;
+    v_refunds integer;
+BEGIN
+    IF p_open_rollover IS NOT NULL THEN  -- the sender's first send of the window
+        INSERT INTO credit_accounts (member_id, window_start, used, rollover, refunds,
+                                     updated_at)
+        VALUES (p_sender, p_window, 0, p_open_rollover, 0, p_now) ON CONFLICT DO NOTHING;
+        IF FOUND AND p_open_rollover > 0 THEN
+            INSERT INTO credit_ledger (member_id, window_start, kind, delta, inmail_id,
+                                       created_at)
+            VALUES (p_sender, p_window, 'rollover', p_open_rollover, NULL, p_now);
+        END IF;
+    END IF;
+    -- The sender's lock, then the read the decision rests on, each statement a fresh snapshot.
+    SELECT used, refunds INTO v_used, v_refunds FROM credit_accounts
+     WHERE member_id = p_sender AND window_start = p_window FOR UPDATE;
+    IF NOT FOUND OR v_used <> p_used OR v_refunds <> p_refunds
+       OR (SELECT count(*) FROM restrictions WHERE member_id = p_sender) <> p_restrictions THEN
+        RETURN 'stale';
+    END IF;
+    IF p_inmail_id IS NOT NULL THEN
+        UPDATE credit_accounts SET used = used + 1, updated_at = p_now
+         WHERE member_id = p_sender AND window_start = p_window AND used < p_limit;
+        IF NOT FOUND THEN
+            RETURN 'no_credit';
+        END IF;
+        INSERT INTO credit_ledger (member_id, window_start, kind, delta, inmail_id, created_at)
+        VALUES (p_sender, p_window, 'spend', -1, p_inmail_id, p_now);
+        INSERT INTO inmails (id, sender_id, recipient_id, subject, body, tags, crm, lead_id,
+                             account_id, decision_id, window_start, fingerprint, sent_at)
+        VALUES (p_inmail_id, p_sender, p_recipient, p_subject, p_body, p_tags_json, p_crm,
+                p_lead_id, p_account_id, p_decision_id, p_window, p_fingerprint, p_now);
+        IF cardinality(p_tags) > 0 THEN
+            INSERT INTO inmail_tags (inmail_id, tag) SELECT p_inmail_id, unnest(p_tags);
+        END IF;
+        INSERT INTO outbox (event_id, type, payload, created_at, attempts, next_attempt_at)
+        VALUES (p_sent_event_id, 'inmail.sent', p_sent_payload, p_now, 0, p_now);
+    ELSIF p_restriction_id IS NOT NULL THEN
+        INSERT INTO restrictions (id, member_id, starts_at, until, cause, decision_id)
+        VALUES (p_restriction_id, p_sender, p_now, p_until, p_cause, p_decision_id);
+        INSERT INTO outbox (event_id, type, payload, created_at, attempts, next_attempt_at)
+        VALUES (p_restricted_event_id, 'sender.restricted', p_restricted_payload, p_now, 0,
+                p_now);
+    END IF;
+    INSERT INTO decision_log (decision_id, sender_id, recipient_id, idempotency_key,
+                              request_hash, outcome, codes, decision, inmail_id,
+                              policy_version, created_at)
+    VALUES (p_decision_id, p_sender, p_recipient, p_key, p_hash, p_outcome, p_codes,
+            p_decision, p_inmail_id, p_policy_version, p_now);
+    RETURN 'written';
+END
+$fn$
+"""
+
+
+__all__ = ["FUNCTION", "FUNCTION_SQL", "INMAIL_KEYS", "NO_CREDIT", "STALE", "WRITTEN",
+           "NewInMail", "NewRestriction", "ReadUnavailable", "SendWrite", "Snapshot",
+           "connection", "read_send", "write_send"]
