@@ -53,6 +53,9 @@ from inmail_guard.store import tables as t
 from inmail_guard.store.db import Db, RawDb, insert_of, raw_write
 from inmail_guard.store.errors import StoreUnavailable, unavailable_as_error
 from inmail_guard.store.facts import (
+    _ACCOUNT,
+    _LEDGER,
+    _SPEND,
     Account,
     StoredMember,
     insert_ignore,
@@ -62,6 +65,14 @@ from inmail_guard.store.facts import (
     send_facts_queries,
 )
 from inmail_guard.store.facts import _stored as _stored_sender
+from inmail_guard.store.inmails import (
+    _FIND_KEY,
+    _INMAIL_BY_ID,
+    _INSERT_DECISION,
+    _INSERT_INMAIL,
+    _INSERT_TAG,
+)
+from inmail_guard.store.inmails import INMAIL_COLUMNS as INMAIL_KEYS
 
 if TYPE_CHECKING:
     from inmail_guard.store import Store
@@ -77,15 +88,7 @@ NO_CREDIT: Final = "no_credit"
 FUNCTION = "inmail_guard_send_v1"
 
 _T = t.Time()
-ca, im, dl, rs = t.credit_accounts.c, t.inmails.c, t.decision_log.c, t.restrictions.c
-
-_ACCOUNT = select(ca.used, ca.rollover, ca.refunds).where(
-    ca.member_id == bindparam("m"), ca.window_start == bindparam("w", type_=_T))
-_FIND_KEY = select(dl.request_hash, dl.decision, dl.inmail_id).where(
-    dl.sender_id == bindparam("s"), dl.idempotency_key == bindparam("k"))
-_INMAIL_BY_ID = select(t.inmails).where(im.id == bindparam("id"))
-#: The columns of an :data:`_INMAIL_BY_ID` row, in order.
-INMAIL_KEYS = tuple(t.inmails.c.keys())
+ca, rs = t.credit_accounts.c, t.restrictions.c
 
 _RESTRICTION_COUNT = (select(func.count()).select_from(t.restrictions)
                       .where(rs.member_id == bindparam("m")).scalar_subquery())
@@ -97,18 +100,8 @@ _LOCK_PG = select(ca.used, ca.refunds).where(
     ca.member_id == bindparam("m"), ca.window_start == bindparam("w", type_=_T)
 ).with_for_update()
 _COUNT_PG = select(_RESTRICTION_COUNT)
-_SPEND = (t.credit_accounts.update()
-          .where(ca.member_id == bindparam("m"), ca.window_start == bindparam("w", type_=_T),
-                 ca.used < bindparam("limit"))
-          .values(used=ca.used + 1, updated_at=bindparam("now", type_=_T)))
-_LEDGER = insert_of(t.credit_ledger, skip=("id",))
-_INSERT_INMAIL = insert_of(t.inmails, skip=(
-    "opened_at", "replied_at", "retracted_at", "reported_at", "expired_event_at", "refunded_at",
-    "conversation_id"))
-_INSERT_TAG = insert_of(t.inmail_tags)
 _INSERT_RESTRICTION = insert_of(t.restrictions, skip=("lifted_at", "lifted_by", "note"))
 _INSERT_EVENT = insert_of(t.outbox, skip=("seq", "delivered_at", "last_error"))
-_INSERT_DECISION = insert_of(t.decision_log)
 
 
 @dataclass(frozen=True, slots=True)
