@@ -24,6 +24,8 @@ from urllib.parse import quote
 
 import pytest
 
+from unavailable import skip_or_fail
+
 PG_ENV = "INMAIL_GUARD_TEST_PG_URL"
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS_ENV = "INMAIL_GUARD_TEST_REDIS_URL"
@@ -94,9 +96,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[str]
     if problem is not None:
         message = (f"PostgreSQL not reachable at {url} ({problem}); start a server or set"
                    f" {PG_ENV} to a postgresql+psycopg:// URL to run the PostgreSQL cases")
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(message)
     from sqlalchemy import create_engine, text
 
     schema = f"t_{uuid.uuid4().hex[:16]}"
@@ -132,9 +132,7 @@ def redis_url() -> str:
     if problem is not None:
         message = (f"Redis not reachable at {url} ({problem}); start a server or set"
                    f" {REDIS_ENV} to a redis:// URL to run the Redis cases")
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(message)
     return url
 
 

@@ -11,7 +11,6 @@ pure-Python paths only.
 from __future__ import annotations
 
 import math
-import os
 import random
 import re
 import zlib
@@ -24,13 +23,11 @@ from inmail_guard.models.artifact import load_model_uncached
 from inmail_guard.models.features import inmail_text
 from inmail_guard.models.scorer import CompiledScorer
 from model_pins import pin
+from unavailable import skip_or_fail
 
 if not scorer.ACCELERATOR_AVAILABLE:
-    _MESSAGE = ("the C speedups inmail_guard._speedups are not built (no C compiler at "
-                "install?); reinstall with gcc or cc on PATH: pip install -e '.[test]'")
-    if os.environ.get("CI") == "true":
-        pytest.fail(_MESSAGE, pytrace=False)
-    pytest.skip(_MESSAGE, allow_module_level=True)
+    skip_or_fail("the C speedups inmail_guard._speedups are not built (no C compiler at install?);"
+                 " reinstall with gcc or cc on PATH: pip install -e '.[test]'", module=True)
 
 from inmail_guard._speedups import MinHash, Table
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from unavailable import skip_or_fail
+
 CHROMIUM = os.environ.get("INMAIL_GUARD_TEST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("INMAIL_GUARD_TEST_ARTIFACTS")
                  or Path(tempfile.gettempdir()) / "inmail-guard-console-artifacts")
@@ -45,9 +47,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
 def browser() -> Iterator[Any]:
     reason = browser_unavailable()
     if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true: the console's browser tests must run)")
-        pytest.skip(f"{reason}; then the console's browser tests run")
+        skip_or_fail(f"{reason}; then the console's browser tests run",
+                     in_ci=f"{reason} (CI=true: the console's browser tests must run)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
