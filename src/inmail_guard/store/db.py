@@ -244,17 +244,11 @@ def raw_write(store: Store) -> Iterator[RawDb]:
             try:
                 cursor = raw.cursor()
                 cursor.execute("BEGIN IMMEDIATE")
-                with _transaction(raw, cursor, store) as db:
-                    yield db
             except BaseException as exc:
-                # A driver error (other than a constraint a statement broke) may have left the
-                # connection unusable, and one still in a transaction (its ROLLBACK failed)
-                # would hold the write lock: start afresh.
-                broken = (isinstance(exc, sqlite3.DatabaseError)
-                          and not isinstance(exc, sqlite3.IntegrityError))
-                if broken or raw.driver_connection.in_transaction:
-                    store.drop_writer_connection()
+                _drop_if_broken(store, raw, exc)
                 raise
+            with _writer_transaction(raw, cursor, store) as db:
+                yield db
             return
         raw = store.db.raw_connection()
         try:
@@ -301,15 +295,29 @@ def raw_write_nowait(store: Store) -> Iterator[RawDb]:
                 raise WouldBlock from exc
             store.drop_writer_connection()
             raise
-        try:
-            with _transaction(raw, cursor, store) as db:
-                yield db
-        except BaseException as exc:
-            broken = (isinstance(exc, sqlite3.DatabaseError)
-                      and not isinstance(exc, sqlite3.IntegrityError))
-            if broken or raw.driver_connection.in_transaction:
-                store.drop_writer_connection()
-            raise
+        with _writer_transaction(raw, cursor, store) as db:
+            yield db
+
+
+@contextmanager
+def _writer_transaction(raw: Any, cursor: Any, store: Store) -> Iterator[RawDb]:
+    """:func:`_transaction` on the process's writer connection, dropped if it broke."""
+    try:
+        with _transaction(raw, cursor, store) as db:
+            yield db
+    except BaseException as exc:
+        _drop_if_broken(store, raw, exc)
+        raise
+
+
+def _drop_if_broken(store: Store, raw: Any, exc: BaseException) -> None:
+    """A driver error (other than a constraint a statement broke) may have left the writer
+    connection unusable, and one still in a transaction (its ROLLBACK failed) would hold the
+    write lock: start afresh."""
+    broken = (isinstance(exc, sqlite3.DatabaseError)
+              and not isinstance(exc, sqlite3.IntegrityError))
+    if broken or raw.driver_connection.in_transaction:
+        store.drop_writer_connection()
 
 
 def _busy_ms(store: Store) -> int:
