@@ -151,7 +151,10 @@ def _time(value: Any) -> datetime | None:
             except ValueError:
                 pass
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    tz = value.tzinfo
+    if tz is UTC:
+        return value  # type: ignore[no-any-return]
+    return value.replace(tzinfo=UTC) if tz is None else value.astimezone(UTC)
 
 
 class RawDb:
@@ -201,7 +204,7 @@ class RawDb:
     def rows(self, p: _Prepared) -> list[Sequence[Any]]:
         """The rows of the statement :meth:`start` ran on this cursor, times converted."""
         rows = self.cursor.fetchall()
-        if not p.time_columns:
+        if not p.time_columns or self._utc_driver():
             return rows  # type: ignore[no-any-return]
         out = []
         seen: dict[Any, datetime | None] = {}  # a time repeats across rows (UNION parts)
@@ -215,6 +218,11 @@ class RawDb:
                 row[i] = converted
             out.append(row)
         return out
+
+    def _utc_driver(self) -> bool:
+        """psycopg on a session in UTC (``StoreSettings.postgres_session``): its times are
+        aware UTC datetimes as loaded, nothing to convert."""
+        return not self._sqlite and self.cursor.connection.info.timezone is UTC
 
     def first(self, stmt: Executable, params: dict[str, Any]) -> Sequence[Any] | None:
         rows = self.all(stmt, params)
