@@ -1,4 +1,4 @@
-"""Sends/s with 1, 2 and 4 processes, PostgreSQL next to SQLite, distinct vs shared senders.
+"""Sends/s with 1, 2 and 4 processes, PostgreSQL next to SQLite, distinct, heavy and shared senders.
 
 Run: ``.venv/bin/python benchmarks/bench_pg.py [--sends N]``; prints a markdown table.
 Each case runs with both send paths back to back (``--paths``: ``lock-first``, the sender's
@@ -12,16 +12,23 @@ one with its spam detectors off (this measures the store and its locking, not th
 ``bench_service.py`` has the default-policy numbers) and the senders are on a plan with a
 million credits.
 
-* **distinct senders**: each process sends for its own senders. PostgreSQL runs them in
-  parallel (each send locks only its sender's account row); SQLite serialises every write
-  transaction on its one write lock whatever the sender.
+* **distinct senders**: each process sends for its own 100 senders, each of which has sent
+  before (the warm-up sends once for each: its account for the month exists), so a sender has
+  a few dozen sends in its last 24 h at most: what the shipped policy lets a sender do
+  (``volume.per_day`` 100). PostgreSQL runs them in parallel (each send locks only its
+  sender's account row); SQLite serialises every write transaction on its one write lock
+  whatever the sender.
+* **heavy history**: each process sends for 4 senders, so each has hundreds of sends in its
+  last 24 h (500 with ``--sends 2000``, one process), far beyond the shipped policy: a send
+  reads every one of its sender's send times (``Facts.recent_sends``, up to 1,000), so this
+  row keeps the cost of a long history visible. (Before session 9 this was the "distinct"
+  case.)
 * **one shared sender**: every process sends for the same sender, so on PostgreSQL every send
   queues on that sender's ``FOR UPDATE`` row lock: the contention a burst from one sender
-  causes. (On SQLite nothing changes: writes were serialised already.)
+  causes. (On SQLite nothing changes: writes were serialised already.) Its history is the
+  heaviest of all.
 
-Compare rows within a variant. Between the variants the per-sender history differs (one
-sender with every send vs a few senders each): a send reads its sender's last 24 h of sends
-(up to 1,000 rows), which makes "one shared" slower even with one process.
+Compare rows within a variant: the per-sender history differs between them.
 
 PostgreSQL is ``INMAIL_GUARD_TEST_PG_URL`` (default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/test``), in a scratch schema dropped afterwards;
@@ -46,6 +53,9 @@ from bench_service import _message, _pg_url, setup
 
 PLAN = "bench_unlimited"
 PROCESSES = (1, 2, 4)
+#: Senders per process of each variant (one shared sender: the same one in every process).
+SENDERS = {"distinct": 100, "heavy": 4, "shared": 1}
+LABELS = {"distinct": "distinct", "heavy": "heavy history", "shared": "one shared"}
 
 
 def _policy() -> Any:
@@ -80,14 +90,15 @@ def worker(url: str, senders: list[str], n: int, seed: int, new: bool, start: An
     rng = random.Random(seed)
     svc = InMailService(_policy(), url)
     svc.sends.read_then_write = new
-    messages = [_message(ig, senders[i % len(senders)], rng) for i in range(n + 20)]
-    for m in messages[:20]:  # warm up: statements compiled, pool filled
+    warm = max(20, len(senders))  # statements compiled, pool filled, every account opened
+    messages = [_message(ig, senders[i % len(senders)], rng) for i in range(n + warm)]
+    for m in messages[:warm]:
         svc.send(m)
     start.wait(120)
     latencies, accepted = [], 0
     clock = time.perf_counter_ns
     began = time.perf_counter()
-    for m in messages[20:]:
+    for m in messages[warm:]:
         t0 = clock()
         accepted += svc.send(m).accepted
         latencies.append(clock() - t0)
@@ -96,12 +107,13 @@ def worker(url: str, senders: list[str], n: int, seed: int, new: bool, start: An
     out.put((latencies, began, ended, accepted))
 
 
-def run(url: str, processes: int, sends: int, shared: bool, new: bool = True) -> dict[str, Any]:
+def run(url: str, processes: int, sends: int, variant: str, new: bool = True) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:6]
-    if shared:
+    if variant == "shared":
         groups = [[f"shared_{tag}"]] * processes
     else:
-        groups = [[f"p{p}_{i}_{tag}" for i in range(4)] for p in range(processes)]
+        groups = [[f"p{p}_{i}_{tag}" for i in range(SENDERS[variant])]
+                  for p in range(processes)]
     _setup(url, sorted({s for g in groups for s in g}))
     per_process = sends // processes
     results, latencies, wall = run_processes(
@@ -140,7 +152,8 @@ def main() -> None:
                              " (store/sendpath.py) and/or lock-first (the path before it)")
     parser.add_argument("--processes", default=",".join(map(str, PROCESSES)))
     parser.add_argument("--databases", default="postgresql,sqlite")
-    parser.add_argument("--senders", default="distinct,shared")
+    parser.add_argument("--senders", default="distinct,heavy,shared",
+                        help="variants: " + ", ".join(SENDERS))
     parser.add_argument("--synchronous-commit", choices=("on", "off", "local"),
                         help="PostgreSQL: the sessions' synchronous_commit (default: the"
                              " server's); off trades the last moments of commits on a server"
@@ -148,23 +161,25 @@ def main() -> None:
     args = parser.parse_args()
     paths = [p == "read-then-write" for p in args.paths.split(",")]
     processes_list = [int(p) for p in args.processes.split(",")]
-    variants = [s == "shared" for s in args.senders.split(",")]
+    variants = args.senders.split(",")
+    if unknown := set(variants) - set(SENDERS):
+        parser.error(f"unknown --senders {', '.join(sorted(unknown))}; use {', '.join(SENDERS)}")
     rows: list[tuple[str, str, int, str, dict[str, Any]]] = []
     pg_version = None
 
     def cases(name: str, make_url: Any) -> None:
-        for shared in variants:
+        for variant in variants:
             for processes in processes_list:
                 for new in paths:
-                    rows.append((name, "one shared" if shared else "distinct", processes,
+                    rows.append((name, LABELS[variant], processes,
                                  "read-then-write" if new else "lock-first",
-                                 run(make_url(shared, processes, new), processes, args.sends,
-                                     shared, new)))
+                                 run(make_url(variant, processes, new), processes, args.sends,
+                                     variant, new)))
 
     with tempfile.TemporaryDirectory() as tmp:
         if "sqlite" in args.databases:
             cases("SQLite (WAL)",
-                  lambda shared, p, new: f"sqlite:///{Path(tmp)}/bench-{shared}-{p}-{new}.db")
+                  lambda variant, p, new: f"sqlite:///{Path(tmp)}/bench-{variant}-{p}-{new}.db")
         pg = _pg_url() if "postgresql" in args.databases else None
         if pg is not None:
             url, (pg_version, drop) = _pg_schema(pg, args.synchronous_commit)
@@ -172,7 +187,8 @@ def main() -> None:
                 cases("PostgreSQL", lambda *_: url)
             finally:
                 drop()
-    rows.sort(key=lambda r: (r[1] != "distinct", r[0] != "PostgreSQL", r[2]))
+    order = list(LABELS.values())
+    rows.sort(key=lambda r: (order.index(r[1]), r[0] != "PostgreSQL", r[2]))
     import sqlalchemy
 
     print("### Several processes on one database: PostgreSQL and SQLite")
