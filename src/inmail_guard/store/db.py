@@ -157,6 +157,20 @@ def _time(value: Any) -> datetime | None:
     return value.replace(tzinfo=UTC) if tz is None else value.astimezone(UTC)
 
 
+_fromisoformat = datetime.fromisoformat
+
+
+def _sqlite_utc(value: Any) -> datetime | None:
+    """:func:`_time` for SQLite's stored text, its common case first (a quarter of the CPU:
+    a sender's send times are hundreds of them per send)."""
+    if value.__class__ is str and len(value) > 10:
+        try:
+            return _fromisoformat(value + "+00:00")
+        except ValueError:  # a time with its own offset...
+            pass
+    return _time(value)
+
+
 class RawDb:
     """Core statements, compiled once, run on a DBAPI cursor (SQLite or psycopg)."""
 
@@ -204,18 +218,16 @@ class RawDb:
     def rows(self, p: _Prepared) -> list[Sequence[Any]]:
         """The rows of the statement :meth:`start` ran on this cursor, times converted."""
         rows = self.cursor.fetchall()
-        if not p.time_columns or self._utc_driver():
+        if not rows or not p.time_columns or self._utc_driver():
             return rows  # type: ignore[no-any-return]
+        convert = _sqlite_utc if self._sqlite else _time
+        if len(rows[0]) == 1:  # one column, a time: a sender's send times, hundreds of rows
+            return [(convert(value),) for (value,) in rows]
         out = []
-        seen: dict[Any, datetime | None] = {}  # a time repeats across rows (UNION parts)
         for row in rows:
             row = list(row)
             for i in p.time_columns:
-                value = row[i]
-                converted = seen.get(value)
-                if converted is None:
-                    converted = seen[value] = _time(value)
-                row[i] = converted
+                row[i] = convert(row[i])
             out.append(row)
         return out
 
