@@ -49,6 +49,7 @@ from sqlalchemy import bindparam, create_engine, func, select
 from sqlalchemy.pool import NullPool
 
 from inmail_guard.engine.types import BodyFingerprint, Facts
+from inmail_guard.store import sendconn
 from inmail_guard.store import tables as t
 from inmail_guard.store.db import Db, RawDb, _time, insert_of, raw_write
 from inmail_guard.store.errors import StoreUnavailable, unavailable_as_error
@@ -420,37 +421,16 @@ def _pipelined(conn: Any, store: Store,
 
 @contextmanager
 def connection(store: Store) -> Iterator[Any]:
-    """PostgreSQL: one pooled psycopg connection for a send's read and its write, in
-    autocommit while the send holds it; None on SQLite.
+    """PostgreSQL: one psycopg connection for a send's read and its write, in autocommit
+    while the send holds it (:mod:`~inmail_guard.store.sendconn`); None on SQLite.
 
-    Autocommit because psycopg's implicit ``BEGIN`` costs a round trip of its own at the
-    start of a pipeline: the read is then one pipeline (one implicit transaction), and the
-    write one statement, atomic by itself. A connection that failed under a driver error is
-    discarded; any other goes back to the pool as it came (autocommit off, no transaction)."""
+    Autocommit because psycopg's implicit ``BEGIN`` costs a round trip of its own: the read
+    is one statement, and the write one statement, atomic by itself."""
     if store.is_sqlite:
         yield None
         return
-    with unavailable_as_error():
-        raw = store.db.raw_connection()
-        conn = raw.driver_connection
-        dead = store.db.dialect.loaded_dbapi.OperationalError
-        try:
-            if conn.info.transaction_status:  # not IDLE: someone left a transaction open
-                conn.rollback()
-            conn.autocommit = True
-            yield conn
-        except (dead, StoreUnavailable):
-            raw.invalidate()
-            raise
-        finally:
-            if raw.is_valid:
-                try:
-                    if conn.info.transaction_status:
-                        conn.rollback()
-                    conn.autocommit = False
-                except Exception:
-                    raw.invalidate()
-            raw.close()
+    with sendconn.connection(store) as conn:
+        yield conn
 
 
 _readers_lock = threading.Lock()
@@ -495,6 +475,8 @@ def _drop_sqlite_reader(store: Store) -> None:
 
 def close(store: Store) -> None:
     """Close the send path's connections of ``store`` (``Store.close``)."""
+    if not store.is_sqlite:
+        sendconn.kept(store).close()
     _, every = _readers(store)
     for raw in list(every):
         raw.invalidate()
