@@ -4,9 +4,11 @@ A send reads its facts, the engine decides, and the decision is written (credit 
 outbox event, decision log). Nothing is locked while the engine runs:
 
 1. :func:`read_send` reads the sender's credit account, both members and the facts, and the
-   idempotency record, outside any write transaction: on PostgreSQL in one round trip
-   (psycopg's pipeline mode, autocommit: no ``BEGIN``/``COMMIT``), on SQLite on a reader
-   connection of the calling thread (WAL: never waits for the writer).
+   idempotency record, outside any write transaction: on PostgreSQL in one statement that
+   returns one row, the recent send times and bodies as arrays (``facts.send_read_query``;
+   autocommit: no ``BEGIN``/``COMMIT``), on SQLite in one read transaction on the process's
+   writer connection when it is free, else a reader connection of the calling thread (WAL:
+   never waits for the writer).
 2. The caller evaluates, with no lock held.
 3. :func:`write_send` writes the outcome, **if the read still holds**: under the sender's row
    lock (PostgreSQL) or SQLite's write lock it compares the account's ``used`` and
