@@ -6,6 +6,10 @@ lock before reading, as before store/sendpath.py; ``read-then-write``, today's),
 column compares each row with the same path's one-process row. ``--synchronous-commit off``
 shows PostgreSQL without waiting for the WAL flush (docs/deploy.md says what that trades).
 
+Client CPU is the sending processes' own CPU time per send; server CPU (PostgreSQL on the same
+machine) the CPU time of their backends per send (``/proc/<pid>/stat``; blank when the server is
+elsewhere): both move far less than sends/s when other work shares the machine.
+
 Each process is one "instance": its own engine, ``Store`` and connection pool, started with
 multiprocessing (spawn), all on one database. Every send is accepted: the policy is the shipped
 one with its spam detectors off (this measures the store and its locking, not the detectors;
@@ -82,14 +86,35 @@ def _setup(url: str, senders: list[str]) -> None:
     store.close()
 
 
+def _cpu_seconds(pids: set[int]) -> float | None:
+    """User + system CPU of these processes (PostgreSQL backends on this machine), or None
+    when they cannot be read (a server elsewhere)."""
+    total = 0
+    try:
+        for pid in pids:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def worker(url: str, senders: list[str], n: int, seed: int, new: bool, start: Any,
            out: Any) -> None:
+    from sqlalchemy import event
+
     import inmail_guard as ig
     from inmail_guard.service import InMailService
 
     rng = random.Random(seed)
     svc = InMailService(_policy(), url)
     svc.sends.read_then_write = new
+    backends: set[int] = set()  # this process's PostgreSQL backends, for their CPU time
+    if not svc.store.is_sqlite:
+        event.listen(svc.store.db, "connect",
+                     lambda conn, _record: backends.add(conn.info.backend_pid))
+        svc.store.db.dispose()  # every connection from here on is a new one, and seen
     warm = max(20, len(senders))  # statements compiled, pool filled, every account opened
     messages = [_message(ig, senders[i % len(senders)], rng) for i in range(n + warm)]
     for m in messages[:warm]:
@@ -97,14 +122,19 @@ def worker(url: str, senders: list[str], n: int, seed: int, new: bool, start: An
     start.wait(120)
     latencies, accepted = [], 0
     clock = time.perf_counter_ns
+    server = _cpu_seconds(backends)
+    cpu = time.process_time()
     began = time.perf_counter()
     for m in messages[warm:]:
         t0 = clock()
         accepted += svc.send(m).accepted
         latencies.append(clock() - t0)
     ended = time.perf_counter()
+    cpu = time.process_time() - cpu
+    after = _cpu_seconds(backends)
+    server = None if server is None or after is None or not backends else after - server
     svc.close()
-    out.put((latencies, began, ended, accepted))
+    out.put((latencies, began, ended, accepted, cpu, server))
 
 
 def run(url: str, processes: int, sends: int, variant: str, new: bool = True) -> dict[str, Any]:
@@ -119,8 +149,12 @@ def run(url: str, processes: int, sends: int, variant: str, new: bool = True) ->
     results, latencies, wall = run_processes(
         worker, [(url, g, per_process, i, new) for i, g in enumerate(groups)])
     p50, p99 = p50_p99_us(latencies)
+    servers = [r[5] for r in results]
     return {"rate": len(latencies) / wall, "n": len(latencies),
-            "accepted": sum(r[3] for r in results), "p50": p50, "p99": p99}
+            "accepted": sum(r[3] for r in results), "p50": p50, "p99": p99,
+            "cpu": sum(r[4] for r in results) / len(latencies) * 1e6,
+            "server": (None if None in servers
+                       else sum(servers) / len(latencies) * 1e6)}  # type: ignore[arg-type]
 
 
 def _pg_schema(pg: str, synchronous_commit: str | None = None) -> tuple[str, Any]:
@@ -200,15 +234,16 @@ def main() -> None:
     print(f"synchronous_commit: {args.synchronous_commit or 'server default'}.")
     print()
     print("| database | senders | processes | send path | sends | sends/s | p50 µs | p99 µs |"
-          " vs 1 process |")
-    print("|---|---|---:|---|---:|---:|---:|---:|---:|")
+          " client CPU µs/send | server CPU µs/send | vs 1 process |")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     one = {(r[0], r[1], r[3]): r[4]["rate"] for r in rows if r[2] == 1}
     for name, senders, processes, path, r in rows:
         assert r["accepted"] == r["n"], "every send should be accepted"
         base = one.get((name, senders, path))
         ratio = f"{r['rate'] / base:.2f}x" if base else ""
+        server = "" if r["server"] is None else f"{r['server']:,.0f}"
         print(f"| {name} | {senders} | {processes} | {path} | {r['n']:,} | {r['rate']:,.0f} |"
-              f" {r['p50']:,.0f} | {r['p99']:,.0f} | {ratio} |")
+              f" {r['p50']:,.0f} | {r['p99']:,.0f} | {r['cpu']:,.0f} | {server} | {ratio} |")
     print()
     print(f"Load average when done: {', '.join(f'{x:.1f}' for x in os.getloadavg())}.")
 
