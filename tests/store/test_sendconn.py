@@ -90,3 +90,12 @@ def test_closing_the_send_path_gives_the_kept_connection_back_as_it_came(open_st
         assert not raw.driver_connection.autocommit
     finally:
         raw.close()
+
+
+@PG_ONLY
+def test_a_send_that_ends_after_the_close_gives_its_connection_back(open_store):
+    store = open_store()
+    with sendpath.connection(store) as conn:
+        sendpath.close(store)  # the store closes while this send still holds its connection
+        conn.execute("SELECT 1")
+    assert store.db.pool.checkedout() == 0

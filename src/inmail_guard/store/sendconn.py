@@ -44,6 +44,7 @@ class KeptConnections:
         self._stack: list[Any] = []
         self._lock = threading.Lock()
         self._pid = os.getpid()
+        self._closed = False  # a send still running at close gives its connection back
 
     def take(self) -> Any:
         """A kept connection that is still alive (a pool "fairy", in autocommit), or None."""
@@ -69,7 +70,7 @@ class KeptConnections:
                 or self._store.db.pool.checkedout() > self._busy_limit):
             return False
         with self._lock:
-            if len(self._stack) >= self._size or self._pid != os.getpid():
+            if len(self._stack) >= self._size or self._pid != os.getpid() or self._closed:
                 return False
             self._stack.append(raw)
         return True
@@ -78,6 +79,7 @@ class KeptConnections:
         """Hand every kept connection back to the pool, as it came (``Store.close``)."""
         with self._lock:
             kept, self._stack = self._stack, []
+            self._closed = True
             if self._pid != os.getpid():
                 _INHERITED.extend(kept)
                 return
