@@ -43,7 +43,7 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
@@ -436,18 +436,13 @@ def _pipelined(conn: Any, store: Store,
     return [db.rows(p) for db, p in started]
 
 
-@contextmanager
-def connection(store: Store) -> Iterator[Any]:
+def connection(store: Store) -> AbstractContextManager[Any]:
     """PostgreSQL: one psycopg connection for a send's read and its write, in autocommit
     while the send holds it (:mod:`~inmail_guard.store.sendconn`); None on SQLite.
 
     Autocommit because psycopg's implicit ``BEGIN`` costs a round trip of its own: the read
     is one statement, and the write one statement, atomic by itself."""
-    if store.is_sqlite:
-        yield None
-        return
-    with sendconn.connection(store) as conn:
-        yield conn
+    return nullcontext() if store.is_sqlite else sendconn.connection(store)
 
 
 _readers_lock = threading.Lock()
