@@ -1,7 +1,8 @@
 """``POST /v1/inmails`` is served as raw ASGI in front of FastAPI's routing
 (:func:`inmail_guard.api.routes.inmails.asgi_send`); the declared FastAPI route stays. Every
 request here is answered by both, on the same app and database, and the answers must be the
-same: status, error JSON (code, message, field, issues), and the headers that matter."""
+same: status, error JSON (code, message, field, issues), and the headers that matter. On both
+databases (``store_url``)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture
-def api(make_client):
-    client = make_client(clock=ManualClock(T0))
+def api(make_client, store_url):
+    """On SQLite the send runs on the event loop; on PostgreSQL in the threadpool."""
+    client = make_client(clock=ManualClock(T0), db=store_url)
     for member_id, plan in (("alice", "premium_business"), ("bob", "basic")):
         r = client.put(f"/v1/members/{member_id}", json=member_body(plan=plan), headers=SVC)
         assert r.status_code == 200, r.text
