@@ -190,3 +190,47 @@ def test_an_admin_key_may_send_on_both(api):
     api.app.state.settings.clock.advance(timedelta(minutes=7))
     fast, declared = both(api, body(), {**ADMIN, **JSON})
     assert fast.status_code == declared.status_code == 201
+
+
+SECRET = "TOP-SECRET-BODY-51d0 please do not log me"
+
+
+def test_the_access_line_and_metrics_of_a_fast_send(api, caplog):
+    """The edge middleware's access line and HTTP metrics see the fast route as the declared
+    one: route template, status, key name, the decision's fields, never the body."""
+    import hashlib
+    import logging
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from inmail_guard.api.logs import JSONFormatter
+
+    caplog.set_level(logging.DEBUG)
+    api.app.state.settings.clock.advance(timedelta(minutes=7))
+    r = api.post("/v1/inmails", content=body(body=SECRET), headers={**SVC, **JSON})
+    assert r.status_code == 201
+    bad = api.post("/v1/inmails", content=body(body=SECRET, colour=SECRET),
+                   headers={**SVC, **JSON})
+    assert bad.status_code == 422 and "TOP-SECRET" not in bad.text
+    lines = [JSONFormatter().format(rec) for rec in caplog.records]
+    assert lines and not any("TOP-SECRET" in line for line in lines)
+    access = [json.loads(x) for x in lines if '"logger":"inmail_guard.api.access"' in x]
+    sent = [a for a in access if a["status"] == 201]
+    assert len(sent) == 1
+    line = sent[0]
+    assert line["route"] == "/v1/inmails" and line["key_name"] == "svc"
+    assert line["request_id"] == r.headers["x-request-id"]
+    assert line["decision_id"] == r.json()["decision"]["decision_id"]
+    assert line["outcome"] == "accepted" and line["body_len"] == len(SECRET)
+    assert line["body_sha256"] == hashlib.sha256(SECRET.encode()).hexdigest()
+    refused = [a for a in access if a["status"] == 422]
+    assert len(refused) == 1 and refused[0]["key_name"] == "svc"
+    assert "decision_id" not in refused[0]
+
+    counts = {}
+    for family in text_string_to_metric_families(api.get("/metrics").text):
+        for s in family.samples:
+            if s.name == "inmail_guard_http_requests_total" and \
+                    s.labels["route"] == "/v1/inmails":
+                counts[s.labels["status"]] = s.value
+    assert counts == {"201": 1.0, "422": 1.0}
