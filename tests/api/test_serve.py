@@ -44,7 +44,9 @@ def get(url: str, key: str | None = None) -> tuple[int, dict]:
 
 
 def wait_up(port: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
+    # 60 s: two workers each loading the model took over 30 s on a machine loaded by other
+    # test suites (load average ~10); an idle machine starts in 2-3 s.
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         try:

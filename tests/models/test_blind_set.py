@@ -1,10 +1,13 @@
-"""The blind InMail set stays apart from the training data (corpus/inmail/blind/README.md)."""
+"""The blind InMail sets stay apart from the training data and from each other
+(corpus/inmail/blind/README.md, holdout3.md)."""
 
 from __future__ import annotations
 
 import csv
 from collections import Counter
 from pathlib import Path
+
+import pytest
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "inmail"
 
@@ -14,21 +17,30 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def test_the_blind_set_has_its_stated_counts_and_categories():
-    rows = _rows(CORPUS / "blind" / "holdout2.csv")
+@pytest.mark.parametrize("name", ["holdout2", "holdout3"])
+def test_the_blind_set_has_its_stated_counts_and_categories(name: str):
+    rows = _rows(CORPUS / "blind" / f"{name}.csv")
     categories = {r["id"]: r["category"]
-                  for r in _rows(CORPUS / "blind" / "holdout2_categories.csv")}
+                  for r in _rows(CORPUS / "blind" / f"{name}_categories.csv")}
     assert Counter(r["label"] for r in rows) == {"ham": 120, "spam": 120}
     assert set(categories) == {r["id"] for r in rows}
     assert all(r["text"].startswith("Subject: ") for r in rows)
     assert len(set(categories.values())) == 24
 
 
-def test_no_blind_message_is_in_the_training_or_test_split():
-    def words(text: str) -> str:
-        return " ".join(text.lower().split())
+def _words(text: str) -> str:
+    return " ".join(text.lower().split())
 
-    blind = {words(r["text"]) for r in _rows(CORPUS / "blind" / "holdout2.csv")}
-    for name in ("train.csv", "test.csv"):
-        seen = {words(r["text"]) for r in _rows(CORPUS / name)}
-        assert not blind & seen, f"blind messages found in {name}"
+
+@pytest.mark.parametrize("name", ["holdout2", "holdout3"])
+def test_no_blind_message_is_in_the_training_or_test_split(name: str):
+    blind = {_words(r["text"]) for r in _rows(CORPUS / "blind" / f"{name}.csv")}
+    for other in ("train.csv", "test.csv"):
+        seen = {_words(r["text"]) for r in _rows(CORPUS / other)}
+        assert not blind & seen, f"{name} messages found in {other}"
+
+
+def test_the_two_blind_sets_share_no_message():
+    two = {_words(r["text"]) for r in _rows(CORPUS / "blind" / "holdout2.csv")}
+    three = {_words(r["text"]) for r in _rows(CORPUS / "blind" / "holdout3.csv")}
+    assert not two & three

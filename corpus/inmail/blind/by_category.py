@@ -1,12 +1,14 @@
 """Scams caught and legitimate messages rejected per category of the blind set, each row sent
 as an InMail through the default policy with the shipped model (the model card's "Blind set").
 
-    python corpus/inmail/blind/by_category.py
+    python corpus/inmail/blind/by_category.py            # holdout2
+    python corpus/inmail/blind/by_category.py holdout3   # another set of this folder
 """
 
 from __future__ import annotations
 
 import csv
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -17,9 +19,10 @@ HERE = Path(__file__).parent
 
 
 def main() -> None:
-    with open(HERE / "holdout2.csv", newline="", encoding="utf-8") as f:
+    name = sys.argv[1] if len(sys.argv) > 1 else "holdout2"
+    with open(HERE / f"{name}.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    with open(HERE / "holdout2_categories.csv", newline="", encoding="utf-8") as f:
+    with open(HERE / f"{name}_categories.csv", newline="", encoding="utf-8") as f:
         category = {r["id"]: r["category"] for r in csv.DictReader(f)}
     policy = default_policy()
     engine = endtoend.what_if_engine(policy)

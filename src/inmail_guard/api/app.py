@@ -181,7 +181,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analytics.router)
     console.install(app, recent)
     app.add_middleware(EdgeMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes,
-                       fast_routes={("POST", "/v1/evaluate"): evaluate.asgi_evaluate})
+                       fast_routes={("POST", "/v1/evaluate"): evaluate.asgi_evaluate,
+                                    ("POST", "/v1/inmails"): inmails.asgi_send})
     openapi.install(app, {evaluate.REQUEST_SCHEMA: evaluate.request_adapter()},
                     plans=lambda: tuple(holder.active.policy.plans))
     return app

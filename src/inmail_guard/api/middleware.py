@@ -4,8 +4,8 @@ size limit (413), HTTP metrics by route template, and the JSON access log line."
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -42,7 +42,8 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
+        # 32 random hex digits, as uuid4().hex but without building a UUID (1.7 -> 0.35 µs)
+        request_id = _header(scope, b"x-request-id") or os.urandom(16).hex()
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status = 500

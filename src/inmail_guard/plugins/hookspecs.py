@@ -58,8 +58,10 @@ def inmail_guard_check(message: Message, facts: Facts, content: Content) -> Sign
 def inmail_guard_decision(message: Message, facts: Facts, decision: Decision) -> None:
     """Observe every decision (metrics, audit, analytics). Called after evaluation.
 
-    The return value is ignored; an exception is logged and swallowed, never changing the
-    decision.
+    For a send, called once, with the decision the send stored: a send whose read went stale
+    while it decided decides again, and only the decision written is observed (a decision on
+    its own, ``evaluate``, is observed when it is made). The return value is ignored; an
+    exception is logged and swallowed, never changing the decision.
     """
 
 

@@ -5,19 +5,39 @@ retracts; only the recipient opens, replies and reports) and its errors map to s
 :mod:`inmail_guard.api.errors`. Service calls do database I/O, so these are plain ``def``
 routes, run in the threadpool; ``POST /v1/inmails`` runs a SQLite send on the event loop when
 it can start without waiting (``InMailService.send_nowait``), else in the threadpool.
+
+``POST /v1/inmails`` is the product's unit of work, so it is also mounted as raw ASGI
+(:func:`asgi_send`) in front of FastAPI's routing by
+:class:`~inmail_guard.api.middleware.EdgeMiddleware`, as ``POST /v1/evaluate`` is: the
+framework's routing, dependency solving and exception stack cost about a third of a send's
+CPU (benchmarks/README.md "Sends at scale"). It answers every request as the declared route
+does (the key first, the body parsed by orjson and validated by the same model, the
+``Idempotency-Key`` header checked the same way, errors in the same order and shape); the
+declared route stays for OpenAPI, /docs and as the reference the tests compare it with.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from pydantic import Field, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
-from inmail_guard.api.auth import Principal, require_service
-from inmail_guard.api.errors import ApiError
+from inmail_guard.api.auth import Principal, authenticate, require_service
+from inmail_guard.api.errors import (
+    ApiError,
+    error_response,
+    map_exception,
+    unhandled,
+    validation_response,
+)
 from inmail_guard.api.logs import log_decision
 from inmail_guard.api.models import (
     ActingMember,
@@ -34,7 +54,7 @@ from inmail_guard.api.models import (
     SendOut,
     SendRequest,
 )
-from inmail_guard.api.responses import JSONBytesResponse
+from inmail_guard.api.responses import JSONBytesResponse, loads
 from inmail_guard.api.routes.common import (
     AUTHED,
     E404,
@@ -44,7 +64,10 @@ from inmail_guard.api.routes.common import (
     WITH_BODY,
     JSONRoute,
 )
+from inmail_guard.engine.types import Message
 from inmail_guard.service.errors import ServiceError
+
+log = logging.getLogger("inmail_guard.api")
 
 router = APIRouter(tags=["inmails"], route_class=JSONRoute)
 
@@ -72,7 +95,10 @@ async def send(
         description="Same as message.idempotency_key; a repeat returns the first answer.")] = None,
     _: Principal = Depends(require_service),
 ) -> Response:
-    message = body.message
+    return await _send(request, body.message, idempotency_key)
+
+
+async def _send(request: Request, message: Message, idempotency_key: str | None) -> Response:
     if idempotency_key:
         if message.idempotency_key not in (None, idempotency_key):
             raise ApiError(422, "validation_error",
@@ -95,6 +121,71 @@ async def send(
     request.state.decision_id = result.decision.decision_id
     log_decision(result.decision, message, request.state)
     return JSONBytesResponse(result.to_dict(), status_code=201 if result.accepted else 403)
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_send_request = TypeAdapter(SendRequest)
+_idempotency_key = TypeAdapter(Annotated[str | None, Field(max_length=200)])
+
+
+async def asgi_send(scope: Scope, receive: Receive, send: Send) -> None:
+    """:func:`send` as a raw ASGI app, with the app's error mapping (see the module doc)."""
+    request = Request(scope, receive)
+    try:
+        response = await _send_raw(request)
+    except ApiError as exc:
+        response = error_response(exc.status, exc.code, exc.message, exc.field, exc.headers,
+                                  **exc.extra)
+    except HTTPException as exc:  # 413 from the body limit
+        response = error_response(exc.status_code, "body_too_large", str(exc.detail))
+    except Exception as exc:
+        mapped = map_exception(exc)
+        if mapped is not None and mapped.status >= 500:  # as the app's handler logs it
+            log.warning("%s on %s %s: %s", type(exc).__name__, request.method,
+                        request.url.path, mapped.code)
+        response = unhandled(exc, request)
+    await response(scope, receive, send)
+
+
+async def _send_raw(request: Request) -> Response:
+    """What FastAPI does for the declared route, in its order: the key (``JSONRoute``), the
+    body read and parsed as JSON whatever its content type (a parse error is 400), then the
+    header's and the body's validation errors together (422), then :func:`_send`."""
+    authenticate(request, "service")
+    raw = await request.body()
+    document: Any = None
+    if raw:
+        try:
+            document = loads(raw)
+        except json.JSONDecodeError as exc:  # orjson's is one too
+            return validation_response([{"type": "json_invalid", "loc": ("body", exc.pos),
+                                         "msg": "JSON decode error",
+                                         "ctx": {"error": exc.msg}}])
+        except Exception:  # as FastAPI answers any other failure to read the body
+            return error_response(400, "malformed_json",
+                                  "the request body could not be parsed as JSON")
+    errors: list[dict[str, Any]] = []
+    header = request.headers.get(IDEMPOTENCY_HEADER)
+    try:
+        idempotency_key = _idempotency_key.validate_python(header)
+    except ValidationError as exc:
+        errors += _located(exc, ("header", IDEMPOTENCY_HEADER))
+    body = None
+    if not raw:
+        errors.append({"type": "missing", "loc": ("body",), "msg": "Field required"})
+    else:
+        try:
+            body = _send_request.validate_python(document, from_attributes=True)  # as FastAPI
+        except ValidationError as exc:
+            errors += _located(exc, ("body",))
+    if errors or body is None:
+        return validation_response(errors)
+    return await _send(request, body.message, idempotency_key)
+
+
+def _located(exc: ValidationError, prefix: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [{**e, "loc": (*prefix, *e["loc"])}
+            for e in exc.errors(include_input=False, include_url=False)]
 
 
 @router.get(
