@@ -1,4 +1,4 @@
-"""Sends/s with 1, 2 and 4 processes, PostgreSQL next to SQLite, distinct vs shared senders.
+"""Sends/s with 1, 2 and 4 processes, PostgreSQL next to SQLite, distinct, heavy and shared senders.
 
 Run: ``.venv/bin/python benchmarks/bench_pg.py [--sends N]``; prints a markdown table.
 Each case runs with both send paths back to back (``--paths``: ``lock-first``, the sender's
@@ -6,22 +6,33 @@ lock before reading, as before store/sendpath.py; ``read-then-write``, today's),
 column compares each row with the same path's one-process row. ``--synchronous-commit off``
 shows PostgreSQL without waiting for the WAL flush (docs/deploy.md says what that trades).
 
+Client CPU is the sending processes' own CPU time per send; server CPU (PostgreSQL on the same
+machine) the CPU time of their backends per send (``/proc/<pid>/stat``; blank when the server is
+elsewhere): both move far less than sends/s when other work shares the machine.
+
 Each process is one "instance": its own engine, ``Store`` and connection pool, started with
 multiprocessing (spawn), all on one database. Every send is accepted: the policy is the shipped
 one with its spam detectors off (this measures the store and its locking, not the detectors;
 ``bench_service.py`` has the default-policy numbers) and the senders are on a plan with a
 million credits.
 
-* **distinct senders**: each process sends for its own senders. PostgreSQL runs them in
-  parallel (each send locks only its sender's account row); SQLite serialises every write
-  transaction on its one write lock whatever the sender.
+* **distinct senders**: each process sends for its own 100 senders, each of which has sent
+  before (the warm-up sends once for each: its account for the month exists), so a sender has
+  a few dozen sends in its last 24 h at most: what the shipped policy lets a sender do
+  (``volume.per_day`` 100). PostgreSQL runs them in parallel (each send locks only its
+  sender's account row); SQLite serialises every write transaction on its one write lock
+  whatever the sender.
+* **heavy history**: each process sends for 4 senders, so each has hundreds of sends in its
+  last 24 h (500 with ``--sends 2000``, one process), far beyond the shipped policy: a send
+  reads every one of its sender's send times (``Facts.recent_sends``, up to 1,000), so this
+  row keeps the cost of a long history visible. (Before session 9 this was the "distinct"
+  case.)
 * **one shared sender**: every process sends for the same sender, so on PostgreSQL every send
   queues on that sender's ``FOR UPDATE`` row lock: the contention a burst from one sender
-  causes. (On SQLite nothing changes: writes were serialised already.)
+  causes. (On SQLite nothing changes: writes were serialised already.) Its history is the
+  heaviest of all.
 
-Compare rows within a variant. Between the variants the per-sender history differs (one
-sender with every send vs a few senders each): a send reads its sender's last 24 h of sends
-(up to 1,000 rows), which makes "one shared" slower even with one process.
+Compare rows within a variant: the per-sender history differs between them.
 
 PostgreSQL is ``INMAIL_GUARD_TEST_PG_URL`` (default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/test``), in a scratch schema dropped afterwards;
@@ -46,6 +57,9 @@ from bench_service import _message, _pg_url, setup
 
 PLAN = "bench_unlimited"
 PROCESSES = (1, 2, 4)
+#: Senders per process of each variant (one shared sender: the same one in every process).
+SENDERS = {"distinct": 100, "heavy": 4, "shared": 1}
+LABELS = {"distinct": "distinct", "heavy": "heavy history", "shared": "one shared"}
 
 
 def _policy() -> Any:
@@ -72,43 +86,75 @@ def _setup(url: str, senders: list[str]) -> None:
     store.close()
 
 
+def _cpu_seconds(pids: set[int]) -> float | None:
+    """User + system CPU of these processes (PostgreSQL backends on this machine), or None
+    when they cannot be read (a server elsewhere)."""
+    total = 0
+    try:
+        for pid in pids:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def worker(url: str, senders: list[str], n: int, seed: int, new: bool, start: Any,
            out: Any) -> None:
+    from sqlalchemy import event
+
     import inmail_guard as ig
     from inmail_guard.service import InMailService
 
     rng = random.Random(seed)
     svc = InMailService(_policy(), url)
     svc.sends.read_then_write = new
-    messages = [_message(ig, senders[i % len(senders)], rng) for i in range(n + 20)]
-    for m in messages[:20]:  # warm up: statements compiled, pool filled
+    backends: set[int] = set()  # this process's PostgreSQL backends, for their CPU time
+    if not svc.store.is_sqlite:
+        event.listen(svc.store.db, "connect",
+                     lambda conn, _record: backends.add(conn.info.backend_pid))
+        svc.store.db.dispose()  # every connection from here on is a new one, and seen
+    warm = max(20, len(senders))  # statements compiled, pool filled, every account opened
+    messages = [_message(ig, senders[i % len(senders)], rng) for i in range(n + warm)]
+    for m in messages[:warm]:
         svc.send(m)
     start.wait(120)
     latencies, accepted = [], 0
     clock = time.perf_counter_ns
+    server = _cpu_seconds(backends)
+    cpu = time.process_time()
     began = time.perf_counter()
-    for m in messages[20:]:
+    for m in messages[warm:]:
         t0 = clock()
         accepted += svc.send(m).accepted
         latencies.append(clock() - t0)
     ended = time.perf_counter()
+    cpu = time.process_time() - cpu
+    after = _cpu_seconds(backends)
+    server = None if server is None or after is None or not backends else after - server
     svc.close()
-    out.put((latencies, began, ended, accepted))
+    out.put((latencies, began, ended, accepted, cpu, server))
 
 
-def run(url: str, processes: int, sends: int, shared: bool, new: bool = True) -> dict[str, Any]:
+def run(url: str, processes: int, sends: int, variant: str, new: bool = True) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:6]
-    if shared:
+    if variant == "shared":
         groups = [[f"shared_{tag}"]] * processes
     else:
-        groups = [[f"p{p}_{i}_{tag}" for i in range(4)] for p in range(processes)]
+        groups = [[f"p{p}_{i}_{tag}" for i in range(SENDERS[variant])]
+                  for p in range(processes)]
     _setup(url, sorted({s for g in groups for s in g}))
     per_process = sends // processes
     results, latencies, wall = run_processes(
         worker, [(url, g, per_process, i, new) for i, g in enumerate(groups)])
     p50, p99 = p50_p99_us(latencies)
+    servers = [r[5] for r in results]
     return {"rate": len(latencies) / wall, "n": len(latencies),
-            "accepted": sum(r[3] for r in results), "p50": p50, "p99": p99}
+            "accepted": sum(r[3] for r in results), "p50": p50, "p99": p99,
+            "cpu": sum(r[4] for r in results) / len(latencies) * 1e6,
+            "server": (None if None in servers
+                       else sum(servers) / len(latencies) * 1e6)}  # type: ignore[arg-type]
 
 
 def _pg_schema(pg: str, synchronous_commit: str | None = None) -> tuple[str, Any]:
@@ -140,7 +186,8 @@ def main() -> None:
                              " (store/sendpath.py) and/or lock-first (the path before it)")
     parser.add_argument("--processes", default=",".join(map(str, PROCESSES)))
     parser.add_argument("--databases", default="postgresql,sqlite")
-    parser.add_argument("--senders", default="distinct,shared")
+    parser.add_argument("--senders", default="distinct,heavy,shared",
+                        help="variants: " + ", ".join(SENDERS))
     parser.add_argument("--synchronous-commit", choices=("on", "off", "local"),
                         help="PostgreSQL: the sessions' synchronous_commit (default: the"
                              " server's); off trades the last moments of commits on a server"
@@ -148,23 +195,25 @@ def main() -> None:
     args = parser.parse_args()
     paths = [p == "read-then-write" for p in args.paths.split(",")]
     processes_list = [int(p) for p in args.processes.split(",")]
-    variants = [s == "shared" for s in args.senders.split(",")]
+    variants = args.senders.split(",")
+    if unknown := set(variants) - set(SENDERS):
+        parser.error(f"unknown --senders {', '.join(sorted(unknown))}; use {', '.join(SENDERS)}")
     rows: list[tuple[str, str, int, str, dict[str, Any]]] = []
     pg_version = None
 
     def cases(name: str, make_url: Any) -> None:
-        for shared in variants:
+        for variant in variants:
             for processes in processes_list:
                 for new in paths:
-                    rows.append((name, "one shared" if shared else "distinct", processes,
+                    rows.append((name, LABELS[variant], processes,
                                  "read-then-write" if new else "lock-first",
-                                 run(make_url(shared, processes, new), processes, args.sends,
-                                     shared, new)))
+                                 run(make_url(variant, processes, new), processes, args.sends,
+                                     variant, new)))
 
     with tempfile.TemporaryDirectory() as tmp:
         if "sqlite" in args.databases:
             cases("SQLite (WAL)",
-                  lambda shared, p, new: f"sqlite:///{Path(tmp)}/bench-{shared}-{p}-{new}.db")
+                  lambda variant, p, new: f"sqlite:///{Path(tmp)}/bench-{variant}-{p}-{new}.db")
         pg = _pg_url() if "postgresql" in args.databases else None
         if pg is not None:
             url, (pg_version, drop) = _pg_schema(pg, args.synchronous_commit)
@@ -172,7 +221,8 @@ def main() -> None:
                 cases("PostgreSQL", lambda *_: url)
             finally:
                 drop()
-    rows.sort(key=lambda r: (r[1] != "distinct", r[0] != "PostgreSQL", r[2]))
+    order = list(LABELS.values())
+    rows.sort(key=lambda r: (order.index(r[1]), r[0] != "PostgreSQL", r[2]))
     import sqlalchemy
 
     print("### Several processes on one database: PostgreSQL and SQLite")
@@ -184,15 +234,16 @@ def main() -> None:
     print(f"synchronous_commit: {args.synchronous_commit or 'server default'}.")
     print()
     print("| database | senders | processes | send path | sends | sends/s | p50 µs | p99 µs |"
-          " vs 1 process |")
-    print("|---|---|---:|---|---:|---:|---:|---:|---:|")
+          " client CPU µs/send | server CPU µs/send | vs 1 process |")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     one = {(r[0], r[1], r[3]): r[4]["rate"] for r in rows if r[2] == 1}
     for name, senders, processes, path, r in rows:
         assert r["accepted"] == r["n"], "every send should be accepted"
         base = one.get((name, senders, path))
         ratio = f"{r['rate'] / base:.2f}x" if base else ""
+        server = "" if r["server"] is None else f"{r['server']:,.0f}"
         print(f"| {name} | {senders} | {processes} | {path} | {r['n']:,} | {r['rate']:,.0f} |"
-              f" {r['p50']:,.0f} | {r['p99']:,.0f} | {ratio} |")
+              f" {r['p50']:,.0f} | {r['p99']:,.0f} | {r['cpu']:,.0f} | {server} | {ratio} |")
     print()
     print(f"Load average when done: {', '.join(f'{x:.1f}' for x in os.getloadavg())}.")
 

@@ -10,11 +10,11 @@ the read still holds) for ``--rounds`` rounds of ``--sends`` accepted sends each
 
 * wall time (p50, p99) and sends/s: what the machine gave, noisy when it is shared;
 * client CPU µs (this process's user+system time);
-* PostgreSQL: the backend's CPU µs (its ``/proc/<pid>/stat``; one connection serves every send
-  of the one sending thread) and **round trips**: each path once more through a local proxy
-  that holds every answer of the server back by ``--probe-delay`` (5 ms): the extra median
-  latency over that delay is the number of times a send waits for the server, a count no
-  neighbour changes;
+* PostgreSQL: the backends' CPU µs (their ``/proc/<pid>/stat``: every connection the service
+  opens after its start, whichever serves a send) and **round trips**: each path once more
+  through a local proxy that holds every answer of the server back by ``--probe-delay``
+  (5 ms): the extra median latency over that delay is the number of times a send waits for
+  the server, a count no neighbour changes;
 * SQLite: how long the write lock was held per send (``Store.writer``), the critical section
   every other process's writes queue behind.
 """
@@ -31,8 +31,9 @@ import uuid
 from typing import Any
 
 from _harness import machine
-from bench_pg import _pg_schema
+from bench_pg import _cpu_seconds, _pg_schema
 from bench_service import PER_SENDER, _message, _pg_url, setup
+from sqlalchemy import event
 
 
 class Counters:
@@ -129,26 +130,15 @@ def _time_writer(store: Any, counters: Counters) -> None:
         setattr(store, name, timed)
 
 
-def _backend_cpu(pid: int | None) -> float:
-    if pid is None:
-        return 0.0
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _backend_pid(svc: Any) -> int | None:
-    if svc.store.is_sqlite:
-        return None
-    raw = svc.store.db.raw_connection()
-    try:
-        with raw.driver_connection.cursor() as cur:
-            cur.execute("SELECT pg_backend_pid()")
-            pid = cur.fetchone()[0]
-        raw.driver_connection.rollback()
-    finally:
-        raw.close()
-    return int(pid) if os.path.exists(f"/proc/{pid}/stat") else None
+def _backends(svc: Any) -> set[int]:
+    """The PostgreSQL backends of ``svc``'s connections from here on (a set that fills as the
+    pool opens them; empty on SQLite). Every one counts: a send may run on a kept connection
+    (``store/sendconn.py``) or on any of the pool's."""
+    pids: set[int] = set()
+    if not svc.store.is_sqlite:
+        event.listen(svc.store.db, "connect", lambda conn, _record: pids.add(conn.info.backend_pid))
+        svc.store.db.dispose()
+    return pids
 
 
 def one_round(url: str, new: bool, sends: int, seed: int, counters: Counters) -> dict[str, Any]:
@@ -162,26 +152,29 @@ def one_round(url: str, new: bool, sends: int, seed: int, counters: Counters) ->
     _time_writer(svc.store, counters)
     rng = random.Random(seed)
     messages = [_message(ig, s, rng) for _ in range(PER_SENDER) for s in senders]
+    pids = _backends(svc)
     for m in messages[:20]:  # warm up: statements prepared, the pool's connection open
         svc.send(m)
     messages = messages[20:20 + sends]
-    pid = _backend_pid(svc)
     counters.lock_ns = 0
     latencies, accepted = [], 0
-    server0, cpu0, began = _backend_cpu(pid), time.process_time(), time.perf_counter()
+    server0 = _cpu_seconds(pids)
+    cpu0, began = time.process_time(), time.perf_counter()
     for m in messages:
         t0 = time.perf_counter_ns()
         accepted += svc.send(m).accepted
         latencies.append(time.perf_counter_ns() - t0)
     wall, cpu = time.perf_counter() - began, time.process_time() - cpu0
-    server = _backend_cpu(pid) - server0
+    after = _cpu_seconds(pids)
+    server = None if not pids or server0 is None or after is None else after - server0
     svc.close()
     n = len(messages)
     latencies.sort()
     return {"n": n, "accepted": accepted, "rate": n / wall,
             "p50": statistics.median(latencies) / 1000,
             "p99": latencies[int(n * 0.99) - 1] / 1000, "cpu": cpu / n * 1e6,
-            "server": server / n * 1e6 if pid else None, "lock": counters.lock_ns / n / 1000}
+            "server": None if server is None else server / n * 1e6,
+            "lock": counters.lock_ns / n / 1000}
 
 
 def main() -> None:

@@ -228,3 +228,28 @@ def test_close_waits_for_a_write_in_progress(sqlite_store):
         assert _ids(reopened) == ["slow", "slow2"]
     finally:
         reopened.close()
+
+
+_TIMES_ONLY = select(t.members.c.created_at).where(
+    t.members.c.created_at >= bindparam("since", type_=t.Time())).order_by(t.members.c.created_at)
+_LIFTED = select(t.restrictions.c.id, t.restrictions.c.lifted_at).order_by(t.restrictions.c.id)
+
+
+def test_a_column_of_times_and_empty_times_read_back_as_utc(store):
+    """One time column (a sender's send times: the per-row fast path) and a nullable one."""
+    with raw_write(store) as db:
+        for member_id, when in (("a", T + timedelta(microseconds=7)), ("b", T)):
+            db.run(_INSERT, {"id": member_id, "plan": "basic", "profile_public": True,
+                             "accepts_inmail": True, "is_employee": False, "name": None,
+                             "photo_url": None, **NO_PROFILE, "created_at": when,
+                             "updated_at": when})
+        for rid, lifted in (("r1", None), ("r2", T)):
+            db.run(insert_of(t.restrictions), {
+                "id": rid, "member_id": "a", "starts_at": T, "until": T + timedelta(days=1),
+                "cause": "spam", "decision_id": None, "lifted_at": lifted, "lifted_by": None,
+                "note": None})
+        times = db.all(_TIMES_ONLY, {"since": T})
+        lifted = [tuple(r) for r in db.all(_LIFTED, {})]
+    assert [tuple(r) for r in times] == [(T,), (T + timedelta(microseconds=7),)]
+    assert all(r[0].utcoffset() == timedelta(0) for r in times)
+    assert lifted == [("r1", None), ("r2", T)] and lifted[1][1].utcoffset() == timedelta(0)

@@ -221,6 +221,7 @@ def test_every_postgres_connection_gets_the_timeouts_and_keeps_url_options(store
         with store.read() as conn:
             assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "250ms"
             assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "7s"
+            assert conn.exec_driver_sql("SHOW TimeZone").scalar() == "UTC"
             assert conn.exec_driver_sql("SHOW search_path").scalar().startswith("t_")
     finally:
         store.close()

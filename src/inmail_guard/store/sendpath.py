@@ -4,9 +4,11 @@ A send reads its facts, the engine decides, and the decision is written (credit 
 outbox event, decision log). Nothing is locked while the engine runs:
 
 1. :func:`read_send` reads the sender's credit account, both members and the facts, and the
-   idempotency record, outside any write transaction: on PostgreSQL in one round trip
-   (psycopg's pipeline mode, autocommit: no ``BEGIN``/``COMMIT``), on SQLite on a reader
-   connection of the calling thread (WAL: never waits for the writer).
+   idempotency record, outside any write transaction: on PostgreSQL in one statement that
+   returns one row, the recent send times and bodies as arrays (``facts.send_read_query``;
+   autocommit: no ``BEGIN``/``COMMIT``), on SQLite in one read transaction on the process's
+   writer connection when it is free, else a reader connection of the calling thread (WAL:
+   never waits for the writer).
 2. The caller evaluates, with no lock held.
 3. :func:`write_send` writes the outcome, **if the read still holds**: under the sender's row
    lock (PostgreSQL) or SQLite's write lock it compares the account's ``used`` and
@@ -39,30 +41,39 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import bindparam, create_engine, func, select
 from sqlalchemy.pool import NullPool
 
-from inmail_guard.engine.types import Facts
+from inmail_guard.engine.types import BodyFingerprint, Facts
+from inmail_guard.store import sendconn
 from inmail_guard.store import tables as t
-from inmail_guard.store.db import Db, RawDb, insert_of, raw_write
+from inmail_guard.store.db import Db, RawDb, _time, insert_of, raw_write
 from inmail_guard.store.errors import StoreUnavailable, unavailable_as_error
 from inmail_guard.store.facts import (
     _ACCOUNT,
     _LEDGER,
     _SPEND,
+    READ_ACCOUNT,
+    READ_BODIES,
+    READ_KEY,
+    READ_RECENT,
     Account,
     StoredMember,
+    bodies_from_arrays,
     insert_ignore,
     load_members,
     peek_account,
+    send_facts,
     send_facts_from_rows,
     send_facts_queries,
+    send_read_query,
 )
 from inmail_guard.store.facts import _stored as _stored_sender
 from inmail_guard.store.inmails import (
@@ -202,6 +213,14 @@ def read_send(
     plan the caller does not know) and ``rollover_cap`` size the account a sender's first
     send of a window opens. ``conn``:
     PostgreSQL, the send's :func:`connection` (else one of its own)."""
+    if not store.is_sqlite:
+        try:
+            return _read_postgres(store, conn, sender_id, recipient_id, window_start, now,
+                                  idempotency_key, expire_after, abuse_window, bodies_window,
+                                  fingerprint_version, previous_window_start, plan_limit,
+                                  rollover_cap)
+        except StoreUnavailable as exc:
+            raise ReadUnavailable(exc.reason) from exc
     queries: list[tuple[Any, dict[str, Any]]] = [
         (_ACCOUNT, {"m": sender_id, "w": window_start}),
         *send_facts_queries(sender_id, recipient_id, now, expire_after=expire_after,
@@ -211,7 +230,7 @@ def read_send(
     try:
         return _read_send(store, queries, sender_id, window_start, now, idempotency_key,
                           bodies_window, fingerprint_version, previous_window_start,
-                          plan_limit, rollover_cap, recipient_id, conn)
+                          plan_limit, rollover_cap, recipient_id)
     except StoreUnavailable as exc:
         raise ReadUnavailable(exc.reason) from exc
 
@@ -226,8 +245,9 @@ def _read_send(store: Store, queries: list[tuple[Any, dict[str, Any]]], sender_i
                window_start: datetime, now: datetime, idempotency_key: str | None,
                bodies_window: timedelta | None, fingerprint_version: int,
                previous_window_start: datetime, plan_limit: Callable[[str], int],
-               rollover_cap: int, recipient_id: str, conn: Any) -> Snapshot:
-    with _reader(store, conn) as run:
+               rollover_cap: int, recipient_id: str) -> Snapshot:
+    """:func:`read_send` on SQLite: its statements in one read transaction."""
+    with _reader(store) as run:
         results = run(queries)
         replay = results[3][0] if idempotency_key is not None and results[3] else None
         replay_inmail = None
@@ -254,6 +274,85 @@ def _read_send(store: Store, queries: list[tuple[Any, dict[str, Any]]], sender_i
     return Snapshot(account, found, row is None, replay, replay_inmail, known)
 
 
+def _read_postgres(store: Store, conn: Any, sender_id: str, recipient_id: str,
+                   window_start: datetime, now: datetime, idempotency_key: str | None,
+                   expire_after: timedelta, abuse_window: timedelta,
+                   bodies_window: timedelta | None, fingerprint_version: int,
+                   previous_window_start: datetime, plan_limit: Callable[[str], int],
+                   rollover_cap: int) -> Snapshot:
+    """:func:`read_send` on PostgreSQL: one statement, one row (:func:`send_read_query`), in
+    binary (a send time loads in a third of the text format's CPU); a second round trip
+    only for what is rare: an unknown member, a sender's first send of the window, a
+    replayed key's InMail."""
+    stmt, params = send_read_query(sender_id, recipient_id, window_start, now,
+                                   idempotency_key=idempotency_key,
+                                   expire_after=expire_after, abuse_window=abuse_window,
+                                   bodies_window=bodies_window)
+    with _postgres(store, conn) as pg:
+        row = RawDb(_cursor(pg), store).first(stmt, params)
+
+        def run(queries: list[tuple[Any, dict[str, Any]]]) -> list[list[Sequence[Any]]]:
+            return _pipelined(pg, store, queries)
+
+        if row is None:  # a member is unknown: which?
+            known = frozenset(load_members(_RunDb(run, store.dialect), sender_id, recipient_id))
+            return Snapshot(Account(sender_id, window_start, 0, 0, 0), None, True,
+                            known_members=known)
+        replay = replay_inmail = None
+        if row[READ_KEY] is not None:
+            replay = row[READ_KEY:READ_RECENT]
+            if replay[2] is not None:
+                rows = run([(_INMAIL_BY_ID, {"id": replay[2]})])[0]
+                replay_inmail = rows[0] if rows else None
+        new_account = row[READ_ACCOUNT] is None
+        if new_account:  # no account yet: what it would open with
+            sender = _stored_sender(row)
+            account = peek_account(_RunDb(run, store.dialect), sender, window_start,
+                                   previous_window_start, plan_limit=plan_limit(sender.plan),
+                                   rollover_cap=rollover_cap)
+        else:
+            used, rollover, refunds = row[READ_ACCOUNT:READ_KEY]
+            account = Account(sender_id, window_start, used, rollover, refunds)
+        utc = pg.info.timezone is UTC
+    recent = row[READ_RECENT] or []
+    bodies: tuple[BodyFingerprint, ...] = ()
+    if bodies_window is not None:
+        times, to, fingerprints = row[READ_BODIES:READ_BODIES + 3]
+        if times and not utc:
+            times = [_time(x) for x in times]
+        bodies = bodies_from_arrays(times, to, fingerprints, fingerprint_version)
+    if not utc:  # a session whose TimeZone is not UTC (set on connect: should not happen)
+        recent = [_time(x) for x in recent]
+    found = send_facts(row, tuple(recent), bodies, account, now)
+    return Snapshot(account, found, new_account, replay, replay_inmail)
+
+
+_cursors: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _cursor(conn: Any) -> Any:
+    """The send path's cursor of ``conn``, kept with it: binary results (a send time loads in
+    a third of the text format's CPU), and a new cursor would look up the loader of each of
+    the read's 37 columns and the dumper of each of the write's 32 parameters again (~10 µs
+    per statement)."""
+    cur = _cursors.get(conn)
+    if cur is None or cur.closed:
+        cur = _cursors[conn] = conn.cursor(binary=True)
+    return cur
+
+
+@contextmanager
+def _postgres(store: Store, conn: Any) -> Iterator[Any]:
+    """``conn``, or a :func:`connection` of the read's own; driver failures as
+    ``StoreUnavailable``."""
+    with unavailable_as_error():
+        if conn is not None:
+            yield conn
+            return
+        with connection(store) as own:
+            yield own
+
+
 class _RunDb:
     """The reads of :func:`peek_account` through a reader's batch function."""
 
@@ -272,35 +371,28 @@ _Run = Callable[[list[tuple[Any, dict[str, Any]]]], list[list[Sequence[Any]]]]
 
 
 @contextmanager
-def _reader(store: Store, conn: Any) -> Iterator[_Run]:
-    """A function running a batch of read statements, each seeing at least what the one
-    before it saw: PostgreSQL, one round trip on a send-path connection (autocommit); SQLite,
-    one read transaction on this thread's reader connection."""
+def _reader(store: Store) -> Iterator[_Run]:
+    """SQLite: a function running a batch of read statements in one read transaction, on
+    this process's writer connection when it is free, else on this thread's reader
+    connection."""
     with unavailable_as_error():
-        if store.is_sqlite:
-            lock = store.write_lock
-            # This process's writer connection when it is free: its page cache is the one the
-            # writes keep warm (a connection of its own re-reads the pages every write
-            # changed: ~20% more CPU per send). Reads take no file lock: WAL lets them run
-            # alongside another process's write.
-            if lock is not None and lock.acquire(blocking=False):
-                try:
-                    if store.writer_depth == 0:
-                        with _sqlite_read(store.writer_connection(), store,
-                                          store.drop_writer_connection) as run:
-                            yield run
-                        return
-                finally:
-                    lock.release()
-            with _sqlite_read(_sqlite_reader(store), store,
-                              lambda: _drop_sqlite_reader(store)) as run:
-                yield run
-            return
-        if conn is None:
-            with connection(store) as own:
-                yield lambda queries: _pipelined(own, store, queries)
-        else:
-            yield lambda queries: _pipelined(conn, store, queries)
+        lock = store.write_lock
+        # This process's writer connection when it is free: its page cache is the one the
+        # writes keep warm (a connection of its own re-reads the pages every write changed:
+        # ~20% more CPU per send). Reads take no file lock: WAL lets them run alongside
+        # another process's write.
+        if lock is not None and lock.acquire(blocking=False):
+            try:
+                if store.writer_depth == 0:
+                    with _sqlite_read(store.writer_connection(), store,
+                                      store.drop_writer_connection) as run:
+                        yield run
+                    return
+            finally:
+                lock.release()
+        with _sqlite_read(_sqlite_reader(store), store,
+                          lambda: _drop_sqlite_reader(store)) as run:
+            yield run
 
 
 @contextmanager
@@ -344,39 +436,13 @@ def _pipelined(conn: Any, store: Store,
     return [db.rows(p) for db, p in started]
 
 
-@contextmanager
-def connection(store: Store) -> Iterator[Any]:
-    """PostgreSQL: one pooled psycopg connection for a send's read and its write, in
-    autocommit while the send holds it; None on SQLite.
+def connection(store: Store) -> AbstractContextManager[Any]:
+    """PostgreSQL: one psycopg connection for a send's read and its write, in autocommit
+    while the send holds it (:mod:`~inmail_guard.store.sendconn`); None on SQLite.
 
-    Autocommit because psycopg's implicit ``BEGIN`` costs a round trip of its own at the
-    start of a pipeline: the read is then one pipeline (one implicit transaction), and the
-    write one statement, atomic by itself. A connection that failed under a driver error is
-    discarded; any other goes back to the pool as it came (autocommit off, no transaction)."""
-    if store.is_sqlite:
-        yield None
-        return
-    with unavailable_as_error():
-        raw = store.db.raw_connection()
-        conn = raw.driver_connection
-        dead = store.db.dialect.loaded_dbapi.OperationalError
-        try:
-            if conn.info.transaction_status:  # not IDLE: someone left a transaction open
-                conn.rollback()
-            conn.autocommit = True
-            yield conn
-        except (dead, StoreUnavailable):
-            raw.invalidate()
-            raise
-        finally:
-            if raw.is_valid:
-                try:
-                    if conn.info.transaction_status:
-                        conn.rollback()
-                    conn.autocommit = False
-                except Exception:
-                    raw.invalidate()
-            raw.close()
+    Autocommit because psycopg's implicit ``BEGIN`` costs a round trip of its own: the read
+    is one statement, and the write one statement, atomic by itself."""
+    return nullcontext() if store.is_sqlite else sendconn.connection(store)
 
 
 _readers_lock = threading.Lock()
@@ -421,6 +487,8 @@ def _drop_sqlite_reader(store: Store) -> None:
 
 def close(store: Store) -> None:
     """Close the send path's connections of ``store`` (``Store.close``)."""
+    if not store.is_sqlite:
+        sendconn.kept(store).close()
     _, every = _readers(store)
     for raw in list(every):
         raw.invalidate()
@@ -574,13 +642,13 @@ def _write_function(store: Store, conn: Any, w: SendWrite,
         w.open_rollover)
     undefined = store.db.dialect.loaded_dbapi.errors.UndefinedFunction
     before_commit()
-    with conn.cursor() as cur:
-        try:
-            cur.execute(_CALL, params, prepare=True)
-        except undefined:
-            _function_missing(store)
-            return None
-        row = cur.fetchone()
+    cur = _cursor(conn)
+    try:
+        cur.execute(_CALL, params, prepare=True)
+    except undefined:
+        _function_missing(store)
+        return None
+    row = cur.fetchone()
     assert row is not None
     return str(row[0])
 

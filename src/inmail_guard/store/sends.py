@@ -1,12 +1,12 @@
 """A send's database work: the store operations around the engine's decision. The service
-speaks to this module only; the read-then-write mechanics (pipelining, connections, the
-PostgreSQL function) are :mod:`inmail_guard.store.sendpath`'s.
+speaks to this module only; the read-then-write mechanics (the one-statement read,
+connections, the PostgreSQL function) are :mod:`inmail_guard.store.sendpath`'s.
 
 **Read, then write if the read still holds** (the send path):
 
 * :func:`read_unlocked`: the sender's credit account, both members, the facts and the
-  idempotency key's use, outside any write transaction (PostgreSQL: one pipelined round trip
-  on the send's :func:`connection`; SQLite: WAL, no lock);
+  idempotency key's use, outside any write transaction (PostgreSQL: one statement, one round
+  trip, on the send's :func:`connection`; SQLite: WAL, no lock);
 * :func:`write_if_unchanged`: every write of the :class:`Outcome`, if the account's ``used``
   and ``refunds`` and the sender's restriction count are still what the read saw (PostgreSQL:
   one function call and ``COMMIT`` in one round trip; SQLite: the writes alone under
@@ -142,8 +142,9 @@ ReadUnavailable = sendpath.ReadUnavailable
 
 
 def connection(store: Store) -> AbstractContextManager[Any]:
-    """PostgreSQL: one pooled connection for a send's :func:`read_unlocked` and its
-    :func:`write_if_unchanged` (one pre-ping per send); None on SQLite."""
+    """PostgreSQL: one connection for a send's :func:`read_unlocked` and its
+    :func:`write_if_unchanged`, kept for the next send when the pool can spare it
+    (:mod:`~inmail_guard.store.sendconn`); None on SQLite."""
     return sendpath.connection(store)
 
 

@@ -88,8 +88,13 @@ class StoreSettings:
         return cls(**values)
 
     def postgres_session(self) -> dict[str, str]:
-        """The session settings every PostgreSQL connection gets (``SET`` on connect)."""
-        return {"lock_timeout": _ms(self.lock_timeout),
+        """The session settings every PostgreSQL connection gets (``SET`` on connect).
+
+        ``TimeZone`` UTC: every time the store reads is UTC (nothing in its SQL depends on the
+        session's zone), and psycopg then hands ``timestamptz`` values back in UTC already
+        (its ``timezone.utc``), so neither the driver nor the store converts each one: half
+        the cost of loading a sender's 24 h of send times (``store/db.py``)."""
+        return {"TimeZone": "UTC", "lock_timeout": _ms(self.lock_timeout),
                 "statement_timeout": _ms(self.statement_timeout),
                 "idle_in_transaction_session_timeout": _ms(self.idle_in_transaction_timeout)}
 

@@ -44,8 +44,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if getattr(dialect, "name", "") == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
-        if value is None:
-            return None
+        if value is None or value.tzinfo is UTC:  # psycopg on a UTC session: as loaded
+            return value
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
