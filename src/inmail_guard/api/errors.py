@@ -9,13 +9,14 @@ echoes request values back: a message body must never end up in a log or an erro
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from inmail_guard.api.responses import JSONBytesResponse
 from inmail_guard.fieldpath import format_path
@@ -178,14 +179,7 @@ def install(app: FastAPI) -> None:
                               headers=getattr(exc, "headers", None))
 
     async def _mapped(request: Request, exc: Exception) -> Response:
-        mapped = map_exception(exc)
-        if mapped is None:
-            return await _unhandled(request, exc)
-        if mapped.status >= 500:
-            log.warning("%s on %s %s: %s", type(exc).__name__, request.method,
-                        request.url.path, mapped.code)
-        return error_response(mapped.status, mapped.code, mapped.message, mapped.field,
-                              mapped.headers, **mapped.extra)
+        return handled(exc, request)
 
     for cls in _mapped_classes():
         app.add_exception_handler(cls, _mapped)
@@ -193,6 +187,37 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> Response:
         return unhandled(exc, request)
+
+
+def handled(exc: Exception, request: Request) -> Response:
+    """What the app answers for an exception its routes raise: a known one's mapped error (a
+    5xx logged by type and code), anything else :func:`unhandled`'s 500."""
+    mapped = map_exception(exc)
+    if mapped is None:
+        return unhandled(exc, request)
+    if mapped.status >= 500:
+        log.warning("%s on %s %s: %s", type(exc).__name__, request.method,
+                    request.url.path, mapped.code)
+    return error_response(mapped.status, mapped.code, mapped.message, mapped.field,
+                          mapped.headers, **mapped.extra)
+
+
+async def answer_raw(scope: Scope, receive: Receive, send: Send,
+                     handler: Callable[[Request], Awaitable[Response]]) -> None:
+    """Answer an ASGI request with ``handler``, errors as the app's exception handlers answer
+    them: for a route served ahead of FastAPI's routing (``api/middleware.py``'s fast
+    routes)."""
+    request = Request(scope, receive)
+    try:
+        response = await handler(request)
+    except ApiError as exc:
+        response = error_response(exc.status, exc.code, exc.message, exc.field, exc.headers,
+                                  **exc.extra)
+    except StarletteHTTPException as exc:  # 413 from the body limit
+        response = error_response(exc.status_code, "body_too_large", str(exc.detail))
+    except Exception as exc:
+        response = handled(exc, request)
+    await response(scope, receive, send)
 
 
 def unhandled(exc: Exception, request: Request) -> Response:

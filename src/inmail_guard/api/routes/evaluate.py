@@ -17,12 +17,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
-from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from inmail_guard.api.auth import authenticate
-from inmail_guard.api.errors import ApiError, error_response, unhandled, validation_response
+from inmail_guard.api.errors import answer_raw, validation_response
 from inmail_guard.api.logs import log_decision
 from inmail_guard.api.models import EVALUATE_EXAMPLES, DecisionOut
 from inmail_guard.api.responses import JSONBytesResponse
@@ -79,14 +78,4 @@ async def _evaluate(request: Request) -> Response:
 
 async def asgi_evaluate(scope: Scope, receive: Receive, send: Send) -> None:
     """:func:`evaluate` as a raw ASGI app, with the app's error mapping."""
-    request = Request(scope, receive)
-    try:
-        response = await _evaluate(request)
-    except ApiError as exc:
-        response = error_response(exc.status, exc.code, exc.message, exc.field, exc.headers,
-                                  **exc.extra)
-    except HTTPException as exc:  # 413 from the body limit
-        response = error_response(exc.status_code, "body_too_large", str(exc.detail))
-    except Exception as exc:
-        response = unhandled(exc, request)
-    await response(scope, receive, send)
+    await answer_raw(scope, receive, send, _evaluate)

@@ -26,16 +26,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from pydantic import Field, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from inmail_guard.api.auth import Principal, authenticate, require_service
 from inmail_guard.api.errors import (
     ApiError,
+    answer_raw,
     error_response,
-    map_exception,
-    unhandled,
     validation_response,
 )
 from inmail_guard.api.logs import log_decision
@@ -126,25 +124,6 @@ async def _send(request: Request, message: Message, idempotency_key: str | None)
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _send_request = TypeAdapter(SendRequest)
 _idempotency_key = TypeAdapter(Annotated[str | None, Field(max_length=200)])
-
-
-async def asgi_send(scope: Scope, receive: Receive, send: Send) -> None:
-    """:func:`send` as a raw ASGI app, with the app's error mapping (see the module doc)."""
-    request = Request(scope, receive)
-    try:
-        response = await _send_raw(request)
-    except ApiError as exc:
-        response = error_response(exc.status, exc.code, exc.message, exc.field, exc.headers,
-                                  **exc.extra)
-    except HTTPException as exc:  # 413 from the body limit
-        response = error_response(exc.status_code, "body_too_large", str(exc.detail))
-    except Exception as exc:
-        mapped = map_exception(exc)
-        if mapped is not None and mapped.status >= 500:  # as the app's handler logs it
-            log.warning("%s on %s %s: %s", type(exc).__name__, request.method,
-                        request.url.path, mapped.code)
-        response = unhandled(exc, request)
-    await response(scope, receive, send)
 
 
 async def _send_raw(request: Request) -> Response:
@@ -288,3 +267,8 @@ def post_message(
 ) -> Response:
     posted = service(request).post(conversation_id, body.member_id, body.body)
     return JSONBytesResponse(posted.to_dict(), status_code=201)
+
+
+async def asgi_send(scope: Scope, receive: Receive, send: Send) -> None:
+    """:func:`send` as a raw ASGI app, with the app's error mapping (see the module doc)."""
+    await answer_raw(scope, receive, send, _send_raw)
