@@ -20,6 +20,9 @@ HERE = Path(__file__).parent
 
 def main() -> None:
     name = sys.argv[1] if len(sys.argv) > 1 else "holdout2"
+    sets = sorted(p.name.removesuffix("_categories.csv") for p in HERE.glob("*_categories.csv"))
+    if name not in sets:
+        sys.exit(f"by_category.py: no blind set {name!r} here; one of: {', '.join(sets)}")
     with open(HERE / f"{name}.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     with open(HERE / f"{name}_categories.csv", newline="", encoding="utf-8") as f:
