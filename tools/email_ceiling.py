@@ -79,4 +79,6 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python tools/email_ceiling.py EMAIL_CSV (columns id,label,text)")
     main(sys.argv[1])
