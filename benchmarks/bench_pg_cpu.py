@@ -73,11 +73,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--per-batch", type=int, default=300, help="sends per batch")
+    parser.add_argument("--synchronous-commit", choices=("on", "off"),
+                        help="the sessions' synchronous_commit (default: the server's): off"
+                             " shows what waiting for the WAL flush costs the CPU of both sides")
     args = parser.parse_args()
     pg = _pg_url()
     if pg is None:
         raise SystemExit("no PostgreSQL at INMAIL_GUARD_TEST_PG_URL (or the default URL)")
-    url, (_, drop) = _pg_schema(pg)
+    url, (_, drop) = _pg_schema(pg, args.synchronous_commit)
     try:
         client, server, rate = measure(url, args.batches, args.per_batch)
     finally:
@@ -91,7 +94,8 @@ def main() -> None:
           f" {statistics.median(client):,.0f} median, server {min(server):,.0f} /"
           f" {statistics.median(server):,.0f}, both {min(both):,.0f} /"
           f" {statistics.median(both):,.0f} CPU µs/send ({args.batches} x {args.per_batch});"
-          f" {rate:,.0f} sends/s; load {os.getloadavg()[0]:.1f}")
+          f" {rate:,.0f} sends/s; synchronous_commit {args.synchronous_commit or 'default'};"
+          f" load {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
