@@ -2,7 +2,7 @@
 lock held (``store/sendpath.py`` has the whole send: read, decide, write if the read holds).
 
 On PostgreSQL the read is one statement that returns one row, the recent send times and bodies
-as arrays (``facts.send_read_query``), in autocommit (no ``BEGIN``/``COMMIT``), on the send's
+as arrays (``sendquery.send_read_query``), in autocommit (no ``BEGIN``/``COMMIT``), on the send's
 connection (``store/sendconn.py``); a second round trip only for what is rare (an unknown
 member, a sender's first send of the window, a replayed key's InMail). On SQLite it is one read
 transaction on the process's writer connection when it is free, else on a reader connection of
