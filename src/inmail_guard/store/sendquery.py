@@ -11,9 +11,9 @@ finds (a third of the statement's server CPU went to ``ExecutorStart`` alone, me
   active restriction's end, how many it ever had), where four subqueries each scanned them;
 * a send without an idempotency key (most) gets a statement without the key's join: its
   three columns are NULLs;
-* the recent send times are aggregated without a sort of their own (the aggregate's order
-  is not promised): the caller puts them oldest first (``sorted``: they come in the index's
-  order, newest first, and sorting a reversed run is linear).
+* the recent send times come as ``ARRAY(subquery)``: no aggregate node nor sort of its own,
+  newest first as the index gives them; the caller puts them oldest first (``sorted`` on a
+  reversed run is linear).
 
 ``tests/store/test_send_read.py`` compares what this read finds with the locked read's on
 both databases.
@@ -43,7 +43,7 @@ _T = t.Time()
 #: Where the parts of a :func:`send_read_query` row start: the members-and-facts columns
 #: (``facts._SEND_FACTS``'s, up to :data:`READ_ACCOUNT`), the account's ``used, rollover,
 #: refunds``, the idempotency key's ``request_hash, decision, inmail_id`` (NULLs where there
-#: is none), the recent send times (an array in no promised order) and, with bodies, their
+#: is none), the recent send times (an array, newest first) and, with bodies, their
 #: ``sent_at``, ``recipient_id`` and ``fingerprint`` arrays (newest first).
 READ_KEY = READ_ACCOUNT + 3
 READ_RECENT = READ_KEY + 3
@@ -75,8 +75,9 @@ def _send_read_statement(bodies: bool, key: bool) -> Any:
              restr.c.until, restr.c.prior, conversed]
     sends = (select(im.sent_at)
              .where(im.sender_id == sender, im.sent_at > bindparam("since", type_=_T))
-             .order_by(im.sent_at.desc()).limit(RECENT_SENDS_CAP).subquery("recent_sends"))
-    recent = select(func.array_agg(sends.c.sent_at)).scalar_subquery().label("recent_sends")
+             .order_by(im.sent_at.desc()).limit(RECENT_SENDS_CAP))
+    # ARRAY(subquery): in the subquery's order, and no aggregate node to set up.
+    recent = func.array(sends.scalar_subquery()).label("recent_sends")
     source = (sm.join(rm, rm.c.id == bindparam("r"))
               .outerjoin(acct, and_(acct.c.member_id == sm.c.id,
                                     acct.c.window_start == bindparam("w", type_=_T)))

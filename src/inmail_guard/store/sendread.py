@@ -212,7 +212,7 @@ def _read_postgres(store: Store, conn: Any, sender_id: str, recipient_id: str,
         row = list(row)
         for i in p.time_columns:
             row[i] = _time(row[i])
-    # Oldest first; the array's order is not promised (store/sendquery.py).
+    # Oldest first (the array comes newest first: linear for sorted, and no order to trust).
     found = send_facts(row, tuple(sorted(recent)), bodies, account, now)
     return Snapshot(account, found, new_account, replay, replay_inmail)
 
