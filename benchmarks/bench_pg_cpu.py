@@ -78,8 +78,10 @@ def main() -> None:
                              " shows what waiting for the WAL flush costs the CPU of both sides")
     args = parser.parse_args()
     pg = _pg_url()
-    if pg is None:
-        raise SystemExit("no PostgreSQL at INMAIL_GUARD_TEST_PG_URL (or the default URL)")
+    if pg is None:  # says so instead of failing benchmarks/run.py's whole run
+        print("PostgreSQL not reachable at INMAIL_GUARD_TEST_PG_URL (or the default URL):"
+              " skipped")
+        return
     url, (_, drop) = _pg_schema(pg, args.synchronous_commit)
     try:
         client, server, rate = measure(url, args.batches, args.per_batch)

@@ -74,8 +74,10 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=1000, help="reads per round and tree")
     args = parser.parse_args()
     pg = _pg_url()
-    if pg is None:
-        raise SystemExit("no PostgreSQL at INMAIL_GUARD_TEST_PG_URL (or the default URL)")
+    if pg is None:  # says so instead of failing benchmarks/run.py's whole run
+        print("PostgreSQL not reachable at INMAIL_GUARD_TEST_PG_URL (or the default URL):"
+              " skipped")
+        return
     trees = {"this tree": _statement(None)}
     if args.baseline_src:
         trees["baseline"] = _statement(args.baseline_src)
