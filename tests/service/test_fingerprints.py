@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
 
 import inmail_guard as ig
@@ -144,3 +145,24 @@ def test_rows_in_both_forms_count_together(service, clock) -> None:
     bodies = seen[-1].recent_bodies
     assert [b.recipient_id for b in bodies] == [f"p{i}" for i in reversed(range(limit))]
     assert all(b.minhash == fingerprint(body) and b.size == 64 for b in bodies)
+
+
+def test_the_arrays_of_a_postgresql_read_give_each_form() -> None:
+    """bodies_from_arrays (PostgreSQL's one-row read): today's rows as the stored text, earlier
+    releases' decimal rows decoded, other versions left out; a stored text whose length is
+    not 8 digits a value fails the read, as decoding it always did."""
+    from datetime import UTC, datetime
+
+    from inmail_guard.store.facts import bodies_from_arrays
+
+    at = [datetime(2026, 11, 27, h, tzinfo=UTC) for h in (9, 8, 7, 6)]
+    texts = [encode_fingerprint(1, VALUES), "1:" + ",".join(map(str, VALUES)),
+             encode_fingerprint(2, VALUES), "2:1,2"]
+    bodies = bodies_from_arrays(at, ["a", "b", "c", "d"], texts, 1)
+    assert not _decoded(bodies[0]) and _decoded(bodies[1])
+    assert bodies[0].minhash_hex == texts[0][3:]
+    assert bodies == (ig.BodyFingerprint("a", at[0], VALUES),
+                      ig.BodyFingerprint("b", at[1], VALUES))
+    with pytest.raises(ValueError) as error:
+        bodies_from_arrays(at[:1], ["a"], ["1x:0000000a00"], 1)
+    assert str(error.value) == "minhash_hex: expected 8 hex digits per value, found 10 characters"

@@ -400,8 +400,9 @@ def bodies_from_arrays(times: list[datetime] | None, recipients: list[str] | Non
     skip = len(prefix)
     found = []
     for sent_at, to, text in zip(times, recipients or (), fingerprints or (), strict=True):
-        # The compact form is handed on as stored (engine.history.stored_fingerprint).
-        if text.startswith(prefix) and not (len(text) - skip) % 8:
+        # The compact form is handed on as stored (engine.history.stored_fingerprint; a
+        # length that is not 8 digits a value raises ValueError, as decoding it did).
+        if text.startswith(prefix):
             found.append(stored_fingerprint(to, sent_at, text[skip:]))
             continue
         minhash = decode_fingerprint(text, fingerprint_version)
@@ -487,7 +488,7 @@ def send_facts_from_rows(
                 sent_at = times[at] = _read_time(at)
             if not kind:
                 recent.append(sent_at)
-            elif text.startswith(prefix) and not (len(text) - skip) % 8:
+            elif text.startswith(prefix):  # as in bodies_from_arrays
                 found.append(stored_fingerprint(to, sent_at, text[skip:]))
             else:  # another version (left out), or the decimal form of earlier releases
                 minhash = decode_fingerprint(text, fingerprint_version)
