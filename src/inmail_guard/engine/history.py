@@ -7,7 +7,9 @@ comparison (a body fingerprint), is the business of the detectors that read thos
 of the service. A detector says so by returning a :class:`History` from
 :meth:`~inmail_guard.Detector.history`; the engine merges the enabled detectors' answers once,
 when it is built, into :class:`SendHistory` (``Engine.history``), and hands out what a send must
-store with :meth:`~inmail_guard.Engine.send_annotations`.
+store with :meth:`~inmail_guard.Engine.send_annotations`. A store hands the fingerprints it kept
+back in the form it kept them, :func:`stored_fingerprint` (docs/detectors.md, "Two forms of a
+BodyFingerprint").
 """
 
 from __future__ import annotations
