@@ -92,6 +92,10 @@ def test_a_text_of_another_length_is_refused() -> None:
     with pytest.raises(ValueError) as error:
         stored_fingerprint("r1", NOW, "0000000")
     assert str(error.value) == "minhash_hex: expected 8 hex digits per value, found 7 characters"
+    with pytest.raises(ValueError) as error:  # the class itself too (pickle, copy)
+        type(stored_fingerprint("r1", NOW, HEX))("r1", NOW, HEX + "0")
+    assert str(error.value) == (
+        "minhash_hex: expected 8 hex digits per value, found 513 characters")
 
 
 def test_text_that_is_not_hex_fails_when_read() -> None:

@@ -101,6 +101,7 @@ NO_ANNOTATIONS = SendAnnotations()
 _MINHASH = BodyFingerprint.__dict__["minhash"]
 _RECIPIENT = BodyFingerprint.__dict__["recipient_id"].__set__
 _SENT_AT = BodyFingerprint.__dict__["sent_at"].__set__
+_BAD_LENGTH = "minhash_hex: expected 8 hex digits per value, found {} characters"
 
 
 class _StoredFingerprint(BodyFingerprint):
@@ -121,8 +122,11 @@ class _StoredFingerprint(BodyFingerprint):
             minhash = tuple(minhash or ())
             minhash_hex = struct.pack(f">{len(minhash)}I", *minhash).hex()
             _MINHASH.__set__(self, minhash)
+        size, odd = divmod(len(minhash_hex), 8)
+        if odd:
+            raise ValueError(_BAD_LENGTH.format(len(minhash_hex)))
         _HEX(self, minhash_hex)
-        _SIZE(self, len(minhash_hex) // 8)
+        _SIZE(self, size)
 
     @property  # type: ignore[override]
     def minhash(self) -> tuple[int, ...]:
@@ -165,8 +169,7 @@ def stored_fingerprint(recipient_id: str, sent_at: datetime,
     when ``minhash`` is read, and the bulk detector finds no value of it equal to another."""
     size, odd = divmod(len(minhash_hex), 8)
     if odd:
-        raise ValueError("minhash_hex: expected 8 hex digits per value, found"
-                         f" {len(minhash_hex)} characters")
+        raise ValueError(_BAD_LENGTH.format(len(minhash_hex)))
     # What __init__ does, without its frame: the store makes up to 200 of these per send.
     made = _new(_StoredFingerprint)
     _RECIPIENT(made, recipient_id)

@@ -101,7 +101,8 @@ def _numpy_agreements(mine: str, signatures: list[str]) -> list[int]:
     return agree.sum(axis=1).tolist()  # type: ignore[no-any-return]
 
 
-#: The C comparison (~6x faster, the same counts: tests/test_speedups.py), else numpy's.
+#: The C comparison (~9 µs for 200 texts, ~3x faster; the same counts: tests/test_speedups.py),
+#: else numpy's.
 _agreements = agreements if agreements is not None else _numpy_agreements
 
 
