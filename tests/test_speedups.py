@@ -29,7 +29,7 @@ if not scorer.ACCELERATOR_AVAILABLE:
     skip_or_fail("the C speedups inmail_guard._speedups are not built (no C compiler at install?);"
                  " reinstall with gcc or cc on PATH: pip install -e '.[test]'", module=True)
 
-from inmail_guard._speedups import MinHash, Table
+from inmail_guard._speedups import MinHash, Table, agreements
 
 #: One text of each kind the features treat apart; the word salads below do the heavy lifting.
 KINDS = {
@@ -362,3 +362,53 @@ def test_a_failed_minhash_init_leaves_it_as_it_was() -> None:
     with pytest.raises(OverflowError):
         minhash.__init__([2**40, 2**41], [-1, 0], 13, 17)  # a is good, b is not
     assert minhash([2**40, 2**41, 2**42]) == want
+
+
+# --- agreements: the bulk detector's comparison of stored fingerprints ----------------------
+
+
+def test_bulk_uses_the_c_comparison() -> None:
+    from inmail_guard.plugins import bulk
+
+    assert bulk._agreements is agreements
+
+
+@pytest.mark.parametrize("signatures", [1, 2, 200, 1000])
+def test_agreements_count_as_numpy_does(signatures: int) -> None:
+    from inmail_guard.plugins import bulk
+
+    rng = random.Random(signatures)
+    mine = tuple(rng.getrandbits(32) for _ in range(bulk.PERMUTATIONS))
+    others = [tuple(v if rng.random() < rng.random() else rng.getrandbits(32) for v in mine)
+              for _ in range(signatures)]
+    others[0] = mine
+    texts = [bulk._hex(o) for o in others]
+    want = [sum(a == b for a, b in zip(o, mine, strict=True)) for o in others]
+    assert agreements(bulk._hex(mine), texts) == bulk._numpy_agreements(bulk._hex(mine),
+                                                                        texts) == want
+    assert want[0] == bulk.PERMUTATIONS
+    assert agreements("", ["", ""]) == [0, 0]
+    assert agreements("0000000a", []) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "message"),
+    [
+        (("0000000a", ["0000000a0"]), ValueError,
+         "agreements(): signature 0 is not an ASCII str of 8 characters"),
+        (("0000000a", ["0000000a", "000000\u00e9a"]), ValueError,
+         "agreements(): signature 1 is not an ASCII str of 8 characters"),
+        (("0000000a", [b"0000000a"]), ValueError,
+         "agreements(): signature 0 is not an ASCII str of 8 characters"),
+        (("0000000", []), ValueError, "agreements(): mine must be 8 characters per value,"
+                                      " found 7"),
+        ((b"0000000a", []), TypeError, "agreements(): mine must be an ASCII str"),
+        (("0000000a", ("0000000a",)), TypeError,
+         "agreements(): signatures must be a list of str"),
+        (("0000000a",), TypeError, "agreements() takes 2 arguments, 1 given"),
+    ],
+)
+def test_bad_agreements_input_is_refused(args, error, message) -> None:
+    with pytest.raises(error) as raised:
+        agreements(*args)
+    assert str(raised.value) == message

@@ -1,8 +1,9 @@
-/* inmail_guard._speedups: optional C versions of two hot paths, each bit-identical to the pure
+/* inmail_guard._speedups: optional C versions of three hot paths, each bit-identical to the pure
  * Python (or numpy) code it stands in for, which stays the fallback where this is not built:
  *
  * - Table: the classifier's compiled channel table (models/scorer.py);
- * - MinHash: the bulk detector's body fingerprint (plugins/bulk.py).
+ * - MinHash: the bulk detector's body fingerprint (plugins/bulk.py);
+ * - agreements: the bulk detector's comparison of stored fingerprints (plugins/bulk.py).
  *
  * Table.
  *
@@ -493,12 +494,84 @@ static PyTypeObject MinHashType = {
     .tp_call = (ternaryfunc)minhash_call,
 };
 
+/* agreements(mine: str, signatures: list[str]) -> list[int]: the bulk detector's comparison.
+ *
+ * Each signature is a fingerprint as the store keeps it (BodyFingerprint.minhash_hex: 8 lowercase
+ * hex digits per value), as long as ``mine``; the result counts, per signature, the values equal
+ * to mine's at the same position, i.e. the 8-character chunks that are equal. Exactly
+ * plugins/bulk.py's numpy code, without joining the texts or building arrays: a heavy sender's
+ * 200 signatures are compared in a few microseconds. */
+
+static PyObject *
+agreements(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "agreements() takes 2 arguments, %zd given", nargs);
+        return NULL;
+    }
+    PyObject *mine = args[0], *signatures = args[1];
+    if (!PyUnicode_Check(mine) || !PyUnicode_IS_ASCII(mine)) {
+        PyErr_SetString(PyExc_TypeError, "agreements(): mine must be an ASCII str");
+        return NULL;
+    }
+    if (!PyList_Check(signatures)) {
+        PyErr_SetString(PyExc_TypeError, "agreements(): signatures must be a list of str");
+        return NULL;
+    }
+    Py_ssize_t length = PyUnicode_GET_LENGTH(mine);
+    if (length % 8 != 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "agreements(): mine must be 8 characters per value, found %zd", length);
+        return NULL;
+    }
+    Py_ssize_t words = length / 8, n = PyList_GET_SIZE(signatures);
+    const char *ref = (const char *)PyUnicode_DATA(mine);
+    PyObject *out = PyList_New(n);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *sig = PyList_GET_ITEM(signatures, i);
+        if (!PyUnicode_Check(sig) || !PyUnicode_IS_ASCII(sig)
+                || PyUnicode_GET_LENGTH(sig) != length) {
+            PyErr_Format(PyExc_ValueError,
+                         "agreements(): signature %zd is not an ASCII str of %zd characters",
+                         i, length);
+            Py_DECREF(out);
+            return NULL;
+        }
+        const char *data = (const char *)PyUnicode_DATA(sig);
+        long equal = 0;
+        for (Py_ssize_t j = 0; j < words; j++) {
+            uint64_t x, y;
+            memcpy(&x, data + 8 * j, 8);
+            memcpy(&y, ref + 8 * j, 8);
+            equal += x == y;
+        }
+        PyObject *count = PyLong_FromLong(equal);
+        if (count == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, count);
+    }
+    return out;
+}
+
+static PyMethodDef module_methods[] = {
+    {"agreements", (PyCFunction)(void (*)(void))agreements, METH_FASTCALL,
+     PyDoc_STR("agreements(mine, signatures) -> list of equal values per signature "
+               "(plugins/bulk.py).")},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef fastscore_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "inmail_guard._speedups",
     .m_doc = "Optional C versions of the classifier's table lookups and the bulk detector's "
-             "MinHash (pure-Python fallbacks give the same results).",
+             "MinHash and comparison (pure-Python fallbacks give the same results).",
     .m_size = -1,
+    .m_methods = module_methods,
 };
 
 PyMODINIT_FUNC

@@ -175,6 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Routes are matched in order: the hot and the trivial ones first.
     app.include_router(ops.router)
+    app.include_router(ops.policy_router)
     app.include_router(evaluate.router)
     app.include_router(inmails.router)
     app.include_router(members.router)

@@ -8,6 +8,7 @@ field. Inside the engine they are trusted and cheap to pass around.
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -159,12 +160,31 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class BodyFingerprint:
-    """A recent send's body, reduced to a MinHash signature (see plugins/bulk.py)."""
+    """A recent send's body, reduced to a MinHash signature (see plugins/bulk.py).
+
+    Callers give ``minhash`` as ints. The store hands the engine the form it keeps instead
+    (:func:`inmail_guard.engine.history.stored_fingerprint`: the values as hex text, decoded
+    into ``minhash`` only when something reads it), because a heavy sender's 200 fingerprints
+    would otherwise cost more to decode on every send than the bulk detector spends comparing
+    them. Both forms compare equal, hash alike and serialise the same; the detector reads
+    :attr:`size` and :attr:`minhash_hex`, which neither form decodes for.
+    """
 
     __pydantic_config__ = _STRICT
     recipient_id: str
     sent_at: WireDatetime
     minhash: tuple[Annotated[int, Strict()], ...]
+
+    @property
+    def size(self) -> int:
+        """How many MinHash values there are (``len(minhash)``, without decoding)."""
+        return len(self.minhash)
+
+    @property
+    def minhash_hex(self) -> str:
+        """The values as 8 lowercase hex digits each (unsigned 32-bit, big-endian): the text
+        the store keeps. A value outside ``[0, 2**32)`` raises ``struct.error``."""
+        return struct.pack(f">{len(self.minhash)}I", *self.minhash).hex()
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,14 +69,41 @@ _B = np.array([_seed(f"b{i}") for i in range(PERMUTATIONS)], dtype=np.uint64)
 # Multipliers that combine three word hashes into one shingle hash.
 _P0, _P1 = np.uint64(_seed("p0") | 1), np.uint64(_seed("p1") | 1)
 _SHIFT = np.uint64(32)
-# Packs one signature into native 32-bit ints: joined and read by numpy in one go, several
-# times cheaper than numpy converting the tuples' ints one by one.
-_PACK = struct.Struct(f"={PERMUTATIONS}I").pack
+_PACK = struct.Struct(f">{PERMUTATIONS}I").pack
 
 try:  # the same arithmetic in C, where the optional speedups were built (setup.py)
     from inmail_guard._speedups import MinHash
 except ImportError:  # pragma: no cover - depends on the install
     MinHash = None  # type: ignore[assignment,misc]
+try:  # apart: a build older than the comparison still has MinHash
+    from inmail_guard._speedups import agreements
+except ImportError:  # pragma: no cover - depends on the install
+    agreements = None
+
+
+def _hex(values: tuple[int, ...]) -> str:
+    """A signature as the store keeps it (BodyFingerprint.minhash_hex)."""
+    return _PACK(*values).hex()
+
+
+def _numpy_agreements(mine: str, signatures: list[str]) -> list[int]:
+    """Per signature, how many of its values equal ``mine``'s at the same position.
+
+    Signatures are compared as the store keeps them, 8 lowercase hex digits per value
+    (big-endian), never decoded: numpy reads each value's 8 ASCII digits as one 64-bit word,
+    and two words are equal exactly when the values are (fixed-width lowercase digits, one text
+    per value). Joining a heavy sender's 200 texts and comparing them costs ~30 µs; decoding
+    them into ints cost the store ~280 µs. All texts are as long as ``mine``.
+    """
+    stored = np.frombuffer("".join(signatures).encode("ascii"), dtype=np.uint64)
+    agree = stored.reshape(len(signatures), -1) == np.frombuffer(mine.encode("ascii"),
+                                                                  dtype=np.uint64)
+    return agree.sum(axis=1).tolist()  # type: ignore[no-any-return]
+
+
+#: The C comparison (~9 µs for 200 texts, ~3x faster; the same counts: tests/test_speedups.py),
+#: else numpy's.
+_agreements = agreements if agreements is not None else _numpy_agreements
 
 
 def _numpy_minhash(hashes: list[int]) -> tuple[int, ...]:
@@ -155,20 +182,21 @@ class BulkDetector(Detector):
     def check(self, message: Message, facts: Facts, content: Content) -> Signal | None:
         cfg = self.config
         since = facts.now - cfg.window
+        to = message.recipient_id
         candidates = [b for b in facts.recent_bodies
-                      if b.sent_at > since and b.recipient_id != message.recipient_id
-                      and len(b.minhash) == PERMUTATIONS]
+                      if b.sent_at > since and b.recipient_id != to and b.size == PERMUTATIONS]
         # Cheap exit, before any hashing: too few other recipients to ever reach max_similar.
         if len({b.recipient_id for b in candidates}) < cfg.max_similar:
             return None
         mine = fingerprint(message.body)
         if not mine:
             return None
-        stored = np.frombuffer(b"".join([_PACK(*b.minhash) for b in candidates]),
-                               dtype=np.uint32).reshape(len(candidates), PERMUTATIONS)
-        agree = (stored == np.frombuffer(_PACK(*mine), dtype=np.uint32)).sum(axis=1)
+        # Compared as text, never decoded: the store's fingerprints arrive as the hex it keeps,
+        # a caller's are packed here (a value outside 32 bits raises struct.error, as packing
+        # always has).
+        agree = _agreements(_hex(mine), [b.minhash_hex for b in candidates])
         needed = math.ceil(cfg.similarity * PERMUTATIONS - 1e-9)
-        similar = {b.recipient_id for b, n in zip(candidates, agree.tolist(), strict=True)
+        similar = {b.recipient_id for b, n in zip(candidates, agree, strict=True)
                    if n >= needed}
         if len(similar) < cfg.max_similar:
             return None

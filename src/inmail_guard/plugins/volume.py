@@ -9,6 +9,7 @@ instances) count as recent. The detector fires when a count is *at or over* its 
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import timedelta
 from typing import TYPE_CHECKING, ClassVar
 
@@ -42,13 +43,11 @@ class VolumeDetector(Detector):
 
     def check(self, message: Message, facts: Facts, content: Content) -> Signal | None:
         cfg = self.config
-        hour_ago, day_ago = facts.now - HOUR, facts.now - DAY
-        last_hour = last_day = 0
-        for sent in facts.recent_sends:
-            if sent > day_ago:
-                last_day += 1
-                if sent > hour_ago:
-                    last_hour += 1
+        # Counted by bisection over the times sorted (in C: one pass over the store's, already
+        # sorted), not one by one in Python: a heavy sender has hundreds.
+        sends = sorted(facts.recent_sends)
+        last_day = len(sends) - bisect_right(sends, facts.now - DAY)
+        last_hour = len(sends) - bisect_right(sends, facts.now - HOUR)
         over = []
         if cfg.per_hour is not None and last_hour >= cfg.per_hour:
             over.append(f"{last_hour} sends in the last hour (limit {cfg.per_hour})")

@@ -11,9 +11,11 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import (
+    String,
     and_,
     bindparam,
     exists,
@@ -22,14 +24,16 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    type_coerce,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from inmail_guard.engine.history import stored_fingerprint
 from inmail_guard.engine.types import BodyFingerprint, Facts, Member
 from inmail_guard.store import tables as t
-from inmail_guard.store.db import Db, _time, insert_of
+from inmail_guard.store.db import Db, _sqlite_utc, _time, insert_of
 
 #: At most this many recent send times go into Facts.recent_sends (volume detectors need
 #: counts up to their per-day limit, not a whole history).
@@ -297,9 +301,11 @@ def _recent_statements() -> tuple[Any, Any]:
               .order_by(im.sent_at.desc()).limit(RECENT_BODIES_CAP))
     a, b = sends.subquery("recent_sends"), bodies.subquery("recent_bodies")
     # Each part keeps its own order and cap; ``kind`` tells the rows apart (0 send, 1 body).
+    # The times come back as the driver gives them (SQLite's text): send_facts_from_rows
+    # converts each distinct one once, and a body's time is usually one of the send times.
     both = union_all(
-        select(literal_column("0").label("kind"), a.c.sent_at, null().label("recipient_id"),
-               null().label("fingerprint")),
+        select(literal_column("0").label("kind"), type_coerce(a.c.sent_at, String)
+               .label("sent_at"), null().label("recipient_id"), null().label("fingerprint")),
         select(literal_column("1"), b.c.sent_at, b.c.recipient_id, b.c.fingerprint),
     )
     return sends, both
@@ -311,8 +317,10 @@ _RECENT_SENDS, _RECENT_SENDS_AND_BODIES = _recent_statements()
 #: read (``store/sendquery.py``) starts its own columns there.
 READ_ACCOUNT = len(_SEND_FACTS.selected_columns)
 
-# "<version>x:" then each MinHash value as 4 big-endian bytes, in hex: decoding is one
-# bytes.fromhex and one struct.unpack (the decimal form before it cost ~5x more to parse).
+# "<version>x:" then each MinHash value as 4 big-endian bytes, in hex (the decimal form before
+# it cost ~5x more to parse). A send's read does not decode it at all: the text after the colon
+# is handed to the engine as it is (engine.history.stored_fingerprint), and the bulk detector
+# compares it as text; only a reader of BodyFingerprint.minhash decodes.
 _HEX_MARK = "x"
 
 
@@ -333,8 +341,9 @@ def decode_fingerprint(text: str, version: int) -> tuple[int, ...] | None:
     return tuple(map(int, body.split(","))) if body else ()
 
 
-def _sent_at(body: BodyFingerprint) -> datetime:
-    return body.sent_at
+_sent_at = attrgetter("sent_at")
+#: A time as any driver returns it (SQLite's text; psycopg's datetime), as an aware UTC datetime.
+_read_time = _sqlite_utc
 
 
 def send_facts_queries(
@@ -377,13 +386,21 @@ def send_facts_from_rows(
         recent = [r[0] for r in recent_rows]
     else:
         recent, found = [], []
-        for kind, sent_at, to, text in recent_rows:
+        prefix = f"{fingerprint_version}{_HEX_MARK}:"
+        skip = len(prefix)
+        times: dict[Any, datetime] = {}
+        for kind, at, to, text in recent_rows:
+            sent_at = times.get(at)
+            if sent_at is None:
+                sent_at = times[at] = _read_time(at)
             if not kind:
                 recent.append(sent_at)
-                continue
-            minhash = decode_fingerprint(text, fingerprint_version)
-            if minhash is not None:
-                found.append(BodyFingerprint(to, sent_at, minhash))
+            elif text.startswith(prefix):  # as in bodies_from_arrays
+                found.append(stored_fingerprint(to, sent_at, text[skip:]))
+            else:  # another version (left out), or the decimal form of earlier releases
+                minhash = decode_fingerprint(text, fingerprint_version)
+                if minhash is not None:
+                    found.append(BodyFingerprint(to, sent_at, minhash))
         found.sort(key=_sent_at, reverse=True)  # newest first, as each part was selected
         bodies = tuple(found)
     return send_facts(row, tuple(sorted(recent)), bodies, account, now)

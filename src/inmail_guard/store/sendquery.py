@@ -27,10 +27,12 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, null, or_, select, true
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
+from inmail_guard.engine.history import stored_fingerprint
 from inmail_guard.engine.types import BodyFingerprint
 from inmail_guard.store import tables as t
 from inmail_guard.store.facts import (
     _FACTS,
+    _HEX_MARK,
     _MEMBER_COLUMNS,
     READ_ACCOUNT,
     RECENT_BODIES_CAP,
@@ -142,8 +144,15 @@ def bodies_from_arrays(times: list[datetime] | None, recipients: list[str] | Non
     of another version are left out, as ``facts.send_facts_from_rows`` does."""
     if not times:
         return ()
+    prefix = f"{fingerprint_version}{_HEX_MARK}:"
+    skip = len(prefix)
     found = []
     for sent_at, to, text in zip(times, recipients or (), fingerprints or (), strict=True):
+        # The compact form is handed on as stored (engine.history.stored_fingerprint; a
+        # length that is not 8 digits a value raises ValueError, as decoding it did).
+        if text.startswith(prefix):
+            found.append(stored_fingerprint(to, sent_at, text[skip:]))
+            continue
         minhash = decode_fingerprint(text, fingerprint_version)
         if minhash is not None:
             found.append(BodyFingerprint(to, sent_at, minhash))

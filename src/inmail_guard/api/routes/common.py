@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import Request
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
@@ -49,6 +50,19 @@ def check_date_range(value: datetime | None, field: str) -> None:
                        f"{field}: expected a year between {MIN_YEAR} and {MAX_YEAR}", field)
 
 
+def reject_unknown_query(request: Request, known: frozenset[str] = frozenset()) -> None:
+    """422 for a query parameter the operation does not take, as for an unknown body field.
+
+    Ignoring it would answer something else than was asked, silently: ``?groupby=tag`` (for
+    ``group_by``) an ungrouped total, ``?limt=5`` the default page, ``?dry_run=true`` on ``POST
+    /v1/inmails`` a real, paid send."""
+    for name in request.query_params:
+        if name not in known:
+            takes = ", ".join(sorted(known)) if known else "no query parameters"
+            raise ApiError(422, "validation_error",
+                           f"{name}: unknown query parameter; this operation takes {takes}", name)
+
+
 class StrictJSONRequest(Request):
     """A request whose JSON body is parsed by orjson: faster than ``json.loads``, and strict
     where json is lenient (lone UTF-16 surrogates, NaN/Infinity are malformed JSON, not values
@@ -66,12 +80,14 @@ class JSONRoute(APIRoute):
     FastAPI reads and validates a route's body before it runs the route's dependencies, the
     key check among them: a caller without a valid key would get ``400 malformed_json`` or a
     422 about the body instead of 401/403. So the role the route's dependencies require is
-    checked here first; the dependency then finds the caller already authenticated."""
+    checked here first; the dependency then finds the caller already authenticated. Then a
+    query parameter the route does not declare is refused (:func:`reject_unknown_query`)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         role = required_role(self.dependant)
         has_body = self.body_field is not None
+        known = _query_names(self.dependant)
 
         async def strict_handler(request: Request) -> Response:
             scope = request.scope
@@ -80,9 +96,20 @@ class JSONRoute(APIRoute):
             strict = StrictJSONRequest(scope, request.receive)
             if role is not None:
                 authenticate(strict, role)
+            if strict.scope["query_string"]:
+                reject_unknown_query(strict, known)
             return await handler(strict)
 
         return strict_handler
+
+
+def _query_names(dependant: Dependant) -> frozenset[str]:
+    """The query parameters a route and its dependencies declare (FastAPI's own flattening,
+    ``get_flat_dependant``, moved between its versions; these two attributes did not)."""
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return frozenset(names)
 
 
 def _is_json(content_type: str | None) -> bool:

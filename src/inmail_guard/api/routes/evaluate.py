@@ -25,7 +25,7 @@ from inmail_guard.api.errors import answer_raw, validation_response
 from inmail_guard.api.logs import log_decision
 from inmail_guard.api.models import EVALUATE_EXAMPLES, DecisionOut
 from inmail_guard.api.responses import JSONBytesResponse
-from inmail_guard.api.routes.common import WITH_BODY, check_date_range
+from inmail_guard.api.routes.common import WITH_BODY, check_date_range, reject_unknown_query
 from inmail_guard.engine.wire import request_adapter
 
 router = APIRouter(tags=["evaluate"])
@@ -61,6 +61,8 @@ async def evaluate(request: Request) -> Response:
 
 async def _evaluate(request: Request) -> Response:
     authenticate(request, "service")
+    if request.scope["query_string"]:
+        reject_unknown_query(request)
     raw = await request.body()
     if not raw.strip():
         return validation_response([{"type": "missing", "loc": (), "msg": "required"}])

@@ -61,6 +61,7 @@ from inmail_guard.api.routes.common import (
     E503,
     WITH_BODY,
     JSONRoute,
+    reject_unknown_query,
 )
 from inmail_guard.engine.types import Message
 from inmail_guard.service.errors import ServiceError
@@ -131,6 +132,8 @@ async def _send_raw(request: Request) -> Response:
     body read and parsed as JSON whatever its content type (a parse error is 400), then the
     header's and the body's validation errors together (422), then :func:`_send`."""
     authenticate(request, "service")
+    if request.scope["query_string"]:
+        reject_unknown_query(request)
     raw = await request.body()
     document: Any = None
     if raw:

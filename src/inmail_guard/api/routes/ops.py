@@ -14,9 +14,12 @@ from inmail_guard.api.logs import access_log
 from inmail_guard.api.models import HealthOut, PolicyInfo, PolicyReloadOut, ReadyOut
 from inmail_guard.api.policy_state import PolicyReloadError
 from inmail_guard.api.responses import JSONBytesResponse
-from inmail_guard.api.routes.common import AUTHED, E422
+from inmail_guard.api.routes.common import AUTHED, E422, JSONRoute
 
 router = APIRouter()
+#: The policy operations are API calls (a key, no query parameters: ``JSONRoute``); the probes
+#: and ``/metrics`` above take whatever query a load balancer or scraper adds.
+policy_router = APIRouter(route_class=JSONRoute)
 
 
 @router.get("/healthz", tags=["ops"], response_model=HealthOut, summary="The process is up")
@@ -49,7 +52,7 @@ def metrics(request: Request) -> Response:
     return Response(body, media_type=content_type)
 
 
-@router.get(
+@policy_router.get(
     "/v1/policy", tags=["policy"], summary="The active policy",
     response_model=PolicyInfo, responses={**AUTHED},
 )
@@ -57,7 +60,7 @@ async def get_policy(request: Request, _: Principal = Depends(require_service)) 
     return JSONBytesResponse(request.app.state.holder.active.to_dict())
 
 
-@router.post(
+@policy_router.post(
     "/v1/policy/reload", tags=["policy"], summary="Reload the policy file (admin)",
     response_model=PolicyReloadOut,
     responses={**AUTHED, **{422: {**E422[422], "description":
