@@ -4,7 +4,9 @@ Run: ``.venv/bin/python benchmarks/bench_pg.py [--sends N]``; prints a markdown 
 Each case runs with both send paths back to back (``--paths``: ``lock-first``, the sender's
 lock before reading, as before store/sendpath.py; ``read-then-write``, today's), and the last
 column compares each row with the same path's one-process row. ``--synchronous-commit off``
-shows PostgreSQL without waiting for the WAL flush (docs/deploy.md says what that trades).
+shows PostgreSQL without waiting for the WAL flush (docs/deploy.md says what that trades);
+``--commit-delay N`` groups commits (``commit_delay`` N µs with ``commit_siblings = 1``, set on
+the benchmark's own sessions only: a deployment's choice, which the product never makes).
 
 Client CPU is the sending processes' own CPU time per send; server CPU (PostgreSQL on the same
 machine) the CPU time of their backends per send (``/proc/<pid>/stat``; blank when the server is
@@ -157,7 +159,8 @@ def run(url: str, processes: int, sends: int, variant: str, new: bool = True) ->
                        else sum(servers) / len(latencies) * 1e6)}  # type: ignore[arg-type]
 
 
-def _pg_schema(pg: str, synchronous_commit: str | None = None) -> tuple[str, Any]:
+def _pg_schema(pg: str, synchronous_commit: str | None = None,
+               commit_delay: int | None = None) -> tuple[str, Any]:
     from sqlalchemy import create_engine, text
 
     schema = f"bench_{uuid.uuid4().hex[:8]}"
@@ -174,6 +177,8 @@ def _pg_schema(pg: str, synchronous_commit: str | None = None) -> tuple[str, Any
     options = f"-csearch_path={schema}"
     if synchronous_commit:
         options += f" -csynchronous_commit={synchronous_commit}"
+    if commit_delay is not None:  # superuser settings: the benchmark's role must be allowed
+        options += f" -ccommit_delay={commit_delay} -ccommit_siblings=1"
     url = f"{pg}{'&' if '?' in pg else '?'}options={quote(options)}"
     return url, (version, drop)
 
@@ -192,6 +197,10 @@ def main() -> None:
                         help="PostgreSQL: the sessions' synchronous_commit (default: the"
                              " server's); off trades the last moments of commits on a server"
                              " crash for not waiting on the WAL flush (docs/deploy.md)")
+    parser.add_argument("--commit-delay", type=int, metavar="MICROSECONDS",
+                        help="PostgreSQL: the sessions' commit_delay, with commit_siblings 1"
+                             " (group commit: a committing backend waits this long for others"
+                             " to flush with; default: the server's)")
     args = parser.parse_args()
     paths = [p == "read-then-write" for p in args.paths.split(",")]
     processes_list = [int(p) for p in args.processes.split(",")]
@@ -216,7 +225,8 @@ def main() -> None:
                   lambda variant, p, new: f"sqlite:///{Path(tmp)}/bench-{variant}-{p}-{new}.db")
         pg = _pg_url() if "postgresql" in args.databases else None
         if pg is not None:
-            url, (pg_version, drop) = _pg_schema(pg, args.synchronous_commit)
+            url, (pg_version, drop) = _pg_schema(pg, args.synchronous_commit,
+                                                 args.commit_delay)
             try:
                 cases("PostgreSQL", lambda *_: url)
             finally:
@@ -231,7 +241,9 @@ def main() -> None:
           f" PostgreSQL {pg_version or 'not reachable, skipped'} on the same machine. Accepted"
           " sends, spam detectors off; each process its own engine, Store and pool.")
     print()
-    print(f"synchronous_commit: {args.synchronous_commit or 'server default'}.")
+    print(f"synchronous_commit: {args.synchronous_commit or 'server default'}; commit_delay:"
+          f" {'server default' if args.commit_delay is None else args.commit_delay}"
+          f"{'' if args.commit_delay is None else ' µs, commit_siblings 1'}.")
     print()
     print("| database | senders | processes | send path | sends | sends/s | p50 µs | p99 µs |"
           " client CPU µs/send | server CPU µs/send | vs 1 process |")

@@ -153,7 +153,7 @@ def test_the_arrays_of_a_postgresql_read_give_each_form() -> None:
     not 8 digits a value fails the read, as decoding it always did."""
     from datetime import UTC, datetime
 
-    from inmail_guard.store.facts import bodies_from_arrays
+    from inmail_guard.store.sendquery import bodies_from_arrays
 
     at = [datetime(2026, 11, 27, h, tzinfo=UTC) for h in (9, 8, 7, 6)]
     texts = [encode_fingerprint(1, VALUES), "1:" + ",".join(map(str, VALUES)),

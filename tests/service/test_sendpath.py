@@ -112,7 +112,9 @@ def test_a_write_on_a_read_that_no_longer_holds_writes_nothing(svc, store, monke
     before = state(store)
     stale = replace(w, **{field: getattr(w, field) + 1})
     assert sendpath.write_send(store, stale) == sendpath.STALE
-    assert state(store) == before
+    assert state(store) == before and svc.credits("alice").used == 2  # the spend too
+    assert sendpath.write_send(store, w) == sendpath.WRITTEN
+    assert svc.credits("alice").used == 3 and count(store, t.inmail_tags) == 2
 
 
 def test_a_failure_before_commit_on_a_first_send_of_the_window_leaves_no_account(

@@ -97,3 +97,55 @@ def test_a_session_in_another_time_zone_still_reads_utc_times(store, history):
     assert all(s.tzinfo is UTC for s in facts.recent_sends)
     assert all(b.sent_at.tzinfo is UTC for b in facts.recent_bodies)
     assert facts.sender.id == "alice" and len(facts.recent_sends) == RECENT_SENDS_CAP
+
+
+def test_the_read_without_the_lock_counts_restrictions_and_reports_as_the_locked_one(store,
+                                                                                     history):
+    """One aggregate over the sender's restrictions (PostgreSQL) finds what the locked read's
+    subqueries find: the active restriction's end, every restriction ever, and the reports
+    since the window that came after the last lift."""
+    lifted_at = NOW - timedelta(days=5)
+    restrictions = [  # lifted; expired; active (the latest end among those not lifted)
+        {"id": "x1", "member_id": "alice", "starts_at": NOW - timedelta(days=9),
+         "until": NOW + timedelta(days=9), "cause": "spam", "lifted_at": lifted_at},
+        {"id": "x2", "member_id": "alice", "starts_at": NOW - timedelta(days=4),
+         "until": NOW - timedelta(days=1), "cause": "spam", "lifted_at": None},
+        {"id": "x3", "member_id": "alice", "starts_at": NOW - timedelta(hours=1),
+         "until": NOW + timedelta(days=2), "cause": "spam", "lifted_at": None},
+        {"id": "x4", "member_id": "bob", "starts_at": NOW - timedelta(hours=1),
+         "until": NOW + timedelta(days=20), "cause": "spam", "lifted_at": None},
+    ]
+    reports = [  # before the lift; after it (twice); outside the window; against bob
+        (NOW - timedelta(days=6), "alice"), (NOW - timedelta(days=4), "alice"),
+        (NOW - timedelta(days=1), "alice"), (NOW - timedelta(days=40), "alice"),
+        (NOW - timedelta(days=1), "bob")]
+    with store.write() as conn:
+        conn.execute(t.restrictions.insert(), restrictions)
+        conn.execute(t.abuse_reports.insert(), [
+            {"id": f"a{i}", "inmail_id": f"im{i}", "reporter_id": f"r{i}", "sender_id": sender,
+             "reason": "", "created_at": at} for i, (at, sender) in enumerate(reports)])
+    locked = _locked_read(store)
+    facts = _unlocked_read(store)
+    assert facts == locked
+    assert facts.restricted_until == NOW + timedelta(days=2)
+    assert facts.prior_restrictions == 3
+    assert facts.abuse_reports == 2
+
+
+def test_the_read_without_the_lock_finds_the_keys_use_only_with_that_key(store, history):
+    with store.write() as conn:
+        conn.execute(t.decision_log.insert(), [{
+            "decision_id": "d1", "sender_id": "alice", "recipient_id": "bob",
+            "idempotency_key": "k1", "request_hash": "h1", "outcome": "accepted", "codes": "",
+            "decision": "{}", "inmail_id": None, "policy_version": "v", "created_at": NOW}])
+
+    def key_use(key):
+        found = sends.read_unlocked(store, "alice", "bob", NOW, WINDOW, PREVIOUS, READS,
+                                    lambda _: 100, idempotency_key=key)
+        assert isinstance(found, sends.UnlockedRead)
+        assert found.facts == _locked_read(store)
+        return found.key_use
+
+    assert key_use("k1") == sends.inmails.KeyUse("h1", "{}", None)
+    assert key_use("k2") is None
+    assert key_use(None) is None

@@ -19,6 +19,7 @@ import contextlib
 import contextvars
 import heapq
 import itertools
+import math
 import os
 import socket
 import threading
@@ -28,32 +29,47 @@ from typing import Any
 
 
 class Watchdog:
-    """Shuts down the socket of a wait that outlives its deadline."""
+    """Shuts down the socket of a wait that outlives its deadline.
+
+    Every statement arms and disarms it (two per send), so both are kept cheap: one plain
+    lock, no ``getpid`` system call (a fork is seen through ``os.register_at_fork``), the
+    ended waits dropped from the heap as new ones come (it holds the waits in flight, not
+    every wait of the last ``response_timeout``), and the thread woken only when a new
+    deadline comes before the one it sleeps until (with one timeout, never: deadlines only
+    grow)."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._heap: list[tuple[float, int, int]] = []
         self._armed: set[int] = set()
         self._fired: set[int] = set()
         self._ids = itertools.count()
-        self._pid = 0
+        self._generation = -1  # the process generation this state belongs to (forks)
+        self._wakes_at = math.inf  # when the thread wakes up next (inf: when notified)
 
     def arm(self, fd: int, seconds: float) -> int:
         token = next(self._ids)
-        with self._cond:
-            if self._pid != os.getpid():  # first use, or a forked child: its own thread
-                self._pid = os.getpid()
+        deadline = time.monotonic() + seconds
+        with self._lock:
+            if self._generation != _generation[0]:  # first use, or a forked child
+                self._generation = _generation[0]
                 self._heap, self._armed, self._fired = [], set(), set()
+                self._wakes_at = math.inf
                 threading.Thread(target=self._run, name="db-deadline", daemon=True).start()
-            heapq.heappush(self._heap, (time.monotonic() + seconds, token, fd))
-            self._armed.add(token)
-            if self._heap[0][1] == token:
+            heap, armed = self._heap, self._armed
+            while heap and heap[0][1] not in armed:  # waits that ended: forget them now
+                heapq.heappop(heap)
+            heapq.heappush(heap, (deadline, token, fd))
+            armed.add(token)
+            if deadline < self._wakes_at:
+                self._wakes_at = deadline
                 self._cond.notify()
         return token
 
     def disarm(self, token: int) -> bool:
         """Forget ``token``; True if its deadline had passed (its socket was shut down)."""
-        with self._cond:
+        with self._lock:
             self._armed.discard(token)
             if token in self._fired:
                 self._fired.discard(token)
@@ -66,17 +82,30 @@ class Watchdog:
                 while self._heap and self._heap[0][1] not in self._armed:
                     heapq.heappop(self._heap)
                 if not self._heap:
+                    self._wakes_at = math.inf
                     self._cond.wait()
                     continue
                 deadline, token, fd = self._heap[0]
                 left = deadline - time.monotonic()
                 if left > 0:
+                    self._wakes_at = deadline
                     self._cond.wait(left)
                     continue
                 heapq.heappop(self._heap)
                 self._armed.discard(token)
                 self._fired.add(token)
                 _shut_down(fd)  # under the lock: the wait cannot have ended and its fd moved on
+
+
+#: Bumped in a forked child (the parent's watchdog thread does not run there).
+_generation = [0]
+
+
+def _forked() -> None:
+    _generation[0] += 1
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def _shut_down(fd: int) -> None:

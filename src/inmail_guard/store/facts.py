@@ -24,11 +24,9 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    true,
     type_coerce,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -315,100 +313,9 @@ def _recent_statements() -> tuple[Any, Any]:
 
 _RECENT_SENDS, _RECENT_SENDS_AND_BODIES = _recent_statements()
 
-#: Where the parts of a :func:`send_read_query` row start: the members-and-facts columns
-#: (:data:`_SEND_FACTS`'s), the account's ``used, rollover, refunds``, the idempotency key's
-#: ``request_hash, decision, inmail_id`` (NULLs where there is none), the recent send times
-#: (an array, oldest first) and, with bodies, their ``sent_at``, ``recipient_id`` and
-#: ``fingerprint`` arrays (newest first).
+#: Where a members-and-facts row (:data:`_SEND_FACTS`'s columns) ends: PostgreSQL's one-row
+#: read (``store/sendquery.py``) starts its own columns there.
 READ_ACCOUNT = len(_SEND_FACTS.selected_columns)
-READ_KEY = READ_ACCOUNT + 3
-READ_RECENT = READ_KEY + 3
-READ_BODIES = READ_RECENT + 1
-
-
-def _send_read_statement(bodies: bool) -> Any:
-    """PostgreSQL: a send's whole read as one statement and one row (none if either member
-    is unknown): :data:`_SEND_FACTS`, the sender's account for the window, the idempotency
-    key's use, and the recent sends and bodies as arrays. One statement needs no pipeline
-    (each statement of one costs the client ~20 µs of driver work) and arrays no row per send
-    time (hundreds for a busy sender)."""
-    im = t.inmails.c
-    sm, rm = t.members.alias("s"), t.members.alias("r")
-    acct, used_key = t.credit_accounts.alias("acct"), t.decision_log.alias("used_key")
-    sender = bindparam("s")
-    sends = (select(im.sent_at)
-             .where(im.sender_id == sender, im.sent_at > bindparam("since", type_=_T))
-             .order_by(im.sent_at.desc()).limit(RECENT_SENDS_CAP).subquery("recent_sends"))
-    recent = (select(func.array_agg(aggregate_order_by(sends.c.sent_at, sends.c.sent_at)))
-              .scalar_subquery().label("recent_sends"))
-    source = (sm.join(rm, rm.c.id == bindparam("r"))
-              .outerjoin(acct, and_(acct.c.member_id == sm.c.id,
-                                    acct.c.window_start == bindparam("w", type_=_T)))
-              .outerjoin(used_key, and_(used_key.c.sender_id == sm.c.id,
-                                        used_key.c.idempotency_key == bindparam("k"))))
-    columns = [*(sm.c[c.name] for c in _MEMBER_COLUMNS), *(rm.c[c.name] for c in _MEMBER_COLUMNS),
-               *_FACTS.selected_columns, acct.c.used, acct.c.rollover, acct.c.refunds,
-               used_key.c.request_hash, used_key.c.decision, used_key.c.inmail_id, recent]
-    if bodies:
-        b = (select(im.id, im.sent_at, im.recipient_id, im.fingerprint)
-             .where(im.sender_id == sender, im.sent_at > bindparam("bodies_since", type_=_T),
-                    im.fingerprint.is_not(None))
-             .order_by(im.sent_at.desc()).limit(RECENT_BODIES_CAP).subquery("bodies"))
-        order = (b.c.sent_at.desc(), b.c.id)  # the same order in each array: id breaks ties
-        arrays = select(*(func.array_agg(aggregate_order_by(col, *order)).label(f"body_{name}")
-                          for name, col in (("times", b.c.sent_at), ("to", b.c.recipient_id),
-                                            ("fingerprints", b.c.fingerprint)))
-                        ).subquery("recent_bodies")
-        source = source.join(arrays, true())
-        columns += list(arrays.c)
-    return select(*columns).select_from(source).where(sm.c.id == sender)
-
-
-_SEND_READ, _SEND_READ_AND_BODIES = _send_read_statement(False), _send_read_statement(True)
-
-
-def send_read_query(
-    sender_id: str,
-    recipient_id: str,
-    window_start: datetime,
-    now: datetime,
-    *,
-    idempotency_key: str | None,
-    expire_after: timedelta,
-    abuse_window: timedelta,
-    bodies_window: timedelta | None,
-) -> tuple[Any, dict[str, Any]]:
-    """PostgreSQL: the one statement of a send's read (:func:`_send_read_statement`), its
-    parameters, and the same windows as :func:`send_facts_queries`; the row's parts start at
-    :data:`READ_ACCOUNT`, :data:`READ_KEY`, :data:`READ_RECENT` and :data:`READ_BODIES`."""
-    params = {"s": sender_id, "r": recipient_id, "w": window_start, "k": idempotency_key,
-              "reports_since": now - abuse_window, "pending_since": now - expire_after,
-              "now": now, "since": now - timedelta(hours=24)}
-    if bodies_window is None:
-        return _SEND_READ, params
-    return _SEND_READ_AND_BODIES, {**params, "bodies_since": now - bodies_window}
-
-
-def bodies_from_arrays(times: list[datetime] | None, recipients: list[str] | None,
-                       fingerprints: list[str] | None,
-                       fingerprint_version: int) -> tuple[BodyFingerprint, ...]:
-    """The recent bodies (newest first) from :func:`send_read_query`'s arrays; fingerprints
-    of another version are left out, as :func:`send_facts_from_rows` does."""
-    if not times:
-        return ()
-    prefix = f"{fingerprint_version}{_HEX_MARK}:"
-    skip = len(prefix)
-    found = []
-    for sent_at, to, text in zip(times, recipients or (), fingerprints or (), strict=True):
-        # The compact form is handed on as stored (engine.history.stored_fingerprint; a
-        # length that is not 8 digits a value raises ValueError, as decoding it did).
-        if text.startswith(prefix):
-            found.append(stored_fingerprint(to, sent_at, text[skip:]))
-            continue
-        minhash = decode_fingerprint(text, fingerprint_version)
-        if minhash is not None:
-            found.append(BodyFingerprint(to, sent_at, minhash))
-    return tuple(found)
 
 # "<version>x:" then each MinHash value as 4 big-endian bytes, in hex (the decimal form before
 # it cost ~5x more to parse). A send's read does not decode it at all: the text after the colon

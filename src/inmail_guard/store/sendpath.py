@@ -6,7 +6,7 @@ outbox event, decision log). Nothing is locked while the engine runs:
 1. :func:`read_send` (``store/sendread.py``) reads the sender's credit account, both members
    and the facts, and the idempotency record, outside any write transaction: on PostgreSQL
    in one statement that returns one row, the recent send times and bodies as arrays
-   (``facts.send_read_query``; autocommit: no ``BEGIN``/``COMMIT``), on SQLite in one read
+   (``sendquery.send_read_query``; autocommit: no ``BEGIN``/``COMMIT``), on SQLite in one read
    transaction on the process's writer connection when it is free, else a reader connection
    of the calling thread (WAL: never waits for the writer).
 2. The caller evaluates, with no lock held.
