@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from inmail_guard.cli import supervise
+
 DEFAULT = resources.files("inmail_guard.policies").joinpath("default.yaml").read_text("utf-8")
 
 
@@ -51,6 +53,10 @@ def wait_up(port: int, proc: subprocess.Popen) -> None:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         try:
             if get(f"http://127.0.0.1:{port}/healthz")[0] == 200:
+                # With --workers, the supervisor answers 503 while no worker is ready and
+                # stops within supervise.POLL of one being ready: until then it may still
+                # take the next connection (cli/supervise.py).
+                time.sleep(3 * supervise.POLL)
                 return
         except OSError:
             pass
