@@ -99,3 +99,60 @@ def test_a_send_that_ends_after_the_close_gives_its_connection_back(open_store):
         sendpath.close(store)  # the store closes while this send still holds its connection
         conn.execute("SELECT 1")
     assert store.db.pool.checkedout() == 0
+
+
+@PG_ONLY
+def test_a_driver_error_in_the_send_discards_its_connection_as_store_unavailable(open_store):
+    import psycopg
+
+    from inmail_guard.store import StoreUnavailable
+
+    store = open_store()
+    first = _send_connection(store)
+    with pytest.raises(StoreUnavailable) as raised, sendpath.connection(store) as conn:
+        assert int(conn.info.backend_pid) == first  # the kept one
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+    assert raised.value.reason == "connection"
+    assert isinstance(raised.value.__cause__, psycopg.OperationalError)
+    assert store.db.pool.checkedout() == 0  # discarded, not kept
+    assert _send_connection(store) != first
+
+
+@PG_ONLY
+def test_any_other_error_in_the_send_passes_through_and_keeps_the_connection(open_store):
+    store = open_store()
+    first = _send_connection(store)
+    with pytest.raises(ValueError, match=r"^not the database$"), \
+            sendpath.connection(store) as conn:
+        conn.execute("SELECT 1")
+        raise ValueError("not the database")
+    assert store.db.pool.checkedout() == 1
+    assert _send_connection(store) == first
+
+
+@PG_ONLY
+def test_raw_statements_convert_times_only_on_a_session_not_in_utc(open_store):
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from inmail_guard.store import tables as t
+    from inmail_guard.store.db import RawDb
+
+    store = open_store()
+    when = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+    with store.write() as c:
+        c.execute(t.members.insert().values(id="m1", plan="basic", created_at=when,
+                                             updated_at=when))
+    stmt = select(t.members.c.created_at).where(t.members.c.id == "m1")
+    with sendpath.connection(store) as conn:
+        db = RawDb(conn.cursor(), store)
+        assert db._utc_driver()
+        assert db.all(stmt, {}) == [(when,)]
+        conn.execute("SET TimeZone = 'America/New_York'")
+        try:
+            assert not db._utc_driver()
+            (got,), = db.all(stmt, {})
+            assert got == when and got.tzinfo is UTC  # converted back to UTC
+        finally:
+            conn.execute("SET TimeZone = 'UTC'")

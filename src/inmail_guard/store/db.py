@@ -234,7 +234,12 @@ class RawDb:
     def _utc_driver(self) -> bool:
         """psycopg on a session in UTC (``StoreSettings.postgres_session``): its times are
         aware UTC datetimes as loaded, nothing to convert."""
-        return not self._sqlite and self.cursor.connection.info.timezone is UTC
+        if self._sqlite:
+            return False
+        # The parameter psycopg's ``info.timezone`` reads, without the ConnectionInfo it
+        # builds on each access: "UTC" (or none) is what it loads as datetime.UTC.
+        zone = self.cursor.connection.pgconn.parameter_status(b"TimeZone")
+        return zone is None or zone == b"UTC"
 
     def first(self, stmt: Executable, params: dict[str, Any]) -> Sequence[Any] | None:
         rows = self.all(stmt, params)

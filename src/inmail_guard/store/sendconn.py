@@ -19,8 +19,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from inmail_guard.store.db import postgres_idle_alive
@@ -67,7 +66,7 @@ class KeptConnections:
     def keep(self, raw: Any) -> bool:
         """Keep ``raw`` for the next send if the pool can spare it and it is clean."""
         conn = raw.driver_connection
-        if (len(self._stack) >= self._size or conn.info.transaction_status
+        if (len(self._stack) >= self._size or conn.pgconn.transaction_status
                 or self._store.db.pool.checkedout() > self._busy_limit):
             return False
         with self._lock:
@@ -104,7 +103,7 @@ def _give_back(raw: Any) -> None:
     conn = raw.driver_connection
     if raw.is_valid:
         try:
-            if conn.info.transaction_status:
+            if conn.pgconn.transaction_status:  # not IDLE (ConnectionInfo: built per access)
                 conn.rollback()
             conn.autocommit = False
         except Exception:
@@ -112,33 +111,56 @@ def _give_back(raw: Any) -> None:
     raw.close()
 
 
-@contextmanager
-def connection(store: Store) -> Iterator[Any]:
+class _Checkout:
+    """:func:`connection`'s context manager: a class rather than ``@contextmanager`` (a send
+    enters it once, and the generator, its frames and the nested ``unavailable_as_error``
+    cost CPU on every send; the behaviour is the same)."""
+
+    __slots__ = ("_pool", "_raw", "_store")
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._pool = kept(store)
+        self._raw: Any = None
+
+    def __enter__(self) -> Any:
+        with unavailable_as_error():
+            raw = self._pool.take()
+            if raw is None:
+                raw = self._store.db.raw_connection()
+                try:
+                    conn = raw.driver_connection
+                    if conn.pgconn.transaction_status:  # not IDLE: someone left one open
+                        conn.rollback()
+                    conn.autocommit = True
+                except BaseException:
+                    _give_back(raw)
+                    raise
+        self._raw = raw
+        return raw.driver_connection
+
+    def __exit__(self, typ: type[BaseException] | None, exc: BaseException | None,
+                 tb: Any) -> bool:
+        raw, self._raw = self._raw, None
+        with unavailable_as_error():
+            try:
+                if exc is not None and isinstance(
+                        exc, (self._store.db.dialect.loaded_dbapi.OperationalError,
+                              StoreUnavailable)):
+                    raw.invalidate()  # failed under a driver error: discarded
+            finally:
+                if not (raw.is_valid and self._pool.keep(raw)):
+                    _give_back(raw)
+        # The block's own error, as unavailable_as_error around it would have raised it.
+        return unavailable_as_error().__exit__(typ, exc, tb)
+
+
+def connection(store: Store) -> AbstractContextManager[Any]:
     """A psycopg connection in autocommit for one send: a kept one, else one from the pool.
     One that failed under a driver error is discarded; any other is kept for the next send
-    or goes back to the pool as it came (autocommit off, no transaction)."""
-    pool = kept(store)
-    with unavailable_as_error():
-        raw = pool.take()
-        if raw is None:
-            raw = store.db.raw_connection()
-            try:
-                conn = raw.driver_connection
-                if conn.info.transaction_status:  # not IDLE: someone left a transaction open
-                    conn.rollback()
-                conn.autocommit = True
-            except BaseException:
-                _give_back(raw)
-                raise
-        dead = store.db.dialect.loaded_dbapi.OperationalError
-        try:
-            yield raw.driver_connection
-        except (dead, StoreUnavailable):
-            raw.invalidate()
-            raise
-        finally:
-            if not (raw.is_valid and pool.keep(raw)):
-                _give_back(raw)
+    or goes back to the pool as it came (autocommit off, no transaction). Driver errors that
+    mean the database is unavailable come out as ``StoreUnavailable``."""
+    return _Checkout(store)
 
 
 _cursors: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()

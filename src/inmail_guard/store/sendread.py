@@ -166,7 +166,14 @@ def _read_postgres(store: Store, conn: Any, sender_id: str, recipient_id: str,
                                    idempotency_key=idempotency_key,
                                    expire_after=expire_after, abuse_window=abuse_window,
                                    bodies_window=bodies_window)
-    with _postgres(store, conn) as pg:
+    if conn is None:  # a connection of the read's own
+        with connection(store) as own:
+            return _read_postgres(store, own, sender_id, recipient_id, window_start, now,
+                                  idempotency_key, expire_after, abuse_window, bodies_window,
+                                  fingerprint_version, previous_window_start, plan_limit,
+                                  rollover_cap)
+    with unavailable_as_error():  # driver failures as StoreUnavailable
+        pg = conn
         # The kept cursor, straight: RawDb's per-call work (parameter dict, fetchall, the
         # session's zone looked up for time columns) is ~10 µs of a read's ~40 µs client CPU.
         p = _compiled.get(stmt)
@@ -219,18 +226,6 @@ def _read_postgres(store: Store, conn: Any, sender_id: str, recipient_id: str,
 
 #: The PostgreSQL read statements, compiled (``RawDb``'s compiled form, used without it).
 _compiled: dict[Any, _Prepared] = {}
-
-
-@contextmanager
-def _postgres(store: Store, conn: Any) -> Iterator[Any]:
-    """``conn``, or a :func:`connection` of the read's own; driver failures as
-    ``StoreUnavailable``."""
-    with unavailable_as_error():
-        if conn is not None:
-            yield conn
-            return
-        with connection(store) as own:
-            yield own
 
 
 class _RunDb:
