@@ -66,19 +66,6 @@ def test_the_active_policy_is_one_frozen_object_with_terms_compiled_from_its_eng
         active.engine = engines["long"]  # type: ignore[misc]
 
 
-def test_a_sends_reads_come_from_its_own_policys_terms_built_once_per_policy(engines):
-    from inmail_guard.service.send import _reads
-
-    short, long = ActivePolicy.of(engines["short"]), ActivePolicy.of(engines["long"])
-    first = _reads(short)
-    assert first.expire_after == timedelta(days=2)
-    assert _reads(short) is first  # built once, not per send
-    assert _reads(long).expire_after == timedelta(days=20)
-    again = ActivePolicy.of(engines["short"])  # a reload of the same policy: new terms
-    assert _reads(again) is not first and _reads(again) == first
-    assert _reads(short) is first
-
-
 def test_a_concurrent_reader_never_sees_the_engine_of_one_policy_with_the_terms_of_another(
         service, engines, fast_switching):
     stop, thread = swapping(service, engines)

@@ -236,26 +236,13 @@ class Sends:
 # --- shared by both paths ------------------------------------------------------------------------
 
 
-#: The :class:`~inmail_guard.store.sends.Reads` of recent terms, by ``id``, each with its
-#: terms (an id is only trusted while they are the same object): built once per policy, not
-#: per send.
-_READS: dict[int, tuple[Any, sends.Reads]] = {}
-
-
 def _reads(active: ActivePolicy) -> sends.Reads:
     """How far back a send's facts look, from the active policy's terms."""
     terms = active.terms
-    found = _READS.get(id(terms))
-    if found is not None and found[0] is terms:
-        return found[1]
-    reads = sends.Reads(expire_after=terms.expire_after, abuse_window=terms.abuse_window,
-                        bodies_window=terms.bodies_window,
-                        fingerprint_version=terms.fingerprint_version,
-                        rollover_cap=terms.rollover_cap)
-    if len(_READS) >= 16:  # policies swapped many times: forget the old ones
-        _READS.clear()
-    _READS[id(terms)] = (terms, reads)
-    return reads
+    return sends.Reads(expire_after=terms.expire_after, abuse_window=terms.abuse_window,
+                       bodies_window=terms.bodies_window,
+                       fingerprint_version=terms.fingerprint_version,
+                       rollover_cap=terms.rollover_cap)
 
 
 def _member_not_found(message: Message, missing: sends.MissingMembers) -> ServiceError:
