@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 from bench_pg import _pg_schema, _policy, _setup
-from bench_service import _message, _pg_url
+from bench_service import _message, pg_url_or_say
 
 
 def _ran_ns(pids: set[int]) -> int:
@@ -77,10 +77,8 @@ def main() -> None:
                         help="the sessions' synchronous_commit (default: the server's): off"
                              " shows what waiting for the WAL flush costs the CPU of both sides")
     args = parser.parse_args()
-    pg = _pg_url()
-    if pg is None:  # says so instead of failing benchmarks/run.py's whole run
-        print("PostgreSQL not reachable at INMAIL_GUARD_TEST_PG_URL (or the default URL):"
-              " skipped")
+    pg = pg_url_or_say()
+    if pg is None:
         return
     url, (_, drop) = _pg_schema(pg, args.synchronous_commit)
     try:

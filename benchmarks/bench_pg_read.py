@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 from bench_pg import _pg_schema, _policy, _setup
-from bench_service import _message, _pg_url
+from bench_service import _message, pg_url_or_say
 
 _DUMP = r"""
 import json
@@ -73,10 +73,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--reads", type=int, default=1000, help="reads per round and tree")
     args = parser.parse_args()
-    pg = _pg_url()
-    if pg is None:  # says so instead of failing benchmarks/run.py's whole run
-        print("PostgreSQL not reachable at INMAIL_GUARD_TEST_PG_URL (or the default URL):"
-              " skipped")
+    pg = pg_url_or_say()
+    if pg is None:
         return
     trees = {"this tree": _statement(None)}
     if args.baseline_src:

@@ -120,6 +120,16 @@ def run(url: str, processes: int, sends: int, bare: bool = False,
     return len(latencies) / wall, p50, p99, len(latencies), accepted, cpu_us
 
 
+def pg_url_or_say() -> str | None:
+    """:func:`_pg_url`, printing why a PostgreSQL-only benchmark is skipped when it is None
+    (so benchmarks/run.py's whole run does not fail without a server)."""
+    url = _pg_url()
+    if url is None:
+        print("PostgreSQL not reachable at INMAIL_GUARD_TEST_PG_URL (or the default URL):"
+              " skipped")
+    return url
+
+
 def _pg_url() -> str | None:
     url = os.environ.get("INMAIL_GUARD_TEST_PG_URL",
                          "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -44,8 +44,9 @@ def _bulk(decision: ig.Decision) -> ig.Signal | None:
     return next((s for s in decision.spam.signals if s.detector == "bulk" and s.score > 0), None)
 
 
-def test_bulk_detector_counts_rows_stored_in_the_decimal_form(service, clock) -> None:
-    """A database written by an earlier release keeps working: its fingerprints count."""
+def _one_body_to_the_limit(service, clock) -> tuple[int, str, str]:
+    """rita sends one body to as many recipients as the bulk detector allows (all accepted);
+    returns that limit, the body and its fingerprint in the decimal form of earlier releases."""
     cast(service)
     limit = service.policy.spam.detectors["bulk"]["max_similar"]
     for i in range(limit):
@@ -54,7 +55,12 @@ def test_bulk_detector_counts_rows_stored_in_the_decimal_form(service, clock) ->
     for i in range(limit):
         clock.advance(timedelta(minutes=5))
         assert service.send(msg("rita", f"p{i}", body=body)).accepted
-    old = f"{FINGERPRINT_VERSION}:" + ",".join(map(str, fingerprint(body)))
+    return limit, body, f"{FINGERPRINT_VERSION}:" + ",".join(map(str, fingerprint(body)))
+
+
+def test_bulk_detector_counts_rows_stored_in_the_decimal_form(service, clock) -> None:
+    """A database written by an earlier release keeps working: its fingerprints count."""
+    limit, body, old = _one_body_to_the_limit(service, clock)
     with service.store.write() as conn:
         conn.execute(update(t.inmails).values(fingerprint=old))
     clock.advance(timedelta(minutes=5))
@@ -124,15 +130,7 @@ def test_the_store_hands_on_the_text_it_keeps_and_the_detector_never_decodes_it(
 def test_rows_in_both_forms_count_together(service, clock) -> None:
     """Half the rows written by an earlier release (decimal), half today (hex): the bulk
     detector counts every one, and each reads back as the same values."""
-    cast(service)
-    limit = service.policy.spam.detectors["bulk"]["max_similar"]
-    for i in range(limit):
-        service.put_member(ig.Member(f"p{i}"))
-    body = "Hi there, we are hiring senior data engineers in Lisbon, fully remote, great team."
-    for i in range(limit):
-        clock.advance(timedelta(minutes=5))
-        assert service.send(msg("rita", f"p{i}", body=body)).accepted
-    old = f"{FINGERPRINT_VERSION}:" + ",".join(map(str, fingerprint(body)))
+    limit, body, old = _one_body_to_the_limit(service, clock)
     with service.store.write() as conn:
         conn.execute(update(t.inmails).where(t.inmails.c.recipient_id.in_(["p0", "p2", "p4"]))
                      .values(fingerprint=old))
