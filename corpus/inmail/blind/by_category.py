@@ -1,8 +1,11 @@
 """Scams caught and legitimate messages rejected per category of the blind set, each row sent
 as an InMail through the default policy with the shipped model (the model card's "Blind set").
 
-    python corpus/inmail/blind/by_category.py            # holdout2
-    python corpus/inmail/blind/by_category.py holdout3   # another set of this folder
+    python corpus/inmail/blind/by_category.py            # holdout5, the newest
+    python corpus/inmail/blind/by_category.py NAME       # another set of this folder
+
+Only sets whose messages are still here: holdout2-4 were folded into ``../train.csv`` in
+round 11 (their ``*_categories.csv`` stay as the record of what they were).
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ HERE = Path(__file__).parent
 
 
 def main() -> None:
-    name = sys.argv[1] if len(sys.argv) > 1 else "holdout2"
-    sets = sorted(p.name.removesuffix("_categories.csv") for p in HERE.glob("*_categories.csv"))
+    name = sys.argv[1] if len(sys.argv) > 1 else "holdout5"
+    sets = sorted(p.name.removesuffix("_categories.csv") for p in HERE.glob("*_categories.csv")
+                  if (HERE / p.name.replace("_categories.csv", ".csv")).exists())
     if name not in sets:
         sys.exit(f"by_category.py: no blind set {name!r} here; one of: {', '.join(sets)}")
     with open(HERE / f"{name}.csv", newline="", encoding="utf-8") as f:
