@@ -298,7 +298,7 @@ def _write_function(store: Store, conn: Any, w: SendWrite,
         w.open_rollover)
     undefined = store.db.dialect.loaded_dbapi.errors.UndefinedFunction
     before_commit()
-    cur = sendconn.cursor(conn)
+    cur = sendconn.cursor(conn, _CALL)
     try:
         cur.execute(_CALL, params, prepare=True)
     except undefined:

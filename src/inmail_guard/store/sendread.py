@@ -179,7 +179,7 @@ def _read_postgres(store: Store, conn: Any, sender_id: str, recipient_id: str,
         p = _compiled.get(stmt)
         if p is None:
             p = _compiled[stmt] = _Prepared(stmt, store.db.dialect)
-        cur = sendconn.cursor(pg)
+        cur = sendconn.cursor(pg, p.sql)
         cur.execute(p.sql, {**p.defaults, **params} if p.defaults else params, prepare=True)
         row = cur.fetchone()
 
