@@ -92,3 +92,20 @@ def test_each_statement_keeps_its_adapters_across_runs(pg_store):
             sendconn.fetch_one(conn, _SELECT, ["a"])
         assert session.transformers == kept and len(kept) == 2
         assert all(session.transformers[s] is kept[s] for s in kept)
+
+
+@PG_ONLY
+def test_one_lost_prepared_statement_is_prepared_again_under_a_new_name(pg_store):
+    with sendpath.connection(pg_store) as conn:
+        sendconn.fetch_one(conn, _INSERT, ["a", WHEN, 1])
+        sendconn.fetch_one(conn, _SELECT, ["a"])
+        (lost,) = conn.execute("SELECT name FROM pg_prepared_statements"
+                               " WHERE statement LIKE 'SELECT%'").fetchone()
+        conn.execute(f"DEALLOCATE {lost}")
+        assert sendconn.fetch_one(conn, _SELECT, ["a"]) == ("a", WHEN, 1)
+        assert sendconn.fetch_one(conn, _INSERT, ["b", WHEN, 2]) == ("b", WHEN, 2)
+        names = {name for (name,) in conn.execute("SELECT name FROM pg_prepared_statements")
+                 if name.startswith("inmail_guard_send_")}
+        # Both statements prepared again under new names (the insert's old one stays, unused).
+        assert lost == "inmail_guard_send_2"
+        assert names == {"inmail_guard_send_1", "inmail_guard_send_3", "inmail_guard_send_4"}

@@ -201,11 +201,12 @@ class _Session:
     statement (its dumpers and loaders, looked up once) and the server-side prepared
     statements by (statement, parameter types)."""
 
-    __slots__ = ("prepared", "transformers")
+    __slots__ = ("named", "prepared", "transformers")
 
     def __init__(self) -> None:
         self.transformers: dict[bytes, Any] = {}
         self.prepared: dict[tuple[bytes, Any], bytes] = {}
+        self.named = 0  # statements prepared on this session so far (names never reused)
 
 
 _sessions: weakref.WeakKeyDictionary[Any, _Session] = weakref.WeakKeyDictionary()
@@ -241,14 +242,15 @@ def fetch_one(conn: Any, statement: Statement, params: Sequence[Any]) -> tuple[A
         for attempt in (1, 2):
             name = session.prepared.get(key)
             if name is None:
-                name = f"inmail_guard_send_{len(session.prepared)}".encode()
+                session.named += 1
+                name = f"inmail_guard_send_{session.named}".encode()
                 pgconn.send_prepare(name, sql, param_types=tx.types)
                 _check(conn, conn.wait(generators.execute(pgconn)))
                 session.prepared[key] = name
             pgconn.send_query_prepared(name, dumped, param_formats=tx.formats,
                                        result_format=pq.Format.BINARY)
             results = conn.wait(generators.execute(pgconn))
-            if (attempt == 1 and results
+            if (attempt == 1 and results and results[-1].status == _FATAL_ERROR
                     and results[-1].error_field(pq.DiagnosticField.SQLSTATE) == b"26000"):
                 session.prepared.clear()  # the session's prepared statements are gone
                 continue
@@ -273,14 +275,19 @@ def _load_psycopg() -> tuple[Any, Any, Any]:
 
 def _check(conn: Any, results: list[Any]) -> Any:
     """The one result of a statement, or its error raised as psycopg raises it."""
-    from psycopg import errors, pq
-
     for result in results:
-        if result.status == pq.ExecStatus.FATAL_ERROR:
+        if result.status == _FATAL_ERROR:
+            from psycopg import errors
+
             raise errors.error_from_result(result, encoding=conn.info.encoding)
     if not results:
+        from psycopg import errors
+
         raise errors.InternalError("got no result from the query")
     return results[-1]
+
+
+_FATAL_ERROR = 7  # psycopg.pq.ExecStatus.FATAL_ERROR (libpq's PGRES_FATAL_ERROR)
 
 
 __all__ = ["KeptConnections", "Statement", "connection", "fetch_one", "kept"]
