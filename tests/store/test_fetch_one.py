@@ -109,3 +109,16 @@ def test_one_lost_prepared_statement_is_prepared_again_under_a_new_name(pg_store
         # Both statements prepared again under new names (the insert's old one stays, unused).
         assert lost == "inmail_guard_send_2"
         assert names == {"inmail_guard_send_1", "inmail_guard_send_3", "inmail_guard_send_4"}
+
+
+@PG_ONLY
+def test_past_the_cap_a_new_statement_runs_unprepared(pg_store, monkeypatch):
+    monkeypatch.setattr(sendconn, "PREPARED_MAX", 1)
+    with sendpath.connection(pg_store) as conn:
+        assert sendconn.fetch_one(conn, _INSERT, ["a", WHEN, 1]) == ("a", WHEN, 1)
+        for _ in range(2):  # the second statement, twice: never prepared
+            assert sendconn.fetch_one(conn, _SELECT, ["a"]) == ("a", WHEN, 1)
+        assert sendconn.fetch_one(conn, _INSERT, ["b", WHEN, 2]) == ("b", WHEN, 2)
+        names = [name for (name,) in conn.execute("SELECT name FROM pg_prepared_statements")
+                 if name.startswith("inmail_guard_send_")]
+        assert names == ["inmail_guard_send_1"]  # the insert's, prepared before the cap

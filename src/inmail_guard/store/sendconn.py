@@ -210,6 +210,8 @@ class _Session:
 
 
 _sessions: weakref.WeakKeyDictionary[Any, _Session] = weakref.WeakKeyDictionary()
+#: Prepared statements :func:`fetch_one` keeps per session at most (psycopg's own cap is 100).
+PREPARED_MAX = 64
 _AUTO: dict[int, list[Any]] = {}
 
 
@@ -223,7 +225,9 @@ def fetch_one(conn: Any, statement: Statement, params: Sequence[Any]) -> tuple[A
     through ``conn.wait`` (the response deadline, ``store/deadline.py``); errors are
     psycopg's own, as the cursor raises them (``UndefinedFunction``, ``UniqueViolation``,
     ``OperationalError``...). A prepared statement the session lost (``DEALLOCATE ALL``,
-    ``DISCARD ALL``) is prepared again, once."""
+    ``DISCARD ALL``) is prepared again, once. At most :data:`PREPARED_MAX` are prepared per
+    session (one per statement and parameter types); past that a new combination runs
+    unnamed (parsed and planned on every run)."""
     adapt, generators, pq = _psycopg or _load_psycopg()
     session = _sessions.get(conn)
     if session is None:
@@ -239,27 +243,44 @@ def fetch_one(conn: Any, statement: Statement, params: Sequence[Any]) -> tuple[A
     key = (sql, tx.types)
     pgconn = conn.pgconn
     with conn.lock:
-        for attempt in (1, 2):
-            name = session.prepared.get(key)
-            if name is None:
-                session.named += 1
-                name = f"inmail_guard_send_{session.named}".encode()
-                pgconn.send_prepare(name, sql, param_types=tx.types)
-                _check(conn, conn.wait(generators.execute(pgconn)))
-                session.prepared[key] = name
-            pgconn.send_query_prepared(name, dumped, param_formats=tx.formats,
-                                       result_format=pq.Format.BINARY)
+        if key not in session.prepared and len(session.prepared) >= PREPARED_MAX:
+            # A parameter-type combination past the cap (ints dump as int2, int4 or int8 by
+            # value, None as unknown): run it unnamed, as psycopg does, rather than grow.
+            pgconn.send_query_params(sql, dumped, param_types=tx.types,
+                                     param_formats=tx.formats, result_format=pq.Format.BINARY)
             results = conn.wait(generators.execute(pgconn))
-            if (attempt == 1 and results and results[-1].status == _FATAL_ERROR
-                    and results[-1].error_field(pq.DiagnosticField.SQLSTATE) == b"26000"):
-                session.prepared.clear()  # the session's prepared statements are gone
-                continue
-            break
+        else:
+            results = _run_prepared(conn, session, key, dumped, tx, generators, pq)
     result = _check(conn, results)
     if not result.ntuples:
         return None
     tx.set_pgresult(result)
     return tx.load_row(0, tuple)  # type: ignore[no-any-return]
+
+
+def _run_prepared(conn: Any, session: _Session, key: tuple[bytes, Any], dumped: Any, tx: Any,
+                  generators: Any, pq: Any) -> list[Any]:
+    """Execute the statement prepared for ``key`` (preparing it first if needed); its
+    results. A name the session lost is prepared again, once."""
+    pgconn = conn.pgconn
+    sql = key[0]
+    for attempt in (1, 2):
+        name = session.prepared.get(key)
+        if name is None:
+            session.named += 1
+            name = f"inmail_guard_send_{session.named}".encode()
+            pgconn.send_prepare(name, sql, param_types=tx.types)
+            _check(conn, conn.wait(generators.execute(pgconn)))
+            session.prepared[key] = name
+        pgconn.send_query_prepared(name, dumped, param_formats=tx.formats,
+                                   result_format=pq.Format.BINARY)
+        results: list[Any] = conn.wait(generators.execute(pgconn))
+        if (attempt == 1 and results and results[-1].status == _FATAL_ERROR
+                and results[-1].error_field(pq.DiagnosticField.SQLSTATE) == b"26000"):
+            session.prepared.clear()  # the session's prepared statements are gone
+            continue
+        break
+    return results
 
 
 _psycopg: tuple[Any, Any, Any] | None = None  # psycopg's adapt, generators, pq (lazily)
