@@ -12,6 +12,10 @@ The pool's cap stays what it is (``pool_size + max_overflow``: kept connections 
 checked out), and kept connections never starve the rest of the process: a connection is
 kept only while at most half the pool is in use, at most ``pool_size // 2`` of them, and only
 in a clean state (no transaction, not broken); otherwise it goes back to the pool as before.
+
+The send's two statements run on it through :func:`fetch_one`, psycopg's lowest level: each
+prepared once per session, its adapters kept with the connection (a cursor shared by the read
+and the write rebuilt them on every execute).
 """
 
 from __future__ import annotations
