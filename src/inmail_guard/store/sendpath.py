@@ -254,6 +254,7 @@ def _event(db: Db, event_id: str, type_: str, payload: str, now: datetime) -> No
 
 _CALL = (f"SELECT {FUNCTION}(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
          " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+_CALL_STATEMENT = sendconn.Statement(_CALL)
 
 
 def _write_postgres(store: Store, conn: Any, w: SendWrite,
@@ -298,13 +299,11 @@ def _write_function(store: Store, conn: Any, w: SendWrite,
         w.open_rollover)
     undefined = store.db.dialect.loaded_dbapi.errors.UndefinedFunction
     before_commit()
-    cur = sendconn.cursor(conn)
     try:
-        cur.execute(_CALL, params, prepare=True)
+        row = sendconn.fetch_one(conn, _CALL_STATEMENT, params)
     except undefined:
         _function_missing(store)
         return None
-    row = cur.fetchone()
     assert row is not None
     return str(row[0])
 
