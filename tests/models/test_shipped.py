@@ -83,7 +83,7 @@ def test_manifest(shipped) -> None:
     assert [d["file"] for d in m["training_data"]] == [
         "sms_spam_train.csv", "email_spam_train.csv", "train.csv"]
     assert [(d["ham"], d["spam"]) for d in m["training_data"]] == [
-        (3862, 598), (2938, 1200), (799, 734)]
+        (3862, 598), (2938, 1200), (1519, 1453)]
     assert set(m["versions"]) == {"python", "sklearn", "numpy", "scipy", "joblib"}
     assert m["features"] == FEATURES_VERSION
     assert m["params"]["inmail_form"] is True
