@@ -56,18 +56,11 @@ from inmail_guard.models import features
 from inmail_guard.models.inmail import model_input
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+sys.path.insert(0, os.path.dirname(__file__))
+from email_ceiling import at_fpr  # the ceiling's threshold rule, shared
+
 FOLDS, SEED = 5, 1  # as tools/email_ceiling.py
 MLP_K = 100_000
-
-
-def at_fpr(scores: np.ndarray, spam: np.ndarray, fpr: float) -> tuple[float, float, float]:
-    """F1, ham FPR and recall with the threshold at ``fpr`` of the ham scores (the ceiling's)."""
-    ham = np.sort(scores[~spam])
-    threshold = ham[len(ham) - int(fpr * len(ham)) - 1]
-    flagged = scores > threshold
-    tp, fp = int((flagged & spam).sum()), int((flagged & ~spam).sum())
-    fn = int((~flagged & spam).sum())
-    return 2 * tp / (2 * tp + fp + fn), fp / int((~spam).sum()), tp / int(spam.sum())
 
 
 class Tfidf:
