@@ -8,7 +8,9 @@ from inmail_guard.api.logs import JSONFormatter
 
 from .conftest import SVC, evaluate_body
 
-SECRET = "TOP-SECRET-BODY-7c1e please do not log me"
+# An ordinary message around a marker: the test is about logs, and a bare marker line reads
+# as borderline spam to the classifier (spam-v1 ce671d49 scores it 0.39, its threshold).
+SECRET = "Hi Bob, would you be open to a chat? TOP-SECRET-BODY-7c1e please do not log me"
 
 
 def formatted(caplog) -> list[str]:

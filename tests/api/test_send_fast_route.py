@@ -192,7 +192,8 @@ def test_an_admin_key_may_send_on_both(api):
     assert fast.status_code == declared.status_code == 201
 
 
-SECRET = "TOP-SECRET-BODY-51d0 please do not log me"
+# An ordinary message around a marker (see tests/api/test_logs.py).
+SECRET = "Hi Bob, would you be open to a chat? TOP-SECRET-BODY-51d0 please do not log me"
 
 
 def test_the_access_line_and_metrics_of_a_fast_send(api, caplog):
