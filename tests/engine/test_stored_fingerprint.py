@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import TypeAdapter
 
+from fingerprint_helpers import decoded
 from inmail_guard.engine.history import stored_fingerprint
 from inmail_guard.engine.types import BodyFingerprint, Facts, Member
 
@@ -20,22 +21,14 @@ VALUES = (0, 1, 2**32 - 1, 123456789) * 16
 HEX = struct.pack(">64I", *VALUES).hex()
 
 
-def _decoded(b: BodyFingerprint) -> bool:
-    try:
-        BodyFingerprint.__dict__["minhash"].__get__(b)
-    except AttributeError:
-        return False
-    return True
-
-
 def test_the_hex_text_is_the_callers_values() -> None:
     plain = BodyFingerprint("r1", NOW, VALUES)
     assert plain.minhash_hex == HEX and plain.size == 64
     stored = stored_fingerprint("r1", NOW, HEX)
     assert stored.minhash_hex == HEX and stored.size == 64
-    assert not _decoded(stored)  # size and text need no decoding
+    assert not decoded(stored)  # size and text need no decoding
     assert stored.minhash == VALUES
-    assert _decoded(stored) and stored.minhash is stored.minhash  # decoded once, kept
+    assert decoded(stored) and stored.minhash is stored.minhash  # decoded once, kept
 
 
 def test_either_form_equals_the_other_and_hashes_alike() -> None:
@@ -103,7 +96,7 @@ def test_text_that_is_not_hex_fails_when_read() -> None:
     assert stored.size == 1
     with pytest.raises(ValueError, match="non-hexadecimal"):
         stored.minhash  # noqa: B018
-    assert not _decoded(stored)
+    assert not decoded(stored)
 
 
 def test_a_callers_value_outside_32_bits_has_no_hex() -> None:

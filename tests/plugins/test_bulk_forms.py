@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from fingerprint_helpers import decoded
 from inmail_guard.engine.content import Content, parse_body
 from inmail_guard.engine.history import stored_fingerprint
 from inmail_guard.engine.types import BodyFingerprint, Facts, Member, Message, Signal
@@ -90,14 +91,19 @@ def history(rng: random.Random, base: list[str], n: int) -> tuple[BodyFingerprin
     return tuple(out)
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_either_form_decides_as_before(seed: int) -> None:
+def _case(seed: int) -> tuple[BulkDetector, Message, tuple[BodyFingerprint, ...]]:
+    """A seeded random case: a detector's settings, a message and its sender's history."""
     rng = random.Random(seed)
     base = [rng.choice(WORDS) for _ in range(rng.choice((5, 40, 100)))]
     detector = BulkDetector.from_settings(
         {"max_similar": rng.choice((1, 3, 10)), "similarity": rng.choice((0.5, 0.8, 1.0))})
-    msg = message(recipient_id="r1", body=" ".join(base))
-    recent = history(rng, base, rng.choice((5, 30, 200)))
+    return (detector, message(recipient_id="r1", body=" ".join(base)),
+            history(rng, base, rng.choice((5, 30, 200))))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_either_form_decides_as_before(seed: int) -> None:
+    detector, msg, recent = _case(seed)
     stored = tuple(as_stored(b) for b in recent)
     mixed = tuple(s if i % 2 else b for i, (b, s) in enumerate(zip(recent, stored,
                                                                     strict=True)))
@@ -106,29 +112,16 @@ def test_either_form_decides_as_before(seed: int) -> None:
         got = detector.check(msg, facts(recent_bodies=form), content(msg.body))
         assert got == want
     # The store's form was compared as text: nothing had to decode it.
-    assert all(not _decoded(b) for b in stored)
+    assert all(not decoded(b) for b in stored)
 
 
 def test_the_cases_cover_both_outcomes() -> None:
     """The random cases above are worth something only if some fire and some do not."""
     fired = set()
     for seed in range(40):
-        rng = random.Random(seed)
-        base = [rng.choice(WORDS) for _ in range(rng.choice((5, 40, 100)))]
-        detector = BulkDetector.from_settings(
-            {"max_similar": rng.choice((1, 3, 10)), "similarity": rng.choice((0.5, 0.8, 1.0))})
-        msg = message(recipient_id="r1", body=" ".join(base))
-        recent = history(rng, base, rng.choice((5, 30, 200)))
+        detector, msg, recent = _case(seed)
         fired.add(reference_check(detector, msg, facts(recent_bodies=recent)) is not None)
     assert fired == {True, False}
-
-
-def _decoded(b: BodyFingerprint) -> bool:
-    try:
-        BodyFingerprint.__dict__["minhash"].__get__(b)
-    except AttributeError:
-        return False
-    return True
 
 
 def test_the_numpy_comparison_counts_as_the_c_one() -> None:
