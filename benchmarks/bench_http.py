@@ -42,6 +42,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from _harness import machine
 
@@ -233,6 +234,15 @@ def seed(db: Path, senders: int = SENDERS) -> None:
             service.put_member(Member(f"r{i}"))
     finally:
         service.close()
+
+
+def seeded_app(db: Path, senders: int = SENDERS) -> Any:
+    """The HTTP app in this process on a freshly seeded file, the access log off (what
+    ``bench_http_parts.py`` and ``bench_sqlite_send_parts.py`` measure in process)."""
+    from inmail_guard.api import Settings, create_app
+
+    seed(db, senders)
+    return create_app(Settings(db=str(db), keys_env=f"bench:admin:{KEY}", access_log=False))
 
 
 def _children(pid: int) -> list[int]:

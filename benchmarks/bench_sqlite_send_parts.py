@@ -114,7 +114,6 @@ def main() -> None:
     from pydantic import TypeAdapter
 
     import inmail_guard
-    from inmail_guard.api import Settings, create_app
     from inmail_guard.api.models import SendRequest
     from inmail_guard.api.responses import loads
 
@@ -125,9 +124,7 @@ def main() -> None:
                 for i in range(args.sends + warm)]
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "parts.db"
-        bench_http.seed(db, args.senders)
-        app = create_app(Settings(db=str(db), keys_env=f"bench:admin:{bench_http.KEY}",
-                                  access_log=False))
+        app = bench_http.seeded_app(db, args.senders)
         service = app.state.services.get()
         for message in messages[:warm]:
             service.send_nowait(message)
