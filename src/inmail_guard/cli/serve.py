@@ -46,10 +46,8 @@ def _check_policy(policy: str | None) -> str:
 
     try:
         holder = PolicyHolder(policy, make_engine)
-    except PolicyReloadError as exc:
-        lines = [exc.message] + [
-            "  " + " ".join(f"{k}={v}" for k, v in issue.items()) for issue in exc.issues]
-        raise click.ClickException("\n".join(lines)) from None
+    except PolicyReloadError as exc:  # its message already lists every issue, once
+        raise click.ClickException(exc.message) from None
     active = holder.active
     return f"{active.policy.name} {active.policy.version[:19]} from {active.source}"
 
