@@ -66,3 +66,21 @@ def test_binary_suite_names_the_file(tmp_path: Path, runner, policy_cli, content
     assert result.exit_code == 2, result.output
     assert result.output == (f"Error: {path}{where}; a suite is a YAML text file: save it as"
                              " UTF-8\n")
+
+
+@pytest.mark.parametrize(
+    ("part", "problem"),
+    [
+        ("message: {subjct: Hello}", "message.subjct: unknown field; remove it"),
+        ("facts: {credits_usd: 3}", "facts.credits_usd: unknown field; remove it"),
+        ("facts: {sender: {plna: basic}}", "facts.sender.plna: unknown field; remove it"),
+    ],
+)
+def test_a_misspelt_field_is_named_as_unknown_with_the_fix(
+        tmp_path: Path, runner, policy_cli, part: str, problem: str) -> None:
+    path = tmp_path / "suite.yaml"
+    path.write_text(f"cases:\n  - name: x\n    {part}\n    expect: {{outcome: accepted}}\n",
+                    encoding="utf-8")
+    result = runner.invoke(policy_cli, ["test", str(path)])
+    assert result.exit_code == 2, result.output
+    assert result.output == f"Error: {path}:2: case 'x': {problem}\n"
