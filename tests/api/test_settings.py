@@ -185,3 +185,11 @@ def test_serve_lists_each_policy_issue_once(tmp_path: Path) -> None:
            " plans.premium_business.montly_credits: unknown key 'montly_credits'"
            " (did you mean 'monthly_credits'?); expected one of: monthly_credits\n")
     assert not (tmp_path / "x.db").exists()
+
+
+def test_serve_names_a_misspelt_builtin_policy(tmp_path: Path) -> None:
+    code, output = _serve("--policy", "builtin:defualt", "--db", str(tmp_path / "x.db"))
+    assert (code, output) == (
+        1, "Error: policy builtin:defualt is invalid: builtin:defualt:1:1: no built-in policy"
+           " 'builtin:defualt' (did you mean 'builtin:default'?); expected a policy file or"
+           " builtin:default\n")

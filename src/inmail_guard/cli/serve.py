@@ -205,8 +205,8 @@ def serve(policy: str | None, db: str, host: str, port: int, workers: int,
     from inmail_guard.api.auth import KeyConfigError, KeyStore, generate_key
     from inmail_guard.api.logs import configure
 
-    if policy is not None and policy != "builtin:default":
-        policy = str(Path(policy).resolve())
+    if policy is not None and (not policy.startswith("builtin:") or Path(policy).exists()):
+        policy = str(Path(policy).resolve())  # a builtin: name stays one, to be named back
     server = _check_settings(
         policy=policy, db=db, host=host, port=port, workers=workers,
         api_keys_file=api_keys_file and str(Path(api_keys_file).resolve()),
