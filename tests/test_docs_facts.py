@@ -87,3 +87,9 @@ def test_readme_decision_json_is_the_default_policys() -> None:
     assert ig.default_policy().plans["premium_business"].monthly_credits == 10
     assert "with the default policy (10 credits for `premium_business`" in " ".join(
         readme.split())
+
+
+def test_deploy_gives_the_shipped_models_size() -> None:
+    size = (ROOT / "src" / "inmail_guard" / "models" / "spam-v1.joblib").stat().st_size
+    mb = round(size / 1_000_000)
+    assert f"The package carries the shipped model ({mb} MB)" in read("docs/deploy.md")
