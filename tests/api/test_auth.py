@@ -133,4 +133,36 @@ def test_bad_key_file_says_why(tmp_path: Path):
         KeyStore.from_sources(str(path))
     # The entry's path as every error spells one (inmail_guard.fieldpath): index in brackets.
     assert str(caught.value) == (f"{path}: expected a list of {{name, role, sha256}}:"
-                                 " [0].sha256: String should match pattern '^[0-9a-fA-F]{64}$'")
+                                 " [0].sha256: expected the key's sha256 as 64 hex digits, not"
+                                 ' the key itself (printf %s "$KEY" | sha256sum)')
+
+
+def test_a_key_file_error_names_each_field_and_the_fix_without_echoing_values(
+        tmp_path: Path) -> None:
+    path = tmp_path / "keys.yaml"
+    path.write_text("keys:\n"
+                    "  - {name: x, role: superuser, key: igk_plain_secret, sha256: igk_plain_2}\n"
+                    "  - {name: y}\n"
+                    "  - [1]\n"
+                    "  - {name: '', role: admin, sha256: " + "a" * 64 + "}\n")
+    with pytest.raises(KeyConfigError) as caught:
+        KeyStore.from_sources(str(path))
+    assert str(caught.value) == (
+        f"{path}: expected a list of {{name, role, sha256}}:"
+        " [0].role: expected service or admin;"
+        " [0].sha256: expected the key's sha256 as 64 hex digits, not the key itself"
+        ' (printf %s "$KEY" | sha256sum);'
+        " [0].key: unknown key; an entry has exactly name, role and sha256;"
+        " [1].role: required key is missing; [1].sha256: required key is missing;"
+        " [2]: expected a mapping {name, role, sha256};"
+        " [3].name: expected a non-empty name (shown in logs as key_name)")
+    assert "igk_plain" not in str(caught.value)
+
+
+def test_a_key_file_that_is_not_a_list_says_how_to_write_it(tmp_path: Path) -> None:
+    path = tmp_path / "keys.yaml"
+    path.write_text("name: x\nrole: service\n")
+    with pytest.raises(KeyConfigError) as caught:
+        KeyStore.from_sources(str(path))
+    assert str(caught.value) == (f"{path}: expected a list of {{name, role, sha256}}: found a"
+                                 " mapping; write the entries as a list, or under keys:")

@@ -173,3 +173,23 @@ def test_a_database_driver_that_is_not_installed_is_refused() -> None:
     assert _serve("--db", "postgresql+psycopg2://u@db/inmail") == (
         1, "Error: --db postgresql+psycopg2://u@db/inmail: the driver psycopg2 is not"
            " installed; use postgresql:// (psycopg 3, which inmail-guard installs)\n")
+
+
+def test_serve_lists_each_policy_issue_once(tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text("name: x\nextends: builtin:default\n"
+                      "plans:\n  premium_business: {montly_credits: 15}\n", encoding="utf-8")
+    code, output = _serve("--policy", str(policy), "--db", str(tmp_path / "x.db"))
+    assert (code, output) == (
+        1, f"Error: policy {policy} is invalid: {policy}:4:22:"
+           " plans.premium_business.montly_credits: unknown key 'montly_credits'"
+           " (did you mean 'monthly_credits'?); expected one of: monthly_credits\n")
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_serve_names_a_misspelt_builtin_policy(tmp_path: Path) -> None:
+    code, output = _serve("--policy", "builtin:defualt", "--db", str(tmp_path / "x.db"))
+    assert (code, output) == (
+        1, "Error: policy builtin:defualt is invalid: builtin:defualt:1:1: no built-in policy"
+           " 'builtin:defualt' (did you mean 'builtin:default'?); expected a policy file or"
+           " builtin:default\n")

@@ -89,3 +89,42 @@ def test_evaluate_invalid_policy_is_exit_2_as_documented(tmp_path: Path) -> None
     assert result.output.count(str(bad)) == 1
     help_text = CliRunner().invoke(main, ["evaluate", "--help"]).output
     assert "2 on usage errors or an invalid policy" in " ".join(help_text.split())
+
+
+def test_demo_refuses_a_policy_without_its_members_plans(tmp_path: Path) -> None:
+    policy = tmp_path / "own.yaml"
+    policy.write_text("name: own\nplans:\n  gold: {monthly_credits: 5}\n", encoding="utf-8")
+    db = tmp_path / "demo.db"
+    result = CliRunner().invoke(main, ["demo", "--policy", str(policy), "--db", str(db)])
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        f"Error: {policy}: the demo's members are on plans this policy does not declare:"
+        " basic, job_seeker, premium_business, recruiter_corporate, recruiter_lite,"
+        " sales_navigator_team, sales_navigator_team_advanced. Fix: declare them under"
+        " plans:, or add `extends: builtin:default` to the policy.\n")
+    assert not db.exists()
+
+
+def test_demo_says_which_rejection_stopped_the_tour_without_a_traceback(tmp_path: Path) -> None:
+    policy = tmp_path / "strict.yaml"
+    policy.write_text("name: strict\nextends: builtin:default\n"
+                      "plans:\n  premium_business: {monthly_credits: 0}\n", encoding="utf-8")
+    db = tmp_path / "demo.db"
+    result = CliRunner().invoke(main, ["demo", "--policy", str(policy), "--db", str(db)])
+    assert result.exit_code == 2, result.output
+    assert " ".join(result.output.split()) == (
+        f"Error: {policy}: this policy rejected a send the demo's tour builds on"
+        " (plan_has_no_credits); the tour follows the shipped rules. Fix: run the demo with"
+        " builtin:default or a policy that extends it and keeps its plans' credits and rules"
+        f" (database left at {db}).")
+
+
+def test_demo_names_the_policys_own_credits(tmp_path: Path) -> None:
+    policy = tmp_path / "acme.yaml"
+    policy.write_text("name: acme\nextends: builtin:default\n"
+                      "plans:\n  premium_business: {monthly_credits: 15}\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["demo", "--policy", str(policy),
+                                       "--db", str(tmp_path / "demo.db")])
+    assert result.exit_code == 0, result.output
+    assert "send (premium business, 15 credits)" in result.output
+    assert "sent; 14 of 15 credits left" in result.output

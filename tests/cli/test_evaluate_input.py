@@ -100,3 +100,25 @@ def test_a_wrongly_typed_field_is_an_error_record_naming_it(tmp_path: Path) -> N
                     "problem": "Input should be an ISO 8601 date and time with a time zone,"
                                " such as 2026-11-27T09:00:00Z"}]}}
     assert out[0]["outcome"] == "accepted"
+
+
+SHAPE = 'a JSON object {"message": {...}, "facts": {...}}'
+
+
+def test_a_plain_text_message_says_what_a_record_is(tmp_path: Path) -> None:
+    code, out = evaluate(tmp_path, LINE + b"Hi Dana, would you be open to a short call?\n" + LINE)
+    assert code == 1
+    assert out[1] == error(2, "not valid JSON: Expecting value at column 1; each record is"
+                              f" {SHAPE}, one per line")
+    assert [o.get("outcome") for o in out] == ["accepted", None, "accepted"]
+
+
+@pytest.mark.parametrize(("line", "found"), [
+    (b"[1, 2]", "an array"), (b'"hello"', "a string"), (b"3", "a number"),
+    (b"null", "null"), (b"true", "true or false"),
+])
+def test_a_record_that_is_not_an_object_names_what_it_is(tmp_path: Path, line: bytes,
+                                                         found: str) -> None:
+    code, out = evaluate(tmp_path, LINE + line + b"\n")
+    assert code == 1
+    assert out[1] == error(2, f"expected {SHAPE}, found {found}")

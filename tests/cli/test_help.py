@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import click
 import pytest
 
 from inmail_guard.cli import COMMANDS, SUMMARIES, main
@@ -47,3 +48,25 @@ def test_the_listed_summary_is_the_verbs_own(verb: str) -> None:
 
 def test_every_verb_has_a_summary() -> None:
     assert set(SUMMARIES) == set(COMMANDS)
+
+
+def _leaf_commands() -> list[tuple[str, click.Command]]:
+    ctx = click.Context(main)
+    found: list[tuple[str, click.Command]] = []
+
+    def walk(command: click.Command, path: str) -> None:
+        if isinstance(command, click.Group):
+            for name in command.list_commands(ctx):
+                walk(command.get_command(ctx, name), f"{path} {name}".strip())
+        else:
+            found.append((path, command))
+
+    walk(main, "")
+    return found
+
+
+@pytest.mark.parametrize(("path", "command"), _leaf_commands(), ids=lambda v: str(v))
+def test_every_option_says_what_it_does(path: str, command: click.Command) -> None:
+    silent = [p.opts[0] for p in command.params
+              if isinstance(p, click.Option) and not p.help and "--help" not in p.opts]
+    assert silent == [], f"inmail-guard {path}: options without help text: {silent}"

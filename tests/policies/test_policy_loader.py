@@ -68,6 +68,26 @@ def test_unreadable_policy_file_is_a_policy_error(tmp_path: Path) -> None:
         f"{missing}:1:1: cannot read the policy file: No such file or directory")
 
 
+def test_a_misspelt_builtin_policy_is_named_with_the_fix() -> None:
+    with pytest.raises(PolicyError) as caught:
+        load_policy("builtin:defualt")
+    assert str(caught.value) == (
+        "builtin:defualt:1:1: no built-in policy 'builtin:defualt' (did you mean"
+        " 'builtin:default'?); expected a policy file or builtin:default")
+
+
+def test_a_misspelt_builtin_on_the_command_line_is_exit_2_without_a_file_error() -> None:
+    from click.testing import CliRunner
+
+    from inmail_guard.cli import main
+
+    result = CliRunner().invoke(main, ["policy", "explain", "builtin:defualt"])
+    assert result.exit_code == 2, result.output
+    assert result.output == ("Error: builtin:defualt:1:1: no built-in policy 'builtin:defualt'"
+                             " (did you mean 'builtin:default'?); expected a policy file or"
+                             " builtin:default\n")
+
+
 # --- extends ---------------------------------------------------------------------------------
 
 

@@ -66,3 +66,34 @@ def test_binary_suite_names_the_file(tmp_path: Path, runner, policy_cli, content
     assert result.exit_code == 2, result.output
     assert result.output == (f"Error: {path}{where}; a suite is a YAML text file: save it as"
                              " UTF-8\n")
+
+
+@pytest.mark.parametrize(
+    ("part", "problem"),
+    [
+        ("message: {subjct: Hello}", "message.subjct: unknown field; remove it"),
+        ("facts: {credits_usd: 3}", "facts.credits_usd: unknown field; remove it"),
+        ("facts: {sender: {plna: basic}}", "facts.sender.plna: unknown field; remove it"),
+    ],
+)
+def test_a_misspelt_field_is_named_as_unknown_with_the_fix(
+        tmp_path: Path, runner, policy_cli, part: str, problem: str) -> None:
+    path = tmp_path / "suite.yaml"
+    path.write_text(f"cases:\n  - name: x\n    {part}\n    expect: {{outcome: accepted}}\n",
+                    encoding="utf-8")
+    result = runner.invoke(policy_cli, ["test", str(path)])
+    assert result.exit_code == 2, result.output
+    assert result.output == f"Error: {path}:2: case 'x': {problem}\n"
+
+
+def test_a_policy_file_given_as_a_suite_is_named_as_such(tmp_path: Path, runner,
+                                                          policy_cli) -> None:
+    (tmp_path / "acme.yaml").write_text(
+        "name: acme\nextends: builtin:default\nplans:\n  premium_business: {monthly_credits: 15}\n",
+        encoding="utf-8")
+    result = runner.invoke(policy_cli, ["test", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        f"Error: {tmp_path / 'acme.yaml'}: this is a policy file, not a test suite (it has"
+        " plans:, no cases:). Fix: give policy test the suite files or a directory holding only"
+        " suites; a suite names its policy with policy: (or use --policy)\n")

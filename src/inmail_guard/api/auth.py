@@ -135,10 +135,34 @@ def load_key_file(path: str | Path) -> list[KeyEntry]:
         return _ENTRIES.validate_python(data or [])
     except ValidationError as exc:
         problems = "; ".join(
-            f"{format_path(e['loc'])}: {e['msg']}" for e in exc.errors()
+            f"{where}: {_key_problem(e)}" if (where := format_path(e["loc"]))
+            else _key_problem(e) for e in exc.errors()
         )
         raise KeyConfigError(
             f"{path}: expected a list of {{name, role, sha256}}: {problems}") from None
+
+
+def _key_problem(error: Any) -> str:
+    """What is wrong with one field of a key entry, and the fix. Never echoes a value: a plain
+    key pasted where its digest belongs must not reach a log."""
+    kind = error["type"]
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        return "unknown key; an entry has exactly name, role and sha256"
+    if kind in ("model_type", "model_attributes_type"):
+        return "expected a mapping {name, role, sha256}"
+    if kind == "list_type":
+        found = "a mapping" if isinstance(error.get("input"), dict) else "a single value"
+        return f"found {found}; write the entries as a list, or under keys:"
+    if error["loc"][-1:] == ("name",):
+        return "expected a non-empty name (shown in logs as key_name)"
+    if error["loc"][-1:] == ("role",):
+        return "expected service or admin"
+    if error["loc"][-1:] == ("sha256",):
+        return ("expected the key's sha256 as 64 hex digits, not the key itself"
+                " (printf %s \"$KEY\" | sha256sum)")
+    return str(error["msg"])
 
 
 def parse_key_env(value: str) -> list[KeyEntry]:

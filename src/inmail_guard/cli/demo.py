@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 import inmail_guard as ig
-from inmail_guard.cli import OutputPath, load_policy_or_exit
+from inmail_guard.cli import BadInput, OutputPath, load_policy_or_exit
 from inmail_guard.plugins.teststring import MARKER
 from inmail_guard.service import InMailService, ManualClock, SendResult, ServiceError
 
@@ -87,8 +87,24 @@ class Tour:
         return value
 
     def inmail_id(self, result: SendResult) -> str:
-        assert result.inmail is not None, result.decision.codes
+        """The id of a send the rest of the tour builds on; :class:`TourRejected` if the
+        policy refused it (a policy stricter than the shipped one)."""
+        if result.inmail is None:
+            raise TourRejected(result.decision.codes)
         return result.inmail.id
+
+
+class TourRejected(Exception):
+    """A send the tour needs was rejected by the policy: ``codes`` say why."""
+
+    def __init__(self, codes: tuple[str, ...]) -> None:
+        super().__init__(", ".join(codes))
+        self.codes = codes
+
+
+def missing_plans(policy: ig.Policy) -> list[str]:
+    """The plans the demo's members have that ``policy`` does not declare."""
+    return sorted({m.plan for m in MEMBERS} - set(policy.plans))
 
 
 def _table(*columns: str, title: str | None = None) -> Table:
@@ -106,8 +122,9 @@ def run_tour(svc: InMailService, clock: ManualClock) -> tuple[Tour, Table, Table
     tour = Tour(svc, clock)
 
     # Credits and plans.
+    credits = svc.credits("alice").limit
     bob_inmail = tour.inmail_id(tour.send(
-        "send (premium business, 10 credits)", "alice", "bob", tags=("q3-hiring",),
+        f"send (premium business, {credits} credits)", "alice", "bob", tags=("q3-hiring",),
         crm={"lead_id": "L-1001", "account_id": "A-77"}))
     tour.send("basic plan has no InMail credits", "basil", "bob")
     for i in range(5):
@@ -227,13 +244,26 @@ def demo(db_path: str | None, policy_path: str | None) -> None:
     if db_path is not None and Path(db_path).exists():
         raise click.UsageError(f"{db_path} exists; the demo builds a fresh database,"
                                " pick a new path")
-    policy = load_policy_or_exit(policy_path or "builtin:default")
+    policy_ref = policy_path or "builtin:default"
+    policy = load_policy_or_exit(policy_ref)
+    if missing := missing_plans(policy):
+        raise BadInput(
+            f"{policy_ref}: the demo's members are on plans this policy does not declare:"
+            f" {', '.join(missing)}. Fix: declare them under plans:, or add"
+            " `extends: builtin:default` to the policy.")
     db = (Path(db_path) if db_path is not None
           else Path(tempfile.mkdtemp(prefix="inmail-guard-demo-")) / "demo.db")
     clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
     console = Console(width=None if sys.stdout.isatty() else 160)
     with InMailService(policy, db, clock=clock) as svc:
-        tour, inbox, stats = run_tour(svc, clock)
+        try:
+            tour, inbox, stats = run_tour(svc, clock)
+        except TourRejected as exc:
+            raise BadInput(
+                f"{policy_ref}: this policy rejected a send the demo's tour builds on"
+                f" ({', '.join(exc.codes)}); the tour follows the shipped rules. Fix: run"
+                " the demo with builtin:default or a policy that extends it and keeps its"
+                f" plans' credits and rules (database left at {db}).") from None
     console.print(f"[bold]inmail-guard demo[/] · policy {policy.name} ({policy.version[:19]}…)"
                   f" · database {db}")
     console.print(tour.steps)

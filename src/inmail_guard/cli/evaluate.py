@@ -25,6 +25,9 @@ from inmail_guard.engine.types import Decision, Facts, Message
 from inmail_guard.engine.wire import RequestError, parse_request
 
 BATCH = 512
+RECORD_SHAPE = 'a JSON object {"message": {...}, "facts": {...}}'
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "true or false",
+               int: "a number", float: "a number", type(None): "null"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +57,8 @@ def _parse(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        return _Unreadable(f"not valid JSON: {exc.msg} at column {exc.colno}")
+        return _Unreadable(f"not valid JSON: {exc.msg} at column {exc.colno}; each record is"
+                           f" {RECORD_SHAPE}, one per line")
     except RecursionError:
         return _Unreadable("not valid JSON: nested too deeply")
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
@@ -129,6 +133,9 @@ def _error(line: int, message: str, fields: list[dict[str, str]] | None = None) 
 def _prepare(line: int, value: Any) -> tuple[Message, Facts] | dict[str, Any]:
     if isinstance(value, _Unreadable):
         return _error(line, value.message)
+    if not isinstance(value, dict):
+        return _error(line, f"expected {RECORD_SHAPE}, found"
+                            f" {_JSON_TYPES.get(type(value), type(value).__name__)}")
     try:
         return parse_request(value)
     except RequestError as exc:

@@ -444,7 +444,9 @@ def info(model_ref: str) -> None:
 @model.command(name="crossval")
 @_DATA
 @_training_options
-@click.option("--folds", type=click.IntRange(2), default=5, show_default=True)
+@click.option("--folds", type=click.IntRange(2), default=5, show_default=True,
+              help="Number of folds K (at least 2): each is scored by a model trained on"
+                   " the others.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
               default=None, callback=_check_output_file,
               help="Also write the results as JSON to this file (its directory must exist).")

@@ -81,7 +81,9 @@ def explain_command(policy_ref: str, fmt: str) -> None:
 @click.command("diff")
 @click.argument("old_ref", metavar="OLD")
 @click.argument("new_ref", metavar="NEW")
-@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True,
+              help="text: one line per change; markdown: a bullet list for a pull request;"
+                   " json: a list of {path, summary, details}.")
 def diff_command(old_ref: str, new_ref: str, fmt: str) -> None:
     """Meaningful differences between two policies, from their validated models.
 
@@ -118,8 +120,12 @@ def diff_command(old_ref: str, new_ref: str, fmt: str) -> None:
 
 @click.command("qa")
 @click.argument("corpus", type=click.Path(exists=True, dir_okay=False))
-@click.option("--policy", "policy_ref", default="builtin:default", show_default=True)
-@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--policy", "policy_ref", default="builtin:default", show_default=True,
+              help="The policy whose detectors and rules check the corpus (a file or"
+                   " builtin:default).")
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True,
+              help="text: terminal tables; markdown: for a pull-request description;"
+                   " json: the report as data.")
 def qa_command(corpus: str, policy_ref: str, fmt: str) -> None:
     """Mass-check a labelled corpus (CSV id,label,text) against a policy's detectors and rules.
 

@@ -66,7 +66,9 @@ class _CountingLines:
 @click.option("--chunk-size", default=2000, show_default=True, type=click.IntRange(min=1),
               help="Records evaluated per evaluate_many call.")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]),
-              default="text", show_default=True)
+              default="text", show_default=True,
+              help="text: for a terminal; markdown: for a pull-request description; json: the"
+                   " report as data.")
 @click.option("--progress/--no-progress", default=True,
               help="Progress bar on stderr (only shown on a terminal).")
 def replay(traffic: str, new_ref: str, old_ref: str | None, flips_path: str | None,

@@ -46,10 +46,8 @@ def _check_policy(policy: str | None) -> str:
 
     try:
         holder = PolicyHolder(policy, make_engine)
-    except PolicyReloadError as exc:
-        lines = [exc.message] + [
-            "  " + " ".join(f"{k}={v}" for k, v in issue.items()) for issue in exc.issues]
-        raise click.ClickException("\n".join(lines)) from None
+    except PolicyReloadError as exc:  # its message already lists every issue, once
+        raise click.ClickException(exc.message) from None
     active = holder.active
     return f"{active.policy.name} {active.policy.version[:19]} from {active.source}"
 
@@ -207,8 +205,8 @@ def serve(policy: str | None, db: str, host: str, port: int, workers: int,
     from inmail_guard.api.auth import KeyConfigError, KeyStore, generate_key
     from inmail_guard.api.logs import configure
 
-    if policy is not None and policy != "builtin:default":
-        policy = str(Path(policy).resolve())
+    if policy is not None and (not policy.startswith("builtin:") or Path(policy).exists()):
+        policy = str(Path(policy).resolve())  # a builtin: name stays one, to be named back
     server = _check_settings(
         policy=policy, db=db, host=host, port=port, workers=workers,
         api_keys_file=api_keys_file and str(Path(api_keys_file).resolve()),

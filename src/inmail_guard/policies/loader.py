@@ -91,6 +91,11 @@ def load_located(path: str | Path) -> tuple[Policy, Positions]:
     display = str(path)
     if display == BUILTIN_DEFAULT:
         return _Loader().load(_default_text(), BUILTIN_DEFAULT, _package_dir())
+    if display.startswith("builtin:") and not os.path.exists(path):  # a misspelt built-in
+        hint = suggest(display, [BUILTIN_DEFAULT])
+        raise PolicyError([PolicyIssue(
+            display, 1, 1, "", f"no built-in policy {display!r}{hint}; expected a policy file"
+            f" or {BUILTIN_DEFAULT}", f"a policy file or {BUILTIN_DEFAULT}", repr(display))])
     try:
         data, total = _read_head(path)
         too_large = size_issue(data, display, total)

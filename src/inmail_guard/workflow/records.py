@@ -30,6 +30,9 @@ def describe_validation_error(exc: ValidationError, prefix: str) -> str:
     parts = []
     for err in exc.errors():
         loc = format_path((prefix, *err["loc"]))
+        if err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+            parts.append(f"{loc}: unknown field; remove it")  # as HTTP and `evaluate` say
+            continue
         found = err.get("input")
         shown = "" if isinstance(found, dict | list) else f" (found {found!r})"
         parts.append(f"{loc}: {err['msg']}{shown}")

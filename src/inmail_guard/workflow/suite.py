@@ -162,6 +162,12 @@ def load_suite(path: str | Path, *, policy: Policy | None = None) -> Suite:
     if not isinstance(data, dict):
         raise SuiteError(shown, "expected a mapping with policy:, defaults: and cases:")
     unknown = sorted(set(data) - _SUITE_KEYS)
+    if unknown and "cases" not in data and {"plans", "extends"} & set(data):
+        raise SuiteError(shown, "this is a policy file, not a test suite (it has"
+                                f" {'plans' if 'plans' in data else 'extends'}:, no cases:)."
+                                " Fix: give policy test the suite files or a directory holding"
+                                " only suites; a suite names its policy with policy: (or use"
+                                " --policy)")
     if unknown:
         raise SuiteError(shown, f"unknown key(s) {', '.join(unknown)};"
                                 f" expected {', '.join(sorted(_SUITE_KEYS))}")
