@@ -7,8 +7,10 @@
 ``git archive main src | tar -x -C /tmp/base``, plus the built ``_speedups`` module), right
 after this tree's: the old-vs-new ratio from one run.
 
-Starts ``inmail-guard serve`` (1 and 2 workers) on a free port with a temporary SQLite file,
-then drives it from separate processes:
+Starts ``inmail-guard serve`` (1 and 2 workers) on a free port with a temporary SQLite file
+(``--database postgresql``: a scratch schema of ``INMAIL_GUARD_TEST_PG_URL``, default
+``postgresql+psycopg://postgres@127.0.0.1:5432/test``, dropped afterwards; the instances of a
+deployment sharing one database), then drives it from separate processes:
 
 * maximum throughput, closed loop: ``wrk`` (Debian package ``wrk``) with a Lua script for the
   POSTs, or, without wrk, the asyncio raw-socket generator below;
@@ -25,6 +27,10 @@ bulk detectors are on). A sender's 26th send within minutes is spam (volume + au
 ``--senders`` must exceed requests/s x duration / 25: 500 (the figure before session 9) stops
 measuring accepted sends near 1,500/s over 8 s. Each send also costs more the more its sender
 sent recently (benchmarks/README.md "Sends at scale"): fewer senders, dearer sends.
+
+On PostgreSQL on the same machine, ``db CPU µs/req`` is the CPU time of every PostgreSQL
+process (the backends, the WAL writer, the checkpointer...) over the requests served: with the
+server CPU column, what a send costs the machine.
 """
 
 from __future__ import annotations
@@ -222,7 +228,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def seed(db: Path, senders: int = SENDERS) -> None:
+def seed(db: Path | str, senders: int = SENDERS) -> None:
     from inmail_guard import Member, default_policy
     from inmail_guard.service import InMailService
 
@@ -273,6 +279,49 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def postgres_cpu_seconds() -> float | None:
+    """user+system CPU of every PostgreSQL process on this machine, with that of the ended
+    ones their parent has reaped (a backend whose connection closed mid-run; None: none is
+    local)."""
+    total, found = 0.0, False
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                head, rest = f.read().rsplit(")", 1)
+        except OSError:
+            continue
+        if head.split("(", 1)[1] != "postgres":
+            continue
+        fields = rest.split()  # utime, stime, then cutime, cstime: reaped children
+        total += sum(int(v) for v in fields[11:15]) / tick
+        found = True
+    return total if found else None
+
+
+def pg_database(url: str) -> tuple[str, Any]:
+    """A scratch schema on ``url``: the URL that uses it, and a function dropping it."""
+    import uuid
+    from urllib.parse import quote
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"bench_http_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+    options = quote(f"-csearch_path={schema}")
+    return f"{url}{'&' if '?' in url else '?'}options={options}", drop
+
+
 @dataclass
 class Server:
     proc: subprocess.Popen[bytes]
@@ -293,7 +342,7 @@ def _env(src: str | None) -> dict[str, str]:
     return env
 
 
-def seed_with(db: Path, src: str | None, senders: int = SENDERS) -> None:
+def seed_with(db: Path | str, src: str | None, senders: int = SENDERS) -> None:
     """:func:`seed`, by the code that will serve the file (a database made by newer code is
     refused by older code)."""
     subprocess.run([sys.executable, __file__, "--seed", str(db), "--senders", str(senders)],
@@ -301,7 +350,8 @@ def seed_with(db: Path, src: str | None, senders: int = SENDERS) -> None:
                    cwd=Path(__file__).parent)
 
 
-def start_server(db: Path, workers: int, access_log: bool, src: str | None = None) -> Server:
+def start_server(db: Path | str, workers: int, access_log: bool,
+                 src: str | None = None) -> Server:
     port = free_port()
     env = {**_env(src), "INMAIL_GUARD_API_KEYS": f"bench:admin:{KEY}"}
     cmd = [sys.executable, "-c", "from inmail_guard.cli import main; main()", "serve",
@@ -347,10 +397,13 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=SENDERS,
                         help="senders seeded for the send case (each has 50 credits; keep it"
                              " above requests/s x duration / 25, see the module doc)")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="the database the server runs on (postgresql: a scratch schema"
+                             " of INMAIL_GUARD_TEST_PG_URL)")
     parser.add_argument("--seed", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.seed:
-        seed(Path(args.seed), args.senders)
+        seed(args.seed if "://" in args.seed else Path(args.seed), args.senders)
         return
     if args.nice:
         os.nice(args.nice)  # inherited by the server, its workers, wrk and the generators
@@ -374,8 +427,16 @@ def main() -> None:
             trees.append(("baseline", str(Path(args.baseline_src).resolve())))
         runs = [(w, name, src) for w in (int(w) for w in args.workers.split(","))
                 for name, src in trees]
+        def db_cpu() -> float | None:
+            return postgres_cpu_seconds() if args.database == "postgresql" else None
+
+        pg = os.environ.get("INMAIL_GUARD_TEST_PG_URL",
+                            "postgresql+psycopg://postgres@127.0.0.1:5432/test")
         for workers, tree, src in runs:
-            db = tmp / f"bench-{workers}-{tree.replace(' ', '-')}.db"
+            db: Path | str = tmp / f"bench-{workers}-{tree.replace(' ', '-')}.db"
+            drop = None
+            if args.database == "postgresql":
+                db, drop = pg_database(pg)
             seed_with(db, src, args.senders)
             server = start_server(db, workers, args.access_log, src)
             try:
@@ -391,7 +452,7 @@ def main() -> None:
                 cases = [c for c in cases if c[3] in wanted]
                 base = None
                 for label, method, path, kind, lua in cases:
-                    cpu0 = cpu_seconds(server.proc.pid)
+                    cpu0, db0 = cpu_seconds(server.proc.pid), db_cpu()
                     if wrk:
                         r = run_wrk(server.port, path, lua, args.duration, args.conns, tmp)
                         tool = f"wrk -t1 -c{args.conns}"
@@ -402,15 +463,18 @@ def main() -> None:
                         tool = f"asyncio closed loop, {args.conns} conns"
                         bad = sum(v for k, v in r["statuses"].items() if int(k) >= 300)  # type: ignore[union-attr]
                     cpu = cpu_seconds(server.proc.pid) - cpu0
+                    db1 = db_cpu()
                     served = r["per_s"] * args.duration  # type: ignore[operator]
                     us = f"{cpu / served * 1e6:,.0f}" if served else ""
+                    db_us = (f"{(db1 - db0) / served * 1e6:,.0f}"
+                             if served and db0 is not None and db1 is not None else "")
                     if base is None:
                         base = r["per_s"]
                     ratio = f"{r['per_s'] / base:.2f}"  # type: ignore[operator]
                     rows.append(f"| {workers} | {tree} | {label} | max ({tool}) |"
                                 f" {r['per_s']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |"
                                 f" {r['max_ms']:.1f} |"
-                                f" {ratio} | {us} | {bad} |")
+                                f" {ratio} | {us} | {db_us} | {bad} |")
                 if "fixed" not in wanted:
                     continue
                 cpu0 = cpu_seconds(server.proc.pid)
@@ -422,15 +486,19 @@ def main() -> None:
                 rows.append(f"| {workers} | {tree} | POST /v1/evaluate | fixed"
                             f" {args.rate:,.0f}/s (open loop) | {r['per_s']:,.0f} |"
                             f" {r['p50_ms']:.2f} |"
-                            f" {r['p99_ms']:.2f} | {r['max_ms']:.1f} | | {us} | {bad} |")
+                            f" {r['p99_ms']:.2f} | {r['max_ms']:.1f} | | {us} | | {bad} |")
             finally:
                 server.stop()
+                if drop is not None:
+                    drop()
     load = os.getloadavg()
-    print("### HTTP API on loopback (server and load generator on the same machine)")
+    where = ("PostgreSQL on the same machine" if args.database == "postgresql"
+             else "a SQLite file")
+    print(f"### HTTP API on loopback (server, {where} and load generator on the same machine)")
     print()
     print("| workers | code | request | load | requests/s | p50 ms | p99 ms | max ms |"
-          " vs /healthz | server CPU µs/req | non-2xx |")
-    print("|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+          " vs /healthz | server CPU µs/req | db CPU µs/req | non-2xx |")
+    print("|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
     print()
     print("Server CPU µs/req is the server processes' user+system time over the requests"
