@@ -20,6 +20,7 @@ from inmail_guard.api.metrics import MeteredPlugins, Metrics
 from inmail_guard.api.middleware import EdgeMiddleware
 from inmail_guard.api.policy_state import ActivePolicy, PolicyHolder, PolicyReloadError
 from inmail_guard.api.responses import JSONBytesResponse
+from inmail_guard.api.sendthreads import SendThreads
 from inmail_guard.api.settings import Settings
 from inmail_guard.api.workers import WorkerRegistry
 from inmail_guard.engine.evaluator import Engine
@@ -47,6 +48,7 @@ class ServiceSlot:
         self.settings = settings
         self.holder = holder
         self._service: Any = settings.service
+        self._send_threads: SendThreads | None = None
         self._lock = threading.Lock()
 
     def get(self) -> Any:
@@ -81,7 +83,24 @@ class ServiceSlot:
             return
         service.swap_engine(active.engine)
 
+    def send_threads(self) -> SendThreads:
+        """The threads blocking sends run on (``api/sendthreads.py``), sized by the service's
+        store settings (``INMAIL_GUARD_DB_SEND_THREADS``); made on the first such send."""
+        threads = self._send_threads
+        if threads is None:
+            with self._lock:
+                if self._send_threads is None:
+                    service = self._service
+                    store = (service.store.settings if service is not None
+                             else StoreSettings.from_env())
+                    self._send_threads = SendThreads(store.send_threads, store.pool_timeout)
+                threads = self._send_threads
+        return threads
+
     def close(self) -> None:
+        threads, self._send_threads = self._send_threads, None
+        if threads is not None:
+            threads.close()  # the sends still running end before their store closes
         service = self._service
         if service is not None and self.settings.service is None:
             with contextlib.suppress(Exception):

@@ -25,6 +25,7 @@ REASONS: dict[str, str] = {
                     " holds it)",
     "statement_timeout": "a statement ran longer than the statement timeout",
     "pool_timeout": "no database connection was free within the pool timeout",
+    "send_threads": "every send thread of this process stayed busy for the pool timeout",
     "conflict": "a deadlock or serialization failure; the transaction was rolled back",
     "connection": "the database cannot be reached or the connection was lost",
 }

@@ -27,6 +27,9 @@ setting                default      bounds
 =====================  ===========  ===================================================
 
 ``pool_size`` (5) and ``max_overflow`` (5) cap the connections one process opens at 10.
+``send_threads`` (4) is not a bound on a wait but on a process's concurrency: how many sends
+one HTTP worker runs at once on threads of its own (``api/sendthreads.py``); a send that finds
+them all busy waits up to ``pool_timeout`` for one.
 Each can be set from the environment (``INMAIL_GUARD_DB_POOL_SIZE``,
 ``INMAIL_GUARD_DB_LOCK_TIMEOUT``..., seconds as decimals), which is what a ``Store`` built
 without explicit settings reads, so every server process and worker picks them up. A timeout
@@ -58,6 +61,7 @@ class StoreSettings:
     ready_timeout: float = 2.0
     sqlite_busy_timeout: float = 60.0
     sqlite_checkpoint_interval: float = 0.25
+    send_threads: int = 4
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -75,7 +79,7 @@ class StoreSettings:
             if raw in (None, ""):
                 continue
             kind = int if f.type in ("int", int) else float
-            unit = "connections" if kind is int else "seconds"
+            unit = _UNITS.get(f.name, "connections" if kind is int else "seconds")
             minimum = _MINIMUM.get(f.name, 0)
             try:
                 values[f.name] = kind(raw)
@@ -116,7 +120,9 @@ class StoreSettings:
 
 
 #: Lower bounds other than 0. A pool of 0 would mean "no limit" to SQLAlchemy.
-_MINIMUM = {"pool_size": 1}
+_MINIMUM = {"pool_size": 1, "send_threads": 1}
+#: What an integer setting counts, for its error message (the others count connections).
+_UNITS = {"send_threads": "threads"}
 
 
 def _ms(seconds: float) -> str:

@@ -25,7 +25,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from pydantic import Field, TypeAdapter, ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -108,11 +107,12 @@ async def _send(request: Request, message: Message, idempotency_key: str | None)
         # On SQLite, with the write path free, the send runs right here on the event loop:
         # handing it to a pool thread cost 1.2-1.6x its CPU (benchmarks/README.md). Anything
         # that would wait (a lock held, PostgreSQL, the service not built yet) goes to the
-        # threadpool as before.
-        built = request.app.state.services.built()
+        # worker's few send threads (api/sendthreads.py), not the 40-thread threadpool.
+        slot = request.app.state.services
+        built = slot.built()
         result = built.send_nowait(message) if built is not None else None
         if result is None:
-            result = await run_in_threadpool(lambda: service(request).send(message))
+            result = await slot.send_threads().run(lambda: service(request).send(message))
     except ServiceError as exc:
         if exc.field and not exc.field.startswith("message."):
             exc.field = f"message.{exc.field}"  # the path into this request's body
