@@ -2,16 +2,15 @@
 
 A send that cannot run on the event loop (every send on PostgreSQL; on SQLite one that would
 wait for the write lock) used to go to Starlette's threadpool, which runs up to 40 at once. On
-PostgreSQL that is 40 threads taking turns on one GIL for Python work of ~1 ms each, and more
-of them than the connection pool holds, so they also queued in the pool: with 32 clients,
-`POST /v1/inmails` on one worker served 550-590 requests/s at ~1,550 µs of server CPU each,
-and two workers served *less* than one (309-416/s in one run, 712-895 in another;
-``benchmarks/bench_http.py --database postgresql``, benchmarks/README.md). A send needs the
-GIL for most of its time and waits for the database for the rest (two round trips and the
+PostgreSQL that is 40 threads taking turns on one GIL for ~1 ms of Python each, and more of
+them than the connection pool holds (10), so they queued in the pool too. A send holds the GIL
+for most of its time and waits for the database for the rest (its read, its write and the
 commit's flush), so a handful of threads hides those waits; more only add switching. On
-:class:`SendThreads`' ``size`` threads (``INMAIL_GUARD_DB_SEND_THREADS``, default 4, at most
-what the pool holds without overflowing), the same runs served 760-1,140/s with one worker, at
-810-1,210 µs each.
+:class:`SendThreads`' ``size`` threads (``INMAIL_GUARD_DB_SEND_THREADS``, default 4) one
+worker's ``POST /v1/inmails`` on PostgreSQL cost a median 1,029 µs of server CPU and 646 µs of
+PostgreSQL CPU against 1,630 and 1,128 on the threadpool, and served a median 1.54x as many
+requests (``bench_http.py --database postgresql``, five alternations; docs/deploy.md, "Sends
+on their own threads").
 
 The wait for a free thread is bounded like every wait on the database: a send that has not got
 one within ``pool_timeout`` answers ``503 database_unavailable`` (``send_threads``) and runs
