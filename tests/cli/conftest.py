@@ -25,9 +25,9 @@ def missing_model(tmp_path: Path) -> tuple[Path, str]:
     policy = broken_policy(tmp_path / "missing-model.yaml", f"{{model: '{model}'}}")
     return policy, (
         f"Error: {policy}:5:5: spam.detectors: the engine cannot run this policy:"
-        f" ModelVerificationError: {tmp_path / 'nope.json'}: manifest not found; a model is only"
-        " loaded with its manifest. Fix: restore nope.json as written by `inmail-guard model"
-        " train`, or retrain.\n")
+        f" ModelVerificationError: {model}: no such model: neither it nor its manifest"
+        f" nope.json is in {tmp_path.resolve()}. Fix: give the path of a .joblib written by"
+        " `inmail-guard model train`, or builtin:spam-v1\n")
 
 
 @pytest.fixture

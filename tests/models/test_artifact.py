@@ -183,7 +183,17 @@ def test_unknown_builtin_and_missing_file(tmp_path: Path) -> None:
         "builtin:nope: no such built-in model; built-in models: builtin:spam-v1."
     )
     missing = tmp_path / "gone.joblib"
-    assert refused(missing).startswith(f"{missing.with_suffix('.json')}: manifest not found")
+    assert refused(missing) == (
+        f"{missing}: no such model: neither it nor its manifest gone.json is in"
+        f" {tmp_path.resolve()}. Fix: give the path of a .joblib written by `inmail-guard model"
+        " train`, or builtin:spam-v1")
+    assert refused(tmp_path / "no-such-folder" / "m.joblib") == (
+        f"{tmp_path / 'no-such-folder' / 'm.joblib'}: no such model: the folder"
+        f" {tmp_path / 'no-such-folder'} does not exist. Fix: give the path of a .joblib"
+        " written by `inmail-guard model train`, or builtin:spam-v1")
+    alone = tmp_path / "alone.joblib"
+    alone.write_bytes(b"not a model")  # the model without its manifest: the manifest is named
+    assert refused(alone).startswith(f"{tmp_path / 'alone.json'}: manifest not found")
 
 
 def test_nothing_is_unpickled_before_verification(tiny_copy: Path, monkeypatch) -> None:

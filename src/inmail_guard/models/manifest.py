@@ -125,6 +125,16 @@ def read_manifest(artifact: Path) -> dict[str, Any]:
     try:
         text = mpath.read_text(encoding="utf-8")
     except FileNotFoundError:
+        if not artifact.exists() and not mpath.parent.is_dir():
+            raise ModelVerificationError(
+                f"{artifact}: no such model: the folder {mpath.parent} does not exist. Fix:"
+                " give the path of a .joblib written by `inmail-guard model train`, or"
+                " builtin:spam-v1") from None
+        if not artifact.exists():
+            raise ModelVerificationError(
+                f"{artifact}: no such model: neither it nor its manifest {mpath.name} is in"
+                f" {mpath.parent.resolve()}. Fix: give the path of a .joblib written by"
+                " `inmail-guard model train`, or builtin:spam-v1") from None
         raise ModelVerificationError(
             f"{mpath}: manifest not found; a model is only loaded with its manifest. {fix}"
         ) from None
