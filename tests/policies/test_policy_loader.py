@@ -181,3 +181,15 @@ def test_a_million_ids_load_quickly(tmp_path: Path) -> None:
     assert len(policy.blocklist_ids("big")) == 1_000_000
     assert "member-000123456" in policy.blocklist_ids("big")
     assert elapsed < 15  # ~0.5-1 s on a laptop; generous for loaded CI machines
+
+
+def test_policy_validate_names_a_misspelt_builtin_rather_than_a_missing_file() -> None:
+    from click.testing import CliRunner
+
+    from inmail_guard.cli import main
+
+    result = CliRunner().invoke(main, ["policy", "validate", "builtin:defualt"])
+    assert result.exit_code == 2
+    assert result.output.endswith(
+        "Error: Invalid value for 'FILES...': no built-in policy 'builtin:defualt' (did you"
+        " mean 'builtin:default'?); expected a policy file or builtin:default.\n")

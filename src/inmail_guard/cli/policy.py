@@ -20,6 +20,7 @@ import click
 
 from inmail_guard.cli import OutputPath
 from inmail_guard.policies.check import check_policy
+from inmail_guard.policies.errors import suggest
 from inmail_guard.policies.loader import BUILTIN_DEFAULT, policy_schema_text
 
 _PREFIX = "policy_"
@@ -67,6 +68,9 @@ class PolicyFile(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         text = str(value)
         if text != BUILTIN_DEFAULT and not Path(text).is_file():
+            if text.startswith("builtin:") and not Path(text).exists():
+                self.fail(f"no built-in policy {text!r}{suggest(text, [BUILTIN_DEFAULT])};"
+                          f" expected a policy file or {BUILTIN_DEFAULT}.", param, ctx)
             problem = "is a directory" if Path(text).is_dir() else "does not exist"
             self.fail(f"{text!r} {problem}.", param, ctx)
         return text
