@@ -122,3 +122,20 @@ def test_a_record_that_is_not_an_object_names_what_it_is(tmp_path: Path, line: b
     code, out = evaluate(tmp_path, LINE + line + b"\n")
     assert code == 1
     assert out[1] == error(2, f"expected {SHAPE}, found {found}")
+
+
+HINT = ('reading records from the terminal: one JSON object per line, {"message": {...},'
+        ' "facts": {...}}; end with Ctrl-D (or give a FILE)\n')
+
+
+def test_records_typed_at_a_terminal_get_a_hint_on_stderr_and_a_pipe_gets_none(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import inmail_guard.cli.evaluate as module
+
+    piped = CliRunner().invoke(main, ["evaluate", "--no-progress", "-"], input=LINE)
+    assert piped.exit_code == 0 and piped.stderr == ""
+    monkeypatch.setattr(module, "_is_terminal", lambda stream: True)
+    typed = CliRunner().invoke(main, ["evaluate", "--no-progress", "-"], input=LINE)
+    assert typed.exit_code == 0, typed.output
+    assert typed.stderr == HINT
+    assert json.loads(typed.stdout)["outcome"] == "accepted"

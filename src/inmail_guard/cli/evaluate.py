@@ -218,6 +218,9 @@ def evaluate(source: IO[bytes], policy_path: str, summary: bool, progress: bool 
     from inmail_guard.cli import load_policy_or_exit
 
     engine = Engine(load_policy_or_exit(policy_path))
+    if _is_terminal(source):  # typed by hand: say what is awaited rather than wait in silence
+        click.echo('reading records from the terminal: one JSON object per line, {"message":'
+                   ' {...}, "facts": {...}}; end with Ctrl-D (or give a FILE)', err=True)
     out = sys.stdout
     from inmail_guard.cli.progress import progress_bar
 
@@ -230,6 +233,13 @@ def evaluate(source: IO[bytes], policy_path: str, summary: bool, progress: bool 
         _summary(counts)
     if counts.get("outcome:invalid"):
         sys.exit(1)
+
+
+def _is_terminal(stream: IO[bytes]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _size(stream: IO[bytes]) -> int | None:
