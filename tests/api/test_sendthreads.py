@@ -191,3 +191,18 @@ def test_over_http_a_send_with_no_free_thread_answers_503_and_spends_nothing(
             senders = [r[0] for r in conn.execute(t.inmails.select().with_only_columns(
                 t.inmails.c.sender_id))]
         assert senders == ["alice"]
+
+
+def test_the_send_threads_are_made_without_waiting_for_a_service_build(tmp_path: Path) -> None:
+    """The first blocking send makes them on the event loop: a build of the service holding
+    its lock (connecting to a database that does not answer) must not hold up the loop."""
+    app = create_app(Settings(keys_env=KEYS_ENV, db=str(tmp_path / "api.db")))
+    slot = app.state.services
+    made: list[SendThreads] = []
+    with held_by_another_thread(lambda: slot._lock):  # a build in progress
+        maker = threading.Thread(target=lambda: made.append(slot.send_threads()))
+        maker.start()
+        maker.join(2)
+        assert not maker.is_alive(), "send_threads() waited for the service's build"
+    assert made[0].size == StoreSettings().send_threads == 4
+    slot.close()

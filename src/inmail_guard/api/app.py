@@ -50,6 +50,7 @@ class ServiceSlot:
         self._service: Any = settings.service
         self._send_threads: SendThreads | None = None
         self._lock = threading.Lock()
+        self._threads_lock = threading.Lock()
 
     def get(self) -> Any:
         service = self._service
@@ -88,7 +89,9 @@ class ServiceSlot:
         store settings (``INMAIL_GUARD_DB_SEND_THREADS``); made on the first such send."""
         threads = self._send_threads
         if threads is None:
-            with self._lock:
+            # Not self._lock: a build holds that while it connects, and this runs on the
+            # event loop, which must never wait for the database.
+            with self._threads_lock:
                 if self._send_threads is None:
                     service = self._service
                     store = (service.store.settings if service is not None
