@@ -52,6 +52,9 @@ class SendThreads:
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> tuple[ThreadPoolExecutor,
                                                                 asyncio.Semaphore]:
+        executor, free = self._executor, self._free
+        if executor is not None and free is not None and self._loop is loop:
+            return executor, free  # every send but the first: no lock
         with self._lock:
             if self._executor is None or self._loop is not loop:
                 # A new loop (a test's app run twice) gets its own semaphore; the threads

@@ -125,16 +125,12 @@ def read_manifest(artifact: Path) -> dict[str, Any]:
     try:
         text = mpath.read_text(encoding="utf-8")
     except FileNotFoundError:
-        if not artifact.exists() and not mpath.parent.is_dir():
+        if not artifact.exists():  # not a model missing its manifest: no model at all
+            where = (f"neither it nor its manifest {mpath.name} is in {mpath.parent.resolve()}"
+                     if mpath.parent.is_dir() else f"the folder {mpath.parent} does not exist")
             raise ModelVerificationError(
-                f"{artifact}: no such model: the folder {mpath.parent} does not exist. Fix:"
-                " give the path of a .joblib written by `inmail-guard model train`, or"
-                " builtin:spam-v1") from None
-        if not artifact.exists():
-            raise ModelVerificationError(
-                f"{artifact}: no such model: neither it nor its manifest {mpath.name} is in"
-                f" {mpath.parent.resolve()}. Fix: give the path of a .joblib written by"
-                " `inmail-guard model train`, or builtin:spam-v1") from None
+                f"{artifact}: no such model: {where}. Fix: give the path of a .joblib written"
+                " by `inmail-guard model train`, or builtin:spam-v1") from None
         raise ModelVerificationError(
             f"{mpath}: manifest not found; a model is only loaded with its manifest. {fix}"
         ) from None
