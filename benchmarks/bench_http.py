@@ -28,6 +28,9 @@ bulk detectors are on). A sender's 26th send within minutes is spam (volume + au
 measuring accepted sends near 1,500/s over 8 s. Each send also costs more the more its sender
 sent recently (benchmarks/README.md "Sends at scale"): fewer senders, dearer sends.
 
+``machine busy`` is the share of every core in use during the case (``/proc/stat``: the
+server, the database, the load generator and anything else running).
+
 On PostgreSQL on the same machine, ``db CPU µs/req`` is the CPU time of every PostgreSQL
 process (the backends, the WAL writer, the checkpointer...) over the requests served: with the
 server CPU column, what a send costs the machine.
@@ -279,6 +282,19 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of the whole machine so far, from /proc/stat (0, 0 elsewhere):
+    busy over total between two readings is the share of every core in use."""
+    try:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    total = sum(values[:8])  # user..steal; guest time is counted in user already
+    return total - idle, total
+
+
 def postgres_cpu_seconds() -> float | None:
     """user+system CPU of every PostgreSQL process on this machine, with that of the ended
     ones their parent has reaped (a backend whose connection closed mid-run; None: none is
@@ -453,6 +469,7 @@ def main() -> None:
                 base = None
                 for label, method, path, kind, lua in cases:
                     cpu0, db0 = cpu_seconds(server.proc.pid), db_cpu()
+                    busy0, total0 = machine_ticks()
                     if wrk:
                         r = run_wrk(server.port, path, lua, args.duration, args.conns, tmp)
                         tool = f"wrk -t1 -c{args.conns}"
@@ -464,6 +481,9 @@ def main() -> None:
                         bad = sum(v for k, v in r["statuses"].items() if int(k) >= 300)  # type: ignore[union-attr]
                     cpu = cpu_seconds(server.proc.pid) - cpu0
                     db1 = db_cpu()
+                    busy1, total1 = machine_ticks()
+                    busy = (f"{(busy1 - busy0) / (total1 - total0):.0%}"
+                            if total1 > total0 else "")
                     served = r["per_s"] * args.duration  # type: ignore[operator]
                     us = f"{cpu / served * 1e6:,.0f}" if served else ""
                     db_us = (f"{(db1 - db0) / served * 1e6:,.0f}"
@@ -474,7 +494,7 @@ def main() -> None:
                     rows.append(f"| {workers} | {tree} | {label} | max ({tool}) |"
                                 f" {r['per_s']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |"
                                 f" {r['max_ms']:.1f} |"
-                                f" {ratio} | {us} | {db_us} | {bad} |")
+                                f" {ratio} | {us} | {db_us} | {busy} | {bad} |")
                 if "fixed" not in wanted:
                     continue
                 cpu0 = cpu_seconds(server.proc.pid)
@@ -486,7 +506,7 @@ def main() -> None:
                 rows.append(f"| {workers} | {tree} | POST /v1/evaluate | fixed"
                             f" {args.rate:,.0f}/s (open loop) | {r['per_s']:,.0f} |"
                             f" {r['p50_ms']:.2f} |"
-                            f" {r['p99_ms']:.2f} | {r['max_ms']:.1f} | | {us} | | {bad} |")
+                            f" {r['p99_ms']:.2f} | {r['max_ms']:.1f} | | {us} | | | {bad} |")
             finally:
                 server.stop()
                 if drop is not None:
@@ -497,8 +517,8 @@ def main() -> None:
     print(f"### HTTP API on loopback (server, {where} and load generator on the same machine)")
     print()
     print("| workers | code | request | load | requests/s | p50 ms | p99 ms | max ms |"
-          " vs /healthz | server CPU µs/req | db CPU µs/req | non-2xx |")
-    print("|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          " vs /healthz | server CPU µs/req | db CPU µs/req | machine busy | non-2xx |")
+    print("|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
     print()
     print("Server CPU µs/req is the server processes' user+system time over the requests"
