@@ -318,24 +318,12 @@ def postgres_cpu_seconds() -> float | None:
 
 
 def pg_database(url: str) -> tuple[str, Any]:
-    """A scratch schema on ``url``: the URL that uses it, and a function dropping it."""
-    import uuid
-    from urllib.parse import quote
+    """A scratch schema on ``url`` (``bench_pg.py``'s): the URL that uses it, and a function
+    dropping it."""
+    from bench_pg import _pg_schema
 
-    from sqlalchemy import create_engine, text
-
-    schema = f"bench_http_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-    options = quote(f"-csearch_path={schema}")
-    return f"{url}{'&' if '?' in url else '?'}options={options}", drop
+    scratch, (_, drop) = _pg_schema(url)
+    return scratch, drop
 
 
 @dataclass
