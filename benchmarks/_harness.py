@@ -72,13 +72,33 @@ def table(title: str, timings: list[Timing], unit: str = "decisions/s") -> str:
     return "\n".join(lines)
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of the whole machine so far, from /proc/stat (0, 0 elsewhere):
+    busy over total between two readings is the share of every core in use."""
+    try:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    total = sum(values[:8])  # user..steal; guest time is counted in user already
+    return total - idle, total
+
+
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float | None:
+    """The share of every core in use between two :func:`machine_ticks` readings."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else None
+
+
 def run_processes(target: Callable[..., None], args: list[tuple[object, ...]],
-                  timeout: float = 600) -> tuple[list[tuple], list[int], float]:
+                  timeout: float = 600) -> tuple[list[tuple], list[int], float, float | None]:
     """Start one spawned process per ``args`` item, release them together, collect results.
 
     ``target(*item, start, out)`` must wait on ``start``, then put one tuple
     ``(latencies_ns, began, ended, *extra)`` on ``out``. Returns (results, all latencies
-    sorted, wall seconds from the first start to the last end).
+    sorted, wall seconds from the first start to the last end, the machine's busy share from
+    the release to the last result: None without /proc/stat).
     """
     import multiprocessing
 
@@ -88,13 +108,15 @@ def run_processes(target: Callable[..., None], args: list[tuple[object, ...]],
     for p in procs:
         p.start()
     time.sleep(0.5)
+    ticks = machine_ticks()
     start.set()
     results = [out.get(timeout=timeout) for _ in procs]
+    busy = busy_share(ticks, machine_ticks())
     for p in procs:
         p.join(60)
     latencies = sorted(x for r in results for x in r[0])
     wall = max(r[2] for r in results) - min(r[1] for r in results)
-    return results, latencies, wall
+    return results, latencies, wall, busy
 
 
 def p50_p99_us(latencies_ns: list[int]) -> tuple[float, float]:

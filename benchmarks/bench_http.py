@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _harness import machine
+from _harness import machine, machine_ticks
 
 KEY = "bench-admin-key-0123456789abcdef"
 HOST = "127.0.0.1"
@@ -280,19 +280,6 @@ def cpu_seconds(pid: int) -> float:
             continue
         todo += _children(current)
     return total
-
-
-def machine_ticks() -> tuple[int, int]:
-    """(busy, total) clock ticks of the whole machine so far, from /proc/stat (0, 0 elsewhere):
-    busy over total between two readings is the share of every core in use."""
-    try:
-        with open("/proc/stat") as f:
-            values = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return 0, 0
-    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-    total = sum(values[:8])  # user..steal; guest time is counted in user already
-    return total - idle, total
 
 
 def postgres_cpu_seconds() -> float | None:

@@ -10,7 +10,10 @@ the benchmark's own sessions only: a deployment's choice, which the product neve
 
 Client CPU is the sending processes' own CPU time per send; server CPU (PostgreSQL on the same
 machine) the CPU time of their backends per send (``/proc/<pid>/stat``; blank when the server is
-elsewhere): both move far less than sends/s when other work shares the machine.
+elsewhere): both move far less than sends/s when other work shares the machine. Machine busy
+is the share of both cores in use from the processes' release to their last result
+(``/proc/stat``; the server's processes, the WAL flush's kernel work and everything else on the
+machine included): where it is short of 100 %, the sends wait on something other than CPU.
 
 Each process is one "instance": its own engine, ``Store`` and connection pool, started with
 multiprocessing (spawn), all on one database. Every send is accepted: the policy is the shipped
@@ -148,12 +151,12 @@ def run(url: str, processes: int, sends: int, variant: str, new: bool = True) ->
                   for p in range(processes)]
     _setup(url, sorted({s for g in groups for s in g}))
     per_process = sends // processes
-    results, latencies, wall = run_processes(
+    results, latencies, wall, busy = run_processes(
         worker, [(url, g, per_process, i, new) for i, g in enumerate(groups)])
     p50, p99 = p50_p99_us(latencies)
     servers = [r[5] for r in results]
     return {"rate": len(latencies) / wall, "n": len(latencies),
-            "accepted": sum(r[3] for r in results), "p50": p50, "p99": p99,
+            "accepted": sum(r[3] for r in results), "p50": p50, "p99": p99, "busy": busy,
             "cpu": sum(r[4] for r in results) / len(latencies) * 1e6,
             "server": (None if None in servers
                        else sum(servers) / len(latencies) * 1e6)}  # type: ignore[arg-type]
@@ -246,16 +249,18 @@ def main() -> None:
           f"{'' if args.commit_delay is None else ' µs, commit_siblings 1'}.")
     print()
     print("| database | senders | processes | send path | sends | sends/s | p50 µs | p99 µs |"
-          " client CPU µs/send | server CPU µs/send | vs 1 process |")
-    print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+          " client CPU µs/send | server CPU µs/send | machine busy | vs 1 process |")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     one = {(r[0], r[1], r[3]): r[4]["rate"] for r in rows if r[2] == 1}
     for name, senders, processes, path, r in rows:
         assert r["accepted"] == r["n"], "every send should be accepted"
         base = one.get((name, senders, path))
         ratio = f"{r['rate'] / base:.2f}x" if base else ""
         server = "" if r["server"] is None else f"{r['server']:,.0f}"
+        busy = "" if r["busy"] is None else f"{r['busy']:.0%}"
         print(f"| {name} | {senders} | {processes} | {path} | {r['n']:,} | {r['rate']:,.0f} |"
-              f" {r['p50']:,.0f} | {r['p99']:,.0f} | {r['cpu']:,.0f} | {server} | {ratio} |")
+              f" {r['p50']:,.0f} | {r['p99']:,.0f} | {r['cpu']:,.0f} | {server} | {busy} |"
+              f" {ratio} |")
     print()
     print(f"Load average when done: {', '.join(f'{x:.1f}' for x in os.getloadavg())}.")
 

@@ -112,7 +112,7 @@ def run(url: str, processes: int, sends: int, bare: bool = False,
     groups = [[f"s{p}_{i}_{uuid.uuid4().hex[:6]}" for i in range(n_senders)]
               for p in range(processes)]
     setup(url, [s for g in groups for s in g])
-    results, latencies, wall = run_processes(
+    results, latencies, wall, _busy = run_processes(
         worker, [(url, g, i, bare, handoff) for i, g in enumerate(groups)])
     accepted = sum(r[3] for r in results)
     p50, p99 = p50_p99_us(latencies)
