@@ -29,6 +29,14 @@ def test_no_page_cites_a_design_document_the_repository_does_not_have(page: Path
     assert "DESIGN" not in page.read_text(encoding="utf-8")
 
 
+def test_no_source_file_cites_the_design_document_either() -> None:
+    package = ROOT / "src" / "inmail_guard"
+    citing = sorted(str(path.relative_to(package)) for path in package.rglob("*")
+                    if path.suffix in {".py", ".yaml", ".md"}
+                    and "DESIGN" in path.read_text(encoding="utf-8"))
+    assert citing == []
+
+
 def test_the_restricted_sender_message_is_documented_as_sent() -> None:
     now = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
     decision = ig.Engine(ig.default_policy()).evaluate(

@@ -1,6 +1,6 @@
 """Read an InMail body the way the person typed it.
 
-InMail supports six kinds of formatting (DESIGN.md section 1): **bold**, *italics*,
+InMail supports six kinds of formatting (docs/content.md): **bold**, *italics*,
 ~~strikethrough~~, bullet lists, numbered lists and links. :func:`parse_body` interprets exactly
 those, in their Markdown spelling, and nothing else: a ``---`` separator, a ``> quoted`` line, a
 ``# of years`` at the start of a line, an indented address, ``Alice <Head of Data>``, a
@@ -51,7 +51,7 @@ __all__ = [
 #: realistic message; anything beyond is rejected as too long without being parsed.
 SOURCE_LIMIT_FACTOR = 4
 
-#: The formatting InMail supports (DESIGN.md section 1), as named in ``Content.formatting``.
+#: The formatting InMail supports (docs/content.md), as named in ``Content.formatting``.
 PRODUCT_FORMATTING: frozenset[str] = frozenset(
     {"bold", "italic", "strikethrough", "bullet_list", "numbered_list", "link"}
 )

@@ -1,4 +1,4 @@
-"""Inbox, open, expiry, retraction, reply and conversation, abuse reports (DESIGN §1)."""
+"""Inbox, open, expiry, retraction, reply and conversation, abuse reports (docs/service.md)."""
 
 from __future__ import annotations
 

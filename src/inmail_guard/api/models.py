@@ -120,7 +120,7 @@ class PolicyRefOut(_Out):
 
 
 class DecisionOut(_Out):
-    """The Decision JSON (DESIGN §3)."""
+    """The Decision JSON (docs/decisions.md)."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={
         "examples": [DECISION_EXAMPLE, REJECTED_EXAMPLE]})

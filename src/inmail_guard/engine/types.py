@@ -152,7 +152,7 @@ class Member:
     is_employee: Flag = False
     name: str | None = None
     photo_url: PhotoUrl | None = None
-    # Profile details the advice reads ("profile_specifics"); optional, beyond DESIGN §3.
+    # Profile details the advice reads ("profile_specifics"); optional.
     headline: str | None = None
     company: str | None = None
     role: str | None = None
@@ -191,7 +191,7 @@ class BodyFingerprint:
 class Facts:
     """Everything the engine may know beyond the message. ``now`` is the engine's only clock.
 
-    Fields beyond DESIGN §3 (all optional, defaults keep old callers working):
+    Fields beyond the basic facts (all optional, defaults keep old callers working):
     ``credits_extra`` credits added to this window's plan allowance (roll-over, refunds);
     ``prior_restrictions`` how many times the sender was restricted before (escalation);
     ``pending_to_recipient`` the sender already has an unanswered InMail pending to this

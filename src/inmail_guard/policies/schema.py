@@ -1,4 +1,4 @@
-"""pydantic models of a policy (DESIGN §4). Strict: an unknown key is an error.
+"""pydantic models of a policy (docs/policies.md, "Every key"). Strict: an unknown key is an error.
 
 These models validate the YAML once, at the edge; the engine compiles the result into plain
 lookups (sets, ints) so evaluation never touches pydantic.

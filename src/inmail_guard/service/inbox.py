@@ -1,4 +1,4 @@
-"""What happens to an InMail after it is sent (DESIGN §1): inbox, open, expiry, retraction,
+"""What happens to an InMail after it is sent (docs/service.md): inbox, open, expiry, retraction,
 reply and conversation, abuse report.
 
 Expiry is never stored as a state change: an unopened InMail older than
