@@ -120,6 +120,8 @@ FAULTS = [
      "facts.now"),
     ("count too large", _fault(_set("facts.abuse_reports", 10**20)), "validation_error",
      "facts.abuse_reports"),
+    ("year out of range", _fault(_set("facts.now", "9999-12-31T23:59:59Z")),
+     "validation_error", "facts.now"),
     ("not an object", b'"hello"', "validation_error", None),
     ("not JSON", b'{"message": ', "malformed_json", None),
     ("not UTF-8", '{"message": "caf\u00e9"}'.encode("latin-1"), "malformed_json", None),

@@ -121,6 +121,20 @@ def test_an_unknown_plan_is_an_unknown_plan_error_record(tmp_path: Path) -> None
     assert [o.get("outcome") for o in out] == ["accepted", None, "accepted"]
 
 
+def test_a_year_http_refuses_is_an_error_record_not_a_crash(tmp_path: Path) -> None:
+    # A restriction from 9999-12-31 ends past datetime's last year: it used to end the whole
+    # run with an OverflowError. POST /v1/evaluate refuses such a facts.now (422) before it
+    # evaluates; so does the command, for that record alone.
+    bad = json.loads(LINE)
+    bad["facts"].update(now="9999-12-31T23:59:59Z", abuse_reports=50)
+    code, out = evaluate(tmp_path, LINE + json.dumps(bad).encode() + b"\n" + LINE)
+    assert code == 1
+    assert out[1] == {"line": 2, "error": {
+        "code": "validation_error", "message": "facts.now: expected a year between 1900 and 9998",
+        "fields": [{"field": "facts.now", "problem": "expected a year between 1900 and 9998"}]}}
+    assert [o.get("outcome") for o in out] == ["accepted", None, "accepted"]
+
+
 SHAPE = 'a JSON object {"message": {...}, "facts": {...}}'
 
 

@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import click
 
+from inmail_guard.bounds import year_problem
 from inmail_guard.engine.evaluator import Engine
 from inmail_guard.engine.plans import UnknownPlanError
 from inmail_guard.engine.types import Decision, Facts, Message
@@ -146,12 +147,17 @@ def _prepare(line: int, value: Any) -> tuple[Message, Facts] | dict[str, Any]:
         return _error(line, VALIDATION_ERROR, f"expected {RECORD_SHAPE}, found"
                       f" {_JSON_TYPES.get(type(value), type(value).__name__)}")
     try:
-        return parse_request(value)
+        message, facts = parse_request(value)
     except RequestError as exc:
         return _error(line, VALIDATION_ERROR, str(exc),
                       [{"field": f, "problem": p} for f, p in exc.errors])
     except RecursionError:  # HTTP's parser says "recursion limit exceeded": malformed_json
         return _error(line, MALFORMED_JSON, "the record is nested too deeply")
+    problem = year_problem(facts.now)  # as POST /v1/evaluate refuses it
+    if problem is not None:
+        return _error(line, VALIDATION_ERROR, f"facts.now: {problem}",
+                      [{"field": "facts.now", "problem": problem}])
+    return message, facts
 
 
 def run(engine: Engine, stream: IO[bytes], out: IO[str], progress: Any = None) -> Counter[str]:
