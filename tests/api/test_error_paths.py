@@ -84,3 +84,66 @@ def test_one_bad_policy_names_the_same_path_in_every_channel(make_client, tmp_pa
     result = CliRunner().invoke(main, ["policy", "validate", "--format", "json", str(good)])
     issues = [i for doc in json.loads(result.output)["files"] for i in doc["issues"]]
     assert [(i["path"], i["line"], i["column"]) for i in issues] == [(BAD_PHRASE, line, column)]
+
+
+def _fault(change) -> bytes:
+    body = evaluate_body()
+    change(body)
+    return json.dumps(body).encode()
+
+
+def _set(path: str, value) -> object:
+    def change(body: dict) -> None:
+        *parents, last = path.split(".")
+        for key in parents:
+            body = body[key]
+        if value is _DELETE:
+            del body[last]
+        else:
+            body[last] = value
+    return change
+
+
+_DELETE = object()
+
+#: (what is wrong, the request body, the code both channels give, the field they name)
+FAULTS = [
+    ("unknown plan", _fault(_set("facts.sender.plan", "platinum")), "unknown_plan",
+     "facts.sender.plan"),
+    ("missing field", _fault(_set("message.sender_id", _DELETE)), "validation_error",
+     "message.sender_id"),
+    ("unknown field", _fault(_set("message.colour", "red")), "validation_error",
+     "message.colour"),
+    ("wrong type", _fault(_set("facts.credits_used", "many")), "validation_error",
+     "facts.credits_used"),
+    ("naive time", _fault(_set("facts.now", "2026-11-27T09:00:00")), "validation_error",
+     "facts.now"),
+    ("count too large", _fault(_set("facts.abuse_reports", 10**20)), "validation_error",
+     "facts.abuse_reports"),
+    ("year out of range", _fault(_set("facts.now", "9999-12-31T23:59:59Z")),
+     "validation_error", "facts.now"),
+    ("not an object", b'"hello"', "validation_error", None),
+    ("not JSON", b'{"message": ', "malformed_json", None),
+    ("not UTF-8", '{"message": "caf\u00e9"}'.encode("latin-1"), "malformed_json", None),
+]
+
+
+@pytest.mark.parametrize(("raw", "code", "field"), [f[1:] for f in FAULTS],
+                         ids=[f[0] for f in FAULTS])
+def test_one_bad_request_gets_the_same_code_from_http_and_the_cli(client, tmp_path: Path,
+                                                                  raw, code, field):
+    r = client.post("/v1/evaluate", content=raw,
+                    headers={**SVC, "Content-Type": "application/json"})
+    assert r.status_code in (400, 422), r.text
+    error = r.json()["error"]
+    assert (error["code"], error.get("field")) == (code, field)
+
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(raw + b"\n")
+    result = CliRunner().invoke(main, ["evaluate", "--no-progress", str(source)])
+    assert result.exit_code == 1, result.output
+    record = json.loads(result.output.splitlines()[0])
+    assert set(record) == {"line", "error"} and type(record["line"]) is int
+    assert record["error"]["code"] == code
+    named = [f["field"] for f in record["error"].get("fields", [])]
+    assert named[:1] == ([field] if field else [])

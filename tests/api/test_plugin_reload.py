@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from inmail_guard.cli import main
 
 from .conftest import ADMIN, SVC
 
@@ -42,5 +46,9 @@ def test_reload_after_a_broken_plugin_is_installed_is_422(
     error = response.json()["error"]
     assert error["code"] == "policy_invalid"
     assert error["message"].startswith(f"policy builtin:default cannot run: {problem}")
-    assert error["issues"][0]["message"].startswith(problem)
+    # The issue is the one `policy validate` prints, with the plugins as they are now.
+    validated = CliRunner().invoke(main, ["policy", "validate", "--format", "json",
+                                          "builtin:default"])
+    assert error["issues"] == json.loads(validated.output)["files"][0]["issues"]
+    assert error["issues"][0]["message"].startswith(f"cannot load the detector plugins: {problem}")
     assert client.get("/v1/policy", headers=SVC).json()["version"] == before

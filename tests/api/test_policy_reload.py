@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import json
 import time
 from importlib import resources
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from inmail_guard.cli import main
 
 from .conftest import ADMIN, SVC, evaluate_body
 
@@ -80,12 +84,61 @@ def test_broken_reload_keeps_the_old_policy_and_returns_issues(make_client, poli
     assert decision["policy"]["version"] == old["version"]
 
 
+OVERLAY = "name: t\nextends: builtin:default\n"
+
+
+@pytest.mark.parametrize("text", [
+    DEFAULT + "\nbogus_key: 1\n",                                   # unknown key
+    DEFAULT + "\nspam:\n  reject_at: [oops\n",                      # not YAML
+    OVERLAY + "rules_mode: {no_such_rule: shadow}\n",               # validates, won't compile
+    OVERLAY + "spam:\n  detectors:\n    nope: {}\n",                # unknown detector
+    OVERLAY + "spam:\n  detectors:\n    volume: {per_hour: ten}\n",  # a detector's setting
+    OVERLAY + "spam:\n  detectors:\n    classifier: {model: /no/such.joblib}\n",  # no model
+], ids=["unknown-key", "not-yaml", "rules-mode", "unknown-detector", "detector-setting",
+        "missing-model"])
+def test_reload_issues_are_policy_validates_with_integer_positions(make_client, policy_file,
+                                                                   text):
+    client = make_client(policy=str(policy_file))
+    policy_file.write_text(text, encoding="utf-8")
+    r = client.post("/v1/policy/reload", headers=ADMIN)
+    assert r.status_code == 422, r.text
+    issues = r.json()["error"]["issues"]
+    validated = CliRunner().invoke(main, ["policy", "validate", "--format", "json",
+                                          str(policy_file)])
+    assert validated.exit_code == 1, validated.output
+    assert issues == json.loads(validated.output)["files"][0]["issues"]
+    for issue in issues:
+        assert list(issue) == ["file", "line", "column", "path", "expected", "found", "message"]
+        assert type(issue["line"]) is int and type(issue["column"]) is int
+        assert all(type(issue[k]) is str for k in ("file", "path", "expected", "found",
+                                                   "message"))
+
+
+def test_reload_issue_is_documented_with_integer_positions(client):
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    issue = schemas["PolicyIssueOut"]["properties"]
+    assert issue["line"]["anyOf"] == [{"type": "integer"}, {"type": "null"}]
+    assert issue["column"]["anyOf"] == [{"type": "integer"}, {"type": "null"}]
+    assert list(issue) == ["file", "line", "column", "path", "expected", "found", "message"]
+    answer = spec["paths"]["/v1/policy/reload"]["post"]["responses"]["422"]
+    documented = json.dumps(answer["content"]["application/json"]["schema"])
+    assert "PolicyInvalidOut" in documented
+
+
 def test_a_reload_the_inmail_routes_could_not_run_is_refused(make_client, policy_file):
     client = make_client(policy=str(policy_file))
     policy_file.write_text("name: t\nextends: builtin:default\nrules_mode: {credits: shadow}\n")
     r = client.post("/v1/policy/reload", headers=ADMIN)
     assert r.status_code == 422
     assert "rules_mode.credits: expected enforce for the InMail service" in r.text
+    found = ("shadow: every accepted send spends a credit. Shadow the credit rule in replay or"
+             " policy test instead")
+    # `policy validate` passes this file (the engine runs it); the issue has its keys and types.
+    assert r.json()["error"]["issues"] == [{
+        "file": str(policy_file), "line": 3, "column": 14, "path": "rules_mode.credits",
+        "expected": "enforce for the InMail service", "found": found,
+        "message": f"expected enforce for the InMail service, found {found}"}]
     assert client.get("/v1/policy", headers=SVC).json()["name"] == "test-a"
 
 

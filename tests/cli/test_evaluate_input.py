@@ -1,5 +1,7 @@
 """``inmail-guard evaluate``: input that is not UTF-8 or not readable JSON is an error record
-for its line; the records around it are still evaluated (exit 1, never a traceback)."""
+for its line; the records around it are still evaluated (exit 1, never a traceback). An error
+record's ``code`` is the one ``POST /v1/evaluate`` answers for the same input
+(``tests/api/test_error_paths.py`` holds the two side by side)."""
 
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ LINE = json.dumps(RECORD).encode() + b"\n"
 DEEP = "not valid JSON: nested too deeply"
 
 
-def error(line: int, message: str) -> dict:
-    return {"line": line, "error": {"code": "invalid_request", "message": message}}
+def error(line: int, message: str, code: str = "malformed_json") -> dict:
+    """An error record: ``malformed_json`` (HTTP 400's code) for a line that cannot be read."""
+    return {"line": line, "error": {"code": code, "message": message}}
 
 
 def evaluate(tmp_path: Path, content: bytes) -> tuple[int, list[dict]]:
@@ -90,7 +93,7 @@ def test_a_wrongly_typed_field_is_an_error_record_naming_it(tmp_path: Path) -> N
     code, out = evaluate(tmp_path, LINE + json.dumps(bad).encode() + b"\n")
     assert code == 1
     assert out[1] == {"line": 2, "error": {
-        "code": "invalid_request",
+        "code": "validation_error",
         "message": "facts.recipient.is_employee: Input should be a valid boolean;"
                    " facts.now: Input should be an ISO 8601 date and time with a time zone,"
                    " such as 2026-11-27T09:00:00Z",
@@ -100,6 +103,36 @@ def test_a_wrongly_typed_field_is_an_error_record_naming_it(tmp_path: Path) -> N
                     "problem": "Input should be an ISO 8601 date and time with a time zone,"
                                " such as 2026-11-27T09:00:00Z"}]}}
     assert out[0]["outcome"] == "accepted"
+
+
+def test_an_unknown_plan_is_an_unknown_plan_error_record(tmp_path: Path) -> None:
+    bad = json.loads(LINE)
+    bad["facts"]["sender"]["plan"] = "platinum"
+    code, out = evaluate(tmp_path, LINE + json.dumps(bad).encode() + b"\n" + LINE)
+    assert code == 1
+    problem = ("sender plan 'platinum' is not declared in policy 'inmail-default' (plans:"
+               " basic, job_seeker, premium_business, recruiter_corporate, recruiter_lite,"
+               " sales_navigator_team, sales_navigator_team_advanced); add it under plans: or"
+               " fix the member's plan")
+    assert out[1] == {"line": 2, "error": {
+        "code": "unknown_plan", "message": problem,
+        "fields": [{"field": "facts.sender.plan", "problem": problem}]}}
+    assert type(out[1]["line"]) is int
+    assert [o.get("outcome") for o in out] == ["accepted", None, "accepted"]
+
+
+def test_a_year_http_refuses_is_an_error_record_not_a_crash(tmp_path: Path) -> None:
+    # A restriction from 9999-12-31 ends past datetime's last year: it used to end the whole
+    # run with an OverflowError. POST /v1/evaluate refuses such a facts.now (422) before it
+    # evaluates; so does the command, for that record alone.
+    bad = json.loads(LINE)
+    bad["facts"].update(now="9999-12-31T23:59:59Z", abuse_reports=50)
+    code, out = evaluate(tmp_path, LINE + json.dumps(bad).encode() + b"\n" + LINE)
+    assert code == 1
+    assert out[1] == {"line": 2, "error": {
+        "code": "validation_error", "message": "facts.now: expected a year between 1900 and 9998",
+        "fields": [{"field": "facts.now", "problem": "expected a year between 1900 and 9998"}]}}
+    assert [o.get("outcome") for o in out] == ["accepted", None, "accepted"]
 
 
 SHAPE = 'a JSON object {"message": {...}, "facts": {...}}'
@@ -121,7 +154,7 @@ def test_a_record_that_is_not_an_object_names_what_it_is(tmp_path: Path, line: b
                                                          found: str) -> None:
     code, out = evaluate(tmp_path, LINE + line + b"\n")
     assert code == 1
-    assert out[1] == error(2, f"expected {SHAPE}, found {found}")
+    assert out[1] == error(2, f"expected {SHAPE}, found {found}", "validation_error")
 
 
 HINT = ('reading records from the terminal: one JSON object per line, {"message": {...},'

@@ -154,7 +154,8 @@ class ErrorDetail(_Out):
     message: str = Field(description="What went wrong, for people.")
     field: str | None = Field(None, description="Dotted path of the offending request field.")
     issues: list[dict[str, str]] | None = Field(
-        None, description="Every problem found (validation errors, policy issues).")
+        None, description="Every problem found, each `{field, message}` (validation errors;"
+        " a policy reload's `policy_invalid` has its own shape, PolicyInvalidOut).")
 
 
 class ErrorOut(BaseModel):
@@ -166,6 +167,40 @@ class ErrorOut(BaseModel):
     ]})
 
     error: ErrorDetail
+
+
+class PolicyIssueOut(BaseModel):
+    """One problem in a policy file: an issue of `inmail-guard policy validate --format json`,
+    with the same keys and types."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "file": "policy.yaml", "line": 6, "column": 28, "path": "plans.basic.monthly_credits",
+        "expected": "an integer", "found": "'ten' (string)",
+        "message": "expected an integer, found 'ten' (string)"}]})
+
+    file: str | None = Field(description="The policy file, or the file it extends that has"
+                                         " the problem.")
+    line: int | None = Field(description="1-based line; null when no position is known (a"
+                                         " check only the service makes).")
+    column: int | None = Field(description="1-based column; null when no position is known.")
+    path: str = Field(description="Dotted key path, e.g. `spam.detectors.volume.per_hour`;"
+                                  " empty for the whole document.")
+    expected: str = Field(description="What was expected there (may be empty).")
+    found: str = Field(description="What was found there (may be empty).")
+    message: str = Field(description="The whole problem, for people.")
+
+
+class PolicyInvalidDetail(_Out):
+    code: Literal["policy_invalid"]
+    message: str = Field(description="What went wrong, for people.")
+    issues: list[PolicyIssueOut] = Field(description="Every problem found, in file order.")
+    active_version: str = Field(description="The version of the policy that stays active.")
+
+
+class PolicyInvalidOut(BaseModel):
+    """A reload refused: the old policy stays active."""
+
+    error: PolicyInvalidDetail
 
 
 class PolicyInfo(BaseModel):
@@ -205,6 +240,8 @@ __all__ = [
     "HealthOut",
     "Message",
     "PolicyInfo",
+    "PolicyInvalidOut",
+    "PolicyIssueOut",
     "PolicyReloadOut",
     "ReadyOut",
 ]

@@ -20,7 +20,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from inmail_guard.api.models import NO_NUL
-from inmail_guard.api.routes.common import MAX_YEAR, MIN_YEAR, YEAR_IN_RANGE
+from inmail_guard.api.routes.common import YEAR_IN_RANGE
+from inmail_guard.bounds import MAX_YEAR, MIN_YEAR
 from inmail_guard.service.send import SEND_TEXT_LIMITS
 
 

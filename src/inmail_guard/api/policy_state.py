@@ -57,32 +57,47 @@ class ActivePolicy:
 
 
 class PolicyReloadError(Exception):
-    """The new policy is broken; ``issues`` say where (file:line:col where the loader knows)."""
+    """The new policy is broken; ``issues`` say where, as ``inmail-guard policy validate
+    --format json`` does (:func:`reload_issues`)."""
 
-    def __init__(self, message: str, issues: list[dict[str, str]]) -> None:
+    def __init__(self, message: str, issues: list[dict[str, Any]]) -> None:
         super().__init__(message)
         self.message = message
         self.issues = issues
 
 
-def _issues(exc: BaseException, source: str) -> list[dict[str, str]]:
-    raw = getattr(exc, "issues", None)
-    if raw:
-        out = []
-        for item in raw:
-            if isinstance(item, dict):
-                out.append({k: str(v) for k, v in item.items()})
-            elif hasattr(item, "to_dict"):
-                out.append({k: str(v) for k, v in item.to_dict().items()})
-            else:
-                out.append({"message": str(item)})
-        return out
+def reload_issues(exc: BaseException, source: str) -> list[dict[str, Any]]:
+    """Why ``source`` cannot be loaded: the issues ``inmail-guard policy validate`` finds in it
+    (the same checks, keys and types: ``file``, ``line`` and ``column`` as integers, ``path``,
+    ``expected``, ``found``, ``message``), so a reload's 422 and the command agree.
+
+    A refusal only the server makes (the service's own checks), or a file that changed since
+    it was read, gets the same keys from ``exc``, with ``line`` and ``column`` null where no
+    position is known."""
+    from inmail_guard.policies.check import check_policy, locate_problems
+
+    try:
+        _, found = check_policy(source)
+        if not found and isinstance(exc, PolicyCompileError):  # the service's own checks
+            found = locate_problems(source, exc.problems)
+    except Exception:  # a bug in the checks must not hide the failure: report it as it was
+        log.warning("checking %s for its issues failed", source, exc_info=True)
+        found = []
+    if found:
+        return [item.to_dict() for item in found]
+    if isinstance(exc, PolicyError):
+        return [item.to_dict() for item in exc.issues]
     if isinstance(exc, PolicyCompileError):
-        return [{"path": path, "message": msg} for path, msg in exc.problems]
+        return [_unlocated(source, path, text) for path, text in exc.problems]
     if isinstance(exc, ValidationError):
-        return [{"path": format_path(e["loc"]), "message": e["msg"]}
+        return [_unlocated(source, format_path(e["loc"]), e["msg"])
                 for e in exc.errors(include_input=False)]
-    return [{"message": f"{source}: {exc}"}]
+    return [_unlocated(source, "", str(exc))]
+
+
+def _unlocated(source: str, path: str, message: str) -> dict[str, Any]:
+    return {"file": source, "line": None, "column": None, "path": path, "expected": "",
+            "found": "", "message": message}
 
 
 class PolicyHolder:
@@ -118,13 +133,13 @@ class PolicyHolder:
             engine = self._make_engine(policy)
         except (PolicyError, PolicyCompileError, ValidationError) as exc:
             raise PolicyReloadError(f"policy {source} is invalid: {exc}",
-                                    _issues(exc, source)) from exc
+                                    reload_issues(exc, source)) from exc
         except PluginError as exc:  # e.g. a plugin installed since the server started
             raise PolicyReloadError(f"policy {source} cannot run: {exc}",
-                                    [{"message": str(exc)}]) from exc
+                                    reload_issues(exc, source)) from exc
         except (OSError, ValueError) as exc:
             raise PolicyReloadError(f"policy {source} could not be loaded: {exc}",
-                                    _issues(exc, source)) from exc
+                                    reload_issues(exc, source)) from exc
         return ActivePolicy(policy, engine, source, datetime.now(UTC))
 
     def reload(self, source: str | None = None) -> ActivePolicy:

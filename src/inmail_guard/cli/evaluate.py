@@ -1,8 +1,11 @@
 """``inmail-guard evaluate FILE|-``: decisions for JSON or JSON Lines of ``{message, facts}``.
 
 Output is one JSON object per input record, in input order, on stdout: the Decision, or an error
-record ``{"line": N, "error": {"code": "invalid_request", "message": ..., "fields": [...]}}``.
-A line that is not UTF-8, not JSON or nested too deeply to read is such an error record too.
+record ``{"line": N, "error": {"code": ..., "message": ..., "fields": [...]}}``. ``code`` is the
+one ``POST /v1/evaluate`` answers for the same input: ``malformed_json`` for a line that is not
+UTF-8, not JSON or nested too deeply to read; ``validation_error`` for a record that is not an
+object or has a missing, unknown or wrongly typed field; ``unknown_plan`` for a plan the policy
+does not declare.
 
 Exit codes: 0 every record was evaluated; 1 at least one record was invalid (the others were
 still evaluated); 2 usage error, unreadable input or an invalid policy.
@@ -19,6 +22,7 @@ from typing import IO, Any
 
 import click
 
+from inmail_guard.bounds import year_problem
 from inmail_guard.engine.evaluator import Engine
 from inmail_guard.engine.plans import UnknownPlanError
 from inmail_guard.engine.types import Decision, Facts, Message
@@ -123,8 +127,14 @@ def _lines(lines: Iterator[tuple[int, str | _Unreadable]]) -> Iterator[tuple[int
             yield lineno, _parse(text)
 
 
-def _error(line: int, message: str, fields: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    err: dict[str, Any] = {"code": "invalid_request", "message": message}
+#: The error codes of the records, as ``POST /v1/evaluate`` spells them (docs/http.md, Errors).
+MALFORMED_JSON = "malformed_json"
+VALIDATION_ERROR = "validation_error"
+
+
+def _error(line: int, code: str, message: str,
+           fields: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message}
     if fields:
         err["fields"] = fields
     return {"line": line, "error": err}
@@ -132,16 +142,22 @@ def _error(line: int, message: str, fields: list[dict[str, str]] | None = None) 
 
 def _prepare(line: int, value: Any) -> tuple[Message, Facts] | dict[str, Any]:
     if isinstance(value, _Unreadable):
-        return _error(line, value.message)
+        return _error(line, MALFORMED_JSON, value.message)
     if not isinstance(value, dict):
-        return _error(line, f"expected {RECORD_SHAPE}, found"
-                            f" {_JSON_TYPES.get(type(value), type(value).__name__)}")
+        return _error(line, VALIDATION_ERROR, f"expected {RECORD_SHAPE}, found"
+                      f" {_JSON_TYPES.get(type(value), type(value).__name__)}")
     try:
-        return parse_request(value)
+        message, facts = parse_request(value)
     except RequestError as exc:
-        return _error(line, str(exc), [{"field": f, "problem": p} for f, p in exc.errors])
-    except RecursionError:
-        return _error(line, "the record is nested too deeply")
+        return _error(line, VALIDATION_ERROR, str(exc),
+                      [{"field": f, "problem": p} for f, p in exc.errors])
+    except RecursionError:  # HTTP's parser says "recursion limit exceeded": malformed_json
+        return _error(line, MALFORMED_JSON, "the record is nested too deeply")
+    problem = year_problem(facts.now)  # as POST /v1/evaluate refuses it
+    if problem is not None:
+        return _error(line, VALIDATION_ERROR, f"facts.now: {problem}",
+                      [{"field": "facts.now", "problem": problem}])
+    return message, facts
 
 
 def run(engine: Engine, stream: IO[bytes], out: IO[str], progress: Any = None) -> Counter[str]:
@@ -160,8 +176,8 @@ def run(engine: Engine, stream: IO[bytes], out: IO[str], progress: Any = None) -
                 try:
                     decided[i] = engine.evaluate(*item)  # type: ignore[misc]
                 except UnknownPlanError as exc:
-                    decided[i] = _error(pending[i][0], str(exc),
-                                        [{"field": "facts.sender.plan", "problem": str(exc)}])
+                    decided[i] = _error(pending[i][0], exc.code, exc.message,
+                                        [{"field": exc.field, "problem": exc.message}])
         for i, (_, item) in enumerate(pending):
             result = decided.get(i, item)
             if isinstance(result, Decision):

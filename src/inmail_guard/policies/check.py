@@ -149,6 +149,14 @@ def _rules_mode_issues(modes: Mapping[Any, Any], known: set[str],
             for name in sorted(set(map(str, modes)) - known)]
 
 
+def locate_problems(path: str | Path, problems: list[tuple[str, str]]) -> list[PolicyIssue]:
+    """``PolicyCompileError`` problems (key path, message), e.g. from a check the caller makes
+    beyond these (the InMail service's), located in the file ``path`` as the checks here
+    locate their own. :class:`PolicyError` when the file no longer loads."""
+    _, positions = load_located(path)
+    return [_problem_issue(key, text, positions) for key, text in problems]
+
+
 def _problem_issue(key: str, text: str, positions: Positions) -> PolicyIssue:
     """A ``PolicyCompileError`` problem ("rules_mode.x", message) located in its file."""
     known = {format_path(p): p for p in positions.values}

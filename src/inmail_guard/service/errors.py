@@ -109,13 +109,17 @@ def refusals(method: Callable[P, R]) -> Callable[P, R]:
 
 
 def check_service_policy(policy: Policy) -> None:
-    """Refuse, with a ``ValueError`` naming the key, a policy the InMail service cannot run:
-    ``rules_mode.credits: shadow``. Every accepted send spends a credit, so here the credit
-    rule cannot be advisory (a send it would have refused has no credit to spend)."""
+    """Refuse, with a ``PolicyCompileError`` (a ``ValueError``) naming the key, a policy the
+    InMail service cannot run: ``rules_mode.credits: shadow``. Every accepted send spends a
+    credit, so here the credit rule cannot be advisory (a send it would have refused has no
+    credit to spend)."""
+    from inmail_guard.engine.evaluator import PolicyCompileError
+
     if policy.rules_mode.get("credits") == "shadow":
-        raise ValueError("rules_mode.credits: expected enforce for the InMail service, found"
-                         " shadow: every accepted send spends a credit. Shadow the credit rule"
-                         " in replay or policy test instead")
+        raise PolicyCompileError([(
+            "rules_mode.credits", "expected enforce for the InMail service, found shadow:"
+            " every accepted send spends a credit. Shadow the credit rule in replay or policy"
+            " test instead")])
 
 
 def check_text(field: str, value: str | None, max_chars: int | None = None) -> None:

@@ -15,6 +15,7 @@ from inmail_guard.api.auth import authenticate, required_role
 from inmail_guard.api.errors import ApiError
 from inmail_guard.api.models import ErrorOut
 from inmail_guard.api.responses import loads
+from inmail_guard.bounds import year_problem
 
 
 def _err(description: str) -> dict[str, Any]:
@@ -38,16 +39,15 @@ AUTHED: dict[int | str, dict[str, Any]] = {**E401, **E403, **E413, **E422}
 WITH_BODY: dict[int | str, dict[str, Any]] = {**AUTHED, **E400, **E422}
 
 
-#: Dates the engine's calendar arithmetic (credit windows, restrictions) can handle.
-MIN_YEAR, MAX_YEAR = 1900, 9998
-#: The same range for the OpenAPI document: an ISO 8601 time whose year is in it.
+#: :data:`~inmail_guard.bounds.MIN_YEAR`..``MAX_YEAR`` for the OpenAPI document: an ISO 8601
+#: time whose year is in that range.
 YEAR_IN_RANGE = r"^(19\d\d|[2-8]\d\d\d|9[0-8]\d\d|99[0-8]\d|999[0-8])-"
 
 
 def check_date_range(value: datetime | None, field: str) -> None:
-    if value is not None and not MIN_YEAR <= value.year <= MAX_YEAR:
-        raise ApiError(422, "validation_error",
-                       f"{field}: expected a year between {MIN_YEAR} and {MAX_YEAR}", field)
+    problem = year_problem(value)
+    if problem is not None:
+        raise ApiError(422, "validation_error", f"{field}: {problem}", field)
 
 
 def reject_unknown_query(request: Request, known: frozenset[str] = frozenset()) -> None:

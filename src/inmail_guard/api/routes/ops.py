@@ -11,10 +11,17 @@ from starlette.responses import Response
 from inmail_guard.api.auth import Principal, require_admin, require_service
 from inmail_guard.api.errors import ApiError
 from inmail_guard.api.logs import access_log
-from inmail_guard.api.models import HealthOut, PolicyInfo, PolicyReloadOut, ReadyOut
+from inmail_guard.api.models import (
+    ErrorOut,
+    HealthOut,
+    PolicyInfo,
+    PolicyInvalidOut,
+    PolicyReloadOut,
+    ReadyOut,
+)
 from inmail_guard.api.policy_state import PolicyReloadError
 from inmail_guard.api.responses import JSONBytesResponse
-from inmail_guard.api.routes.common import AUTHED, E422, JSONRoute
+from inmail_guard.api.routes.common import AUTHED, JSONRoute
 
 router = APIRouter()
 #: The policy operations are API calls (a key, no query parameters: ``JSONRoute``); the probes
@@ -63,8 +70,11 @@ async def get_policy(request: Request, _: Principal = Depends(require_service)) 
 @policy_router.post(
     "/v1/policy/reload", tags=["policy"], summary="Reload the policy file (admin)",
     response_model=PolicyReloadOut,
-    responses={**AUTHED, **{422: {**E422[422], "description":
-               "The new policy is invalid; the old one stays active. `issues` say where."}}},
+    responses={**AUTHED, 422: {
+        "model": PolicyInvalidOut | ErrorOut,
+        "description": "`policy_invalid`: the new policy is invalid and the old one stays"
+                       " active; `issues` say where, as `inmail-guard policy validate --format"
+                       " json` does. (`validation_error` for a query parameter.)"}},
 )
 async def reload_policy(
     request: Request, principal: Principal = Depends(require_admin)
