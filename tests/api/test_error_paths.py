@@ -125,6 +125,11 @@ FAULTS = [
     ("not an object", b'"hello"', "validation_error", None),
     ("not JSON", b'{"message": ', "malformed_json", None),
     ("not UTF-8", '{"message": "caf\u00e9"}'.encode("latin-1"), "malformed_json", None),
+    ("lone surrogate", _fault(_set("message.subject", "Role \ud800")), "malformed_json", None),
+    ("NaN", _fault(_set("facts.credits_used", float("nan"))), "validation_error",
+     "facts.credits_used"),
+    ("Infinity", _fault(_set("facts.abuse_reports", float("inf"))), "validation_error",
+     "facts.abuse_reports"),
 ]
 
 

@@ -172,3 +172,28 @@ def test_records_typed_at_a_terminal_get_a_hint_on_stderr_and_a_pipe_gets_none(
     assert typed.exit_code == 0, typed.output
     assert typed.stderr == HINT
     assert json.loads(typed.stdout)["outcome"] == "accepted"
+
+
+LONE = ("not valid JSON: a \\uD800-\\uDFFF escape outside a surrogate pair is no character;"
+        " escape the whole pair, or write the character itself")
+
+
+@pytest.mark.parametrize("subject", ["Role \ud800", "\udfff first", "pair reversed \ude00\ud83d"])
+def test_a_lone_surrogate_escape_is_malformed_json_as_over_http(tmp_path: Path,
+                                                                subject: str) -> None:
+    record = json.loads(LINE)
+    record["message"]["subject"] = subject
+    bad = json.dumps(record).encode() + b"\n"  # ensure_ascii: the surrogate as a \u escape
+    code, out = evaluate(tmp_path, LINE + bad + LINE)
+    assert code == 1
+    assert [o.get("outcome") for o in out] == ["accepted", None, "accepted"]
+    assert out[1] == error(2, LONE)
+
+
+def test_a_surrogate_pair_and_an_escaped_backslash_are_text(tmp_path: Path) -> None:
+    record = json.loads(LINE)
+    record["message"]["subject"] = "Hello \U0001f600 \\ud800"  # an emoji, then a backslash-u
+    line = json.dumps(record).encode()
+    assert b"\\ud83d\\ude00" in line and b"\\\\ud800" in line
+    code, out = evaluate(tmp_path, line + b"\n")
+    assert (code, [o.get("outcome") for o in out]) == (0, ["accepted"])
