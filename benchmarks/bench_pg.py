@@ -7,6 +7,8 @@ column compares each row with the same path's one-process row. ``--synchronous-c
 shows PostgreSQL without waiting for the WAL flush (docs/deploy.md says what that trades);
 ``--commit-delay N`` groups commits (``commit_delay`` N µs with ``commit_siblings = 1``, set on
 the benchmark's own sessions only: a deployment's choice, which the product never makes).
+``--rounds N`` runs every case N times, alternating, and adds each case's medians: one run's
+ratio moves by a third on a shared 2-core machine (1.21-1.85x for the same tree in session 13).
 
 Client CPU is the sending processes' own CPU time per send; server CPU (PostgreSQL on the same
 machine) the CPU time of their backends per send (``/proc/<pid>/stat``; blank when the server is
@@ -193,6 +195,10 @@ def main() -> None:
                         help="send paths to run, each case back to back: read-then-write"
                              " (store/sendpath.py) and/or lock-first (the path before it)")
     parser.add_argument("--processes", default=",".join(map(str, PROCESSES)))
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run every case this many times, the cases alternating within each"
+                             " round; with more than one, a table of medians follows (each"
+                             " ratio against its own round's one-process row)")
     parser.add_argument("--databases", default="postgresql,sqlite")
     parser.add_argument("--senders", default="distinct,heavy,shared",
                         help="variants: " + ", ".join(SENDERS))
@@ -210,32 +216,39 @@ def main() -> None:
     variants = args.senders.split(",")
     if unknown := set(variants) - set(SENDERS):
         parser.error(f"unknown --senders {', '.join(sorted(unknown))}; use {', '.join(SENDERS)}")
-    rows: list[tuple[str, str, int, str, dict[str, Any]]] = []
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    rows: list[tuple[int, str, str, int, str, dict[str, Any]]] = []
     pg_version = None
 
-    def cases(name: str, make_url: Any) -> None:
+    def cases(round_: int, name: str, make_url: Any) -> None:
         for variant in variants:
             for processes in processes_list:
                 for new in paths:
-                    rows.append((name, LABELS[variant], processes,
+                    rows.append((round_, name, LABELS[variant], processes,
                                  "read-then-write" if new else "lock-first",
                                  run(make_url(variant, processes, new), processes, args.sends,
                                      variant, new)))
 
     with tempfile.TemporaryDirectory() as tmp:
-        if "sqlite" in args.databases:
-            cases("SQLite (WAL)",
-                  lambda variant, p, new: f"sqlite:///{Path(tmp)}/bench-{variant}-{p}-{new}.db")
         pg = _pg_url() if "postgresql" in args.databases else None
+        url, drop = None, None
         if pg is not None:
             url, (pg_version, drop) = _pg_schema(pg, args.synchronous_commit,
                                                  args.commit_delay)
-            try:
-                cases("PostgreSQL", lambda *_: url)
-            finally:
+        try:
+            for round_ in range(1, args.rounds + 1):  # each round runs every case once
+                if "sqlite" in args.databases:
+                    cases(round_, "SQLite (WAL)",
+                          lambda variant, p, new, r=round_:
+                          f"sqlite:///{Path(tmp)}/bench-{r}-{variant}-{p}-{new}.db")
+                if url is not None:
+                    cases(round_, "PostgreSQL", lambda *_: url)
+        finally:
+            if drop is not None:
                 drop()
     order = list(LABELS.values())
-    rows.sort(key=lambda r: (order.index(r[1]), r[0] != "PostgreSQL", r[2]))
+    rows.sort(key=lambda r: (order.index(r[2]), r[1] != "PostgreSQL", r[3], r[0]))
     import sqlalchemy
 
     print("### Several processes on one database: PostgreSQL and SQLite")
@@ -248,21 +261,54 @@ def main() -> None:
           f" {'server default' if args.commit_delay is None else args.commit_delay}"
           f"{'' if args.commit_delay is None else ' µs, commit_siblings 1'}.")
     print()
-    print("| database | senders | processes | send path | sends | sends/s | p50 µs | p99 µs |"
-          " client CPU µs/send | server CPU µs/send | machine busy | vs 1 process |")
-    print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    one = {(r[0], r[1], r[3]): r[4]["rate"] for r in rows if r[2] == 1}
-    for name, senders, processes, path, r in rows:
+    rounds = args.rounds > 1
+    print(f"| {'round | ' if rounds else ''}database | senders | processes | send path | sends |"
+          " sends/s | p50 µs | p99 µs | client CPU µs/send | server CPU µs/send | machine busy |"
+          " vs 1 process |")
+    print(f"|{'---:|' if rounds else ''}---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    # Each row against the same round's one-process row of its case: a same-run ratio.
+    one = {(r[0], r[1], r[2], r[4]): r[5]["rate"] for r in rows if r[3] == 1}
+    ratios: dict[tuple[str, str, int, str], list[float]] = {}
+    for round_, name, senders, processes, path, r in rows:
         assert r["accepted"] == r["n"], "every send should be accepted"
-        base = one.get((name, senders, path))
+        base = one.get((round_, name, senders, path))
         ratio = f"{r['rate'] / base:.2f}x" if base else ""
+        if base:
+            ratios.setdefault((name, senders, processes, path), []).append(r["rate"] / base)
         server = "" if r["server"] is None else f"{r['server']:,.0f}"
         busy = "" if r["busy"] is None else f"{r['busy']:.0%}"
-        print(f"| {name} | {senders} | {processes} | {path} | {r['n']:,} | {r['rate']:,.0f} |"
-              f" {r['p50']:,.0f} | {r['p99']:,.0f} | {r['cpu']:,.0f} | {server} | {busy} |"
-              f" {ratio} |")
+        print(f"| {f'{round_} | ' if rounds else ''}{name} | {senders} | {processes} | {path} |"
+              f" {r['n']:,} | {r['rate']:,.0f} | {r['p50']:,.0f} | {r['p99']:,.0f} |"
+              f" {r['cpu']:,.0f} | {server} | {busy} | {ratio} |")
     print()
+    if rounds:
+        _print_medians(rows, ratios, args.rounds)
     print(f"Load average when done: {', '.join(f'{x:.1f}' for x in os.getloadavg())}.")
+
+
+def _print_medians(rows: list[tuple[int, str, str, int, str, dict[str, Any]]],
+                   ratios: dict[tuple[str, str, int, str], list[float]], rounds: int) -> None:
+    """Each case's medians over the rounds, and its ratio to one process (median, range)."""
+    from statistics import median
+
+    cases: dict[tuple[str, str, int, str], list[dict[str, Any]]] = {}
+    for _, name, senders, processes, path, r in rows:
+        cases.setdefault((name, senders, processes, path), []).append(r)
+    print(f"Medians over {rounds} rounds:")
+    print()
+    print("| database | senders | processes | send path | sends/s | p50 µs | machine busy |"
+          " vs 1 process (median, range) |")
+    print("|---|---|---:|---|---:|---:|---:|---|")
+    for (name, senders, processes, path), found in cases.items():
+        busy = [r["busy"] for r in found if r["busy"] is not None]
+        spread = ratios.get((name, senders, processes, path), [])
+        ratio = (f"{median(spread):.2f}x ({min(spread):.2f}-{max(spread):.2f})"
+                 if spread and processes != 1 else "")
+        print(f"| {name} | {senders} | {processes} | {path} |"
+              f" {median(r['rate'] for r in found):,.0f} |"
+              f" {median(r['p50'] for r in found):,.0f} |"
+              f" {f'{median(busy):.0%}' if busy else ''} | {ratio} |")
+    print()
 
 
 if __name__ == "__main__":
