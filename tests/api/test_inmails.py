@@ -463,6 +463,32 @@ def test_json_that_json_loads_would_accept_is_malformed(api, raw):
     assert r.json()["error"]["code"] == "malformed_json"
 
 
+@pytest.mark.parametrize(("method", "path", "raw", "key"), [
+    ("post", "/v1/inmails",
+     b'{"message": {"sender_id": "alice", "recipient_id": "bob", "subject": "Hello",'
+     b' "body": "checked by a proxy", "body": "sent"}}', "message.body"),
+    ("put", "/v1/members/zed",
+     b'{"plan": "basic", "profile_public": true, "accepts_inmail": true, "is_employee": false,'
+     b' "name": null, "photo_url": null, "headline": null, "company": null, "role": null,'
+     b' "accepts_inmail": false}', "accepts_inmail"),
+    ("post", "/v1/inmails/im_x/open", b'{"member_id": "bob", "member_id": "alice"}',
+     "member_id"),
+])
+def test_a_key_given_twice_is_400_naming_it_not_the_last_one_silently(api, method, path, raw,
+                                                                       key):
+    # Parsers disagree on which of two equal keys counts: a proxy may check one, we'd use
+    # the other. Refused, named, and nothing happens.
+    r = getattr(api, method)(path, content=raw,
+                             headers={**SVC, "Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == {
+        "code": "malformed_json",
+        "message": f"the request body is not valid JSON: duplicate key '{key}'; give each key"
+                   " once"}
+    assert api.get("/v1/members/zed", headers=SVC).status_code == 404
+    assert api.get("/v1/members/bob/inbox", headers=SVC).json()["items"] == []
+
+
 def test_lone_surrogate_in_a_send_is_400_not_500(api):
     raw = b'{"message": {"sender_id": "alice", "recipient_id": "bob", "subject": "\\udc00"}}'
     r = api.post("/v1/inmails", content=raw, headers={**SVC, "Content-Type": "application/json"})

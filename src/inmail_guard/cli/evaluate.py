@@ -19,10 +19,12 @@ from typing import IO, Any
 
 import click
 
+from inmail_guard import jsontext
 from inmail_guard.engine.evaluator import Engine
 from inmail_guard.engine.plans import UnknownPlanError
 from inmail_guard.engine.types import Decision, Facts, Message
 from inmail_guard.engine.wire import RequestError, parse_request
+from inmail_guard.jsontext import DuplicateKeyError, LoneSurrogateError
 
 BATCH = 512
 RECORD_SHAPE = 'a JSON object {"message": {...}, "facts": {...}}'
@@ -55,7 +57,9 @@ def _text_lines(stream: IO[bytes]) -> Iterator[tuple[int, str | _Unreadable]]:
 def _parse(text: str) -> Any:
     """Decoded JSON, or an :class:`_Unreadable` saying why not."""
     try:
-        return json.loads(text)
+        return jsontext.loads(text)
+    except (DuplicateKeyError, LoneSurrogateError) as exc:
+        return _Unreadable(f"not valid JSON: {exc.msg}")
     except json.JSONDecodeError as exc:
         return _Unreadable(f"not valid JSON: {exc.msg} at column {exc.colno}; each record is"
                            f" {RECORD_SHAPE}, one per line")
@@ -101,7 +105,10 @@ def _records(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
         yield bad
         return
     try:
-        items = json.loads(first + "".join(str(text) for _, text in rest))
+        items = jsontext.loads(first + "".join(str(text) for _, text in rest))
+    except (DuplicateKeyError, LoneSurrogateError) as exc:
+        yield lineno, _Unreadable(f"not valid JSON: {exc.msg}")
+        return
     except json.JSONDecodeError as exc:
         yield exc.lineno + lineno - 1, _Unreadable(
             f"not valid JSON: {exc.msg} at column {exc.colno}")
