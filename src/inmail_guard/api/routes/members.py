@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 from starlette.responses import Response
 
 from inmail_guard.api.auth import Principal, require_admin, require_service
@@ -51,7 +53,19 @@ MemberId = Annotated[str, Path(min_length=1, max_length=MEMBER_ID_CHARS, pattern
 OtherId = Annotated[str, Path(
     min_length=1, max_length=MEMBER_ID_CHARS, pattern=NO_NUL,
     description="The other member; not `member_id` itself (422).")]
-Limit = Annotated[int, Query(ge=1, le=500, description="At most this many, newest first.")]
+
+
+def _digits(value: Any) -> Any:
+    """A query's integer as written: digits only. pydantic reads ``5.0``, ``+5``, `` 5`` and
+    ``5_0`` (as 50) too, a silent coercion of what was sent."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise PydanticCustomError("int_digits", "Input should be a whole number written in"
+                                  " the digits 0-9, such as 50")
+    return value
+
+
+Limit = Annotated[int, BeforeValidator(_digits),
+                  Query(ge=1, le=500, description="At most this many, newest first.")]
 #: The analytics filters, shared by the per-sender and the grouped routes.
 TagQuery = Annotated[str | None, Query(max_length=200, description="Campaign tag.")]
 SinceQuery = Annotated[WireDatetime | None, Query(
