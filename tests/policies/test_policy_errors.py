@@ -209,6 +209,54 @@ def test_schema_messages(snippet: str, expected: str) -> None:
     assert str(caught.value) == expected
 
 
+@pytest.mark.parametrize(("snippet", "expected"), [
+    # pydantic's lax mode read each of these as another value, silently
+    ("eligibility: {honor_opt_out: 'yes'}",
+     "<string>:4:30: eligibility.honor_opt_out: expected true or false, found 'yes' (string)"),
+    ("eligibility: {honor_blocks: 0}",
+     "<string>:4:29: eligibility.honor_blocks: expected true or false, found 0 (integer)"),
+    ("credits: {rollover_cap: '10'}",
+     "<string>:4:25: credits.rollover_cap: expected an integer, found '10' (string)"),
+    ("credits: {rollover_cap: true}",
+     "<string>:4:25: credits.rollover_cap: expected an integer, found true (boolean)"),
+    ("credits: {rollover_cap: 10.0}",
+     "<string>:4:25: credits.rollover_cap: expected an integer, found 10.0 (number)"),
+    ("spam: {reject_at: '12'}",
+     "<string>:4:19: spam.reject_at: expected a number, found '12' (string)"),
+])
+def test_a_value_of_another_yaml_type_is_refused_not_converted(snippet: str,
+                                                               expected: str) -> None:
+    text = f"name: x\nplans:\n  basic: {{monthly_credits: 0}}\n{snippet}\n"
+    with pytest.raises(PolicyError) as caught:
+        load_policy_text(text)
+    assert str(caught.value) == expected
+
+
+@pytest.mark.parametrize(("snippet", "expected"), [
+    ("{keywords: {score_per_hit: '2.5'}}",
+     "p.yaml:4:41: spam.detectors.keywords.score_per_hit: expected a number, found '2.5'"
+     " (string)"),
+    ("{volume: {enabled: 'false'}}",
+     "p.yaml:4:33: spam.detectors.volume.enabled: expected true or false, found 'false'"
+     " (string)"),
+    ("{volume: {per_hour: 25.0}}",
+     "p.yaml:4:34: spam.detectors.volume.per_hour: expected an integer, found 25.0 (number)"),
+])
+def test_a_detector_setting_of_another_yaml_type_is_refused(tmp_path, monkeypatch, snippet: str,
+                                                            expected: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text("extends: builtin:default\nname: x\nspam:\n"
+                                     f"  detectors: {snippet}\n")
+    policy, issues = check_policy("p.yaml", build_engine=False)
+    assert (policy, [str(i) for i in issues]) == (None, [expected])
+
+
+def test_a_whole_float_is_still_a_number_where_a_number_is_expected() -> None:
+    policy = load_policy_text("name: x\nplans:\n  basic: {monthly_credits: 0}\n"
+                              "spam: {reject_at: 12, restrict_at: 20.0}\n")
+    assert (policy.spam.reject_at, policy.spam.restrict_at) == (12, 20.0)
+
+
 def test_credits_beyond_the_stores_integers_are_refused_at_the_value() -> None:
     with pytest.raises(PolicyError) as caught:
         load_policy_text("name: x\nplans:\n  basic: {monthly_credits: 100000000000}\n")

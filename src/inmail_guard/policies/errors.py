@@ -72,8 +72,9 @@ def describe(value: Any) -> str:
         return f"{str(value).lower()} (boolean)"
     if isinstance(value, int):
         return f"{value} (integer)"
-    if isinstance(value, float):
-        return f"{value:g} (number)"
+    if isinstance(value, float):  # 10.0, not 10, where an integer is expected
+        shown = f"{value:.1f}" if value.is_integer() and abs(value) < 1e16 else f"{value:g}"
+        return f"{shown} (number)"
     if isinstance(value, str):
         text = value if len(value) <= 60 else value[:57] + "..."
         return f"{text!r} (string)"

@@ -63,7 +63,9 @@ Duration = Annotated[
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Unknown keys are errors, and so is a value of another YAML type: pydantic's lax mode
+    # read monthly_credits: "10" or true as 10 or 1, honor_opt_out: "yes" or 1 as true.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Plan(_Strict):
