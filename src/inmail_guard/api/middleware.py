@@ -9,9 +9,10 @@ import time
 from typing import Any
 
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from inmail_guard.api.errors import error_body
+from inmail_guard.api.errors import error_body, log_unhandled, unhandled
 from inmail_guard.api.logs import access_log
 from inmail_guard.api.metrics import Metrics
 from inmail_guard.api.responses import dumps
@@ -75,6 +76,15 @@ class EdgeMiddleware:
             status = 413
             await _send_json(send_wrapper, 413, error_body(
                 "body_too_large", f"the request body is larger than {self.limit} bytes"))
+        except Exception as exc:
+            # Answered (and logged, redacted) here, never re-raised: past this point
+            # Starlette's ServerErrorMiddleware re-raises it for the server to log, and
+            # uvicorn logs the whole traceback with every exception's message, which may
+            # quote the request (a body in a ValueError).
+            if response_started:
+                log_unhandled(exc, scope.get("method", ""), scope.get("path", ""))
+                return
+            await unhandled(exc, Request(scope))(scope, receive, send_wrapper)
         finally:
             self._record(scope, status, started, request_id)
 
