@@ -119,3 +119,12 @@ def test_limit_is_digits_only_never_read_as_another_number(api, route, limit):
         "limit: input should be a whole number written in the digits 0-9, such as 50")
     assert r.json()["error"]["field"] == "limit"
     assert api.get(f"/v1/members/bob/{route}?limit=050", headers=SVC).status_code == 200
+
+
+def test_the_document_still_bounds_limit(api):
+    # A validator placed before Query() made FastAPI write "ge"/"le", which JSON Schema ignores.
+    doc = api.get("/openapi.json").json()
+    [limit] = [p for p in doc["paths"]["/v1/members/{member_id}/inbox"]["get"]["parameters"]
+               if p["name"] == "limit"]
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 500)
+    assert "ge" not in limit["schema"] and "le" not in limit["schema"]

@@ -64,8 +64,10 @@ def _digits(value: Any) -> Any:
     return value
 
 
-Limit = Annotated[int, BeforeValidator(_digits),
-                  Query(ge=1, le=500, description="At most this many, newest first.")]
+# Query first: after a validator, FastAPI writes its bounds into the document as "ge"/"le"
+# instead of minimum/maximum.
+Limit = Annotated[int, Query(ge=1, le=500, description="At most this many, newest first."),
+                  BeforeValidator(_digits)]
 #: The analytics filters, shared by the per-sender and the grouped routes.
 TagQuery = Annotated[str | None, Query(max_length=200, description="Campaign tag.")]
 SinceQuery = Annotated[WireDatetime | None, Query(
