@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 
@@ -50,6 +51,31 @@ def send(api, **overrides):
     message = {"sender_id": "alice", "recipient_id": "bob", "subject": "Hello", "body": BODY,
                "tags": ["q4"], **overrides}
     return api.post("/v1/inmails", json={"message": message}, headers=SVC)
+
+
+@pytest.mark.parametrize(("member_id", "char"), [
+    ("bob\u200b", "U+200B (ZERO WIDTH SPACE)"),            # looks like "bob"
+    ("\u202ebob", "U+202E (RIGHT-TO-LEFT OVERRIDE)"),        # shows as "bob" reversed
+    ("bob\u2066", "U+2066 (LEFT-TO-RIGHT ISOLATE)"),
+    ("bo\u00adb", "U+00AD (SOFT HYPHEN)"),
+    ("bob\n", "U+000A (a control character)"),
+    ("bob\x85", "U+0085 (a control character)"),
+    ("\ufeffbob", "U+FEFF (ZERO WIDTH NO-BREAK SPACE)"),
+])
+def test_a_member_id_with_an_invisible_or_control_character_is_refused(api, member_id, char):
+    r = api.put(f"/v1/members/{quote(member_id)}", json=member_body(), headers=SVC)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == {
+        "code": "invalid_request", "field": "id",
+        "message": f"id contains {char}, an invisible or control character: two ids that"
+                   " look the same must be the same id; remove it"}
+    assert api.get(f"/v1/members/{quote(member_id)}", headers=SVC).status_code == 404
+
+
+def test_member_ids_in_other_scripts_are_still_ids(api):
+    for member_id in ("m-\u00e9lodie", "\u674e\u96f7", "\u0645\u062d\u0645\u062f"):
+        r = api.put(f"/v1/members/{quote(member_id)}", json=member_body(), headers=SVC)
+        assert r.status_code == 200 and r.json()["id"] == member_id
 
 
 def test_member_put_and_get(api):

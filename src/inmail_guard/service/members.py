@@ -3,6 +3,8 @@ blocks; and :func:`member_row`, how every collaborator reads a member it needs."
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -14,6 +16,15 @@ from inmail_guard.service.errors import ServiceError, check_text
 from inmail_guard.store import members as member_store
 from inmail_guard.store.db import Db, as_db
 from inmail_guard.store.facts import StoredMember, load_member
+
+#: What a new member's id may not hold, as a regular expression character class (Python and
+#: ECMA-262 read it alike; the OpenAPI document's pattern for ``PUT /v1/members/{id}`` is built
+#: from it): control characters, and the invisible ones that make two different ids look the
+#: same or reorder the text around them: soft hyphen, zero-width characters, bidi marks,
+#: embeddings, overrides and isolates, line and paragraph separators, the byte order mark.
+ID_FORBIDDEN_CHARS = ("\\x00-\\x1f\\x7f-\\x9f\\u00ad\\u061c\\u180e\\u200b-\\u200f"
+                      "\\u2028-\\u202e\\u2060-\\u206f\\ufeff\\ufff9-\\ufffb")
+_ID_FORBIDDEN = re.compile(f"[{ID_FORBIDDEN_CHARS}]")
 
 _PATCHABLE = frozenset({"plan", "profile_public", "accepts_inmail", "is_employee", "name",
                         "photo_url", "headline", "company", "role"})
@@ -75,6 +86,13 @@ class Members:
 
         sizes = member_store.COLUMN_CHARS
         check_text("id", member.id, sizes["id"])
+        if only is None and (bad := _ID_FORBIDDEN.search(member.id)) is not None:
+            char = bad.group()
+            name = unicodedata.name(char, "a control character")
+            raise ServiceError(
+                "invalid_request", f"id contains U+{ord(char):04X} ({name}), an invisible or"
+                " control character: two ids that look the same must be the same id; remove it",
+                field="id")
         for name in ("plan", "name", "photo_url", "headline", "company", "role"):
             if checked(name):
                 check_text(name, getattr(member, name), sizes[name])
