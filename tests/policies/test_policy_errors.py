@@ -251,6 +251,23 @@ def test_a_detector_setting_of_another_yaml_type_is_refused(tmp_path, monkeypatc
     assert (policy, [str(i) for i in issues]) == (None, [expected])
 
 
+@pytest.mark.parametrize(("name", "expected"), [
+    ("x" * 201, "expected a string of at most 200 characters, found 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                "xxxxxxxxxxxxxxxxxxxxxxxxxxxx...' (string)"),
+    ('"a\\nb"', "expected one line of text, without control characters or bidi embeddings,"
+                " overrides or isolates (U+202A-U+202E, U+2066-U+2069), found 'a\\nb' (string)"),
+    ('"\\u202eevil"', "expected one line of text, without control characters or bidi"
+                      " embeddings, overrides or isolates (U+202A-U+202E, U+2066-U+2069), found"
+                      " '\\u202eevil' (string)"),
+])
+def test_the_policy_name_is_one_short_line(name: str, expected: str) -> None:
+    # It is in every decision, the decision log and a /metrics label: a 1 MB scalar, or a
+    # newline or bidi override in a log line, was accepted.
+    with pytest.raises(PolicyError) as caught:
+        load_policy_text(f"name: {name}\nplans:\n  basic: {{monthly_credits: 0}}\n")
+    assert str(caught.value) == f"<string>:1:7: name: {expected}"
+
+
 def test_a_whole_float_is_still_a_number_where_a_number_is_expected() -> None:
     policy = load_policy_text("name: x\nplans:\n  basic: {monthly_credits: 0}\n"
                               "spam: {reject_at: 12, restrict_at: 20.0}\n")

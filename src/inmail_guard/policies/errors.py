@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from inmail_guard.policies.yamlpos import KeyPath, Positions
 
 _NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+_ONE_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +189,9 @@ def _bounded(kind: str, ctx: dict[str, Any]) -> str:
         "string_pattern_mismatch": (
             "a name of lower-case letters, digits and _, starting with a letter"
             if ctx.get("pattern") == _NAME_PATTERN
+            else "one line of text, without control characters or bidi embeddings, overrides"
+                 " or isolates (U+202A-U+202E, U+2066-U+2069)"
+            if ctx.get("pattern") == _ONE_LINE_PATTERN
             else f"a string matching {ctx.get('pattern')}"
         ),
     }.get(kind, "")
