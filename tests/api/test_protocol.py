@@ -1,8 +1,10 @@
 """``inmail_guard.api.protocol``: the request line and headers are bounded (431), where
-uvicorn's httptools protocol held a 50 MB header in memory and served the request."""
+uvicorn's httptools protocol held a 50 MB header in memory and served the request; and so is
+the time a request takes to arrive (408), where a half-sent request held its connection."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -15,6 +17,11 @@ import uvicorn
 from inmail_guard.api.protocol import MAX_HEAD_BYTES, BoundedHeadProtocol
 
 calls: list[str] = []
+READ_TIMEOUT = 0.5
+
+
+class QuickProtocol(BoundedHeadProtocol):
+    read_timeout = READ_TIMEOUT
 
 
 async def app(scope, receive, send) -> None:
@@ -23,6 +30,8 @@ async def app(scope, receive, send) -> None:
     calls.append(scope["path"])
     while (await receive()).get("more_body"):
         pass
+    if scope["path"] == "/slow":  # answering may take longer than the read timeout
+        await asyncio.sleep(3 * READ_TIMEOUT)
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-length", b"2")]})
     await send({"type": "http.response.body", "body": b"ok"})
@@ -32,7 +41,7 @@ async def app(scope, receive, send) -> None:
 def port() -> Iterator[int]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, http=BoundedHeadProtocol, log_config=None, lifespan="off")
+    config = uvicorn.Config(app, http=QuickProtocol, log_config=None, lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -103,3 +112,49 @@ def test_keep_alive_requests_are_each_counted_on_their_own(port: int) -> None:
     answer = exchange(port, one + one)  # together over the bound, each within it
     assert answer.count(b"HTTP/1.1 200 ") == 2
     assert calls == ["/x", "/x"]
+
+
+def assert_408(answer: bytes) -> None:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert json.loads(body)["error"]["code"] == "request_timeout"
+
+
+def slow_exchange(port: int, data: bytes) -> tuple[bytes, float]:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        start = time.monotonic()
+        if data:
+            s.sendall(data)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+        return out, time.monotonic() - start
+
+
+@pytest.mark.parametrize("data", [
+    b"",                                                        # connects, sends nothing
+    b"GET /x HTTP/1.1\r\nHost: h\r\n",                          # half a head
+    b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n{",  # part of the body
+])
+def test_a_request_that_does_not_arrive_whole_is_408_and_closed(port: int, data: bytes) -> None:
+    calls.clear()
+    answer, took = slow_exchange(port, data)
+    assert_408(answer)
+    assert READ_TIMEOUT - 0.1 <= took < READ_TIMEOUT + 2
+    assert "/x" not in calls or data.startswith(b"POST")  # a POST's app was already waiting
+
+
+def test_the_app_taking_long_to_answer_is_not_a_read_timeout(port: int) -> None:
+    answer, took = slow_exchange(port, b"GET /slow HTTP/1.1\r\nHost: h\r\nConnection: close"
+                                       b"\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200 ") and took >= 3 * READ_TIMEOUT
+
+
+def test_an_idle_keep_alive_connection_is_not_answered_408(port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request())
+        first = s.recv(65536)
+        time.sleep(2 * READ_TIMEOUT)  # idle between requests: uvicorn's keep-alive (5 s)
+        s.sendall(request())
+        second = s.recv(65536)
+    assert first.startswith(b"HTTP/1.1 200 ") and second.startswith(b"HTTP/1.1 200 ")

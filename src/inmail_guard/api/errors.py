@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -227,6 +228,8 @@ def unhandled(exc: Exception, request: Request) -> Response:
     if mapped is not None:
         return error_response(mapped.status, mapped.code, mapped.message, mapped.field,
                               mapped.headers, **mapped.extra)
+    if isinstance(exc, ClientDisconnect):  # no bug: the client left (or timed out, 408)
+        return error_response(400, "bad_request", "the client went away mid-request")
     log_unhandled(exc, request.method, request.url.path)
     return error_response(500, "internal_error", "internal error; see the server log")
 
