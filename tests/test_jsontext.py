@@ -52,3 +52,23 @@ def test_a_lone_surrogate_is_refused(escape: str) -> None:
 def test_a_surrogate_pair_is_one_character() -> None:
     assert loads('{"body": "\\ud83d\\ude00"}') == {"body": "\U0001f600"}
     assert loads('{"body": "\\\\ud800"}') == {"body": "\\ud800"}  # an escaped backslash
+
+
+def test_nesting_near_the_recursion_limit_is_never_a_crash() -> None:
+    # Too deep for json, the check passes: orjson and the schema refuse such a document.
+    import sys
+
+    depth = sys.getrecursionlimit() - 60
+    text = "[" * depth + '{"a": 1, "a": 2}' + "]" * depth
+
+    def deep(n: int) -> None:  # the caller's own frames eat into the limit
+        if n:
+            return deep(n - 1)
+        try:
+            check_unique_keys(text)
+        except DuplicateKeyError:
+            pass
+        return None
+
+    for frames in (0, 40, 200):
+        deep(frames)

@@ -78,7 +78,10 @@ def _find(value: Any, path: tuple[Any, ...]) -> tuple[Any, ...] | None:
 
 
 def _where_duplicated(text: str | bytes) -> tuple[Any, ...]:
-    found = _find(json.loads(text, object_pairs_hook=_marking), ())
+    try:
+        found = _find(json.loads(text, object_pairs_hook=_marking), ())
+    except RecursionError:  # nested about as deep as the parser allows: say no more than that
+        found = None
     return found if found is not None else ()
 
 
