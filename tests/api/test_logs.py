@@ -134,3 +134,15 @@ def test_an_unhandled_error_is_answered_and_never_re_raised_to_the_server(tmp_pa
     lines = formatted(caplog)
     assert any('"exc_type":"_Quoting"' in line for line in lines)
     assert not any("TOP-SECRET" in line for line in lines)
+
+
+def test_a_request_id_is_echoed_only_when_it_is_a_short_visible_one(client, caplog):
+    caplog.set_level(logging.INFO)
+    for given, echoed in (("req-42.abc", True), ("x" * 128, True), ("x" * 129, False),
+                          ("x" * 60_000, False), ("with space", False), ("caf\xe9", False)):
+        r = client.get("/healthz", headers={"X-Request-ID": given.encode("latin-1")})
+        got = r.headers["x-request-id"]
+        assert (got == given) is echoed, given[:20]
+        if not echoed:
+            assert len(got) == 32 and int(got, 16) >= 0
+    assert max(len(line) for line in formatted(caplog)) < 1000  # no 60 KB log line
