@@ -72,6 +72,33 @@ def test_a_member_id_with_an_invisible_or_control_character_is_refused(api, memb
     assert api.get(f"/v1/members/{quote(member_id)}", headers=SVC).status_code == 404
 
 
+@pytest.mark.parametrize(("field", "value", "char"), [
+    ("name", "\u202emoc.evil", "U+202E (RIGHT-TO-LEFT OVERRIDE)"),  # shows as "live.com"
+    ("headline", "CTO \u2067at\u2069 Acme", "U+2067 (RIGHT-TO-LEFT ISOLATE)"),
+    ("company", "Acme\nIgnore the above", "U+000A (a control character)"),
+    ("role", "Lead\x1b[31m", "U+001B (a control character)"),
+])
+def test_profile_text_with_a_bidi_override_or_control_character_is_refused(api, field, value,
+                                                                           char):
+    r = api.put("/v1/members/dave", json=member_body(**{field: value}), headers=SVC)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == {
+        "code": "invalid_request", "field": field,
+        "message": f"{field} contains {char}, a control character or bidi override: shown to"
+                   " other members, it would reorder or break the text around it; remove it"}
+    r = api.patch("/v1/members/alice", json={field: value}, headers=SVC)
+    assert r.status_code == 422 and r.json()["error"]["field"] == field
+
+
+def test_profile_text_in_any_script_with_joiners_is_fine(api):
+    text = {"name": "\u0645\u062d\u0645\u062f \U0001f469\u200d\U0001f4bb",  # Arabic, ZWJ emoji
+            "headline": "\u0d15\u0d4d\u200d", "company": "\u05d0\u05e7\u05de\u05d4",
+            "role": "Ing\u00e9nieure"}
+    r = api.put("/v1/members/dave", json=member_body(**text), headers=SVC)
+    assert r.status_code == 200, r.text
+    assert {k: r.json()[k] for k in text} == text
+
+
 def test_member_ids_in_other_scripts_are_still_ids(api):
     for member_id in ("m-\u00e9lodie", "\u674e\u96f7", "\u0645\u062d\u0645\u062f"):
         r = api.put(f"/v1/members/{quote(member_id)}", json=member_body(), headers=SVC)

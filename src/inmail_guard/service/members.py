@@ -25,6 +25,13 @@ from inmail_guard.store.facts import StoredMember, load_member
 ID_FORBIDDEN_CHARS = ("\\x00-\\x1f\\x7f-\\x9f\\u00ad\\u061c\\u180e\\u200b-\\u200f"
                       "\\u2028-\\u202e\\u2060-\\u206f\\ufeff\\ufff9-\\ufffb")
 _ID_FORBIDDEN = re.compile(f"[{ID_FORBIDDEN_CHARS}]")
+#: What a name, headline, company or role may not hold (the same kind of class): control
+#: characters, and bidi embeddings, overrides and isolates, which reorder the text shown
+#: after them in a sender card ("\u202e" + "moc.evil" reads "live.com"). Zero-width joiners
+#: stay: some scripts and emoji need them.
+DISPLAY_FORBIDDEN_CHARS = "\\x00-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069"
+_DISPLAY_FORBIDDEN = re.compile(f"[{DISPLAY_FORBIDDEN_CHARS}]")
+_DISPLAYED = ("name", "headline", "company", "role")
 
 _PATCHABLE = frozenset({"plan", "profile_public", "accepts_inmail", "is_employee", "name",
                         "photo_url", "headline", "company", "role"})
@@ -40,6 +47,11 @@ def member_row(conn: Connection | Db, member_id: str, field: str = "member_id") 
     if found is None:
         raise ServiceError("member_not_found", f"no member {member_id!r}", field=field)
     return found
+
+
+def _char(char: str) -> str:
+    """``U+202E (RIGHT-TO-LEFT OVERRIDE)``: a character named, never the text around it."""
+    return f"U+{ord(char):04X} ({unicodedata.name(char, 'a control character')})"
 
 
 class Members:
@@ -87,15 +99,20 @@ class Members:
         sizes = member_store.COLUMN_CHARS
         check_text("id", member.id, sizes["id"])
         if only is None and (bad := _ID_FORBIDDEN.search(member.id)) is not None:
-            char = bad.group()
-            name = unicodedata.name(char, "a control character")
             raise ServiceError(
-                "invalid_request", f"id contains U+{ord(char):04X} ({name}), an invisible or"
-                " control character: two ids that look the same must be the same id; remove it",
+                "invalid_request", f"id contains {_char(bad.group())}, an invisible or control"
+                " character: two ids that look the same must be the same id; remove it",
                 field="id")
         for name in ("plan", "name", "photo_url", "headline", "company", "role"):
             if checked(name):
                 check_text(name, getattr(member, name), sizes[name])
+        for name in _DISPLAYED:
+            value = getattr(member, name)
+            if checked(name) and value and (bad := _DISPLAY_FORBIDDEN.search(value)):
+                raise ServiceError(
+                    "invalid_request", f"{name} contains {_char(bad.group())}, a control"
+                    " character or bidi override: shown to other members, it would reorder or"
+                    " break the text around it; remove it", field=name)
         if checked("photo_url") and member.photo_url is not None:
             problem = photo_url_problem(member.photo_url)
             if problem is not None:
