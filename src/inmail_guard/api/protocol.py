@@ -101,8 +101,9 @@ class BoundedHeadProtocol(HttpToolsProtocol):
         self._read_timer = None
         if self.transport.is_closing():
             return
-        cycle = self.cycle
-        if cycle is None or cycle.response_complete or not cycle.response_started:
+        # A head not yet whole has no answer yet; nor has a body whose request was not
+        # answered. A request answered before its body arrived (a 401 is) gets no second one.
+        if self._in_head or self.cycle is None or not self.cycle.response_started:
             self.transport.write(TIMEOUT_RESPONSE)
         self.transport.close()
 
