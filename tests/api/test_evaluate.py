@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from inmail_guard.api.models import DecisionOut
@@ -43,6 +45,16 @@ def test_malformed_json_is_400(client):
                     headers={**SVC, "Content-Type": "application/json"})
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "malformed_json"
+
+
+def test_a_key_given_twice_is_400_naming_it(client):
+    raw = json.dumps(evaluate_body()).replace('"subject": "Hello"',
+                                               '"subject": "Hello", "subject": ""').encode()
+    r = client.post("/v1/evaluate", content=raw,
+                    headers={**SVC, "Content-Type": "application/json"})
+    assert r.status_code == 400
+    assert r.json()["error"]["message"] == ("the request body is not valid JSON: duplicate key"
+                                            " 'message.subject'; give each key once")
 
 
 def test_unknown_field_is_422_naming_it(client):

@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 
@@ -50,6 +51,58 @@ def send(api, **overrides):
     message = {"sender_id": "alice", "recipient_id": "bob", "subject": "Hello", "body": BODY,
                "tags": ["q4"], **overrides}
     return api.post("/v1/inmails", json={"message": message}, headers=SVC)
+
+
+@pytest.mark.parametrize(("member_id", "char"), [
+    ("bob\u200b", "U+200B (ZERO WIDTH SPACE)"),            # looks like "bob"
+    ("\u202ebob", "U+202E (RIGHT-TO-LEFT OVERRIDE)"),        # shows as "bob" reversed
+    ("bob\u2066", "U+2066 (LEFT-TO-RIGHT ISOLATE)"),
+    ("bo\u00adb", "U+00AD (SOFT HYPHEN)"),
+    ("bob\n", "U+000A (a control character)"),
+    ("bob\x85", "U+0085 (a control character)"),
+    ("\ufeffbob", "U+FEFF (ZERO WIDTH NO-BREAK SPACE)"),
+])
+def test_a_member_id_with_an_invisible_or_control_character_is_refused(api, member_id, char):
+    r = api.put(f"/v1/members/{quote(member_id)}", json=member_body(), headers=SVC)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == {
+        "code": "invalid_request", "field": "id",
+        "message": f"id contains {char}, an invisible or control character: two ids that"
+                   " look the same must be the same id; remove it"}
+    assert api.get(f"/v1/members/{quote(member_id)}", headers=SVC).status_code == 404
+
+
+@pytest.mark.parametrize(("field", "value", "char"), [
+    ("name", "\u202emoc.evil", "U+202E (RIGHT-TO-LEFT OVERRIDE)"),  # shows as "live.com"
+    ("headline", "CTO \u2067at\u2069 Acme", "U+2067 (RIGHT-TO-LEFT ISOLATE)"),
+    ("company", "Acme\nIgnore the above", "U+000A (a control character)"),
+    ("role", "Lead\x1b[31m", "U+001B (a control character)"),
+])
+def test_profile_text_with_a_bidi_override_or_control_character_is_refused(api, field, value,
+                                                                           char):
+    r = api.put("/v1/members/dave", json=member_body(**{field: value}), headers=SVC)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == {
+        "code": "invalid_request", "field": field,
+        "message": f"{field} contains {char}, a control character or bidi override: shown to"
+                   " other members, it would reorder or break the text around it; remove it"}
+    r = api.patch("/v1/members/alice", json={field: value}, headers=SVC)
+    assert r.status_code == 422 and r.json()["error"]["field"] == field
+
+
+def test_profile_text_in_any_script_with_joiners_is_fine(api):
+    text = {"name": "\u0645\u062d\u0645\u062f \U0001f469\u200d\U0001f4bb",  # Arabic, ZWJ emoji
+            "headline": "\u0d15\u0d4d\u200d", "company": "\u05d0\u05e7\u05de\u05d4",
+            "role": "Ing\u00e9nieure"}
+    r = api.put("/v1/members/dave", json=member_body(**text), headers=SVC)
+    assert r.status_code == 200, r.text
+    assert {k: r.json()[k] for k in text} == text
+
+
+def test_member_ids_in_other_scripts_are_still_ids(api):
+    for member_id in ("m-\u00e9lodie", "\u674e\u96f7", "\u0645\u062d\u0645\u062f"):
+        r = api.put(f"/v1/members/{quote(member_id)}", json=member_body(), headers=SVC)
+        assert r.status_code == 200 and r.json()["id"] == member_id
 
 
 def test_member_put_and_get(api):
@@ -461,6 +514,32 @@ def test_json_that_json_loads_would_accept_is_malformed(api, raw):
                 headers={**SVC, "Content-Type": "application/json"})
     assert r.status_code == 400, r.text
     assert r.json()["error"]["code"] == "malformed_json"
+
+
+@pytest.mark.parametrize(("method", "path", "raw", "key"), [
+    ("post", "/v1/inmails",
+     b'{"message": {"sender_id": "alice", "recipient_id": "bob", "subject": "Hello",'
+     b' "body": "checked by a proxy", "body": "sent"}}', "message.body"),
+    ("put", "/v1/members/zed",
+     b'{"plan": "basic", "profile_public": true, "accepts_inmail": true, "is_employee": false,'
+     b' "name": null, "photo_url": null, "headline": null, "company": null, "role": null,'
+     b' "accepts_inmail": false}', "accepts_inmail"),
+    ("post", "/v1/inmails/im_x/open", b'{"member_id": "bob", "member_id": "alice"}',
+     "member_id"),
+])
+def test_a_key_given_twice_is_400_naming_it_not_the_last_one_silently(api, method, path, raw,
+                                                                       key):
+    # Parsers disagree on which of two equal keys counts: a proxy may check one, we'd use
+    # the other. Refused, named, and nothing happens.
+    r = getattr(api, method)(path, content=raw,
+                             headers={**SVC, "Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == {
+        "code": "malformed_json",
+        "message": f"the request body is not valid JSON: duplicate key '{key}'; give each key"
+                   " once"}
+    assert api.get("/v1/members/zed", headers=SVC).status_code == 404
+    assert api.get("/v1/members/bob/inbox", headers=SVC).json()["items"] == []
 
 
 def test_lone_surrogate_in_a_send_is_400_not_500(api):

@@ -90,6 +90,8 @@ ERROR_CASES = [
     ("not utf-8", b'{"message": "\xff"}', {**SVC, **JSON}),
     ("NaN", b'{"message": NaN}', {**SVC, **JSON}),
     ("lone surrogate", b'{"message": {"sender_id": "\\ud800"}}', {**SVC, **JSON}),
+    ("key given twice", b'{"message": {"sender_id": "alice", "sender_id": "bob"}}',
+     {**SVC, **JSON}),
     ("form content type", b"message=1",
      {**SVC, "Content-Type": "application/x-www-form-urlencoded"}),
     ("no content type", b"[]", SVC),

@@ -152,6 +152,26 @@ def test_a_database_it_cannot_use_is_refused_before_serving(db, message):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_huge_header_is_431_not_held_in_memory(tmp_path: Path, workers: str):
+    # httptools had no bound: a 50 MB header was read whole and the request served.
+    port = free_port()
+    proc = serve(tmp_path, "--port", str(port), "--workers", workers,
+                 env={"INMAIL_GUARD_API_KEYS": "t:service:k-test"})
+    try:
+        wait_up(port, proc)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: h\r\nX-Big: " + b"x" * 100_000
+                      + b"\r\n\r\n")
+            answer = s.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+        assert b'"code": "headers_too_large"' in answer
+        assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200
+    finally:
+        stop(proc)
+
+
+@pytest.mark.slow
 def test_broken_policy_is_refused_at_start(tmp_path: Path):
     policy = tmp_path / "bad.yaml"
     policy.write_text(DEFAULT + "\nbogus_key: 1\n")

@@ -174,8 +174,28 @@ def test_records_typed_at_a_terminal_get_a_hint_on_stderr_and_a_pipe_gets_none(
     assert json.loads(typed.stdout)["outcome"] == "accepted"
 
 
-LONE = ("not valid JSON: a \\uD800-\\uDFFF escape outside a surrogate pair is no character;"
-        " escape the whole pair, or write the character itself")
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (LINE.replace(b'"subject": "Hi"', b'"subject": "Hi", "subject": ""'),
+         "not valid JSON: duplicate key 'message.subject'; give each key once"),
+        (LINE.replace(b'"body": "Hello"', b'"body": "Hello \\ud800"'),
+         "not valid JSON: a string holds a lone UTF-16 surrogate (an escape such as \\ud800"
+         " that is half of a pair); remove it"),
+    ],
+)
+def test_json_the_http_api_refuses_is_an_error_record_not_read_silently(
+        tmp_path: Path, bad: bytes, message: str) -> None:
+    code, out = evaluate(tmp_path, LINE + bad + LINE)
+    assert code == 1
+    assert out[1] == error(2, message)
+    assert "decision_id" in out[0] and "decision_id" in out[2]
+    code, out = evaluate(tmp_path, b"[" + LINE + b"," + bad + b"]")  # an array: read whole
+    assert (code, out) == (1, [error(1, message.replace("'message.", "'[1].message."))])
+
+
+LONE = ("not valid JSON: a string holds a lone UTF-16 surrogate (an escape such as \\ud800"
+        " that is half of a pair); remove it")
 
 
 @pytest.mark.parametrize("subject", ["Role \ud800", "\udfff first", "pair reversed \ude00\ud83d"])

@@ -37,6 +37,16 @@ def test_an_unknown_plan_is_one_coded_error():
     assert err.to_dict()["error"] == "unknown_plan"
 
 
+def test_a_look_alike_plan_is_shown_with_escapes_not_as_a_declared_plan():
+    engine = ig.Engine(ig.default_policy())
+    for plan, shown in (("premium_busin\u0435ss", "'premium_busin\\u0435ss'"),
+                        ("premium_business\u200b", "'premium_business\\u200b'")):
+        with pytest.raises(UnknownPlanError) as caught:
+            engine.evaluate(MESSAGE, ig.Facts(ig.Member("s", plan), ig.Member("r"), NOW))
+        assert str(caught.value).startswith(
+            f"sender plan {shown} (non-ASCII characters as \\u) is not declared in policy")
+
+
 def test_the_old_import_path_still_names_the_same_class():
     from inmail_guard.engine.rules import UnknownPlanError as from_rules
 

@@ -209,6 +209,71 @@ def test_schema_messages(snippet: str, expected: str) -> None:
     assert str(caught.value) == expected
 
 
+@pytest.mark.parametrize(("snippet", "expected"), [
+    # pydantic's lax mode read each of these as another value, silently
+    ("eligibility: {honor_opt_out: 'yes'}",
+     "<string>:4:30: eligibility.honor_opt_out: expected true or false, found 'yes' (string)"),
+    ("eligibility: {honor_blocks: 0}",
+     "<string>:4:29: eligibility.honor_blocks: expected true or false, found 0 (integer)"),
+    ("credits: {rollover_cap: '10'}",
+     "<string>:4:25: credits.rollover_cap: expected an integer, found '10' (string)"),
+    ("credits: {rollover_cap: true}",
+     "<string>:4:25: credits.rollover_cap: expected an integer, found true (boolean)"),
+    ("credits: {rollover_cap: 10.0}",
+     "<string>:4:25: credits.rollover_cap: expected an integer, found 10.0 (number)"),
+    ("spam: {reject_at: '12'}",
+     "<string>:4:19: spam.reject_at: expected a number, found '12' (string)"),
+])
+def test_a_value_of_another_yaml_type_is_refused_not_converted(snippet: str,
+                                                               expected: str) -> None:
+    text = f"name: x\nplans:\n  basic: {{monthly_credits: 0}}\n{snippet}\n"
+    with pytest.raises(PolicyError) as caught:
+        load_policy_text(text)
+    assert str(caught.value) == expected
+
+
+@pytest.mark.parametrize(("snippet", "expected"), [
+    ("{keywords: {score_per_hit: '2.5'}}",
+     "p.yaml:4:41: spam.detectors.keywords.score_per_hit: expected a number, found '2.5'"
+     " (string)"),
+    ("{volume: {enabled: 'false'}}",
+     "p.yaml:4:33: spam.detectors.volume.enabled: expected true or false, found 'false'"
+     " (string)"),
+    ("{volume: {per_hour: 25.0}}",
+     "p.yaml:4:34: spam.detectors.volume.per_hour: expected an integer, found 25.0 (number)"),
+])
+def test_a_detector_setting_of_another_yaml_type_is_refused(tmp_path, monkeypatch, snippet: str,
+                                                            expected: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text("extends: builtin:default\nname: x\nspam:\n"
+                                     f"  detectors: {snippet}\n")
+    policy, issues = check_policy("p.yaml", build_engine=False)
+    assert (policy, [str(i) for i in issues]) == (None, [expected])
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("x" * 201, "expected a string of at most 200 characters, found 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                "xxxxxxxxxxxxxxxxxxxxxxxxxxxx...' (string)"),
+    ('"a\\nb"', "expected one line of text, without control characters or bidi embeddings,"
+                " overrides or isolates (U+202A-U+202E, U+2066-U+2069), found 'a\\nb' (string)"),
+    ('"\\u202eevil"', "expected one line of text, without control characters or bidi"
+                      " embeddings, overrides or isolates (U+202A-U+202E, U+2066-U+2069), found"
+                      " '\\u202eevil' (string)"),
+])
+def test_the_policy_name_is_one_short_line(name: str, expected: str) -> None:
+    # It is in every decision, the decision log and a /metrics label: a 1 MB scalar, or a
+    # newline or bidi override in a log line, was accepted.
+    with pytest.raises(PolicyError) as caught:
+        load_policy_text(f"name: {name}\nplans:\n  basic: {{monthly_credits: 0}}\n")
+    assert str(caught.value) == f"<string>:1:7: name: {expected}"
+
+
+def test_a_whole_float_is_still_a_number_where_a_number_is_expected() -> None:
+    policy = load_policy_text("name: x\nplans:\n  basic: {monthly_credits: 0}\n"
+                              "spam: {reject_at: 12, restrict_at: 20.0}\n")
+    assert (policy.spam.reject_at, policy.spam.restrict_at) == (12, 20.0)
+
+
 def test_credits_beyond_the_stores_integers_are_refused_at_the_value() -> None:
     with pytest.raises(PolicyError) as caught:
         load_policy_text("name: x\nplans:\n  basic: {monthly_credits: 100000000000}\n")

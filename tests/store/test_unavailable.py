@@ -214,6 +214,17 @@ def test_settings_come_from_the_environment():
         StoreSettings(lock_timeout=-1)
 
 
+def test_a_timeout_under_a_millisecond_never_becomes_no_limit():
+    # PostgreSQL reads lock_timeout = 0 as "wait forever"; 0.0004 s used to round to it.
+    tiny = StoreSettings(lock_timeout=0.0004, statement_timeout=0.0001,
+                         idle_in_transaction_timeout=0.0002)
+    session = tiny.postgres_session()
+    assert [session[k] for k in ("lock_timeout", "statement_timeout",
+                                 "idle_in_transaction_session_timeout")] == ["1ms"] * 3
+    assert StoreSettings(lock_timeout=0).postgres_session()["lock_timeout"] == "0ms"  # asked
+    assert StoreSettings(lock_timeout=0.25).postgres_session()["lock_timeout"] == "250ms"
+
+
 @PG_ONLY
 def test_every_postgres_connection_gets_the_timeouts_and_keeps_url_options(store_url):
     store = Store(store_url, settings=StoreSettings(lock_timeout=0.25, statement_timeout=7))

@@ -15,11 +15,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from inmail_guard.api.responses import JSONBytesResponse
 from inmail_guard.fieldpath import format_path
+from inmail_guard.tracebacks import redacted
 
 log = logging.getLogger("inmail_guard.api")
 
@@ -226,10 +228,17 @@ def unhandled(exc: Exception, request: Request) -> Response:
     if mapped is not None:
         return error_response(mapped.status, mapped.code, mapped.message, mapped.field,
                               mapped.headers, **mapped.extra)
-    # The message of an arbitrary exception may quote input: log the type and traceback.
-    log.error("unhandled %s on %s %s", type(exc).__name__, request.method,
-              request.url.path, exc_info=(type(exc), exc, exc.__traceback__))
+    if isinstance(exc, ClientDisconnect):  # no bug: the client left (or timed out, 408)
+        return error_response(400, "bad_request", "the client went away mid-request")
+    log_unhandled(exc, request.method, request.url.path)
     return error_response(500, "internal_error", "internal error; see the server log")
+
+
+def log_unhandled(exc: BaseException, method: str, path: str) -> None:
+    """The message of an arbitrary exception may quote input (``exc_info`` would print it, and
+    its cause's): log the type and the traceback's frames only."""
+    log.error("unhandled %s on %s %s", type(exc).__name__, method, path,
+              extra={"exc_type": type(exc).__name__, "traceback": redacted(exc)})
 
 
 def _mapped_classes() -> list[type[Exception]]:

@@ -10,6 +10,9 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+from inmail_guard import jsontext
+from inmail_guard.jsontext import check_unique_keys
+
 try:
     import orjson
 except ImportError:  # pragma: no cover - orjson is a dependency; keep working without it
@@ -23,10 +26,13 @@ def dumps(content: Any) -> bytes:
 
 
 def loads(data: bytes) -> Any:
-    """Strict JSON: orjson rejects lone surrogates and NaN; its error is a JSONDecodeError."""
+    """Strict JSON: orjson rejects lone surrogates and NaN; a key given twice in an object is
+    refused too (:mod:`inmail_guard.jsontext`). Every error is a JSONDecodeError."""
     if orjson is not None:
-        return orjson.loads(data)
-    return json.loads(data)
+        value = orjson.loads(data)
+        check_unique_keys(data)
+        return value
+    return jsontext.loads(data.decode("utf-8"))
 
 
 class JSONBytesResponse(JSONResponse):

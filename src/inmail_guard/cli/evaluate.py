@@ -3,10 +3,10 @@
 Output is one JSON object per input record, in input order, on stdout: the Decision, or an error
 record ``{"line": N, "error": {"code": ..., "message": ..., "fields": [...]}}``. ``code`` is the
 one ``POST /v1/evaluate`` answers for the same input: ``malformed_json`` for a line that is not
-UTF-8, not JSON (a ``\\uD800``-``\\uDFFF`` escape outside a surrogate pair is no character) or
-nested too deeply to read; ``validation_error`` for a record that is not an object or has a
-missing, unknown or wrongly typed field; ``unknown_plan`` for a plan the policy does not
-declare.
+UTF-8, not JSON (a key given twice, or a ``\\uD800``-``\\uDFFF`` escape outside a surrogate
+pair, included) or nested too deeply to read; ``validation_error`` for a record that is not an
+object or has a missing, unknown or wrongly typed field; ``unknown_plan`` for a plan the policy
+does not declare.
 
 Exit codes: 0 every record was evaluated; 1 at least one record was invalid (the others were
 still evaluated); 2 usage error, unreadable input or an invalid policy.
@@ -15,7 +15,6 @@ still evaluated); 2 usage error, unreadable input or an invalid policy.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -24,11 +23,13 @@ from typing import IO, Any
 
 import click
 
+from inmail_guard import jsontext
 from inmail_guard.bounds import year_problem
 from inmail_guard.engine.evaluator import Engine
 from inmail_guard.engine.plans import UnknownPlanError
 from inmail_guard.engine.types import Decision, Facts, Message
 from inmail_guard.engine.wire import RequestError, parse_request
+from inmail_guard.jsontext import DuplicateKeyError, LoneSurrogateError
 
 BATCH = 512
 RECORD_SHAPE = 'a JSON object {"message": {...}, "facts": {...}}'
@@ -58,45 +59,12 @@ def _text_lines(stream: IO[bytes]) -> Iterator[tuple[int, str | _Unreadable]]:
         yield lineno, _decode(raw, lineno == 1)
 
 
-#: A ``\u`` escape of a UTF-16 surrogate: the only way a lone one gets into parsed text (the
-#: input itself is valid UTF-8, which cannot encode one).
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-def _strict_loads(text: str) -> Any:
-    """``json.loads``, refusing lone UTF-16 surrogates as HTTP's parser does (orjson,
-    ``api/responses.loads``): malformed JSON, not text. json's own error messages are kept
-    (they say "Expecting value" where orjson says "unexpected character"). ``NaN`` and
-    ``Infinity`` parse here as in HTTP's request validation, and no field takes them: a
-    ``validation_error`` naming the field in both."""
-    value = json.loads(text)
-    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
-        raise ValueError("a \\uD800-\\uDFFF escape outside a surrogate pair is no character;"
-                         " escape the whole pair, or write the character itself")
-    return value
-
-
-def _has_lone_surrogate(value: Any) -> bool:
-    """Whether a string in ``value`` (a key or a value, at any depth) holds a surrogate: json
-    joins a pair into one character, so what is left is lone."""
-    todo = [value]
-    while todo:
-        item = todo.pop()
-        if isinstance(item, str):
-            if any("\ud800" <= c <= "\udfff" for c in item):
-                return True
-        elif isinstance(item, dict):
-            todo.extend(item)
-            todo.extend(item.values())
-        elif isinstance(item, list):
-            todo.extend(item)
-    return False
-
-
 def _parse(text: str) -> Any:
     """Decoded JSON, or an :class:`_Unreadable` saying why not."""
     try:
-        return _strict_loads(text)
+        return jsontext.loads(text)
+    except (DuplicateKeyError, LoneSurrogateError) as exc:
+        return _Unreadable(f"not valid JSON: {exc.msg}")
     except json.JSONDecodeError as exc:
         return _Unreadable(f"not valid JSON: {exc.msg} at column {exc.colno}; each record is"
                            f" {RECORD_SHAPE}, one per line")
@@ -142,7 +110,10 @@ def _records(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
         yield bad
         return
     try:
-        items = _strict_loads(first + "".join(str(text) for _, text in rest))
+        items = jsontext.loads(first + "".join(str(text) for _, text in rest))
+    except (DuplicateKeyError, LoneSurrogateError) as exc:
+        yield lineno, _Unreadable(f"not valid JSON: {exc.msg}")
+        return
     except json.JSONDecodeError as exc:
         yield exc.lineno + lineno - 1, _Unreadable(
             f"not valid JSON: {exc.msg} at column {exc.colno}")

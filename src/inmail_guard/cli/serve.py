@@ -231,7 +231,9 @@ def serve(policy: str | None, db: str, host: str, port: int, workers: int,
     configure()
     common = dict(host=host, port=port, log_config=None, access_log=False,
                   timeout_graceful_shutdown=graceful_timeout, proxy_headers=False,
-                  server_header=False)
+                  server_header=False,
+                  # httptools, with a bound on the request line and headers (431 over it)
+                  http="inmail_guard.api.protocol:BoundedHeadProtocol")
     if workers == 1:
         from inmail_guard.api.app import create_app
 

@@ -30,7 +30,10 @@ class UnknownPlanError(ValueError):
                  field: str = "facts.sender.plan", what: str = "sender plan") -> None:
         self.plan = plan
         self.field = field
-        self.message = (f"{what} {plan!r} is not declared in policy {policy_name!r}"
+        # A look-alike (Cyrillic U+0435 for 'e') or invisible character shown as an escape:
+        # printed as is, the plan would read as the declared one it imitates.
+        shown = repr(plan) if plan.isascii() else f"{plan!a} (non-ASCII characters as \\u)"
+        self.message = (f"{what} {shown} is not declared in policy {policy_name!r}"
                         f" (plans: {', '.join(declared)}); add it under plans: or fix the"
                         " member's plan")
         super().__init__(self.message)

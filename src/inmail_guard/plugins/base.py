@@ -38,9 +38,13 @@ if TYPE_CHECKING:
 
 
 class DetectorConfig(BaseModel):
-    """Settings every detector has. Subclass it as ``Config`` inside your detector."""
+    """Settings every detector has. Subclass it as ``Config`` inside your detector.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Strict, like the policy around it: a value of another YAML type is an error naming the
+    key, never converted (``"2.5"`` is not 2.5, ``"yes"`` or ``1`` not true). Declare lists
+    as ``list``, not ``tuple``: YAML gives lists, and a strict tuple takes only a tuple."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     enabled: bool = Field(True, description="false turns the detector off without removing it.")
     score: float = Field(0.0, ge=0, description="What a full hit adds to the spam score.")

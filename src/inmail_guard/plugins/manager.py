@@ -27,6 +27,7 @@ import pluggy
 from inmail_guard.engine.types import Advice, Decision, Facts, Message, Signal
 from inmail_guard.plugins import hookspecs
 from inmail_guard.plugins.base import Detector
+from inmail_guard.tracebacks import redacted
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +205,8 @@ class Plugins:
             stats.calls += 1
             try:
                 advice.extend(_call(impl, message=message, facts=facts, content=content) or ())
-            except Exception:
-                self._error("inmail_guard_advise", impl)
+            except Exception as exc:
+                self._error("inmail_guard_advise", impl, exc)
         stats.seconds += time.perf_counter() - start
         return tuple(sorted(advice, key=lambda a: a.code))
 
@@ -221,8 +222,8 @@ class Plugins:
             stats.calls += 1
             try:
                 _call(impl, message=message, facts=facts, decision=decision)
-            except Exception:
-                self._error("inmail_guard_decision", impl)
+            except Exception as exc:
+                self._error("inmail_guard_decision", impl, exc)
         stats.seconds += time.perf_counter() - start
 
     def event(self, event: dict[str, Any]) -> None:
@@ -251,9 +252,12 @@ class Plugins:
             self._impl_cache[hook] = cached
         return cached[1]
 
-    def _error(self, hook: str, impl: Any) -> None:
+    def _error(self, hook: str, impl: Any, exc: BaseException) -> None:
         self._stats(hook).errors += 1
-        log.exception("%s raised in plugin %s", hook, self.pm.get_name(impl.plugin))
+        # The hook was handed the message: its exception's message may quote the body.
+        log.error("%s raised %s in plugin %s", hook, type(exc).__name__,
+                  self.pm.get_name(impl.plugin),
+                  extra={"exc_type": type(exc).__name__, "traceback": redacted(exc)})
 
 
 def _call(impl: Any, **kwargs: Any) -> Any:

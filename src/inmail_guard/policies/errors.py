@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from inmail_guard.policies.yamlpos import KeyPath, Positions
 
 _NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+_ONE_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +73,9 @@ def describe(value: Any) -> str:
         return f"{str(value).lower()} (boolean)"
     if isinstance(value, int):
         return f"{value} (integer)"
-    if isinstance(value, float):
-        return f"{value:g} (number)"
+    if isinstance(value, float):  # 10.0, not 10, where an integer is expected
+        shown = f"{value:.1f}" if value.is_integer() and abs(value) < 1e16 else f"{value:g}"
+        return f"{shown} (number)"
     if isinstance(value, str):
         text = value if len(value) <= 60 else value[:57] + "..."
         return f"{text!r} (string)"
@@ -187,6 +189,9 @@ def _bounded(kind: str, ctx: dict[str, Any]) -> str:
         "string_pattern_mismatch": (
             "a name of lower-case letters, digits and _, starting with a letter"
             if ctx.get("pattern") == _NAME_PATTERN
+            else "one line of text, without control characters or bidi embeddings, overrides"
+                 " or isolates (U+202A-U+202E, U+2066-U+2069)"
+            if ctx.get("pattern") == _ONE_LINE_PATTERN
             else f"a string matching {ctx.get('pattern')}"
         ),
     }.get(kind, "")

@@ -62,8 +62,15 @@ Duration = Annotated[
 ]
 
 
+#: One line of text: no control character (a newline, a tab) and no bidi embedding, override
+#: or isolate, which would reorder what follows it in a log line or a label.
+ONE_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Unknown keys are errors, and so is a value of another YAML type: pydantic's lax mode
+    # read monthly_credits: "10" or true as 10 or 1, honor_opt_out: "yes" or 1 as true.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Plan(_Strict):
@@ -197,7 +204,9 @@ class Spam(_Strict):
 class Policy(_Strict):
     """A whole policy after ``extends:`` has been merged."""
 
-    name: str = Field(min_length=1)
+    # In every decision, the decision log and a /metrics label: a line of text, not a 1 MB
+    # scalar, and no control character (a newline or a bidi override in a label or a log).
+    name: str = Field(min_length=1, max_length=200, pattern=ONE_LINE_PATTERN)
     description: str = ""
     extends: str | None = None
     plans: dict[str, Plan] = Field(min_length=1)

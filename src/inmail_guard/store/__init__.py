@@ -59,7 +59,7 @@ from sqlalchemy.pool import NullPool
 
 from inmail_guard.store import deadline, writerlock
 from inmail_guard.store.errors import StoreUnavailable, unavailable_as_error
-from inmail_guard.store.settings import StoreSettings
+from inmail_guard.store.settings import StoreSettings, to_ms
 from inmail_guard.store.writerlock import WriterFileLock
 
 DEFAULT_URL = "sqlite:///./inmail-guard.db"
@@ -183,7 +183,7 @@ class Store:
         if self.dialect == "sqlite":
             background = cfg.sqlite_checkpoint_interval > 0
             self._autocheckpoint_pages = SQLITE_BACKSTOP_PAGES if background else None
-            _sqlite_setup(self.db, round(cfg.sqlite_busy_timeout * 1000),
+            _sqlite_setup(self.db, to_ms(cfg.sqlite_busy_timeout),
                           self._autocheckpoint_pages)
             if background:
                 self._checkpointer = _Checkpointer(str(parsed.database),

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, bindparam
 from sqlalchemy.sql.base import Executable
 
 from inmail_guard.store.errors import unavailable_as_error
+from inmail_guard.store.settings import to_ms
 from inmail_guard.store.tables import UTCDateTime
 
 if TYPE_CHECKING:
@@ -346,7 +347,7 @@ def _drop_if_broken(store: Store, raw: Any, exc: BaseException) -> None:
 
 
 def _busy_ms(store: Store) -> int:
-    return round(store.settings.sqlite_busy_timeout * 1000)
+    return to_ms(store.settings.sqlite_busy_timeout)
 
 
 @contextmanager

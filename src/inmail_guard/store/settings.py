@@ -125,8 +125,14 @@ _MINIMUM = {"pool_size": 1, "send_threads": 1}
 _UNITS = {"send_threads": "threads"}
 
 
+def to_ms(seconds: float) -> int:
+    """Whole milliseconds, rounded up: a timeout under half a millisecond rounded to 0, which
+    PostgreSQL (``lock_timeout``, ``statement_timeout``) reads as no limit at all."""
+    return math.ceil(seconds * 1000)
+
+
 def _ms(seconds: float) -> str:
-    return f"{round(seconds * 1000)}ms"
+    return f"{to_ms(seconds)}ms"
 
 
-__all__ = ["ENV_PREFIX", "StoreSettings"]
+__all__ = ["ENV_PREFIX", "StoreSettings", "to_ms"]

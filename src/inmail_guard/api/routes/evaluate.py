@@ -27,6 +27,7 @@ from inmail_guard.api.models import EVALUATE_EXAMPLES, DecisionOut
 from inmail_guard.api.responses import JSONBytesResponse
 from inmail_guard.api.routes.common import WITH_BODY, check_date_range, reject_unknown_query
 from inmail_guard.engine.wire import request_adapter
+from inmail_guard.jsontext import DuplicateKeyError, check_unique_keys
 
 router = APIRouter(tags=["evaluate"])
 
@@ -66,6 +67,11 @@ async def _evaluate(request: Request) -> Response:
     raw = await request.body()
     if not raw.strip():
         return validation_response([{"type": "missing", "loc": (), "msg": "required"}])
+    try:
+        check_unique_keys(raw)  # pydantic-core keeps the last of two equal keys
+    except DuplicateKeyError as exc:
+        return validation_response([{"type": "json_invalid", "loc": ("body",),
+                                     "ctx": {"error": exc.msg}}])
     try:
         body = _adapter.validate_json(raw)
     except ValidationError as exc:

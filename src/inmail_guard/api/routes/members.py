@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 from starlette.responses import Response
 
 from inmail_guard.api.auth import Principal, require_admin, require_service
@@ -38,6 +40,7 @@ from inmail_guard.api.routes.common import (
     check_date_range,
 )
 from inmail_guard.engine.types import Member, WireDatetime
+from inmail_guard.service.members import ID_FORBIDDEN_CHARS
 from inmail_guard.service.send import SEND_TEXT_LIMITS
 
 MEMBER_ID_CHARS = SEND_TEXT_LIMITS["id"]
@@ -48,10 +51,31 @@ router = APIRouter(route_class=JSONRoute)
 # (a GET used to say 404, a DELETE 204, a PUT 422 from the service).
 MemberId = Annotated[str, Path(min_length=1, max_length=MEMBER_ID_CHARS, pattern=NO_NUL,
                                description="A member id.")]
+#: A member id as ``PUT`` creates one: no control or invisible character either (the service
+#: refuses one with a message naming it; the document says so for clients and schemathesis).
+NewMemberId = Annotated[str, Path(
+    min_length=1, max_length=MEMBER_ID_CHARS, pattern=NO_NUL,
+    json_schema_extra={"pattern": f"^[^{ID_FORBIDDEN_CHARS}]*$"},
+    description="A member id: no control character, and none of the invisible ones (zero-width"
+                " characters, bidi marks, overrides and isolates, ...).")]
 OtherId = Annotated[str, Path(
     min_length=1, max_length=MEMBER_ID_CHARS, pattern=NO_NUL,
     description="The other member; not `member_id` itself (422).")]
-Limit = Annotated[int, Query(ge=1, le=500, description="At most this many, newest first.")]
+
+
+def _digits(value: Any) -> Any:
+    """A query's integer as written: digits only. pydantic reads ``5.0``, ``+5``, `` 5`` and
+    ``5_0`` (as 50) too, a silent coercion of what was sent."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise PydanticCustomError("int_digits", "Input should be a whole number written in"
+                                  " the digits 0-9, such as 50")
+    return value
+
+
+# Query first: after a validator, FastAPI writes its bounds into the document as "ge"/"le"
+# instead of minimum/maximum.
+Limit = Annotated[int, Query(ge=1, le=500, description="At most this many, newest first."),
+                  BeforeValidator(_digits)]
 #: The analytics filters, shared by the per-sender and the grouped routes.
 TagQuery = Annotated[str | None, Query(max_length=200, description="Campaign tag.")]
 SinceQuery = Annotated[WireDatetime | None, Query(
@@ -78,7 +102,7 @@ def member_dict(member: Member) -> dict[str, object]:
     response_model=MemberOut, responses={**WITH_BODY, **E503},
 )
 def put_member(
-    member_id: MemberId, body: MemberIn, request: Request,
+    member_id: NewMemberId, body: MemberIn, request: Request,
     _: Principal = Depends(require_service),
 ) -> Response:
     stored = service(request).put_member(Member(id=member_id, **body.model_dump()))
