@@ -72,8 +72,13 @@ def _serve(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
      "Error: INMAIL_GUARD_DB_POOL_SIZE must be a number of connections (at least 1);"
      " found 'ten'\n"),
     ({"INMAIL_GUARD_DB_LOCK_TIMEOUT": "nan"},
-     "Error: INMAIL_GUARD_DB_LOCK_TIMEOUT must be a number of seconds (at least 0);"
-     " found 'nan'\n"),
+     "Error: INMAIL_GUARD_DB_LOCK_TIMEOUT must be a number of seconds (more than 0);"
+     " found 'nan'. Every wait on the database is bounded: for a long one give a large"
+     " number, such as 3600\n"),
+    ({"INMAIL_GUARD_DB_SQLITE_BUSY_TIMEOUT": "0"},
+     "Error: INMAIL_GUARD_DB_SQLITE_BUSY_TIMEOUT must be a number of seconds (more than 0);"
+     " found '0'. Every wait on the database is bounded: for a long one give a large"
+     " number, such as 3600\n"),
     ({"INMAIL_GUARD_RECORD_DIR": "rec", "INMAIL_GUARD_RECORD_BODIES": "all"},
      "Error: INMAIL_GUARD_RECORD_BODIES: expected hash or full, found 'all'\n"),
     ({"INMAIL_GUARD_SIGHUP": "sometimes", "INMAIL_GUARD_DB_POOL_SIZE": "-1"},

@@ -10,6 +10,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import fields
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from sqlalchemy.engine import make_url
 import inmail_guard as ig
 from inmail_guard.service import InMailService, ServiceError
 from inmail_guard.store import Store, StoreSettings, StoreUnavailable
+from inmail_guard.store.settings import BOUNDS
 from service.cast import cast, msg, state
 
 from .pgproxy import TcpProxy
@@ -210,8 +212,33 @@ def test_settings_come_from_the_environment():
     assert (s.lock_timeout, s.pool_size, s.statement_timeout) == (0.25, 3, 30.0)
     with pytest.raises(ValueError, match="INMAIL_GUARD_DB_POOL_TIMEOUT must be a number"):
         StoreSettings.from_env({"INMAIL_GUARD_DB_POOL_TIMEOUT": "soon"})
-    with pytest.raises(ValueError, match=">= 0"):
-        StoreSettings(lock_timeout=-1)
+    with pytest.raises(ValueError, match="store setting max_overflow must be >= 0"):
+        StoreSettings(max_overflow=-1)
+
+
+BOUNDED = ("Every wait on the database is bounded: for a long one give a large number,"
+           " such as 3600")
+
+
+@pytest.mark.parametrize("name", sorted(BOUNDS))
+@pytest.mark.parametrize("value", [0, -1, float("inf"), float("nan")])
+def test_no_timeout_can_be_switched_off(name: str, value: float) -> None:
+    # 0 meant "no limit" to PostgreSQL and libpq but "do not wait" to the pool and SQLite.
+    with pytest.raises(ValueError) as raised:
+        StoreSettings(**{name: value})
+    assert str(raised.value) == (f"store setting {name} must be more than 0 seconds;"
+                                 f" found {value!r}. {BOUNDED}")
+    variable = f"INMAIL_GUARD_DB_{name.upper()}"
+    with pytest.raises(ValueError) as raised:
+        StoreSettings.from_env({variable: str(value)})
+    assert str(raised.value) == (f"{variable} must be a number of seconds (more than 0);"
+                                 f" found {str(value)!r}. {BOUNDED}")
+
+
+def test_only_the_checkpoint_interval_may_be_0_and_it_bounds_no_wait() -> None:
+    assert StoreSettings(sqlite_checkpoint_interval=0).sqlite_checkpoint_interval == 0
+    floats = {f.name for f in fields(StoreSettings) if f.type in ("float", float)}
+    assert floats - BOUNDS == {"sqlite_checkpoint_interval"}
 
 
 def test_a_timeout_under_a_millisecond_never_becomes_no_limit():
@@ -221,7 +248,6 @@ def test_a_timeout_under_a_millisecond_never_becomes_no_limit():
     session = tiny.postgres_session()
     assert [session[k] for k in ("lock_timeout", "statement_timeout",
                                  "idle_in_transaction_session_timeout")] == ["1ms"] * 3
-    assert StoreSettings(lock_timeout=0).postgres_session()["lock_timeout"] == "0ms"  # asked
     assert StoreSettings(lock_timeout=0.25).postgres_session()["lock_timeout"] == "250ms"
 
 

@@ -315,7 +315,7 @@ class Store:
                 engine = create_engine(self.url, poolclass=NullPool, hide_parameters=True,
                                        connect_args={"check_same_thread": False,
                                                      "timeout": timeout})
-                _sqlite_setup(engine, round(timeout * 1000), self._autocheckpoint_pages)
+                _sqlite_setup(engine, to_ms(timeout), self._autocheckpoint_pages)
                 self._writer_engine = engine
             self._writer_raw = self._writer_engine.raw_connection()
             self._writer_pid = os.getpid()

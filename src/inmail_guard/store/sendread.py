@@ -344,11 +344,12 @@ def _sqlite_reader(store: Store) -> Any:
     engine = store.__dict__.get("_sendpath_read_engine")
     if engine is None:
         from inmail_guard.store import _sqlite_setup
+        from inmail_guard.store.settings import to_ms
 
         timeout = store.settings.sqlite_busy_timeout
         engine = create_engine(store.url, poolclass=NullPool, hide_parameters=True,
                                connect_args={"check_same_thread": False, "timeout": timeout})
-        _sqlite_setup(engine, round(timeout * 1000), None)
+        _sqlite_setup(engine, to_ms(timeout), None)
         store.__dict__["_sendpath_read_engine"] = engine
     raw = local.raw = engine.raw_connection()
     every.append(raw)

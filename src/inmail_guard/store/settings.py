@@ -32,8 +32,9 @@ one HTTP worker runs at once on threads of its own (``api/sendthreads.py``); a s
 them all busy waits up to ``pool_timeout`` for one.
 Each can be set from the environment (``INMAIL_GUARD_DB_POOL_SIZE``,
 ``INMAIL_GUARD_DB_LOCK_TIMEOUT``..., seconds as decimals), which is what a ``Store`` built
-without explicit settings reads, so every server process and worker picks them up. A timeout
-of 0 means "no limit". See docs/deploy.md.
+without explicit settings reads, so every server process and worker picks them up. Every
+timeout must be more than 0 (:data:`BOUNDS`): a wait on the database is always bounded. See
+docs/deploy.md.
 """
 
 from __future__ import annotations
@@ -65,7 +66,12 @@ class StoreSettings:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if getattr(self, f.name) < _MINIMUM.get(f.name, 0):
+            value = getattr(self, f.name)
+            if f.name in BOUNDS:
+                if not (math.isfinite(value) and value > 0):
+                    raise ValueError(f"store setting {f.name} must be more than 0 seconds;"
+                                     f" found {value!r}. {_BOUNDED}")
+            elif value < _MINIMUM.get(f.name, 0):
                 raise ValueError(f"store setting {f.name} must be >="
                                  f" {_MINIMUM.get(f.name, 0)}")
 
@@ -86,7 +92,11 @@ class StoreSettings:
             except ValueError:
                 values[f.name] = None
             value = values[f.name]
-            if value is None or not (math.isfinite(value) and value >= minimum):
+            if f.name in BOUNDS:
+                if value is None or not (math.isfinite(value) and value > 0):
+                    raise ValueError(f"{ENV_PREFIX}{f.name.upper()} must be a number of"
+                                     f" seconds (more than 0); found {raw!r}. {_BOUNDED}")
+            elif value is None or not (math.isfinite(value) and value >= minimum):
                 raise ValueError(f"{ENV_PREFIX}{f.name.upper()} must be a number of {unit}"
                                  f" (at least {minimum}); found {raw!r}")
         return cls(**values)
@@ -119,6 +129,15 @@ class StoreSettings:
         return max(2, round(self.connect_timeout)) if self.connect_timeout else 0
 
 
+#: The settings that bound a wait: each must be more than 0 seconds, and finite. 0 meant "no
+#: limit" to some of the waits (PostgreSQL's timeouts, libpq's connect) and "do not wait at
+#: all" to others (the pool, SQLite's busy handler): neither is a bound, so neither is taken.
+BOUNDS = frozenset({
+    "pool_timeout", "connect_timeout", "lock_timeout", "statement_timeout",
+    "idle_in_transaction_timeout", "network_timeout", "response_timeout", "ready_timeout",
+    "sqlite_busy_timeout"})
+_BOUNDED = ("Every wait on the database is bounded: for a long one give a large number,"
+            " such as 3600")
 #: Lower bounds other than 0. A pool of 0 would mean "no limit" to SQLAlchemy.
 _MINIMUM = {"pool_size": 1, "send_threads": 1}
 #: What an integer setting counts, for its error message (the others count connections).
@@ -135,4 +154,4 @@ def _ms(seconds: float) -> str:
     return f"{to_ms(seconds)}ms"
 
 
-__all__ = ["ENV_PREFIX", "StoreSettings", "to_ms"]
+__all__ = ["BOUNDS", "ENV_PREFIX", "StoreSettings", "to_ms"]
