@@ -193,3 +193,37 @@ def test_policy_validate_names_a_misspelt_builtin_rather_than_a_missing_file() -
     assert result.output.endswith(
         "Error: Invalid value for 'FILES...': no built-in policy 'builtin:defualt' (did you"
         " mean 'builtin:default'?); expected a policy file or builtin:default.\n")
+
+
+def test_a_blocklisted_id_no_member_could_have_is_an_error_with_its_place(
+        tmp_path: Path) -> None:
+    # A zero-width space pasted with an id: the service refuses such an id for a member, so
+    # the list would never match anyone, silently. In a comment it is only text.
+    (tmp_path / "banned.txt").write_text(
+        "alice\n# a comment with \u200b inside\nbob\ncar\u200bol dave\n", encoding="utf-8")
+    (tmp_path / "p.yaml").write_text(
+        "name: p\nextends: builtin:default\nblocklists:\n"
+        "  - {name: banned, applies_to: sender, file: banned.txt, code: sender_banned}\n"
+        "  - name: inline\n    applies_to: recipient\n    ids: [erin, \"fr\\u200bank\"]\n",
+        encoding="utf-8")
+    with pytest.raises(PolicyError) as raised:
+        load_policy(tmp_path / "p.yaml")
+    assert [str(i) for i in raised.value.issues] == [
+        f"{tmp_path / 'p.yaml'}:4:40: blocklists[0].file: expected a readable file of member"
+        " ids, found 'banned.txt' (" + str(tmp_path / "banned.txt") + ":4: 'car\\u200bol'"
+        " contains U+200B (ZERO WIDTH SPACE), an invisible or control character)",
+        f"{tmp_path / 'p.yaml'}:7:17: blocklists[1].ids[1]: expected a member id without"
+        " invisible or control characters, found 'fr\\u200bank', which contains U+200B"
+        " (ZERO WIDTH SPACE), an invisible or control character",
+    ]
+
+
+def test_ids_in_other_scripts_and_with_separators_of_any_kind_are_fine(tmp_path: Path) -> None:
+    (tmp_path / "ids.txt").write_text("zoë\u2028田中\u0085bob\tcarol\x0bdave\n",
+                                      encoding="utf-8")
+    (tmp_path / "p.yaml").write_text(
+        "name: p\nplans: {basic: {monthly_credits: 0}}\n"
+        "blocklists: [{name: l, applies_to: sender, file: ids.txt, ids: [Émile]}]\n",
+        encoding="utf-8")
+    assert load_policy(tmp_path / "p.yaml").blocklist_ids("l") == frozenset(
+        {"zoë", "田中", "bob", "carol", "dave", "Émile"})

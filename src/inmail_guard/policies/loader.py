@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from inmail_guard.memberids import first_bad_id
 from inmail_guard.policies.errors import (
     PolicyError,
     PolicyIssue,
@@ -131,11 +132,18 @@ def read_blocklist_file(path: str | Path) -> frozenset[str]:
 
 
 def _read_ids(path: str | Path) -> list[str]:
-    # str.split() and re.sub run in C: a million ids read in about a tenth of a second.
+    return _read_checked_ids(path)[0]
+
+
+def _read_checked_ids(path: str | Path) -> tuple[list[str], tuple[int, str, str] | None]:
+    """The ids of a blocklist file, and the first one no member could have (its line, the id,
+    why: :func:`~inmail_guard.memberids.first_bad_id`) or None."""
+    # str.split(), re.sub and the search run in C: a million ids read in about a tenth of a
+    # second.
     text = Path(path).read_bytes().decode("utf-8-sig")
     if "#" in text:
         text = _COMMENT.sub("", text)
-    return text.split()
+    return text.split(), first_bad_id(text)
 
 
 def ids_digest(ids: Iterable[str]) -> str:
@@ -317,7 +325,7 @@ class _Loader:
             shown = os.path.normpath(os.path.join(
                 str(base) if origin == BUILTIN_DEFAULT else os.path.dirname(origin), file))
             try:
-                ids = _read_ids(base / file)
+                ids, bad = _read_checked_ids(base / file)
             except FileNotFoundError:
                 problem = f"no such file: {shown}"
             except OSError as exc:
@@ -325,9 +333,15 @@ class _Loader:
             except UnicodeDecodeError:
                 problem = f"not UTF-8 text: {shown}"
             else:
-                if isinstance(name, str):
-                    out[name] = _set_and_sorted(ids)
-                continue
+                if bad is None:
+                    if isinstance(name, str):
+                        out[name] = _set_and_sorted(ids)
+                    continue
+                line, member_id, why = bad  # it could never match a member: say where it is
+                problem = f"{shown}:{line}: {member_id!r} {why}"
+            self.issues.append(issue(positions, where, "a readable file of member ids",
+                                     f"{file!r} ({problem})", at_key=True))
+            continue
             self.issues.append(issue(positions, where, "a readable file of member ids",
                                      f"{file!r} ({problem})", at_key=True))
         return out

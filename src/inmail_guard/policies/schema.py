@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -24,6 +25,7 @@ from pydantic import (
 from pydantic.json_schema import WithJsonSchema
 
 from inmail_guard.bounds import MAX_COUNT
+from inmail_guard.memberids import id_problem
 from inmail_guard.reasons import BLOCKLIST_CODES
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
@@ -112,10 +114,21 @@ class Eligibility(_Strict):
     )
 
 
+def _member_id(value: str) -> str:
+    """A blocklisted id the service could store: one with an invisible character (a zero-width
+    space pasted with it) could never match a member, and the list would miss it silently."""
+    problem = id_problem(value)
+    if problem is not None:
+        raise ValueError(f"expected a member id without invisible or control characters, found"
+                         f" {value!r}, which {problem}")
+    return value
+
+
 class Blocklist(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     applies_to: Literal["sender", "recipient"]
-    ids: list[str] = Field(default_factory=list, description="Member ids, inline.")
+    ids: list[Annotated[str, AfterValidator(_member_id)]] = Field(
+        default_factory=list, description="Member ids, inline.")
     file: str | None = Field(
         None, description="A text file of member ids, one per line, relative to the policy."
     )

@@ -4,28 +4,20 @@ blocks; and :func:`member_row`, how every collaborator reads a member it needs."
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import replace
 
 from sqlalchemy import Connection
 
 from inmail_guard.engine.types import Member, photo_url_problem
+from inmail_guard.memberids import describe_char, id_problem
 from inmail_guard.service.context import ServiceContext
 from inmail_guard.service.errors import ServiceError, check_text
 from inmail_guard.store import members as member_store
 from inmail_guard.store.db import Db, as_db
 from inmail_guard.store.facts import StoredMember, load_member
 
-#: What a new member's id may not hold, as a regular expression character class (Python and
-#: ECMA-262 read it alike; the OpenAPI document's pattern for ``PUT /v1/members/{id}`` is built
-#: from it): control characters, and the invisible ones that make two different ids look the
-#: same or reorder the text around them: soft hyphen, zero-width characters, bidi marks,
-#: embeddings, overrides and isolates, line and paragraph separators, the byte order mark.
-ID_FORBIDDEN_CHARS = ("\\x00-\\x1f\\x7f-\\x9f\\u00ad\\u061c\\u180e\\u200b-\\u200f"
-                      "\\u2028-\\u202e\\u2060-\\u206f\\ufeff\\ufff9-\\ufffb")
-_ID_FORBIDDEN = re.compile(f"[{ID_FORBIDDEN_CHARS}]")
-#: What a name, headline, company or role may not hold (the same kind of class): control
+#: What a name, headline, company or role may not hold (a class like memberids'): control
 #: characters, and bidi embeddings, overrides and isolates, which reorder the text shown
 #: after them in a sender card ("\u202e" + "moc.evil" reads "live.com"). Zero-width joiners
 #: stay: some scripts and emoji need them.
@@ -47,11 +39,6 @@ def member_row(conn: Connection | Db, member_id: str, field: str = "member_id") 
     if found is None:
         raise ServiceError("member_not_found", f"no member {member_id!r}", field=field)
     return found
-
-
-def _char(char: str) -> str:
-    """``U+202E (RIGHT-TO-LEFT OVERRIDE)``: a character named, never the text around it."""
-    return f"U+{ord(char):04X} ({unicodedata.name(char, 'a control character')})"
 
 
 class Members:
@@ -98,11 +85,10 @@ class Members:
 
         sizes = member_store.COLUMN_CHARS
         check_text("id", member.id, sizes["id"])
-        if only is None and (bad := _ID_FORBIDDEN.search(member.id)) is not None:
+        if only is None and (problem := id_problem(member.id)) is not None:
             raise ServiceError(
-                "invalid_request", f"id contains {_char(bad.group())}, an invisible or control"
-                " character: two ids that look the same must be the same id; remove it",
-                field="id")
+                "invalid_request", f"id {problem}: two ids that look the same must be the"
+                " same id; remove it", field="id")
         for name in ("plan", "name", "photo_url", "headline", "company", "role"):
             if checked(name):
                 check_text(name, getattr(member, name), sizes[name])
@@ -110,7 +96,7 @@ class Members:
             value = getattr(member, name)
             if checked(name) and value and (bad := _DISPLAY_FORBIDDEN.search(value)):
                 raise ServiceError(
-                    "invalid_request", f"{name} contains {_char(bad.group())}, a control"
+                    "invalid_request", f"{name} contains {describe_char(bad.group())}, a control"
                     " character or bidi override: shown to other members, it would reorder or"
                     " break the text around it; remove it", field=name)
         if checked("photo_url") and member.photo_url is not None:

@@ -40,7 +40,7 @@ from inmail_guard.api.routes.common import (
     check_date_range,
 )
 from inmail_guard.engine.types import Member, WireDatetime
-from inmail_guard.service.members import ID_FORBIDDEN_CHARS
+from inmail_guard.memberids import ID_FORBIDDEN_CHARS
 from inmail_guard.service.send import SEND_TEXT_LIMITS
 
 MEMBER_ID_CHARS = SEND_TEXT_LIMITS["id"]
