@@ -203,10 +203,15 @@ def test_missing_top_level_keys_point_at_the_document() -> None:
      " 2147483648 (integer)"),
 ])
 def test_schema_messages(snippet: str, expected: str) -> None:
+    assert _refused(snippet) == expected
+
+
+def _refused(snippet: str) -> str:
+    """The error of a one-plan policy with ``snippet`` added."""
     text = f"name: x\nplans:\n  basic: {{monthly_credits: 0}}\n{snippet}\n"
     with pytest.raises(PolicyError) as caught:
         load_policy_text(text)
-    assert str(caught.value) == expected
+    return str(caught.value)
 
 
 @pytest.mark.parametrize(("snippet", "expected"), [
@@ -226,10 +231,7 @@ def test_schema_messages(snippet: str, expected: str) -> None:
 ])
 def test_a_value_of_another_yaml_type_is_refused_not_converted(snippet: str,
                                                                expected: str) -> None:
-    text = f"name: x\nplans:\n  basic: {{monthly_credits: 0}}\n{snippet}\n"
-    with pytest.raises(PolicyError) as caught:
-        load_policy_text(text)
-    assert str(caught.value) == expected
+    assert _refused(snippet) == expected
 
 
 @pytest.mark.parametrize(("snippet", "expected"), [

@@ -26,18 +26,20 @@ MAX_HEAD_BYTES = 65536
 #: Seconds a request (its head and body) may take to arrive.
 READ_TIMEOUT = 30.0
 
-_BODY = json.dumps({"error": {
-    "code": "headers_too_large",
-    "message": f"the request line and headers are larger than {MAX_HEAD_BYTES} bytes"}}).encode()
-RESPONSE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-            b"content-type: application/json\r\nconnection: close\r\n"
-            + f"content-length: {len(_BODY)}\r\n\r\n".encode() + _BODY)
-_SLOW = json.dumps({"error": {
-    "code": "request_timeout",
-    "message": f"the request did not arrive whole within {READ_TIMEOUT:g} s"}}).encode()
-TIMEOUT_RESPONSE = (b"HTTP/1.1 408 Request Timeout\r\n"
-                    b"content-type: application/json\r\nconnection: close\r\n"
-                    + f"content-length: {len(_SLOW)}\r\n\r\n".encode() + _SLOW)
+
+def _closing_answer(status: str, code: str, message: str) -> bytes:
+    """A whole HTTP/1.1 answer with the API's error body, closing the connection."""
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    return (f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            f"content-length: {len(body)}\r\n\r\n").encode() + body
+
+
+RESPONSE = _closing_answer(
+    "431 Request Header Fields Too Large", "headers_too_large",
+    f"the request line and headers are larger than {MAX_HEAD_BYTES} bytes")
+TIMEOUT_RESPONSE = _closing_answer(
+    "408 Request Timeout", "request_timeout",
+    f"the request did not arrive whole within {READ_TIMEOUT:g} s")
 
 
 class BoundedHeadProtocol(HttpToolsProtocol):
