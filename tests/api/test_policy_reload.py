@@ -37,6 +37,24 @@ def test_get_policy_shows_the_active_one(make_client, policy_file):
     assert info["loaded_at"].endswith("Z")
 
 
+def test_a_reload_with_a_body_is_refused_and_changes_nothing(make_client, policy_file,
+                                                              tmp_path: Path):
+    # A body names nothing this operation reads: a {"path": ...} would have reloaded the
+    # server's own file, silently, whatever it asked for.
+    client = make_client(policy=str(policy_file))
+    before = client.get("/v1/policy", headers=SVC).json()
+    other = write_policy(tmp_path / "other.yaml", "test-other")
+    write_policy(policy_file, "test-b")  # what a reload would pick up
+    r = client.post("/v1/policy/reload", json={"path": str(other)}, headers=ADMIN)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == {
+        "code": "validation_error", "field": "body",
+        "message": "body: this operation takes no body; it reloads the policy from the"
+                   " server's own source (serve --policy): edit that file, then reload"}
+    assert client.get("/v1/policy", headers=SVC).json() == before
+    assert client.post("/v1/policy/reload", content=b" \n", headers=ADMIN).status_code == 200
+
+
 def test_default_policy_without_flags(client):
     assert client.get("/v1/policy", headers=SVC).json()["source"] == "builtin:default"
 

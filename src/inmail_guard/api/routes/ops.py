@@ -74,7 +74,7 @@ async def get_policy(request: Request, _: Principal = Depends(require_service)) 
         "model": PolicyInvalidOut | ErrorOut,
         "description": "`policy_invalid`: the new policy is invalid and the old one stays"
                        " active; `issues` say where, as `inmail-guard policy validate --format"
-                       " json` does. (`validation_error` for a query parameter.)"}},
+                       " json` does. (`validation_error` for a query parameter or a body.)"}},
 )
 async def reload_policy(
     request: Request, principal: Principal = Depends(require_admin)
@@ -82,6 +82,10 @@ async def reload_policy(
     """Loads the policy from its source again, validates it and compiles a new engine, then
     swaps it in atomically. In-flight requests finish on the policy they started with. With
     several workers each reloads on its own (see docs/http.md)."""
+    if (await request.body()).strip():  # e.g. {"path": ...}: it would reload the old source
+        raise ApiError(422, "validation_error", "body: this operation takes no body; it"
+                       " reloads the policy from the server's own source (serve --policy):"
+                       " edit that file, then reload", "body")
     holder = request.app.state.holder
     previous = holder.active
     try:
