@@ -1,5 +1,7 @@
 """What a member id may hold: one rule for the ids the service stores and the ids a policy's
-blocklists name (a blocklisted id the service would refuse could never match a member).
+blocklists name (a blocklisted id the service would refuse could never match a member); and
+what a line of text shown to people may hold (a member's name and profile details, a policy's
+name).
 
 An id may not hold control characters, nor the invisible ones that make two different ids look
 the same or reorder the text around them: soft hyphen, zero-width characters, bidi marks,
@@ -25,6 +27,15 @@ _FORBIDDEN_INSIDE = re.compile("[" + "".join(
                                   ID_FORBIDDEN_CHARS)
     for code in range(int(first, 16), int(last or first, 16) + 1)
     if not chr(code).isspace()) + "]")
+
+
+#: What displayed text may not hold, as a character class like :data:`ID_FORBIDDEN_CHARS`:
+#: control characters (a newline, a tab), and bidi embeddings, overrides and isolates, which
+#: reorder the text shown after them ("\u202e" + "moc.evil" reads "live.com"). Zero-width
+#: joiners stay: some scripts and emoji need them.
+DISPLAY_FORBIDDEN_CHARS = "\\x00-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069"
+#: One line of displayed text, as a pattern (pydantic, the OpenAPI document).
+ONE_LINE_PATTERN = f"^[^{DISPLAY_FORBIDDEN_CHARS}]*$"
 
 
 def describe_char(char: str) -> str:
@@ -55,4 +66,5 @@ def first_bad_id(text: str) -> tuple[int, str, str] | None:
         f"contains {describe_char(bad.group())}, an invisible or control character")
 
 
-__all__ = ["ID_FORBIDDEN_CHARS", "describe_char", "first_bad_id", "id_problem"]
+__all__ = ["DISPLAY_FORBIDDEN_CHARS", "ID_FORBIDDEN_CHARS", "ONE_LINE_PATTERN", "describe_char",
+           "first_bad_id", "id_problem"]

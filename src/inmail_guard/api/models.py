@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from inmail_guard.engine.types import Facts, Flag, Message, PhotoUrl
 from inmail_guard.engine.wire import EvaluateRequest
-from inmail_guard.service.members import DISPLAY_FORBIDDEN_CHARS
+from inmail_guard.memberids import ONE_LINE_PATTERN
 from inmail_guard.store.tables import abuse_reports, members, restrictions
 
 #: Text without a NUL character (U+0000): PostgreSQL's text types cannot hold one, and the
@@ -444,7 +444,7 @@ class SentOut(BaseModel):
 #: What the store keeps of a member's name (the service refuses more with 422
 #: ``invalid_request``); for the OpenAPI document (the service's message is the one returned).
 #: No control character or bidi embedding, override or isolate either (the service names one).
-_DISPLAYED = f"^[^{DISPLAY_FORBIDDEN_CHARS}]*$"
+_DISPLAYED = ONE_LINE_PATTERN
 _NAME: dict[str, Any] = {"anyOf": [
     {"type": "string", "maxLength": members.c.name.type.length, "pattern": _DISPLAYED},
     {"type": "null"}]}

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from inmail_guard.fieldpath import format_path
+from inmail_guard.memberids import ONE_LINE_PATTERN
 
 if TYPE_CHECKING:
     from inmail_guard.policies.yamlpos import KeyPath, Positions
 
 _NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
-_ONE_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +191,7 @@ def _bounded(kind: str, ctx: dict[str, Any]) -> str:
             if ctx.get("pattern") == _NAME_PATTERN
             else "one line of text, without control characters or bidi embeddings, overrides"
                  " or isolates (U+202A-U+202E, U+2066-U+2069)"
-            if ctx.get("pattern") == _ONE_LINE_PATTERN
+            if ctx.get("pattern") == ONE_LINE_PATTERN
             else f"a string matching {ctx.get('pattern')}"
         ),
     }.get(kind, "")

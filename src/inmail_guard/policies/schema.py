@@ -25,7 +25,7 @@ from pydantic import (
 from pydantic.json_schema import WithJsonSchema
 
 from inmail_guard.bounds import MAX_COUNT
-from inmail_guard.memberids import id_problem
+from inmail_guard.memberids import ONE_LINE_PATTERN, id_problem
 from inmail_guard.reasons import BLOCKLIST_CODES
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
@@ -62,11 +62,6 @@ Duration = Annotated[
     PlainSerializer(format_duration, return_type=str),
     WithJsonSchema({"type": "string", "pattern": r"^\d+[smhdw]$", "examples": ["7d", "24h", "5s"]}),
 ]
-
-
-#: One line of text: no control character (a newline, a tab) and no bidi embedding, override
-#: or isolate, which would reorder what follows it in a log line or a label.
-ONE_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
 
 
 class _Strict(BaseModel):

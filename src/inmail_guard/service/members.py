@@ -10,18 +10,14 @@ from dataclasses import replace
 from sqlalchemy import Connection
 
 from inmail_guard.engine.types import Member, photo_url_problem
-from inmail_guard.memberids import describe_char, id_problem
+from inmail_guard.memberids import DISPLAY_FORBIDDEN_CHARS, describe_char, id_problem
 from inmail_guard.service.context import ServiceContext
 from inmail_guard.service.errors import ServiceError, check_text
 from inmail_guard.store import members as member_store
 from inmail_guard.store.db import Db, as_db
 from inmail_guard.store.facts import StoredMember, load_member
 
-#: What a name, headline, company or role may not hold (a class like memberids'): control
-#: characters, and bidi embeddings, overrides and isolates, which reorder the text shown
-#: after them in a sender card ("\u202e" + "moc.evil" reads "live.com"). Zero-width joiners
-#: stay: some scripts and emoji need them.
-DISPLAY_FORBIDDEN_CHARS = "\\x00-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069"
+#: What a name, headline, company or role may not hold (shown in a sender card).
 _DISPLAY_FORBIDDEN = re.compile(f"[{DISPLAY_FORBIDDEN_CHARS}]")
 _DISPLAYED = ("name", "headline", "company", "role")
 
