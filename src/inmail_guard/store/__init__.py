@@ -168,7 +168,7 @@ class Store:
         #: SQLite: held around every write transaction of this process (see the docstring).
         self.write_lock: threading.RLock | None = (
             threading.RLock() if self.dialect == "sqlite" else None)
-        self._write_lock_timeout = cfg.sqlite_busy_timeout or -1
+        self._write_lock_timeout = cfg.sqlite_busy_timeout
         #: SQLite: taken after :attr:`write_lock`, shared with the other processes.
         self.file_lock: WriterFileLock | None = (
             WriterFileLock(os.path.abspath(str(parsed.database)))

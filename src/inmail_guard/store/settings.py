@@ -116,8 +116,6 @@ class StoreSettings:
         """libpq connection parameters that bound a silent network: ``tcp_user_timeout`` fails
         a connection whose data goes unacknowledged (packets dropped, not refused), and TCP
         keepalives find a dead peer under an idle pooled connection within about as long."""
-        if not self.network_timeout:
-            return {}
         seconds = max(self.network_timeout, 2.0)
         idle = max(1, int(seconds / 2))
         interval = max(1, int((seconds - idle) / 3))
@@ -125,8 +123,8 @@ class StoreSettings:
                 "keepalives_count": 3, "tcp_user_timeout": round(seconds * 1000)}
 
     def postgres_connect_timeout(self) -> int:
-        # libpq/psycopg take whole seconds, at least 2; 0 would mean "wait forever".
-        return max(2, round(self.connect_timeout)) if self.connect_timeout else 0
+        # libpq/psycopg take whole seconds, at least 2 (0 would mean "wait forever").
+        return max(2, round(self.connect_timeout))
 
 
 #: The settings that bound a wait: each must be more than 0 seconds, and finite. 0 meant "no
